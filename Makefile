@@ -1,0 +1,48 @@
+# Thin wrapper over meson; `make help` lists the targets.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+MESON_OPTS ?=
+
+.PHONY: help deps build test unit integration asan demo bench format clean
+
+help:
+	@echo "make demo   - install, build and replay the Kubernetes Service walkthrough"
+	@echo "make test   - install, build and run every unit and integration test"
+	@echo "make build  - configure and build into $(BUILD)/"
+	@echo "make bench  - run the micro-benchmarks (perf/)"
+	@echo "make asan   - unit tests under ASan/UBSan in $(ASAN_BUILD)/"
+
+deps:
+	@tools/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+unit: build
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+integration: build
+	tests/integration/run.sh $(BUILD)
+
+test: unit integration
+
+asan: deps
+	[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized -Db_ndebug=false
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
+
+demo: build
+	tools/demo.sh $(BUILD)
+
+bench: build
+	perf/run-bench.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
