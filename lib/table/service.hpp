@@ -1,0 +1,120 @@
+// The immutable service object of the snapshot (DESIGN §1): one Service per
+// Kubernetes Service, with its backends, its Maglev ring and one ServicePort
+// per (port, protocol). Pure C++ (no EAL), so it can be built and tested
+// anywhere.
+//
+// Threading: built by the control thread with Service::build(), then
+// published through ServiceTable (table/service_table.hpp) and never
+// modified again. Workers read it through `const ServicePort*` pointers
+// taken from the VIP table; those pointers stay valid until the worker's next
+// rte_rcu_qsbr_quiescent() call, never longer (cache the backend IP and
+// target port in the flow entry, not the pointer).
+//
+// New-flow eligibility (Kubernetes rules, evaluated at build time):
+//   1. endpoints that are ready, not terminating and have weight > 0;
+//   2. if there are none: endpoints that are terminating and serving (or
+//      ready), with weight > 0 (Kubernetes' "all terminating" fallback);
+//   3. weight 0 is an operator drain and never gets new flows, even in the
+//      fallback; endpoints neither ready nor serving never get new flows.
+// Every endpoint stays in backends() whatever its state, so existing flows
+// keep their backend (find_backend() succeeds); only an endpoint deleted from
+// the config disappears. The ring is built over *all* backends with Maglev
+// weight 0 for ineligible ones, so ring entries index backends() directly.
+// No eligible backend = empty ring (the worker rejects new connections).
+//
+// Per-port targets: an endpoint whose target port cannot be resolved for a
+// service port (a named targetPort it does not expose) gets target port 0
+// for that port and no new flows through it; such a port gets its own ring
+// (ServicePort::ring), every other port shares the service ring.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/net.hpp"
+#include "common/result.hpp"
+#include "config/config.hpp"
+#include "maglev/maglev.hpp"
+
+namespace svcgw {
+
+class Service;
+
+struct Backend {
+    uint32_t ip_be = 0;  // network byte order, as written into packets
+    uint32_t weight = 0;
+    bool ready = false;
+    bool serving = false;
+    bool terminating = false;
+    bool eligible = false;  // gets new flows through the service ring (rules above)
+};
+
+// One (port, protocol) of a service; the data of a VIP table entry.
+struct ServicePort {
+    // Hot: read by workers per new flow.
+    const Service* service = nullptr;  // owning service (back-pointer)
+    const MaglevRing* ring = nullptr;  // ring for this port: indices into service->backends()
+    std::vector<uint16_t> target_port_be;  // per backend index, network order; 0 = not served
+    uint16_t port_be = 0;                  // network byte order
+    Protocol protocol = Protocol::tcp;
+    // control only
+    uint16_t port = 0;  // host byte order
+    std::string name;
+};
+
+class Service {
+public:
+    // Builds a complete service object from its config. Errors (with the
+    // config path relative to the service, e.g. "ports[1].port"): no
+    // ClusterIP on a non-headless service, port 0, duplicate (port,
+    // protocol), duplicate endpoint IP, Maglev table size rejected.
+    static Result<std::unique_ptr<const Service>> build(const ServiceConfig& config,
+                                                        const MaglevConfig& maglev);
+
+    Service(const Service&) = delete;
+    Service& operator=(const Service&) = delete;
+    ~Service() = default;
+
+    // Hot: worker side.
+    const MaglevRing& ring() const { return _ring; }
+    std::span<const Backend> backends() const { return _backends; }
+    std::span<const ServicePort> ports() const { return _ports; }
+    // The backend with this address, nullptr if it is no longer in the
+    // service (its flows must be cleared). O(1): open addressing.
+    const Backend* find_backend(uint32_t ip_be) const;
+    SessionAffinity session_affinity() const { return _session_affinity; }
+    uint32_t session_affinity_timeout_s() const { return _session_affinity_timeout_s; }
+    // Unique per built object, increasing in build order (process-wide).
+    uint64_t generation() const { return _generation; }
+
+    // control only
+    const std::string& ns() const { return _ns; }
+    const std::string& name() const { return _name; }
+    std::optional<Ipv4> cluster_ip() const { return _cluster_ip; }  // nullopt = headless
+    size_t eligible_count() const { return _eligible_count; }
+
+private:
+    Service() = default;
+
+    MaglevRing _ring;
+    std::vector<Backend> _backends;  // Maglev's sorted order
+    std::vector<ServicePort> _ports;
+    // find_backend index: power-of-two open-addressing table of backend
+    // index + 1 (0 = empty slot).
+    std::vector<uint32_t> _backend_slots;
+    std::vector<MaglevRing> _port_rings;  // rings of ports that some backends do not serve
+    SessionAffinity _session_affinity = SessionAffinity::none;
+    uint32_t _session_affinity_timeout_s = 0;
+    uint64_t _generation = 0;
+    // control only
+    std::string _ns;
+    std::string _name;
+    std::optional<Ipv4> _cluster_ip;
+    size_t _eligible_count = 0;
+};
+
+}  // namespace svcgw

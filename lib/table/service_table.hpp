@@ -1,0 +1,131 @@
+// The VIP table of the snapshot (DESIGN §1, STYLE §4): a lock-free rte_hash
+// from (VIP address, port, protocol) to the immutable ServicePort of the
+// service that owns it, a second lock-free rte_hash of VIP addresses (ARP and
+// ICMP answers), and the RCU publisher that retires replaced services.
+//
+// Threading rules:
+//  - One writer: the control thread calls create(), upsert(), remove(),
+//    find(), reclaim(), pending() and the destructor. Never from a worker.
+//  - Many lock-free readers (workers) call lookup(), lookup_bulk() and
+//    is_vip(). Each reader is registered in the rte_rcu_qsbr variable given
+//    to create() (its own thread id), calls rte_rcu_qsbr_quiescent() once
+//    per loop, outside any use of a looked-up pointer, and goes offline
+//    (rte_rcu_qsbr_thread_offline) before it blocks or stops.
+//  - A `const ServicePort*` (and everything reachable from it) is valid from
+//    the lookup until that reader's next quiescent report. Replaced and
+//    removed services are freed by reclaim() on the control thread only
+//    after every registered reader has reported quiescent since the change.
+//  - The QSBR variable belongs to the caller and must outlive the table.
+//    The destructor waits for a grace period (rte_rcu_qsbr_synchronize), so
+//    readers must be stopped or offline by then.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/result.hpp"
+#include "config/config.hpp"
+#include "table/service.hpp"
+
+struct rte_hash;
+struct rte_rcu_qsbr;
+struct rte_rcu_qsbr_dq;
+
+namespace svcgw {
+
+// Exactly as found in the packet so a worker fills it straight from the IPv4
+// and L4 headers. pad must be 0 (the hash compares all 8 bytes).
+struct VipKey {
+    uint32_t ip_be = 0;    // destination address, network byte order
+    uint16_t port_be = 0;  // destination port, network byte order
+    uint8_t proto = 0;     // IPPROTO_TCP / IPPROTO_UDP
+    uint8_t pad = 0;
+
+    bool operator==(const VipKey&) const = default;
+};
+static_assert(sizeof(VipKey) == 8, "VipKey is hashed as 8 raw bytes");
+
+// rte_hash_lookup_bulk_data's limit (RTE_HASH_LOOKUP_BULK_MAX).
+constexpr uint32_t kVipBurstMax = 64;
+
+struct VipBurstResult {
+    uint64_t hit_mask = 0;  // bit i set = keys[i] found, ports[i] valid
+    std::array<const ServicePort*, kVipBurstMax> ports;  // unset where the bit is clear
+};
+
+struct ServiceTableOptions {
+    // Live (VIP, port, protocol) keys the table accepts; upsert() beyond it
+    // fails cleanly. The hash gets twice the slots because deleted slots
+    // stay unusable until a grace period passes (rte_hash_rcu_qsbr_add).
+    uint32_t max_vips = 65536;
+    // Retired services awaiting a grace period. When full, upsert/remove
+    // fall back to a blocking rte_rcu_qsbr_synchronize.
+    uint32_t defer_queue_size = 4096;
+    int socket_id = -1;  // SOCKET_ID_ANY
+};
+
+class ServiceTable {
+public:
+    static Result<std::unique_ptr<ServiceTable>> create(rte_rcu_qsbr* qsbr,
+                                                        const ServiceTableOptions& options = {});
+    ~ServiceTable();
+    ServiceTable(const ServiceTable&) = delete;
+    ServiceTable& operator=(const ServiceTable&) = delete;
+
+    // ---- readers (workers), lock-free ----
+    const ServicePort* lookup(const VipKey& key) const;
+    // keys.size() <= kVipBurstMax.
+    VipBurstResult lookup_bulk(std::span<const VipKey> keys) const;
+    bool is_vip(uint32_t ip_be) const;
+
+    // ---- control thread only ----
+    // Builds the new service completely, checks it against the table (keys
+    // owned by another service, capacity), then publishes it: one data
+    // pointer store per key, stale keys deleted, old object retired. On
+    // error nothing changed. Headless services are kept (find()) but own
+    // no keys.
+    Result<void> upsert(const ServiceConfig& config, const MaglevConfig& maglev);
+    // Error if the service does not exist.
+    Result<void> remove(const std::string& ns, const std::string& name);
+    // The live object, for the control side (API, stats). nullptr if absent.
+    const Service* find(const std::string& ns, const std::string& name) const;
+    std::vector<const Service*> services() const;  // sorted by (ns, name)
+    size_t size() const { return _services.size(); }
+    size_t vip_count() const { return _key_owner.size(); }  // live keys
+    // Frees retired services whose grace period is over. Non-blocking.
+    // Returns how many were freed.
+    uint32_t reclaim();
+    uint32_t pending() const;  // retired services not yet freed
+
+private:
+    struct Entry {
+        std::unique_ptr<const Service> service;
+        std::vector<VipKey> keys;
+    };
+
+    ServiceTable() = default;
+    Result<void> publish(std::unique_ptr<const Service> next, Entry* current);
+    void retire(const Service* service);
+    void vip_ref(uint32_t ip_be);
+    void vip_unref(uint32_t ip_be);
+
+    rte_rcu_qsbr* _qsbr = nullptr;
+    rte_hash* _vips = nullptr;       // VipKey -> const ServicePort*
+    rte_hash* _vip_addrs = nullptr;  // ip_be -> (no data)
+    rte_rcu_qsbr_dq* _dq = nullptr;  // retired const Service*
+    uint32_t _max_vips = 0;
+    uint32_t _retired = 0;  // enqueued into _dq minus freed (control thread only)
+    // control only
+    std::map<std::pair<std::string, std::string>, Entry> _services;
+    std::unordered_map<uint64_t, const Service*> _key_owner;  // packed VipKey -> owner
+    std::unordered_map<uint32_t, uint32_t> _vip_refs;        // ip_be -> live services using it
+};
+
+}  // namespace svcgw
