@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The Kubernetes Service walkthrough through the gateway (DESIGN §3, §5):
+# expose one pod at a fixed ClusterIP, replace the pod, scale to two, keep a
+# connection alive across scale-out and scale-in, delete the service.
+# Usage: test_walkthrough.sh fullnat|nat
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+mode=${1:-fullnat}
+case $mode in
+    fullnat) net=11 ;;
+    nat) net=12 ;;
+    *) echo "usage: $0 fullnat|nat" >&2; exit 2 ;;
+esac
+RIG_NAME="walkthrough-$mode"
+rig_init "$net" "$mode"
+vip=$RIG_VIP
+url="http://$vip/"
+spread_requests=40
+min_share=$((spread_requests / 5))  # each pod >= 20%
+
+# The source address pods must see: the client's in nat, the gateway's
+# SNAT address (its port address) in fullnat.
+if [ "$mode" = nat ]; then
+    want_src=$(rig_client_ip)
+else
+    want_src=$(rig_gw_ip)
+fi
+sources_are() {
+    local pod=$1 bad
+    bad=$(awk -v want="$want_src" '$1 != want { print $1 }' "$(rig_pod_log "$pod")" | sort -u)
+    [ -s "$(rig_pod_log "$pod")" ] || { echo "no requests logged by pod $pod"; return 1; }
+    [ -z "$bad" ] || { echo "pod $pod saw sources: $bad (want $want_src)"; return 1; }
+}
+
+# (1) expose: one pod behind the ClusterIP.
+rig_add_pod a
+rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip a)"
+rig_require "step 1: curl $url is answered by pod a" rig_wait_pod "$url" a
+rig_check "step 1: pod a sees source $want_src ($mode)" sources_are a
+
+# (2) replace the pod: new pod, new IP, same ClusterIP.
+rig_del_pod a
+rig_add_pod b
+rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip b)"
+rig_require "step 2: after replacing the pod, $url is answered by pod b ($(rig_pod_ip b))" \
+    rig_wait_pod "$url" b
+rig_check "step 2: pod b sees source $want_src" sources_are b
+
+# (4, first half) a long-lived keep-alive connection, opened before scale-out.
+ka_out="$RIG_TMP/keepalive.out"
+ka_stop="$RIG_TMP/keepalive.stop"
+rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$ka_stop" 1 120 >"$ka_out" 2>&1 &
+ka_pid=$!
+RIG_BG_PIDS+=("$ka_pid")
+ka_lines() { grep -c '^[0-9]' "$ka_out" || true; }
+wait_ka_lines() {
+    local want=$1 i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(ka_lines)" -ge "$want" ] && return 0
+        grep -q BROKEN "$ka_out" && break
+        sleep 0.1
+    done
+    echo "keep-alive client: $(tail -n 2 "$ka_out" | tr '\n' ' ')"
+    return 1
+}
+rig_require "step 4: keep-alive connection through $vip is up" wait_ka_lines 2
+
+# (3) scale to two pods: new connections spread over both.
+rig_add_pod c
+rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip b),$(rig_pod_ip c)"
+ka_at_scale_out=$(ka_lines)
+rig_require "step 3: the new pod c starts answering $url" rig_wait_pod "$url" c
+for ((i = 1; i <= spread_requests; i++)); do
+    rig_curl -o /dev/null "$url?spread=$i" || true
+done
+n_b=$(rig_count_requests b 'spread=')
+n_c=$(rig_count_requests c 'spread=')
+rig_log "spread of $spread_requests requests: b=$n_b c=$n_c"
+rig_check "step 3: all $spread_requests requests answered (b=$n_b c=$n_c)" \
+    test $((n_b + n_c)) -eq "$spread_requests"
+rig_check "step 3: both pods get >= 20% (b=$n_b c=$n_c, min $min_share)" \
+    test "$n_b" -ge "$min_share" -a "$n_c" -ge "$min_share"
+rig_check "step 3: pod c sees source $want_src" sources_are c
+
+# (4, second half) remove the other pod; the old connection must not notice.
+rig_require "step 4: keep-alive requests continued during scale-out" \
+    wait_ka_lines $((ka_at_scale_out + 2))
+rig_del_pod c
+rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip b)"
+ka_at_scale_in=$(ka_lines)
+rig_check "step 4: after removing pod c, $url is answered by pod b" rig_wait_pod "$url" b
+rig_check "step 4: keep-alive requests continued after scale-in" wait_ka_lines $((ka_at_scale_in + 3))
+touch "$ka_stop"
+ka_rc=1
+for ((i = 0; i < 50; i++)); do
+    if ! kill -0 "$ka_pid" 2>/dev/null; then
+        wait "$ka_pid"
+        ka_rc=$?
+        break
+    fi
+    sleep 0.1
+done
+ka_total=$(ka_lines)
+rig_check "step 4: the keep-alive client never broke or reconnected ($ka_total requests): $(tail -n 1 "$ka_out")" \
+    test "$ka_rc" -eq 0
+rig_check "step 4: every keep-alive request was served by pod b" \
+    test "$(awk '/^[0-9]/ { print $4 }' "$ka_out" | sort -u)" = "mynginx-b"
+# Server side: one connection = one remote port and one nginx connection id.
+ka_server_conns=$(grep 'keepalive=' "$(rig_pod_log b)" | awk '{ print $1, $2, $5 }' | sort -u | wc -l)
+ka_server_reqs=$(grep -c 'keepalive=' "$(rig_pod_log b)" || true)
+rig_check "step 4: pod b logged $ka_total keep-alive requests on one connection (got $ka_server_reqs on $ka_server_conns)" \
+    test "$ka_server_conns" -eq 1 -a "$ka_server_reqs" -eq "$ka_total"
+
+# (5) delete the service: connections fail fast instead of hanging.
+rig_apply
+rig_check "step 5: after deleting the service, curl $url fails fast" rig_expect_fast_failure "$url"
+rig_check "gateway still running after the walkthrough" rig_gateway_alive
+
+rig_finish
