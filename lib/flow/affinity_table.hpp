@@ -1,0 +1,87 @@
+// Per-lcore session affinity (Kubernetes sessionAffinity: ClientIP): the
+// backend a client was last sent to, per service port, so that its new
+// connections go to the same backend until the affinity times out.
+// Pure C++, no EAL.
+//
+// Threading: one table per worker, never shared; no atomics.
+//
+// Structure: a set-associative cache of 8-way sets (fixed capacity, no
+// allocation after construction). A key lives only in its set; when the set
+// is full the least recently used way is replaced (LRU within the set), which
+// bounds memory without any list maintenance. Only new connections consult
+// it, so it is off the established-flow path.
+//
+// The timeout is per service (session_affinity_timeout_s) and is passed on
+// each call; an entry remembers its own expiry. The worker still checks that
+// the returned backend exists and is eligible (Service::find_backend) and
+// overwrites the entry when it is not.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace svcgw {
+
+struct AffinityKey {
+    uint32_t client_ip = 0;  // network order
+    uint32_t vip = 0;        // network order: the service port's VIP...
+    uint16_t port = 0;       // ...port (network order)...
+    uint8_t proto = 0;       // ...and protocol identify the service port
+    uint8_t pad = 0;         // always zero
+
+    bool operator==(const AffinityKey&) const = default;
+};
+static_assert(sizeof(AffinityKey) == 12);
+
+struct AffinityCounters {
+    uint64_t hits = 0;
+    uint64_t misses = 0;
+    uint64_t expired = 0;  // found but timed out
+    uint64_t evicted = 0;  // live entry replaced because its set was full
+};
+
+class AffinityTable {
+public:
+    // Rounded up to a whole number of 8-way sets (at least one).
+    explicit AffinityTable(uint32_t max_entries);
+    AffinityTable(const AffinityTable&) = delete;
+    AffinityTable& operator=(const AffinityTable&) = delete;
+
+    // The backend (network order) remembered for key if it was used within
+    // timeout_s seconds; refreshes the entry's expiry (kube-proxy refreshes
+    // the affinity on every new connection).
+    std::optional<uint32_t> lookup(const AffinityKey& key, uint32_t now, uint32_t timeout_s);
+    // Remember (or overwrite) the backend for key.
+    void update(const AffinityKey& key, uint32_t backend_ip, uint32_t now, uint32_t timeout_s);
+    void erase(const AffinityKey& key);
+    // Forget every entry pointing at backend_ip (backend deleted); returns count.
+    size_t erase_backend(uint32_t backend_ip);
+    void clear();
+
+    size_t size() const { return _size; }  // live or expired-but-not-replaced entries
+    size_t capacity() const { return _sets * kWays; }
+    const AffinityCounters& counters() const { return _counters; }
+
+private:
+    static constexpr uint32_t kWays = 8;
+
+    struct Entry {
+        AffinityKey key;
+        uint32_t backend_ip;
+        uint32_t last_used;  // seconds
+        uint32_t timeout_s;  // 0 = empty way (timeouts are clamped to >= 1)
+    };
+    static_assert(sizeof(Entry) == 24);
+
+    Entry* set_of(const AffinityKey& key);
+    bool expired(const Entry& e, uint32_t now) const { return now - e.last_used > e.timeout_s; }
+
+    std::vector<Entry> _entries;  // _sets * kWays, set s at [s * kWays, s * kWays + kWays)
+    uint32_t _sets = 1;
+    size_t _size = 0;
+    AffinityCounters _counters;
+};
+
+}  // namespace svcgw
