@@ -83,13 +83,13 @@ rig_not_ok() {
 }
 # rig_check DESC CMD...: passes when CMD exits 0.
 rig_check() {
-    local desc=$1
+    local _rig_desc=$1 _rig_out
     shift
-    local out
-    if out=$("$@" 2>&1); then
-        rig_ok "$desc"
+    # Names are prefixed: the command may read the caller's variables.
+    if _rig_out=$("$@" 2>&1); then
+        rig_ok "$_rig_desc"
     else
-        rig_not_ok "$desc" "$(echo "$out" | tail -n 5 | tr '\n' ' ')"
+        rig_not_ok "$_rig_desc" "$(echo "$_rig_out" | tail -n 5 | tr '\n' ' ')"
     fi
 }
 # rig_require DESC CMD...: like rig_check, but the test cannot go on without it.
@@ -636,6 +636,35 @@ rig_expect_fast_failure() {
     fi
     echo "failed in ${ms} ms: $out"
     return 0
+}
+
+# rig_expose_and_scale [REPLACE]: walkthrough steps 1 (expose one pod),
+# optionally 2 (replace it) and 3 (scale to two: 40 new connections, each pod
+# >= 20%), shared by the device and worker variants.
+rig_expose_and_scale() {
+    local replace=${1:-} vip=$RIG_VIP url="http://$RIG_VIP/" i first=a
+    rig_add_pod a
+    rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip a)"
+    rig_require "step 1: curl $url is answered by pod a" rig_wait_pod "$url" a
+    if [ -n "$replace" ]; then
+        rig_del_pod a
+        rig_add_pod b
+        first=b
+        rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip b)"
+        rig_require "step 2: after replacing the pod, $url is answered by pod b" rig_wait_pod "$url" b
+    fi
+    rig_add_pod c
+    rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip $first),$(rig_pod_ip c)"
+    rig_require "step 3: the new pod c starts answering $url" rig_wait_pod "$url" c
+    for ((i = 1; i <= 40; i++)); do
+        rig_curl -o /dev/null "$url?spread=$i" || true
+    done
+    local n1 n2
+    n1=$(rig_count_requests $first 'spread=')
+    n2=$(rig_count_requests c 'spread=')
+    rig_log "spread of 40 requests: $first=$n1 c=$n2"
+    rig_check "step 3: all 40 requests answered ($first=$n1 c=$n2)" test $((n1 + n2)) -eq 40
+    rig_check "step 3: both pods get >= 20% ($first=$n1 c=$n2)" test "$n1" -ge 8 -a "$n2" -ge 8
 }
 
 rig_finish() {
