@@ -14,12 +14,13 @@ fi
 # the box may have two CPUs: map lcores 1 and 2 onto CPU 1 (EAL --lcores).
 RIG_DPDK_LCORES=${SVCGW_WORKER_LCORES:-0@0,1@1,2@1}
 rig_init 14 fullnat
-# One queue pair per worker.
-RIG_DPDK_DEVICE="net_af_packet0,iface=veth-gw,qpairs=2"
+# The plain device: the daemon gives af_packet one queue pair per worker.
 rig_expose_and_scale
 workers_started() {
-    grep -Eiq 'worker|lcore' "$RIG_GW_LOG" || { echo "no worker/lcore line in the log"; return 1; }
+    local n
+    n=$(grep -Ec 'worker [0-9]+ on lcore [0-9]+' "$RIG_GW_LOG")
+    [ "$n" -eq 2 ] || { echo "$n 'worker N on lcore M' lines in the log, want 2"; return 1; }
 }
-rig_check "the daemon reports its workers in the log" workers_started
+rig_check "the daemon started two workers" workers_started
 rig_check "gateway still running" rig_gateway_alive
 rig_finish
