@@ -1,0 +1,135 @@
+// The data-plane worker (DESIGN §1): one per non-main lcore. Each owns one
+// rx/tx queue pair, its flow table, its SNAT ports, its hold queue and its
+// counters; nothing on the per-packet path takes a lock or does an atomic
+// read-modify-write.
+//
+// Loop (run()): rx burst + handoff rings -> process_burst() -> tx burst;
+// then the hold queue, a budget of flow expiry, frames from the control
+// thread (worker 0), and rte_rcu_qsbr_quiescent() once per iteration.
+// process_burst() is callable without the loop (unit tests, benchmarks).
+//
+// Ownership of a flow (both directions must meet on one worker):
+//  - nat:     owner = hash(client ip, client port) % workers, computed from
+//             the source of client->VIP packets and the destination of
+//             backend->client replies.
+//  - fullnat: client->VIP packets as in nat; replies come to
+//             (SNAT address, SNAT port) and the SNAT port is allocated so
+//             that port % workers == owner.
+// A frame received by another worker goes to its owner over an SPSC ring per
+// (from, to) pair. This is what makes vdevs without RSS (net_af_packet fans
+// out with a kernel hash) correct with any number of workers.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "config/config.hpp"
+#include "dataplane/worker_counters.hpp"
+#include "dataplane/worker_neighbour.hpp"
+
+struct rte_mbuf;
+struct rte_mempool;
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace svcgw {
+
+class ServiceTable;
+
+// Burst size: DPDK's customary 32 amortises the PMD call and fits L1 with
+// the headers we touch.
+constexpr uint16_t kWorkerBurst = 32;
+// Packets a worker may hold for unresolved next hops (bounded so a dead
+// backend cannot drain the mempool).
+constexpr uint32_t kHoldCapacity = 64;
+// SPSC rings (power of two): handoff between workers and messages to the
+// control thread. 1024 handoff slots cover ~30 bursts of skew.
+constexpr uint32_t kHandoffRingSize = 1024;
+constexpr uint32_t kControlRingSize = 1024;
+
+// Worker -> control thread: ARP knowledge and resolution requests.
+struct ControlMessage {
+    enum Kind : uint16_t { learned = 1, resolve = 2 };
+    uint32_t ip_be;
+    MacAddr mac;  // learned only
+    uint16_t kind;
+};
+static_assert(sizeof(ControlMessage) == 12 && sizeof(ControlMessage) % 4 == 0,
+              "rte_ring element sizes are multiples of 4");
+
+// Everything the workers share, set up by the app before they start and
+// read-only afterwards (except through the atomics and rings it points to).
+struct WorkerContext {
+    uint16_t port_id = 0;
+    uint16_t workers = 1;
+    MacAddr mac{};
+    uint32_t address_be = 0;      // the port's own address
+    uint32_t subnet_mask_be = 0;  // the port's subnet
+    uint32_t gateway_be = 0;      // 0 = none
+    uint32_t service_net_be = 0;  // network.service_cidr
+    uint32_t service_mask_be = 0;
+    ForwardingMode mode = ForwardingMode::fullnat;
+    std::vector<uint32_t> snat_be;  // SNAT source addresses (fullnat)
+    ConntrackConfig conntrack;
+    const ServiceTable* table = nullptr;
+    rte_rcu_qsbr* qsbr = nullptr;  // thread id of worker i = i
+    const std::atomic<const NeighbourView*>* neighbours = nullptr;
+    rte_mempool* pool = nullptr;  // for frames built from scratch (RST, ICMP)
+    // handoff[from * workers + to]; null on the diagonal.
+    std::vector<rte_ring*> handoff;
+    std::vector<rte_ring*> to_control;  // per worker, ControlMessage elements
+    rte_ring* control_tx = nullptr;     // control -> worker 0: frames to send
+    const std::atomic<bool>* stop = nullptr;
+    uint64_t tsc_hz = 0;
+};
+
+struct WorkerStats {
+    size_t flows = 0;
+    size_t snat_ports_in_use = 0;  // one per fullnat flow (ports are per backend tuple)
+    size_t held = 0;
+};
+
+class Worker {
+public:
+    Worker(const WorkerContext& context, uint16_t index);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // fullnat on a device with RSS: choose SNAT ports whose reply hashes
+    // (Toeplitz, the default key port.cpp programs) to this worker's queue
+    // through `reta`, instead of handing replies over. Call before run().
+    void enable_rss_steering(std::span<const uint16_t> reta);
+
+    // The lcore loop; returns when *context.stop becomes true. Registers
+    // with the QSBR variable on entry and goes offline on exit.
+    void run();
+
+    // Processes one burst as the loop does. `handed_off` = the frames come
+    // from another worker (owner checks skipped). Frames to send end up in
+    // the tx batch (take_tx() / flush_tx()); dropped frames are freed and
+    // counted.
+    void process_burst(std::span<rte_mbuf* const> frames, uint64_t now_tsc, bool handed_off);
+    // Sends held frames whose next hop resolved, drops timed-out ones.
+    void service_hold_queue(uint64_t now_tsc);
+    // Runs up to `budget` flow-table expiry steps.
+    void expire_flows(uint64_t now_tsc, uint32_t budget);
+
+    // The batch built by process_burst, for tests: ownership passes to the
+    // caller.
+    std::vector<rte_mbuf*> take_tx();
+    void flush_tx();
+
+    const WorkerCounters& counters() const;
+    WorkerStats stats() const;
+    uint16_t index() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> _impl;
+};
+
+}  // namespace svcgw
