@@ -1,9 +1,15 @@
-// Typed configuration (DESIGN §3). Produced by the loader in config.cpp from
-// native YAML or Kubernetes manifests; consumed by the control thread only.
-// Every field below carries the DESIGN default.
+// Typed configuration (DESIGN §3). Produced by the loader from native YAML or
+// Kubernetes manifests; consumed by the control thread only (no locking, no
+// DPDK). Every field below carries the DESIGN default.
+//
+// Pipeline: parse (YAML syntax and types, parse_config / parse_services)
+// -> validate (semantics, cross-field checks) -> allocate (ClusterIPs);
+// validate_and_allocate does the last two, load_config / load_config_file
+// all three. Every stage collects all errors instead of stopping at the first.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +25,20 @@ enum class HugepageMode { automatic, on, off };  // "auto" | true | false
 enum class ForwardingMode { fullnat, nat };
 enum class SessionAffinity { none, client_ip };  // "None" | "ClientIP"
 
+// Where a value was written, so that checks run after parsing can still point
+// at file:line:col. Keys are typed paths relative to the owning object
+// ("ports[1].target_port" in a service, "dns.cluster_ip" in a Config); `path`
+// is the path as the user wrote it (a Kubernetes field path for manifests,
+// e.g. "Service/default/web.spec.ports[1].targetPort"). `valid` is false when
+// parsing already reported an error for that value, so later stages do not
+// report it twice. Objects built in code (API, CLI) simply have no entries.
+struct SourceRef {
+    std::string path;
+    std::string location;  // "file:line:col", 1-based
+    bool valid = true;
+};
+using SourceMap = std::map<std::string, SourceRef, std::less<>>;
+
 struct DpdkConfig {
     std::string lcores = "0-1";
     uint32_t memory_mb = 512;
@@ -29,14 +49,14 @@ struct DpdkConfig {
 
 struct PortConfig {
     std::string name;
-    std::string device;   // vdev spec ("net_af_packet0,iface=veth-gw") or PCI address
-    Ipv4Prefix address;   // the port's own address and its subnet
+    std::string device;  // vdev spec ("net_af_packet0,iface=veth-gw") or PCI address
+    Ipv4Prefix address;  // the port's own address and its subnet
     std::optional<Ipv4> gateway;
 };
 
 struct NetworkConfig {
     Ipv4Prefix service_cidr{Ipv4{0x0a600000}, 16};  // 10.96.0.0/16
-    std::vector<Ipv4> snat_addresses;                // empty = the port's own address
+    std::vector<Ipv4> snat_addresses;               // empty = the port's own address
 };
 
 struct MaglevConfig {
@@ -67,11 +87,13 @@ struct MetricsConfig {
 };
 
 struct ServicePortConfig {
-    std::string name;                // may be empty for a single-port service
+    std::string name;  // may be empty for a single-port service
     uint16_t port = 0;
-    uint16_t target_port = 0;        // 0 when target_port_name names the port instead
-    std::string target_port_name;    // Kubernetes targetPort given as a string
+    uint16_t target_port = 0;      // 0 when target_port_name names the port instead
+    std::string target_port_name;  // Kubernetes targetPort given as a string
     Protocol protocol = Protocol::tcp;
+
+    bool operator==(const ServicePortConfig&) const = default;
 };
 
 struct EndpointConfig {
@@ -80,12 +102,17 @@ struct EndpointConfig {
     bool serving = true;
     bool terminating = false;
     uint32_t weight = 100;
-    // Per-endpoint target ports by service port name, from EndpointSlice
-    // `ports` ({name, port}); they win over ServicePortConfig::target_port.
+    // Per-endpoint target ports by *service* port name, as EndpointSlice
+    // `ports` list them ({name, port}). They resolve a named targetPort
+    // (ServicePortConfig::target_port_name); a numeric target_port is used as is.
     std::vector<std::pair<std::string, uint16_t>> named_ports;
 
-    // The target port for one service port, 0 if it cannot be resolved.
+    // The target port for one service port, 0 if it cannot be resolved (a
+    // named targetPort this endpoint does not expose: it gets no traffic for
+    // that service port, as in Kubernetes).
     uint16_t target_port_for(const ServicePortConfig& service_port) const;
+
+    bool operator==(const EndpointConfig&) const = default;
 };
 
 struct ServiceConfig {
@@ -97,6 +124,13 @@ struct ServiceConfig {
     uint32_t session_affinity_timeout_s = 10800;
     std::vector<ServicePortConfig> ports;
     std::vector<EndpointConfig> endpoints;
+    SourceMap locations;  // keys relative to the service ("ports[0].port"); not compared
+
+    // "namespace/name", the identity used for allocation and duplicate checks.
+    std::string key() const { return ns + "/" + name; }
+    // Same specification; `locations` (where it was written) is ignored, so a
+    // service that only moved in the file compares equal.
+    bool operator==(const ServiceConfig& other) const;
 };
 
 struct Config {
@@ -111,11 +145,18 @@ struct Config {
     ApiConfig api;
     MetricsConfig metrics;
     std::vector<ServiceConfig> services;
+    SourceMap locations;  // all but services ("dns.cluster_ip", "ports[0].address")
 };
 
 // Loads, validates and completes (ClusterIP allocation) a config file.
 // All errors are reported, each as "file:line:col: path.to.key: message".
 Result<Config, Errors> load_config_file(const std::string& path);
+// The same for text already in memory (API, tests).
+Result<Config, Errors> load_config(std::string_view yaml, const std::string& source_name);
+
+// Syntax and types only: no semantic checks, no ClusterIP allocation. The
+// stream holds at most one native document (no `kind`) plus any number of
+// Kubernetes documents (see parse_services).
 Result<Config, Errors> parse_config(std::string_view yaml, const std::string& source_name);
 
 // Services from a document stream that may mix native service entries
@@ -124,9 +165,19 @@ Result<Config, Errors> parse_config(std::string_view yaml, const std::string& so
 Result<std::vector<ServiceConfig>, Errors> parse_services(std::string_view yaml,
                                                           const std::string& source_name);
 
-// Checks services against the rest of the config (CIDR, duplicates, DNS IP)
-// and allocates missing ClusterIPs deterministically. `config.services` is
-// replaced only on success.
+// Checks the whole config (every section, services against the rest: CIDR,
+// duplicates, DNS IP) and allocates missing ClusterIPs. `config` is changed
+// only on success.
+//
+// Allocation guarantee: the IPs are a function of the *set* of services
+// (independent of their order) and, with the overload below, of the previous
+// allocation: explicit cluster_ips are placed first, then services that had
+// an allocated IP in `previous` keep it while it is still free, then the
+// rest, sorted by namespace/name, each at hash("ns/name") in service_cidr with
+// linear probing past the network, broadcast and DNS addresses and every IP
+// already taken.
 Result<void, Errors> validate_and_allocate(Config& config);
+Result<void, Errors> validate_and_allocate(Config& config,
+                                           const std::vector<ServiceConfig>& previous);
 
 }  // namespace svcgw

@@ -1,0 +1,179 @@
+// Entry points: document streams (native config and/or Kubernetes manifests)
+// to typed config. yaml-cpp exceptions stop here.
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "config/parse.hpp"
+
+namespace svcgw {
+
+namespace {
+
+using config_detail::Fields;
+using config_detail::KubernetesDocuments;
+using config_detail::Reader;
+
+// Native documents allowed in a stream: a full config, or `services:` only.
+enum class NativeDocs { config, services_only };
+
+struct Parsed {
+    Config config;
+    Errors errors;
+};
+
+bool has_key(const YAML::Node& doc, std::string_view key) {
+    for (auto it = doc.begin(); it != doc.end(); ++it) {
+        if (it->first.IsScalar() && it->first.Scalar() == key) {
+            return true;
+        }
+    }
+    return false;
+}
+
+Parsed parse_stream(std::string_view yaml, const std::string& source_name, NativeDocs mode) {
+    Parsed out;
+    out.config.source = source_name;
+    Reader reader(source_name);
+    std::vector<YAML::Node> docs;
+    try {
+        docs = YAML::LoadAll(std::string(yaml));
+    } catch (const YAML::Exception& e) {
+        reader.error(reader.location(e.mark), "", "YAML syntax error: " + e.msg);
+        out.errors = reader.take_errors();
+        return out;
+    }
+    KubernetesDocuments kubernetes(reader);
+    bool have_native = false;
+    std::string first_native;
+    try {
+        for (size_t i = 0; i < docs.size(); ++i) {
+            const YAML::Node& doc = docs[i];
+            if (doc.IsNull()) {
+                continue;  // empty document, e.g. a trailing "---"
+            }
+            if (doc.IsMap() && has_key(doc, "kind")) {
+                kubernetes.add(doc, i);
+                continue;
+            }
+            std::string path = "documents[" + std::to_string(i) + "]";
+            if (!reader.expect_map(doc, path)) {
+                continue;
+            }
+            if (mode == NativeDocs::services_only) {
+                Fields f(reader, doc, "", {"services"});
+                if (auto services = f.get("services")) {
+                    auto parsed =
+                        config_detail::parse_native_services(reader, *services, "services");
+                    for (ServiceConfig& svc : parsed) {
+                        out.config.services.push_back(std::move(svc));
+                    }
+                }
+                continue;
+            }
+            if (have_native) {
+                reader.error(doc, path,
+                             "a second configuration document (without 'kind'); the first is at " +
+                                 first_native);
+                continue;
+            }
+            have_native = true;
+            first_native = reader.location(doc);
+            out.config = config_detail::parse_native_config(reader, doc);
+        }
+        out.config.services = kubernetes.finish(std::move(out.config.services));
+    } catch (const YAML::Exception& e) {
+        // Walking the nodes should not throw; if yaml-cpp does, say where.
+        reader.error(reader.location(e.mark), "", "YAML error: " + e.msg);
+    }
+    out.errors = reader.take_errors();
+    return out;
+}
+
+// (line, column) of "file:line:col"; errors without one sort last.
+std::pair<long, long> position(const std::string& location) {
+    constexpr long kNone = std::numeric_limits<long>::max();
+    size_t col = location.rfind(':');
+    size_t line =
+        col == std::string::npos || col == 0 ? std::string::npos : location.rfind(':', col - 1);
+    if (line == std::string::npos) {
+        return {kNone, kNone};
+    }
+    return {std::atol(location.c_str() + line + 1), std::atol(location.c_str() + col + 1)};
+}
+
+}  // namespace
+
+uint16_t EndpointConfig::target_port_for(const ServicePortConfig& service_port) const {
+    if (service_port.target_port_name.empty()) {
+        return service_port.target_port;
+    }
+    for (const auto& [name, port] : named_ports) {
+        if (name == service_port.name) {
+            return port;
+        }
+    }
+    return 0;
+}
+
+bool ServiceConfig::operator==(const ServiceConfig& other) const {
+    return name == other.name && ns == other.ns && cluster_ip == other.cluster_ip &&
+           headless == other.headless && session_affinity == other.session_affinity &&
+           session_affinity_timeout_s == other.session_affinity_timeout_s && ports == other.ports &&
+           endpoints == other.endpoints;
+}
+
+Result<Config, Errors> parse_config(std::string_view yaml, const std::string& source_name) {
+    Parsed parsed = parse_stream(yaml, source_name, NativeDocs::config);
+    if (!parsed.errors.empty()) {
+        return Unexpected<Errors>{std::move(parsed.errors)};
+    }
+    return std::move(parsed.config);
+}
+
+Result<std::vector<ServiceConfig>, Errors> parse_services(std::string_view yaml,
+                                                          const std::string& source_name) {
+    Parsed parsed = parse_stream(yaml, source_name, NativeDocs::services_only);
+    if (!parsed.errors.empty()) {
+        return Unexpected<Errors>{std::move(parsed.errors)};
+    }
+    return std::move(parsed.config.services);
+}
+
+Result<Config, Errors> load_config(std::string_view yaml, const std::string& source_name) {
+    Parsed parsed = parse_stream(yaml, source_name, NativeDocs::config);
+    // Semantic checks run even after parse errors so that one run reports
+    // everything; values that failed to parse are marked and not re-reported.
+    auto validated = validate_and_allocate(parsed.config);
+    Errors errors = std::move(parsed.errors);
+    if (!validated) {
+        errors.insert(errors.end(), validated.error().begin(), validated.error().end());
+    }
+    if (!errors.empty()) {
+        // File order reads best in `svcgw --check`; errors without a position last.
+        std::stable_sort(errors.begin(), errors.end(), [](const Error& a, const Error& b) {
+            return position(a.location) < position(b.location);
+        });
+        return Unexpected<Errors>{std::move(errors)};
+    }
+    return std::move(parsed.config);
+}
+
+Result<Config, Errors> load_config_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return Unexpected<Errors>{Errors{Error{"", "cannot read config file", path}}};
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) {
+        return Unexpected<Errors>{Errors{Error{"", "error while reading config file", path}}};
+    }
+    return load_config(text.str(), path);
+}
+
+}  // namespace svcgw

@@ -1,0 +1,469 @@
+// The native config format (DESIGN §3): one YAML document without `kind`.
+// Typed paths and display paths are the same here ("services[0].ports[1].port").
+#include <cctype>
+#include <limits>
+
+#include "config/parse.hpp"
+
+namespace svcgw::config_detail {
+
+namespace {
+
+constexpr uint64_t kU16Max = std::numeric_limits<uint16_t>::max();
+constexpr uint64_t kU32Max = std::numeric_limits<uint32_t>::max();
+constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
+
+std::string lower(std::string text) {
+    for (char& c : text) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return text;
+}
+
+// Reads one field of a mapping, records where it was written (typed key ->
+// display path) and whether it parsed. Nothing is recorded when absent.
+class FieldReader {
+public:
+    FieldReader(Reader& reader, SourceMap& source, std::string typed_prefix)
+        : _reader(reader), _source(source), _typed_prefix(std::move(typed_prefix)) {}
+
+    template <class Read>
+    auto read(const Fields& fields, std::string_view key, std::string_view typed, Read&& read_fn)
+        -> decltype(read_fn(std::declval<const YAML::Node&>(), std::string{})) {
+        auto node = fields.get(key);
+        if (!node) {
+            return std::nullopt;
+        }
+        std::string path = fields.path(key);
+        auto value = read_fn(*node, path);
+        record(_source, _reader, key_path(_typed_prefix, typed), path, *node, value.has_value());
+        return value;
+    }
+
+    std::optional<std::string> string(const Fields& f, std::string_view key) {
+        return read(f, key, key, [&](const YAML::Node& n, const std::string& p) {
+            return _reader.string(n, p);
+        });
+    }
+    std::optional<uint64_t> integer(const Fields& f, std::string_view key, uint64_t min,
+                                    uint64_t max) {
+        return read(f, key, key, [&](const YAML::Node& n, const std::string& p) {
+            return _reader.integer(n, p, min, max);
+        });
+    }
+    std::optional<bool> boolean(const Fields& f, std::string_view key) {
+        return read(f, key, key, [&](const YAML::Node& n, const std::string& p) {
+            return _reader.boolean(n, p);
+        });
+    }
+    std::optional<Ipv4> ipv4(const Fields& f, std::string_view key) {
+        return read(f, key, key,
+                    [&](const YAML::Node& n, const std::string& p) { return _reader.ipv4(n, p); });
+    }
+    std::optional<Ipv4Prefix> prefix(const Fields& f, std::string_view key) {
+        return read(f, key, key, [&](const YAML::Node& n, const std::string& p) {
+            return _reader.prefix(n, p);
+        });
+    }
+
+private:
+    Reader& _reader;
+    SourceMap& _source;
+    std::string _typed_prefix;
+};
+
+template <class T, class U>
+void assign(T& target, const std::optional<U>& value) {
+    if (value) {
+        target = static_cast<T>(*value);
+    }
+}
+
+EndpointConfig parse_endpoint(Reader& r, const YAML::Node& node, const std::string& path,
+                              SourceMap& source, const std::string& typed) {
+    EndpointConfig ep;
+    record(source, r, typed, path, node, node.IsMap());
+    if (!r.expect_map(node, path)) {
+        return ep;
+    }
+    Fields f(r, node, path, {"ip", "ready", "serving", "terminating", "weight", "ports"});
+    FieldReader read(r, source, typed);
+    if (auto ip = read.ipv4(f, "ip")) {
+        ep.ip = *ip;
+    } else if (!f.has("ip")) {
+        r.error(f.location(), f.path("ip"), "missing required key 'ip'");
+        record_at(source, key_path(typed, "ip"), f.path("ip"), f.location(), false);
+    }
+    assign(ep.ready, read.boolean(f, "ready"));
+    // Kubernetes' rule: serving defaults to ready.
+    ep.serving = ep.ready;
+    assign(ep.serving, read.boolean(f, "serving"));
+    assign(ep.terminating, read.boolean(f, "terminating"));
+    assign(ep.weight, read.integer(f, "weight", 0, kU16Max));
+    if (auto ports = f.get("ports"); ports && r.expect_seq(*ports, f.path("ports"))) {
+        for (size_t i = 0; i < ports->size(); ++i) {
+            const YAML::Node& item = (*ports)[i];
+            std::string item_path = index_path(f.path("ports"), i);
+            std::string item_typed = index_path(key_path(typed, "ports"), i);
+            record(source, r, item_typed, item_path, item, item.IsMap());
+            if (!r.expect_map(item, item_path)) {
+                continue;
+            }
+            Fields pf(r, item, item_path, {"name", "port"});
+            FieldReader pread(r, source, item_typed);
+            auto name = pread.string(pf, "name");
+            auto port = pread.integer(pf, "port", 1, kU16Max);
+            if (!pf.has("port")) {
+                r.error(pf.location(), pf.path("port"), "missing required key 'port'");
+            }
+            if (port) {
+                ep.named_ports.emplace_back(name.value_or(""), static_cast<uint16_t>(*port));
+            }
+        }
+    }
+    return ep;
+}
+
+ServicePortConfig parse_service_port(Reader& r, const YAML::Node& node, const std::string& path,
+                                     SourceMap& source, const std::string& typed) {
+    ServicePortConfig sp;
+    record(source, r, typed, path, node, node.IsMap());
+    if (!r.expect_map(node, path)) {
+        return sp;
+    }
+    Fields f(r, node, path, {"name", "port", "target_port", "protocol"});
+    FieldReader read(r, source, typed);
+    assign(sp.name, read.string(f, "name"));
+    if (auto port = read.integer(f, "port", 1, kU16Max)) {
+        sp.port = static_cast<uint16_t>(*port);
+    } else if (!f.has("port")) {
+        r.error(f.location(), f.path("port"), "missing required key 'port'");
+        record_at(source, key_path(typed, "port"), f.path("port"), f.location(), false);
+    }
+    auto target = read.read(
+        f, "target_port", "target_port",
+        [&](const YAML::Node& n, const std::string& p) { return read_target_port(r, n, p); });
+    if (target) {
+        sp.target_port = target->number;
+        sp.target_port_name = target->name;
+    } else if (!f.has("target_port")) {
+        sp.target_port = sp.port;  // omitted = port, as in Kubernetes
+        if (sp.port == 0) {
+            // Follows a port already reported; do not report it twice.
+            record_at(source, key_path(typed, "target_port"), f.path("target_port"), f.location(),
+                      false);
+        }
+    }
+    assign(sp.protocol,
+           read.read(f, "protocol", "protocol", [&](const YAML::Node& n, const std::string& p) {
+               return read_protocol(r, n, p);
+           }));
+    return sp;
+}
+
+DpdkConfig parse_dpdk(Reader& r, const Fields& f, FieldReader& read, SourceMap& source) {
+    DpdkConfig dpdk;
+    assign(dpdk.lcores, read.string(f, "lcores"));
+    assign(dpdk.memory_mb, read.integer(f, "memory_mb", 1, kU32Max));
+    assign(dpdk.hugepages,
+           read.read(f, "hugepages", "hugepages",
+                     [&](const YAML::Node& n, const std::string& p) -> std::optional<HugepageMode> {
+                         if (n.IsScalar() && lower(n.Scalar()) == "auto") {
+                             return HugepageMode::automatic;
+                         }
+                         if (n.IsScalar() && n.Tag() != "!") {
+                             std::string text = lower(n.Scalar());
+                             if (text == "true") {
+                                 return HugepageMode::on;
+                             }
+                             if (text == "false") {
+                                 return HugepageMode::off;
+                             }
+                         }
+                         r.error(n, p, "expected auto, true or false");
+                         return std::nullopt;
+                     }));
+    assign(dpdk.file_prefix, read.string(f, "file_prefix"));
+    if (auto args = f.get("extra_args"); args && r.expect_seq(*args, f.path("extra_args"))) {
+        for (size_t i = 0; i < args->size(); ++i) {
+            std::string path = index_path(f.path("extra_args"), i);
+            if (auto arg = r.string((*args)[i], path)) {
+                dpdk.extra_args.push_back(*arg);
+            }
+            record(source, r, path, path, (*args)[i]);
+        }
+    }
+    return dpdk;
+}
+
+std::vector<PortConfig> parse_ports(Reader& r, const YAML::Node& seq, SourceMap& source) {
+    std::vector<PortConfig> ports;
+    if (!r.expect_seq(seq, "ports")) {
+        return ports;
+    }
+    for (size_t i = 0; i < seq.size(); ++i) {
+        const YAML::Node& node = seq[i];
+        std::string path = index_path("ports", i);
+        record(source, r, path, path, node, node.IsMap());
+        PortConfig port;
+        if (!r.expect_map(node, path)) {
+            ports.push_back(port);
+            continue;
+        }
+        Fields f(r, node, path, {"name", "device", "address", "gateway"});
+        FieldReader read(r, source, path);
+        for (std::string_view required : {"name", "device", "address"}) {
+            if (!f.has(required)) {
+                r.error(f.location(), f.path(required),
+                        "missing required key '" + std::string(required) + "'");
+                record_at(source, f.path(required), f.path(required), f.location(), false);
+            }
+        }
+        assign(port.name, read.string(f, "name"));
+        assign(port.device, read.string(f, "device"));
+        assign(port.address, read.prefix(f, "address"));
+        port.gateway = read.ipv4(f, "gateway");
+        ports.push_back(std::move(port));
+    }
+    return ports;
+}
+
+}  // namespace
+
+std::optional<Protocol> read_protocol(Reader& reader, const YAML::Node& node,
+                                      const std::string& path) {
+    auto text = reader.string(node, path);
+    if (!text) {
+        return std::nullopt;
+    }
+    if (auto protocol = parse_protocol(*text)) {
+        return protocol;
+    }
+    if (lower(*text) == "sctp") {
+        reader.error(node, path, "unsupported protocol '" + *text + "' (TCP or UDP)");
+    } else {
+        reader.error(node, path, "unknown protocol '" + *text + "' (TCP or UDP)");
+    }
+    return std::nullopt;
+}
+
+std::optional<TargetPort> read_target_port(Reader& reader, const YAML::Node& node,
+                                           const std::string& path) {
+    if (!node.IsScalar()) {
+        reader.error(node, path, "expected a port number or a port name");
+        return std::nullopt;
+    }
+    const std::string& text = node.Scalar();
+    bool quoted = node.Tag() == "!";
+    bool numeric = !text.empty() && (std::isdigit(static_cast<unsigned char>(text[0])) ||
+                                     text[0] == '-' || text[0] == '+');
+    if (!quoted && numeric) {
+        auto number = reader.integer(node, path, 1, kU16Max);
+        if (!number) {
+            return std::nullopt;
+        }
+        return TargetPort{static_cast<uint16_t>(*number), {}};
+    }
+    // A string, even "8080" when quoted (Kubernetes IntOrString): validated
+    // as a port name later.
+    return TargetPort{0, text};
+}
+
+std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& seq,
+                                                 const std::string& path) {
+    std::vector<ServiceConfig> services;
+    if (!r.expect_seq(seq, path)) {
+        return services;
+    }
+    for (size_t i = 0; i < seq.size(); ++i) {
+        const YAML::Node& node = seq[i];
+        std::string svc_path = index_path(path, i);
+        ServiceConfig svc;
+        record(svc.locations, r, "", svc_path, node, node.IsMap());
+        if (!r.expect_map(node, svc_path)) {
+            services.push_back(std::move(svc));
+            continue;
+        }
+        Fields f(r, node, svc_path,
+                 {"name", "namespace", "cluster_ip", "session_affinity",
+                  "session_affinity_timeout_s", "ports", "endpoints"});
+        FieldReader read(r, svc.locations, "");
+        if (auto name = read.string(f, "name")) {
+            svc.name = *name;
+        } else if (!f.has("name")) {
+            r.error(f.location(), f.path("name"), "missing required key 'name'");
+            record_at(svc.locations, "name", f.path("name"), f.location(), false);
+        }
+        assign(svc.ns, read.string(f, "namespace"));
+        auto cluster_ip = read.read(
+            f, "cluster_ip", "cluster_ip",
+            [&](const YAML::Node& n, const std::string& p) -> std::optional<std::optional<Ipv4>> {
+                if (n.IsScalar() && n.Scalar() == "None") {
+                    svc.headless = true;
+                    return std::optional<Ipv4>{};
+                }
+                if (n.IsScalar() && n.Scalar().empty()) {
+                    return std::optional<Ipv4>{};  // "" = allocate, as in Kubernetes
+                }
+                auto ip = r.ipv4(n, p);
+                if (!ip) {
+                    return std::nullopt;
+                }
+                return std::optional<Ipv4>{*ip};
+            });
+        if (cluster_ip) {
+            svc.cluster_ip = *cluster_ip;
+        }
+        assign(
+            svc.session_affinity,
+            read.read(
+                f, "session_affinity", "session_affinity",
+                [&](const YAML::Node& n, const std::string& p) -> std::optional<SessionAffinity> {
+                    auto text = r.string(n, p);
+                    if (text && *text == "None") {
+                        return SessionAffinity::none;
+                    }
+                    if (text && *text == "ClientIP") {
+                        return SessionAffinity::client_ip;
+                    }
+                    if (text) {
+                        r.error(n, p,
+                                "unknown session_affinity '" + *text + "' (None or ClientIP)");
+                    }
+                    return std::nullopt;
+                }));
+        assign(svc.session_affinity_timeout_s,
+               read.integer(f, "session_affinity_timeout_s", 0, kU32Max));
+        if (auto ports = f.get("ports")) {
+            record(svc.locations, r, "ports", f.path("ports"), *ports, ports->IsSequence());
+            if (r.expect_seq(*ports, f.path("ports"))) {
+                for (size_t j = 0; j < ports->size(); ++j) {
+                    svc.ports.push_back(parse_service_port(r, (*ports)[j],
+                                                           index_path(f.path("ports"), j),
+                                                           svc.locations, index_path("ports", j)));
+                }
+            }
+        }
+        if (auto endpoints = f.get("endpoints")) {
+            record(svc.locations, r, "endpoints", f.path("endpoints"), *endpoints,
+                   endpoints->IsSequence());
+            if (r.expect_seq(*endpoints, f.path("endpoints"))) {
+                for (size_t j = 0; j < endpoints->size(); ++j) {
+                    svc.endpoints.push_back(
+                        parse_endpoint(r, (*endpoints)[j], index_path(f.path("endpoints"), j),
+                                       svc.locations, index_path("endpoints", j)));
+                }
+            }
+        }
+        services.push_back(std::move(svc));
+    }
+    return services;
+}
+
+Config parse_native_config(Reader& r, const YAML::Node& doc) {
+    Config config;
+    config.source = r.source();
+    Fields top(r, doc, "",
+               {"dpdk", "ports", "network", "forwarding", "maglev", "conntrack", "dns", "api",
+                "metrics", "services"});
+    SourceMap& src = config.locations;
+    auto section = [&](std::string_view key,
+                       std::vector<std::string_view> allowed) -> std::optional<Fields> {
+        auto node = top.get(key);
+        if (!node) {
+            return std::nullopt;
+        }
+        record(src, r, std::string(key), std::string(key), *node, node->IsMap());
+        if (!r.expect_map(*node, std::string(key))) {
+            return std::nullopt;
+        }
+        return Fields(r, *node, std::string(key), std::move(allowed));
+    };
+
+    if (auto f =
+            section("dpdk", {"lcores", "memory_mb", "hugepages", "file_prefix", "extra_args"})) {
+        FieldReader read(r, src, "dpdk");
+        config.dpdk = parse_dpdk(r, *f, read, src);
+    }
+    if (auto ports = top.get("ports")) {
+        record(src, r, "ports", "ports", *ports, ports->IsSequence());
+        config.ports = parse_ports(r, *ports, src);
+    }
+    if (auto f = section("network", {"service_cidr", "snat_addresses"})) {
+        FieldReader read(r, src, "network");
+        assign(config.network.service_cidr, read.prefix(*f, "service_cidr"));
+        if (auto snat = f->get("snat_addresses");
+            snat && r.expect_seq(*snat, f->path("snat_addresses"))) {
+            for (size_t i = 0; i < snat->size(); ++i) {
+                std::string path = index_path(f->path("snat_addresses"), i);
+                auto ip = r.ipv4((*snat)[i], path);
+                record(src, r, path, path, (*snat)[i], ip.has_value());
+                if (ip) {
+                    config.network.snat_addresses.push_back(*ip);
+                }
+            }
+        }
+    }
+    if (auto f = section("forwarding", {"mode"})) {
+        FieldReader read(r, src, "forwarding");
+        assign(config.forwarding,
+               read.read(
+                   *f, "mode", "mode",
+                   [&](const YAML::Node& n, const std::string& p) -> std::optional<ForwardingMode> {
+                       auto text = r.string(n, p);
+                       if (text && *text == "fullnat") {
+                           return ForwardingMode::fullnat;
+                       }
+                       if (text && *text == "nat") {
+                           return ForwardingMode::nat;
+                       }
+                       if (text) {
+                           r.error(n, p, "unknown mode '" + *text + "' (fullnat or nat)");
+                       }
+                       return std::nullopt;
+                   }));
+    }
+    if (auto f = section("maglev", {"table_size", "seed"})) {
+        FieldReader read(r, src, "maglev");
+        assign(config.maglev.table_size,
+               read.read(*f, "table_size", "table_size",
+                         [&](const YAML::Node& n, const std::string& p) -> std::optional<uint64_t> {
+                             if (n.IsScalar() && n.Scalar() == "auto") {
+                                 return 0;
+                             }
+                             return r.integer(n, p, 1, kU32Max);
+                         }));
+        assign(config.maglev.seed, read.integer(*f, "seed", 0, kU64Max));
+    }
+    if (auto f = section("conntrack", {"max_flows", "tcp_established_timeout_s",
+                                       "tcp_transitory_timeout_s", "udp_timeout_s"})) {
+        FieldReader read(r, src, "conntrack");
+        assign(config.conntrack.max_flows, read.integer(*f, "max_flows", 1, kU32Max));
+        assign(config.conntrack.tcp_established_timeout_s,
+               read.integer(*f, "tcp_established_timeout_s", 1, kU32Max));
+        assign(config.conntrack.tcp_transitory_timeout_s,
+               read.integer(*f, "tcp_transitory_timeout_s", 1, kU32Max));
+        assign(config.conntrack.udp_timeout_s, read.integer(*f, "udp_timeout_s", 1, kU32Max));
+    }
+    if (auto f = section("dns", {"cluster_ip", "domain", "ttl_s"})) {
+        FieldReader read(r, src, "dns");
+        assign(config.dns.cluster_ip, read.ipv4(*f, "cluster_ip"));
+        assign(config.dns.domain, read.string(*f, "domain"));
+        assign(config.dns.ttl_s, read.integer(*f, "ttl_s", 0, kU32Max));
+    }
+    if (auto f = section("api", {"listen", "token_file"})) {
+        FieldReader read(r, src, "api");
+        assign(config.api.listen, read.string(*f, "listen"));
+        assign(config.api.token_file, read.string(*f, "token_file"));
+    }
+    if (auto f = section("metrics", {"listen"})) {
+        FieldReader read(r, src, "metrics");
+        assign(config.metrics.listen, read.string(*f, "listen"));
+    }
+    if (auto services = top.get("services")) {
+        config.services = parse_native_services(r, *services, "services");
+    }
+    return config;
+}
+
+}  // namespace svcgw::config_detail

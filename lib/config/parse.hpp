@@ -1,0 +1,66 @@
+// Internal to lib/config: the parsers of the native format and of Kubernetes
+// manifests, shared by parse_config and parse_services. Syntax and types only;
+// semantics live in validate.cpp.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/reader.hpp"
+
+namespace svcgw::config_detail {
+
+// Shared field readers (native and Kubernetes spell the values alike).
+std::optional<Protocol> read_protocol(Reader& reader, const YAML::Node& node,
+                                      const std::string& path);
+// A targetPort: an integer, or a string naming a port (Kubernetes IntOrString).
+struct TargetPort {
+    uint16_t number = 0;
+    std::string name;
+};
+std::optional<TargetPort> read_target_port(Reader& reader, const YAML::Node& node,
+                                           const std::string& path);
+
+// A native config document (no `kind`), services included.
+Config parse_native_config(Reader& reader, const YAML::Node& doc);
+// A native `services:` sequence; `path` is where it sits ("services").
+std::vector<ServiceConfig> parse_native_services(Reader& reader, const YAML::Node& seq,
+                                                 const std::string& path);
+
+// Collects Kubernetes documents (v1 Service, discovery.k8s.io/v1
+// EndpointSlice, v1 List of those) and merges slices into their services.
+class KubernetesDocuments {
+public:
+    explicit KubernetesDocuments(Reader& reader) : _reader(reader) {}
+
+    void add(const YAML::Node& doc, size_t doc_index);
+    // `services` (native ones from the same stream) followed by the
+    // Kubernetes Services, with every EndpointSlice's endpoints merged in.
+    std::vector<ServiceConfig> finish(std::vector<ServiceConfig> services);
+
+private:
+    struct SliceEndpoint {
+        EndpointConfig endpoint;
+        std::vector<std::pair<std::string, SourceRef>> source;  // suffix ("ip") -> where
+    };
+    struct Slice {
+        std::string service_key;  // "ns/name"
+        std::string path;
+        std::string location;
+        std::vector<SliceEndpoint> endpoints;
+    };
+
+    void add_object(const YAML::Node& doc, const std::string& fallback_path, bool in_list);
+    void add_service(const YAML::Node& doc, const std::string& prefix);
+    void add_slice(const YAML::Node& doc, const std::string& prefix);
+
+    Reader& _reader;
+    std::vector<ServiceConfig> _services;
+    std::vector<Slice> _slices;
+};
+
+}  // namespace svcgw::config_detail

@@ -1,0 +1,669 @@
+// Semantic checks on a typed Config and ClusterIP allocation. Runs on configs
+// from files (with locations) and on configs built in code (API, CLI; no
+// locations: errors then carry the typed path only).
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <map>
+#include <set>
+#include <tuple>
+#include <unordered_set>
+
+#include "common/hash.hpp"
+#include "config/config.hpp"
+
+namespace svcgw {
+
+namespace {
+
+// RFC 1035 §2.3.4: labels are at most 63 octets, names at most 255 octets on
+// the wire, i.e. 253 characters in text form.
+constexpr size_t kMaxLabel = 63;
+constexpr size_t kMaxDomainName = 253;
+// IANA_SVC_NAME (RFC 6335 §5.1): at most 15 characters.
+constexpr size_t kMaxServiceName = 15;
+// Kubernetes' limits for sessionAffinityConfig.clientIP.timeoutSeconds.
+constexpr uint32_t kMaxAffinityTimeout = 86400;
+// RFC 2181 §8: a TTL is an unsigned 31-bit value.
+constexpr uint32_t kMaxTtl = 0x7fffffff;
+// Endpoint weights are proportional shares; 16 bits keep the sum of a
+// service's weights far from overflowing 32 bits in the Maglev builder.
+constexpr uint32_t kMaxWeight = 65535;
+// An explicit Maglev table beyond 2^24 entries (64 MiB of 32-bit entries per
+// service) is a mistake, not a tuning.
+constexpr uint32_t kMaxMaglevTableSize = 1u << 24;
+// sun_path is 108 bytes including the terminating NUL (unix(7)).
+constexpr size_t kMaxUnixPath = 107;
+// A service CIDR needs a network, a broadcast and at least two usable addresses
+// (the DNS IP and one service).
+constexpr uint8_t kMaxServicePrefixLength = 30;
+// Fixed seed of the ClusterIP hash: VIPs must not move when maglev.seed changes.
+constexpr uint64_t kClusterIpSeed = 0x5356434757495053ULL;  // "SVCGWIPS"
+
+bool is_prime(uint64_t n) {
+    if (n < 2) {
+        return false;
+    }
+    for (uint64_t d = 2; d * d <= n; ++d) {
+        if (n % d == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+uint64_t next_prime(uint64_t n) {
+    while (!is_prime(n)) {
+        ++n;
+    }
+    return n;
+}
+
+bool lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+// Kubernetes DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63.
+bool is_dns1123_label(std::string_view s) {
+    if (s.empty() || s.size() > kMaxLabel || !lower_alnum(s.front()) || !lower_alnum(s.back())) {
+        return false;
+    }
+    return std::all_of(s.begin(), s.end(), [](char c) { return lower_alnum(c) || c == '-'; });
+}
+
+// Kubernetes DNS-1035 label (Service names): a DNS-1123 label starting with a letter.
+bool is_dns1035_label(std::string_view s) {
+    return is_dns1123_label(s) && s.front() >= 'a' && s.front() <= 'z';
+}
+
+// IANA_SVC_NAME (named target ports).
+bool is_iana_service_name(std::string_view s) {
+    if (s.empty() || s.size() > kMaxServiceName || s.front() == '-' || s.back() == '-' ||
+        s.find("--") != std::string_view::npos) {
+        return false;
+    }
+    bool letter = std::any_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+    return letter &&
+           std::all_of(s.begin(), s.end(), [](char c) { return lower_alnum(c) || c == '-'; });
+}
+
+// A host name in any case (RFC 1123 §2.1), lower-cased by the caller.
+bool is_dns_name(std::string_view s) {
+    if (s.empty() || s.size() > kMaxDomainName) {
+        return false;
+    }
+    size_t start = 0;
+    while (start <= s.size()) {
+        size_t dot = s.find('.', start);
+        std::string_view label = s.substr(start, dot == std::string_view::npos ? dot : dot - start);
+        std::string lowered;
+        for (char c : label) {
+            lowered += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        if (!is_dns1123_label(lowered)) {
+            return false;
+        }
+        if (dot == std::string_view::npos) {
+            break;
+        }
+        start = dot + 1;
+    }
+    return true;
+}
+
+bool overlaps(const Ipv4Prefix& a, const Ipv4Prefix& b) {
+    return a.length <= b.length ? a.contains(b.network()) : b.contains(a.network());
+}
+
+Ipv4 broadcast(const Ipv4Prefix& p) {
+    return Ipv4{p.network().value | ~p.mask()};
+}
+
+bool is_unicast(Ipv4 ip) {
+    uint8_t first = static_cast<uint8_t>(ip.value >> 24);
+    // 0/8 "this network", 127/8 loopback, 224/4 multicast, 240/4 reserved (RFC 6890).
+    return first != 0 && first != 127 && first < 224;
+}
+
+// "unix:/path" or "tcp:HOST:PORT"; an empty string when the form is right.
+std::string listen_problem(std::string_view listen) {
+    constexpr std::string_view kForms = " (expected \"unix:/path\" or \"tcp:HOST:PORT\")";
+    if (listen.starts_with("unix:")) {
+        std::string_view path = listen.substr(5);
+        if (path.empty() || path.front() != '/') {
+            return "unix socket path must be absolute";
+        }
+        if (path.size() > kMaxUnixPath) {
+            return "unix socket path longer than " + std::to_string(kMaxUnixPath) + " bytes";
+        }
+        return {};
+    }
+    if (listen.starts_with("tcp:")) {
+        std::string_view rest = listen.substr(4);
+        size_t colon = rest.rfind(':');
+        if (colon == std::string_view::npos) {
+            return "missing port in '" + std::string(listen) + "'" + std::string(kForms);
+        }
+        std::string_view host = rest.substr(0, colon);
+        std::string_view port_text = rest.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos || host.starts_with("[")) {
+            return "IPv6 listen addresses are not supported";
+        }
+        bool digits_only = !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+            return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+        });
+        if (digits_only ? !Ipv4::parse(host).has_value() : !is_dns_name(host)) {
+            return "invalid host '" + std::string(host) + "'";
+        }
+        uint32_t port = 0;
+        auto [end, ec] =
+            std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+        if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() ||
+            port < 1 || port > 65535) {
+            return "invalid port '" + std::string(port_text) + "' (1-65535)";
+        }
+        return {};
+    }
+    return "invalid listen address '" + std::string(listen) + "'" + std::string(kForms);
+}
+
+class Validator {
+public:
+    explicit Validator(Config& config) : _config(config) {}
+
+    Errors run(const std::vector<ServiceConfig>& previous) {
+        check_dpdk();
+        check_ports();
+        check_network();
+        check_maglev_conntrack();
+        check_dns();
+        check_listen("api.listen", _config.api.listen);
+        check_listen("metrics.listen", _config.metrics.listen);
+        if (_config.api.listen.starts_with("tcp:") && _config.api.token_file.empty()) {
+            config_error("api.token_file", "api.listen on TCP requires api.token_file");
+        }
+        for (size_t i = 0; i < _config.services.size(); ++i) {
+            check_service(i);
+        }
+        check_across_services();
+        if (_errors.empty()) {
+            allocate(previous);
+        }
+        return std::move(_errors);
+    }
+
+private:
+    // Reports at the best known place for a typed key: the exact value, or
+    // the nearest written ancestor. Values whose parsing already failed are
+    // not reported again.
+    void report(const SourceMap& map, const std::string& fallback_prefix, const std::string& key,
+                std::string message) {
+        std::string probe = key;
+        std::string suffix;
+        while (true) {
+            auto it = map.find(probe);
+            if (it != map.end()) {
+                if (!it->second.valid) {
+                    return;
+                }
+                _errors.push_back(
+                    Error{it->second.path + suffix, std::move(message), it->second.location});
+                return;
+            }
+            if (probe.empty()) {
+                std::string path = fallback_prefix.empty() || key.empty()
+                                       ? fallback_prefix + key
+                                       : fallback_prefix + (key.front() == '[' ? "" : ".") + key;
+                _errors.push_back(Error{path, std::move(message), {}});
+                return;
+            }
+            size_t cut = probe.find_last_of(".[");
+            if (cut == std::string::npos) {
+                suffix = "." + probe + suffix;
+                probe.clear();
+            } else {
+                suffix = probe.substr(cut) + suffix;
+                probe.resize(cut);
+            }
+        }
+    }
+
+    void config_error(const std::string& key, std::string message) {
+        report(_config.locations, "", key, std::move(message));
+    }
+
+    void service_error(size_t i, const std::string& key, std::string message) {
+        report(_config.services[i].locations, "services[" + std::to_string(i) + "]", key,
+               std::move(message));
+    }
+
+    bool valid(const SourceMap& map, const std::string& key) const {
+        auto it = map.find(key);
+        return it == map.end() || it->second.valid;
+    }
+
+    void check_dpdk() {
+        const DpdkConfig& dpdk = _config.dpdk;
+        bool lcores_ok =
+            !dpdk.lcores.empty() && std::all_of(dpdk.lcores.begin(), dpdk.lcores.end(), [](char c) {
+                return std::isdigit(static_cast<unsigned char>(c)) ||
+                       std::string_view(",-@()").find(c) != std::string_view::npos;
+            });
+        if (!lcores_ok) {
+            config_error("dpdk.lcores", "invalid lcore list '" + dpdk.lcores +
+                                            "' (EAL syntax, e.g. \"0-1\" or \"0,2-3\")");
+        }
+        if (dpdk.memory_mb == 0) {
+            config_error("dpdk.memory_mb", "must be greater than 0");
+        }
+        bool prefix_ok = !dpdk.file_prefix.empty() &&
+                         std::all_of(dpdk.file_prefix.begin(), dpdk.file_prefix.end(), [](char c) {
+                             return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                                    c == '-' || c == '.';
+                         });
+        if (!prefix_ok) {
+            // It becomes part of a path under /var/run/dpdk.
+            config_error("dpdk.file_prefix", "invalid file_prefix '" + dpdk.file_prefix +
+                                                 "' (letters, digits, '_', '-', '.')");
+        }
+    }
+
+    void check_ports() {
+        std::map<std::string, size_t> names;
+        std::map<std::string, size_t> devices;
+        for (size_t i = 0; i < _config.ports.size(); ++i) {
+            const PortConfig& port = _config.ports[i];
+            std::string base = "ports[" + std::to_string(i) + "]";
+            if (port.name.empty()) {
+                config_error(base + ".name", "must not be empty");
+            } else if (auto [it, fresh] = names.emplace(port.name, i); !fresh) {
+                config_error(base + ".name", "duplicate port name '" + port.name +
+                                                 "' (also ports[" + std::to_string(it->second) +
+                                                 "])");
+            }
+            if (port.device.empty()) {
+                config_error(base + ".device", "must not be empty");
+            } else if (auto [it, fresh] = devices.emplace(port.device, i); !fresh) {
+                config_error(base + ".device", "device '" + port.device +
+                                                   "' is already used by ports[" +
+                                                   std::to_string(it->second) + "]");
+            }
+            if (!valid(_config.locations, base + ".address")) {
+                continue;
+            }
+            const Ipv4Prefix& addr = port.address;
+            if (addr.length == 0 || addr.length == 32) {
+                config_error(base + ".address",
+                             "address " + addr.str() + " needs a subnet (prefix length 1-31)");
+                continue;
+            }
+            // RFC 3021: a /31 has no network or broadcast address.
+            bool has_broadcast = addr.length <= 30;
+            if (has_broadcast &&
+                (addr.address == addr.network() || addr.address == broadcast(addr))) {
+                config_error(base + ".address",
+                             "address " + addr.str() +
+                                 " is the network or broadcast address; give the port's own "
+                                 "address with its prefix (e.g. 10.99.0.1/24)");
+            }
+            if (port.gateway && valid(_config.locations, base + ".gateway")) {
+                Ipv4 gw = *port.gateway;
+                if (!addr.contains(gw)) {
+                    config_error(base + ".gateway",
+                                 "gateway " + gw.str() + " is outside the port's subnet " +
+                                     addr.network().str() + "/" + std::to_string(addr.length));
+                } else if (gw == addr.address) {
+                    config_error(base + ".gateway", "gateway is the port's own address");
+                } else if (has_broadcast && (gw == addr.network() || gw == broadcast(addr))) {
+                    config_error(base + ".gateway",
+                                 "gateway " + gw.str() + " is the network or broadcast address");
+                }
+            }
+        }
+    }
+
+    void check_network() {
+        const Ipv4Prefix& cidr = _config.network.service_cidr;
+        _cidr_ok = valid(_config.locations, "network.service_cidr");
+        if (_cidr_ok && cidr.address != cidr.network()) {
+            config_error("network.service_cidr",
+                         "service_cidr " + cidr.str() + " has host bits set (did you mean " +
+                             cidr.network().str() + "/" + std::to_string(cidr.length) + "?)");
+            _cidr_ok = false;
+        }
+        if (_cidr_ok && cidr.length > kMaxServicePrefixLength) {
+            config_error("network.service_cidr", "service_cidr " + cidr.str() +
+                                                     " is too small (at most /" +
+                                                     std::to_string(kMaxServicePrefixLength) + ")");
+            _cidr_ok = false;
+        }
+        if (_cidr_ok) {
+            for (size_t i = 0; i < _config.ports.size(); ++i) {
+                const Ipv4Prefix& subnet = _config.ports[i].address;
+                std::string key = "ports[" + std::to_string(i) + "].address";
+                // VIPs on a port's own link would collide with real hosts' ARP.
+                if (valid(_config.locations, key) && subnet.length > 0 && overlaps(cidr, subnet)) {
+                    config_error("network.service_cidr",
+                                 "service_cidr " + cidr.str() + " overlaps the subnet of port '" +
+                                     _config.ports[i].name + "' (" + subnet.str() + ")");
+                }
+            }
+        }
+        std::set<Ipv4> seen;
+        for (size_t i = 0; i < _config.network.snat_addresses.size(); ++i) {
+            Ipv4 ip = _config.network.snat_addresses[i];
+            std::string key = "network.snat_addresses[" + std::to_string(i) + "]";
+            if (!seen.insert(ip).second) {
+                config_error(key, "duplicate SNAT address " + ip.str());
+            } else if (_cidr_ok && cidr.contains(ip)) {
+                config_error(key, "SNAT address " + ip.str() + " is inside service_cidr");
+            } else if (!is_unicast(ip)) {
+                config_error(key, ip.str() + " is not a unicast address");
+            }
+        }
+    }
+
+    void check_maglev_conntrack() {
+        uint32_t size = _config.maglev.table_size;
+        if (size != 0 && size > kMaxMaglevTableSize) {
+            config_error("maglev.table_size", "table_size " + std::to_string(size) +
+                                                  " is too large (at most " +
+                                                  std::to_string(kMaxMaglevTableSize) + ")");
+        } else if (size != 0 && !is_prime(size)) {
+            // Maglev's permutation needs a prime M (NSDI 2016 §3.4).
+            config_error("maglev.table_size", "table_size " + std::to_string(size) +
+                                                  " is not prime (the next prime is " +
+                                                  std::to_string(next_prime(size)) +
+                                                  "; or use auto)");
+        }
+        const ConntrackConfig& ct = _config.conntrack;
+        for (auto [key, value] : {std::pair{"max_flows", ct.max_flows},
+                                  {"tcp_established_timeout_s", ct.tcp_established_timeout_s},
+                                  {"tcp_transitory_timeout_s", ct.tcp_transitory_timeout_s},
+                                  {"udp_timeout_s", ct.udp_timeout_s}}) {
+            if (value == 0) {
+                config_error(std::string("conntrack.") + key, "must be greater than 0");
+            }
+        }
+    }
+
+    void check_dns() {
+        DnsConfig& dns = _config.dns;
+        const Ipv4Prefix& cidr = _config.network.service_cidr;
+        _dns_ok = valid(_config.locations, "dns.cluster_ip");
+        if (_dns_ok && _cidr_ok) {
+            if (!cidr.contains(dns.cluster_ip)) {
+                config_error("dns.cluster_ip", "DNS cluster_ip " + dns.cluster_ip.str() +
+                                                   " is outside service_cidr " + cidr.str());
+            } else if (dns.cluster_ip == cidr.network() || dns.cluster_ip == broadcast(cidr)) {
+                config_error(
+                    "dns.cluster_ip",
+                    dns.cluster_ip.str() + " is the network or broadcast address of service_cidr");
+            }
+        }
+        std::string domain = dns.domain;
+        if (!domain.empty() && domain.back() == '.') {
+            domain.pop_back();  // absolute form "cluster.local."
+        }
+        if (!is_dns_name(domain)) {
+            config_error("dns.domain", "invalid domain '" + dns.domain +
+                                           "' (dot-separated labels of letters, digits and '-')");
+        } else {
+            std::transform(domain.begin(), domain.end(), domain.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            dns.domain = domain;
+        }
+        if (dns.ttl_s > kMaxTtl) {
+            config_error("dns.ttl_s", "must be at most " + std::to_string(kMaxTtl) + " (RFC 2181)");
+        }
+    }
+
+    void check_listen(const std::string& key, const std::string& listen) {
+        std::string problem = listen_problem(listen);
+        if (!problem.empty()) {
+            config_error(key, problem);
+        }
+    }
+
+    void check_service(size_t i) {
+        ServiceConfig& svc = _config.services[i];
+        const Ipv4Prefix& cidr = _config.network.service_cidr;
+        if (!is_dns1035_label(svc.name)) {
+            service_error(i, "name",
+                          "invalid service name '" + svc.name +
+                              "': must be a DNS-1035 label (lower-case letters, digits and '-', "
+                              "starting with a letter, ending with a letter or digit, at most 63)");
+        }
+        if (!is_dns1123_label(svc.ns)) {
+            service_error(i, "namespace",
+                          "invalid namespace '" + svc.ns +
+                              "': must be a DNS-1123 label (lower-case letters, digits and '-', "
+                              "starting and ending with a letter or digit, at most 63)");
+        }
+        if (svc.headless && svc.cluster_ip) {
+            service_error(i, "cluster_ip",
+                          "a headless service (cluster_ip None) has no cluster IP");
+        }
+        if (svc.cluster_ip && valid(svc.locations, "cluster_ip") && _cidr_ok) {
+            Ipv4 ip = *svc.cluster_ip;
+            if (!cidr.contains(ip)) {
+                service_error(i, "cluster_ip",
+                              "cluster_ip " + ip.str() + " is outside service_cidr " + cidr.str());
+            } else if (ip == cidr.network() || ip == broadcast(cidr)) {
+                service_error(i, "cluster_ip",
+                              "cluster_ip " + ip.str() +
+                                  " is the network or broadcast address of " + "service_cidr " +
+                                  cidr.str());
+            } else if (_dns_ok && ip == _config.dns.cluster_ip) {
+                service_error(
+                    i, "cluster_ip",
+                    "cluster_ip " + ip.str() + " is the DNS service's address (dns.cluster_ip)");
+            }
+        }
+        if (svc.session_affinity == SessionAffinity::client_ip &&
+            (svc.session_affinity_timeout_s == 0 ||
+             svc.session_affinity_timeout_s > kMaxAffinityTimeout)) {
+            service_error(i, "session_affinity_timeout_s",
+                          "must be between 1 and " + std::to_string(kMaxAffinityTimeout));
+        }
+        check_service_ports(i);
+        check_endpoints(i);
+    }
+
+    void check_service_ports(size_t i) {
+        const ServiceConfig& svc = _config.services[i];
+        if (svc.ports.empty() && !svc.headless) {
+            // Headless services may have no ports (DNS only), as in Kubernetes.
+            service_error(i, "ports", "at least one port is required");
+        }
+        std::map<std::string, size_t> names;
+        std::map<std::pair<uint16_t, Protocol>, size_t> numbers;
+        for (size_t j = 0; j < svc.ports.size(); ++j) {
+            const ServicePortConfig& sp = svc.ports[j];
+            std::string base = "ports[" + std::to_string(j) + "]";
+            if (sp.name.empty()) {
+                if (svc.ports.size() > 1) {
+                    service_error(i, base + ".name",
+                                  "a name is required when a service has more "
+                                  "than one port");
+                }
+            } else if (!is_dns1123_label(sp.name)) {
+                service_error(i, base + ".name",
+                              "invalid port name '" + sp.name + "': must be a DNS-1123 label");
+            } else if (auto [it, fresh] = names.emplace(sp.name, j); !fresh) {
+                service_error(i, base + ".name",
+                              "duplicate port name '" + sp.name + "' (also ports[" +
+                                  std::to_string(it->second) + "])");
+            }
+            if (sp.port == 0) {
+                service_error(i, base + ".port", "must be between 1 and 65535");
+            } else if (auto [it, fresh] = numbers.emplace(std::pair{sp.port, sp.protocol}, j);
+                       !fresh && valid(svc.locations, base + ".protocol")) {
+                service_error(i, base + ".port",
+                              "duplicate port " + std::to_string(sp.port) + "/" +
+                                  std::string(to_string(sp.protocol)) + " (also ports[" +
+                                  std::to_string(it->second) + "])");
+            }
+            if (!sp.target_port_name.empty()) {
+                if (!is_iana_service_name(sp.target_port_name)) {
+                    service_error(i, base + ".target_port",
+                                  "invalid target port name '" + sp.target_port_name +
+                                      "' (a number 1-65535, or an IANA service name: at most 15 "
+                                      "lower-case letters, digits and '-', with a letter)");
+                }
+            } else if (sp.target_port == 0) {
+                service_error(i, base + ".target_port", "must be between 1 and 65535");
+            }
+        }
+    }
+
+    void check_endpoints(size_t i) {
+        const ServiceConfig& svc = _config.services[i];
+        const Ipv4Prefix& cidr = _config.network.service_cidr;
+        std::map<Ipv4, size_t> seen;
+        for (size_t k = 0; k < svc.endpoints.size(); ++k) {
+            const EndpointConfig& ep = svc.endpoints[k];
+            std::string base = "endpoints[" + std::to_string(k) + "]";
+            if (!valid(svc.locations, base + ".ip")) {
+                continue;
+            }
+            if (!is_unicast(ep.ip)) {
+                service_error(i, base + ".ip", ep.ip.str() + " is not a unicast address");
+            } else if (_cidr_ok && cidr.contains(ep.ip)) {
+                service_error(i, base + ".ip",
+                              "endpoint " + ep.ip.str() + " is inside service_cidr " + cidr.str());
+            } else if (auto [it, fresh] = seen.emplace(ep.ip, k); !fresh) {
+                service_error(i, base + ".ip",
+                              "duplicate endpoint " + ep.ip.str() + " (also endpoints[" +
+                                  std::to_string(it->second) + "])");
+            }
+            if (ep.weight > kMaxWeight) {
+                service_error(i, base + ".weight",
+                              "must be between 0 and " + std::to_string(kMaxWeight));
+            }
+            for (size_t m = 0; m < ep.named_ports.size(); ++m) {
+                if (ep.named_ports[m].second == 0) {
+                    service_error(i, base + ".ports[" + std::to_string(m) + "].port",
+                                  "must be between 1 and 65535");
+                }
+            }
+        }
+    }
+
+    std::string display(size_t i) const {
+        const ServiceConfig& svc = _config.services[i];
+        auto it = svc.locations.find("");
+        return it != svc.locations.end() ? it->second.path : "services[" + std::to_string(i) + "]";
+    }
+
+    void check_across_services() {
+        std::map<std::string, size_t> keys;
+        std::map<std::tuple<Ipv4, uint16_t, Protocol>, size_t> vips;
+        for (size_t i = 0; i < _config.services.size(); ++i) {
+            const ServiceConfig& svc = _config.services[i];
+            if (auto [it, fresh] = keys.emplace(svc.key(), i); !fresh) {
+                service_error(
+                    i, "name",
+                    "duplicate service " + svc.key() + " (also " + display(it->second) + ")");
+            }
+            if (!svc.cluster_ip || svc.headless) {
+                continue;
+            }
+            for (size_t j = 0; j < svc.ports.size(); ++j) {
+                const ServicePortConfig& sp = svc.ports[j];
+                if (sp.port == 0) {
+                    continue;
+                }
+                auto [it, fresh] =
+                    vips.emplace(std::tuple{*svc.cluster_ip, sp.port, sp.protocol}, i);
+                if (!fresh && it->second != i) {
+                    service_error(
+                        i, "ports[" + std::to_string(j) + "].port",
+                        svc.cluster_ip->str() + ":" + std::to_string(sp.port) + "/" +
+                            std::string(to_string(sp.protocol)) + " is already used by service " +
+                            _config.services[it->second].key() + " (" + display(it->second) + ")");
+                }
+            }
+        }
+    }
+
+    void allocate(const std::vector<ServiceConfig>& previous) {
+        const Ipv4Prefix& cidr = _config.network.service_cidr;
+        uint64_t size = uint64_t{1} << (32 - cidr.length);
+        std::unordered_set<uint32_t> taken = {cidr.network().value, broadcast(cidr).value};
+        if (cidr.contains(_config.dns.cluster_ip)) {
+            taken.insert(_config.dns.cluster_ip.value);
+        }
+        std::vector<size_t> pending;
+        for (size_t i = 0; i < _config.services.size(); ++i) {
+            const ServiceConfig& svc = _config.services[i];
+            if (svc.cluster_ip) {
+                taken.insert(svc.cluster_ip->value);  // explicit IPs first
+            } else if (!svc.headless) {
+                pending.push_back(i);
+            }
+        }
+        // Sorted by identity so that the input order does not matter.
+        std::sort(pending.begin(), pending.end(), [&](size_t a, size_t b) {
+            return _config.services[a].key() < _config.services[b].key();
+        });
+
+        std::map<std::string, Ipv4> before;
+        for (const ServiceConfig& svc : previous) {
+            if (svc.cluster_ip && !svc.headless) {
+                before.emplace(svc.key(), *svc.cluster_ip);
+            }
+        }
+        std::vector<size_t> fresh;
+        for (size_t i : pending) {
+            ServiceConfig& svc = _config.services[i];
+            auto it = before.find(svc.key());
+            if (it != before.end() && cidr.contains(it->second) &&
+                taken.insert(it->second.value).second) {
+                svc.cluster_ip = it->second;  // keeps its VIP across reloads
+            } else {
+                fresh.push_back(i);
+            }
+        }
+        for (size_t i : fresh) {
+            ServiceConfig& svc = _config.services[i];
+            if (taken.size() >= size) {
+                service_error(
+                    i, "",
+                    "service_cidr " + cidr.str() + " is full: no free ClusterIP for " + svc.key());
+                continue;
+            }
+            uint64_t offset = hash_bytes(svc.key(), kClusterIpSeed) % size;
+            while (taken.count(cidr.network().value + static_cast<uint32_t>(offset)) != 0) {
+                offset = (offset + 1) % size;
+            }
+            uint32_t ip = cidr.network().value + static_cast<uint32_t>(offset);
+            taken.insert(ip);
+            svc.cluster_ip = Ipv4{ip};
+        }
+    }
+
+    Config& _config;
+    Errors _errors;
+    bool _cidr_ok = true;
+    bool _dns_ok = true;
+};
+
+}  // namespace
+
+Result<void, Errors> validate_and_allocate(Config& config,
+                                           const std::vector<ServiceConfig>& previous) {
+    Config candidate = config;
+    Errors errors = Validator(candidate).run(previous);
+    if (!errors.empty()) {
+        return Unexpected<Errors>{std::move(errors)};
+    }
+    config = std::move(candidate);
+    return {};
+}
+
+Result<void, Errors> validate_and_allocate(Config& config) {
+    return validate_and_allocate(config, {});
+}
+
+}  // namespace svcgw
