@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the micro-benchmarks with repetitions and prints median/min/max per
+# benchmark, the form perf/RESULTS.md records. Usage: perf/run-bench.sh BUILD [FILTER]
+set -euo pipefail
+build=${1:-build}
+filter=${2:-.}
+bench="$build/perf/svcgw-bench"
+[ -x "$bench" ] || { echo "run-bench: $bench not built" >&2; exit 1; }
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+echo "# $(date -u +%F) $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "# $bench --benchmark_filter='$filter' --benchmark_repetitions=7"
+"$bench" --benchmark_filter="$filter" --benchmark_repetitions=7 \
+  --benchmark_format=json --benchmark_out="$out" --benchmark_out_format=json >/dev/null
+python3 - "$out" <<'PY'
+import json, sys, statistics
+runs = {}
+unit = {}
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    if b.get("run_type") != "iteration":
+        continue
+    runs.setdefault(b["run_name"], []).append(b["real_time"])
+    unit[b["run_name"]] = b["time_unit"]
+print(f"{'benchmark':58} {'median':>10} {'min':>10} {'max':>10}  unit")
+for name, times in runs.items():
+    print(f"{name:58} {statistics.median(times):10.3f} {min(times):10.3f} {max(times):10.3f}  {unit[name]}")
+PY
