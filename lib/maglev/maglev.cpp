@@ -7,6 +7,8 @@
 //     position and advances it with an add and a conditional subtract;
 //   - "already taken" is one bit in an M-bit occupancy bitmap (8 KiB at
 //     M = 65537, fits L1) instead of a probe of the entry array;
+//   - past half full, positions are tested in blocks without branches in
+//     between: a mispredicted "taken?" branch per probe was the main cost;
 //   - the last few empty slots are the expensive part of the textbook loop
 //     (a backend needs M / E probes on average when E slots are left), so
 //     once E is small we stop probing and instead compute, for every empty
@@ -18,7 +20,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <numeric>
+#include <string_view>
 #include <utility>
 
 #include "common/hash.hpp"
@@ -36,7 +38,7 @@ constexpr uint64_t kSkipSeedTag = 0x4d61676c65765368ULL;    // "MaglevSh"
 // Probing costs about M / E per placement, the scan E: the two meet near
 // sqrt(M) and the factor accounts for a scan step being cheaper than a
 // (branch-mispredicting) probe. Tuned with perf/bench_maglev.cpp.
-constexpr double kTailFactor = 2.0;
+constexpr double kTailFactor = 1.0;
 
 struct Cursor {
     uint32_t pos;      // next position of this backend's permutation to try
@@ -61,6 +63,15 @@ uint32_t inverse_mod(uint32_t a, uint32_t m) {
     return static_cast<uint32_t>(t0 < 0 ? t0 + m : t0);
 }
 
+// Probing phases by fill fraction f: a single probe while it usually hits
+// (its branch is then well predicted), then blocks of positions tested
+// without branches, larger as f grows so that a block usually contains a
+// free slot (f^kBlock small) and its exit branch stays predictable.
+constexpr double kSingleProbeFill = 0.5;
+constexpr double kSmallBlockFill = 0.8;
+constexpr uint32_t kSmallBlock = 8;
+constexpr uint32_t kLargeBlock = 16;
+
 template <class Entry>
 class Filler {
 public:
@@ -78,6 +89,31 @@ public:
             p = advance(p, c.skip);
         }
         take(p, c);
+    }
+
+    // Same choice as probe(), but tests kBlock positions of c's permutation
+    // per iteration without a branch between them: once the table is half
+    // full, "is this slot taken" is a coin flip the CPU mispredicts, and a
+    // mispredict per probe costs more than a few extra loads from L1.
+    // strides[k] = k * skip mod M.
+    template <uint32_t kBlock>
+    void probe_block(Cursor& c, const uint32_t* strides) {
+        uint32_t start = c.pos;
+        for (;;) {
+            uint32_t positions[kBlock];
+            uint32_t free_mask = 0;
+            for (uint32_t k = 0; k < kBlock; ++k) {
+                uint32_t p = start + strides[k];
+                p = p >= _m ? p - _m : p;
+                positions[k] = p;
+                free_mask |= static_cast<uint32_t>((~_taken[p >> 6] >> (p & 63)) & 1) << k;
+            }
+            if (free_mask != 0) {
+                take(positions[__builtin_ctz(free_mask)], c);
+                return;
+            }
+            start = advance(positions[kBlock - 1], c.skip);
+        }
     }
 
     // Gather the empty slots once the table is nearly full (see file comment).
@@ -166,6 +202,7 @@ std::vector<Entry> fill(std::vector<Cursor>& cursors, uint32_t m, uint32_t max_w
     size_t k = 0;
     auto run = [&](uint32_t until, auto&& place) {
         while (filled < until) {
+            const size_t current = k;
             Cursor& c = cursors[k];
             if (++k == cursors.size()) {
                 k = 0;
@@ -177,13 +214,33 @@ std::vector<Entry> fill(std::vector<Cursor>& cursors, uint32_t m, uint32_t max_w
                 }
                 c.credit -= max_weight;
             }
-            place(c);
+            place(c, current);
             ++filled;
         }
     };
-    run(m - tail, [&](Cursor& c) { filler.probe(c); });
+    const auto single_until =
+        std::min(m - tail, static_cast<uint32_t>(kSingleProbeFill * double(m)));
+    const auto small_until =
+        std::clamp(static_cast<uint32_t>(kSmallBlockFill * double(m)), single_until, m - tail);
+    run(single_until, [&](Cursor& c, size_t) { filler.probe(c); });
+    // strides[i * kLargeBlock + k] = k * skip_i mod M.
+    std::vector<uint32_t> strides(cursors.size() * kLargeBlock);
+    for (size_t i = 0; i < cursors.size(); ++i) {
+        uint32_t stride = 0;
+        for (uint32_t b = 0; b < kLargeBlock; ++b) {
+            strides[i * kLargeBlock + b] = stride;
+            stride += cursors[i].skip;
+            stride = stride >= m ? stride - m : stride;
+        }
+    }
+    run(small_until, [&](Cursor& c, size_t i) {
+        filler.template probe_block<kSmallBlock>(c, &strides[i * kLargeBlock]);
+    });
+    run(m - tail, [&](Cursor& c, size_t i) {
+        filler.template probe_block<kLargeBlock>(c, &strides[i * kLargeBlock]);
+    });
     filler.start_tail();
-    run(m, [&](Cursor& c) { filler.tail_place(c); });
+    run(m, [&](Cursor& c, size_t) { filler.tail_place(c); });
     return filler.release();
 }
 
@@ -254,14 +311,32 @@ Result<MaglevRing> MaglevRing::build(std::span<const MaglevBackend> backends, ui
     }
 
     const auto n = static_cast<uint32_t>(backends.size());
+    // Sort by identity (byte order). Comparing an 8-byte big-endian prefix
+    // first settles most comparisons without a call to memcmp.
+    struct SortKey {
+        uint64_t prefix;
+        std::string_view identity;
+        uint32_t input;
+    };
+    std::vector<SortKey> keys(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        const std::string_view id = backends[i].identity;
+        uint64_t prefix = 0;
+        for (size_t b = 0; b < sizeof(prefix); ++b) {
+            const uint64_t byte = b < id.size() ? static_cast<unsigned char>(id[b]) : 0;
+            prefix |= byte << (56 - 8 * b);
+        }
+        keys[i] = {prefix, id, i};
+    }
+    std::sort(keys.begin(), keys.end(), [](const SortKey& a, const SortKey& b) {
+        return a.prefix != b.prefix ? a.prefix < b.prefix : a.identity < b.identity;
+    });
     ring._sorted_order.resize(n);
-    std::iota(ring._sorted_order.begin(), ring._sorted_order.end(), 0u);
-    std::sort(ring._sorted_order.begin(), ring._sorted_order.end(),
-              [&](uint32_t a, uint32_t b) { return backends[a].identity < backends[b].identity; });
-    for (uint32_t i = 1; i < n; ++i) {
-        const std::string& identity = backends[ring._sorted_order[i]].identity;
-        if (identity == backends[ring._sorted_order[i - 1]].identity) {
-            return fail("", "duplicate Maglev backend identity \"" + identity + "\"");
+    for (uint32_t i = 0; i < n; ++i) {
+        ring._sorted_order[i] = keys[i].input;
+        if (i > 0 && keys[i].identity == keys[i - 1].identity) {
+            return fail(
+                "", "duplicate Maglev backend identity \"" + std::string(keys[i].identity) + "\"");
         }
     }
 
