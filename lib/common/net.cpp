@@ -56,7 +56,9 @@ std::optional<Ipv4Prefix> Ipv4Prefix::parse(std::string_view text) {
     return Ipv4Prefix{*address, static_cast<uint8_t>(*length)};
 }
 
-std::string Ipv4Prefix::str() const { return address.str() + '/' + std::to_string(length); }
+std::string Ipv4Prefix::str() const {
+    return address.str() + '/' + std::to_string(length);
+}
 
 std::optional<Protocol> parse_protocol(std::string_view text) {
     auto equals = [](std::string_view a, std::string_view b) {
@@ -79,6 +81,8 @@ std::optional<Protocol> parse_protocol(std::string_view text) {
     return std::nullopt;
 }
 
-std::string_view to_string(Protocol protocol) { return protocol == Protocol::tcp ? "TCP" : "UDP"; }
+std::string_view to_string(Protocol protocol) {
+    return protocol == Protocol::tcp ? "TCP" : "UDP";
+}
 
 }  // namespace svcgw

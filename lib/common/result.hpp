@@ -11,8 +11,8 @@
 namespace svcgw {
 
 struct Error {
-    std::string path;     // config path such as "services[0].ports[1].port"; may be empty
-    std::string message;  // what is wrong, for a person
+    std::string path;      // config path such as "services[0].ports[1].port"; may be empty
+    std::string message;   // what is wrong, for a person
     std::string location;  // "file:line:col" when the error comes from a file; may be empty
 
     // "file:line:col: path: message" with the empty parts left out.

@@ -14,11 +14,16 @@ TEST(Ipv4, ParsesAndFormats) {
         uint32_t value;
     };
     const Case cases[] = {
-        {"10.96.0.10", true, 0x0a60000a}, {"0.0.0.0", true, 0},
-        {"255.255.255.255", true, 0xffffffff}, {"256.0.0.1", false, 0},
-        {"10.0.0", false, 0}, {"10.0.0.1.2", false, 0},
-        {"10.0.0.01", false, 0}, {"10..0.1", false, 0},
-        {"", false, 0}, {"a.b.c.d", false, 0},
+        {"10.96.0.10", true, 0x0a60000a},
+        {"0.0.0.0", true, 0},
+        {"255.255.255.255", true, 0xffffffff},
+        {"256.0.0.1", false, 0},
+        {"10.0.0", false, 0},
+        {"10.0.0.1.2", false, 0},
+        {"10.0.0.01", false, 0},
+        {"10..0.1", false, 0},
+        {"", false, 0},
+        {"a.b.c.d", false, 0},
         {"10.0.0.1 ", false, 0},
     };
     for (const auto& c : cases) {
