@@ -1,0 +1,705 @@
+// svcgw: the gateway daemon (DESIGN §1, §3).
+//
+//   svcgw -c FILE [--check] [-- EAL options]
+//
+// The main lcore runs the control thread: it owns the config, the service
+// table's writer side and the neighbour table, and blocks in epoll (signalfd
+// for SIGHUP/SIGTERM/SIGINT, timerfd for a 1 ms housekeeping tick); it never
+// busy-polls. Every other lcore runs a data-plane worker (dataplane/worker.hpp).
+#include <arpa/inet.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "dataplane/worker.hpp"
+#include "port/arp.hpp"
+#include "port/eal_args.hpp"
+#include "port/neighbour.hpp"
+#include "port/port.hpp"
+#include "table/service_table.hpp"
+
+namespace svcgw {
+namespace {
+
+// Housekeeping period of the control thread: drains worker messages, runs
+// ARP timers and RCU reclaim. 1 ms keeps ARP resolution latency low while
+// costing ~1000 wakeups/s, nothing next to a busy-polling worker.
+constexpr long kTickNs = 1'000'000;
+// Messages drained per tick per worker ring: bounded so a flood of ARP
+// cannot starve signal handling.
+constexpr unsigned kControlDrainBudget = 256;
+
+__attribute__((format(printf, 1, 2))) void log(const char* format, ...) {
+    std::fputs("svcgw: ", stderr);
+    va_list args;
+    va_start(args, format);
+    std::vfprintf(stderr, format, args);
+    va_end(args);
+    std::fputc('\n', stderr);
+}
+
+uint64_t now_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1'000'000;
+}
+
+void usage() {
+    std::fprintf(stderr, "usage: svcgw -c FILE [--check] [-- EAL options]\n");
+}
+
+// ---- reload rules -------------------------------------------------------
+
+bool same_dpdk(const DpdkConfig& a, const DpdkConfig& b) {
+    return a.lcores == b.lcores && a.memory_mb == b.memory_mb && a.hugepages == b.hugepages &&
+           a.file_prefix == b.file_prefix && a.extra_args == b.extra_args;
+}
+
+bool same_ports(const std::vector<PortConfig>& a, const std::vector<PortConfig>& b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+        if (a[i].name != b[i].name || a[i].device != b[i].device || a[i].address != b[i].address ||
+            a[i].gateway != b[i].gateway) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool same_conntrack(const ConntrackConfig& a, const ConntrackConfig& b) {
+    return a.max_flows == b.max_flows &&
+           a.tcp_established_timeout_s == b.tcp_established_timeout_s &&
+           a.tcp_transitory_timeout_s == b.tcp_transitory_timeout_s &&
+           a.udp_timeout_s == b.udp_timeout_s;
+}
+
+// Sections the workers and ports were built from; changing them needs a
+// restart. `network` is included: the service CIDR and SNAT addresses are
+// baked into the workers' context (DESIGN lists dpdk/ports/forwarding/
+// conntrack; network is the same kind of set-up).
+std::vector<std::string> fixed_sections_changed(const Config& a, const Config& b) {
+    std::vector<std::string> changed;
+    if (!same_dpdk(a.dpdk, b.dpdk)) {
+        changed.push_back("dpdk");
+    }
+    if (!same_ports(a.ports, b.ports)) {
+        changed.push_back("ports");
+    }
+    if (a.forwarding != b.forwarding) {
+        changed.push_back("forwarding");
+    }
+    if (!same_conntrack(a.conntrack, b.conntrack)) {
+        changed.push_back("conntrack");
+    }
+    if (a.network.service_cidr != b.network.service_cidr ||
+        a.network.snat_addresses != b.network.snat_addresses) {
+        changed.push_back("network");
+    }
+    return changed;
+}
+
+Result<Config, Errors> reload_config(const std::string& path, const Config& current) {
+    std::ifstream in(path);
+    if (!in) {
+        return Unexpected<Errors>{
+            {Error{"", std::string("cannot read: ") + std::strerror(errno), path}}};
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = parse_config(text.str(), path);
+    if (!parsed) {
+        return Unexpected<Errors>{parsed.error()};
+    }
+    Config next = std::move(*parsed);
+    // Keep allocated ClusterIPs stable across reloads.
+    auto valid = validate_and_allocate(next, current.services);
+    if (!valid) {
+        return Unexpected<Errors>{valid.error()};
+    }
+    return next;
+}
+
+std::set<uint32_t> vips_of(const Config& config) {
+    std::set<uint32_t> vips;
+    for (const ServiceConfig& s : config.services) {
+        if (!s.headless && s.cluster_ip) {
+            vips.insert(htonl(s.cluster_ip->value));
+        }
+    }
+    return vips;
+}
+
+// ---- the daemon ---------------------------------------------------------
+
+class Daemon {
+public:
+    Daemon(std::string path, Config config) : _path(std::move(path)), _config(std::move(config)) {}
+    ~Daemon() { shutdown(); }
+
+    Result<void> start(unsigned workers);
+    int run();
+
+private:
+    Result<void> create_rings();
+    void control_tick();
+    void reload();
+    void send_control_frame(rte_mbuf* frame);
+    void announce(const std::set<uint32_t>& vips);
+    void shutdown();
+
+    std::string _path;
+    Config _config;
+    uint16_t _workers = 0;
+    rte_rcu_qsbr* _qsbr = nullptr;
+    std::unique_ptr<ServiceTable> _table;
+    Port _port;
+    std::unique_ptr<NeighbourTable> _neighbours;
+    WorkerContext _context;
+    std::vector<std::unique_ptr<Worker>> _worker_objects;
+    std::vector<rte_ring*> _rings;
+    std::vector<rte_ring*> _mbuf_rings;  // rings of rte_mbuf* to drain on shutdown
+    std::atomic<bool> _stop{false};
+    bool _launched = false;
+    bool _shut_down = false;
+};
+
+int worker_main(void* arg) {
+    static_cast<Worker*>(arg)->run();
+    return 0;
+}
+
+Result<void> Daemon::start(unsigned workers) {
+    _workers = static_cast<uint16_t>(workers);
+    size_t qsbr_size = rte_rcu_qsbr_get_memsize(_workers);
+    _qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+    if (_qsbr == nullptr || rte_rcu_qsbr_init(_qsbr, _workers) != 0) {
+        return fail("", "cannot create the RCU QSBR variable");
+    }
+    auto table = ServiceTable::create(_qsbr);
+    if (!table) {
+        return Unexpected<Error>{table.error()};
+    }
+    _table = std::move(*table);
+    for (size_t i = 0; i < _config.services.size(); ++i) {
+        auto done = _table->upsert(_config.services[i], _config.maglev);
+        if (!done) {
+            Error e = done.error();
+            e.path = "services[" + std::to_string(i) + "]" + (e.path.empty() ? "" : "." + e.path);
+            return Unexpected<Error>{e};
+        }
+    }
+
+    uint32_t mbufs = mempool_size(_workers, kHandoffRingSize, kHoldCapacity, kControlRingSize);
+    auto port = open_port(_config.ports[0], _workers, mbufs);
+    if (!port) {
+        return Unexpected<Error>{port.error()};
+    }
+    _port = std::move(*port);
+    log("port %s: ethdev %u, mac %s, %s/%u, %u queue(s), %s, %u mbufs", _port.name.c_str(),
+        _port.port_id, mac_str(_port.mac).c_str(), _port.address.address.str().c_str(),
+        _port.address.length, _port.queues,
+        _port.rss ? "RSS" : (_workers > 1 ? "no RSS: software ownership + handoff" : "one worker"),
+        mbufs);
+
+    _neighbours = std::make_unique<NeighbourTable>(_port.address, _qsbr);
+    auto rings = create_rings();
+    if (!rings) {
+        return rings;
+    }
+
+    WorkerContext& c = _context;
+    c.port_id = _port.port_id;
+    c.workers = _workers;
+    c.mac = _port.mac;
+    c.address_be = htonl(_port.address.address.value);
+    c.subnet_mask_be = htonl(_port.address.mask());
+    c.gateway_be = _port.gateway ? htonl(_port.gateway->value) : 0;
+    c.service_net_be = htonl(_config.network.service_cidr.network().value);
+    c.service_mask_be = htonl(_config.network.service_cidr.mask());
+    c.mode = _config.forwarding;
+    for (Ipv4 ip : _config.network.snat_addresses) {
+        c.snat_be.push_back(htonl(ip.value));
+    }
+    if (c.snat_be.empty()) {
+        c.snat_be.push_back(c.address_be);
+    }
+    c.conntrack = _config.conntrack;
+    c.table = _table.get();
+    c.qsbr = _qsbr;
+    c.neighbours = &_neighbours->view();
+    c.pool = _port.pool;
+    c.stop = &_stop;
+    c.tsc_hz = rte_get_tsc_hz();
+
+    for (uint16_t i = 0; i < _workers; ++i) {
+        _worker_objects.push_back(std::make_unique<Worker>(_context, i));
+        if (_port.rss) {
+            _worker_objects.back()->enable_rss_steering(_port.reta);
+        }
+    }
+    uint16_t index = 0;
+    unsigned lcore = 0;
+    RTE_LCORE_FOREACH_WORKER(lcore) {
+        int rc = rte_eal_remote_launch(worker_main, _worker_objects[index].get(), lcore);
+        if (rc != 0) {
+            _stop.store(true, std::memory_order_release);
+            return fail("dpdk.lcores", "cannot launch worker on lcore " + std::to_string(lcore));
+        }
+        log("worker %u on lcore %u", index, lcore);
+        ++index;
+    }
+    _launched = true;
+
+    // Announce ourselves so that neighbours update stale caches at once.
+    std::set<uint32_t> addresses = vips_of(_config);
+    addresses.insert(c.address_be);
+    announce(addresses);
+    log("running: %zu services, forwarding %s", _config.services.size(),
+        _config.forwarding == ForwardingMode::fullnat ? "fullnat" : "nat");
+    return {};
+}
+
+Result<void> Daemon::create_rings() {
+    auto make = [this](const std::string& name, unsigned esize) -> rte_ring* {
+        rte_ring* r = rte_ring_create_elem(name.c_str(), esize, kHandoffRingSize, rte_socket_id(),
+                                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (r != nullptr) {
+            _rings.push_back(r);
+        }
+        return r;
+    };
+    _context.handoff.assign(size_t{_workers} * _workers, nullptr);
+    for (uint16_t from = 0; from < _workers; ++from) {
+        for (uint16_t to = 0; to < _workers; ++to) {
+            if (from == to) {
+                continue;
+            }
+            rte_ring* r =
+                make("handoff_" + std::to_string(from) + "_" + std::to_string(to), sizeof(void*));
+            if (r == nullptr) {
+                return fail("", "cannot create handoff ring");
+            }
+            _mbuf_rings.push_back(r);
+            _context.handoff[size_t{from} * _workers + to] = r;
+        }
+    }
+    for (uint16_t w = 0; w < _workers; ++w) {
+        rte_ring* r = make("to_control_" + std::to_string(w), sizeof(ControlMessage));
+        if (r == nullptr) {
+            return fail("", "cannot create control ring");
+        }
+        _context.to_control.push_back(r);
+    }
+    _context.control_tx = make("control_tx", sizeof(void*));
+    if (_context.control_tx == nullptr) {
+        return fail("", "cannot create control tx ring");
+    }
+    _mbuf_rings.push_back(_context.control_tx);
+    return {};
+}
+
+void Daemon::send_control_frame(rte_mbuf* frame) {
+    if (frame == nullptr) {
+        return;
+    }
+    if (rte_ring_enqueue(_context.control_tx, frame) != 0) {
+        rte_pktmbuf_free(frame);
+    }
+}
+
+void Daemon::announce(const std::set<uint32_t>& addresses) {
+    for (uint32_t ip_be : addresses) {
+        send_control_frame(build_gratuitous_arp(_port.pool, _port.mac, ip_be));
+    }
+}
+
+void Daemon::control_tick() {
+    uint64_t now = now_ms();
+    ControlMessage messages[64];
+    for (rte_ring* ring : _context.to_control) {
+        unsigned drained = 0;
+        while (drained < kControlDrainBudget) {
+            unsigned n =
+                rte_ring_dequeue_burst_elem(ring, messages, sizeof(ControlMessage), 64, nullptr);
+            if (n == 0) {
+                break;
+            }
+            drained += n;
+            for (unsigned i = 0; i < n; ++i) {
+                Ipv4 ip{ntohl(messages[i].ip_be)};
+                if (messages[i].kind == ControlMessage::learned) {
+                    _neighbours->learned(ip, messages[i].mac, now);
+                } else {
+                    _neighbours->want(ip, now);
+                }
+            }
+        }
+    }
+    for (Ipv4 ip : _neighbours->tick(now)) {
+        send_control_frame(
+            build_arp_request(_port.pool, _port.mac, _context.address_be, htonl(ip.value)));
+    }
+    _table->reclaim();
+}
+
+void Daemon::reload() {
+    auto loaded = reload_config(_path, _config);
+    if (!loaded) {
+        for (const Error& e : loaded.error()) {
+            log("reload: %s", e.str().c_str());
+        }
+        log("reload: rejected, configuration unchanged");
+        return;
+    }
+    Config next = std::move(*loaded);
+    auto fixed = fixed_sections_changed(_config, next);
+    if (!fixed.empty()) {
+        std::string names;
+        for (const auto& s : fixed) {
+            names += (names.empty() ? "" : ", ") + s;
+        }
+        log("reload: %s: not reloadable (restart to apply); configuration unchanged",
+            names.c_str());
+        return;
+    }
+    bool maglev_changed = next.maglev.seed != _config.maglev.seed ||
+                          next.maglev.table_size != _config.maglev.table_size;
+
+    std::map<std::string, const ServiceConfig*> old_services, new_services;
+    for (const auto& s : _config.services) {
+        old_services[s.key()] = &s;
+    }
+    for (const auto& s : next.services) {
+        new_services[s.key()] = &s;
+    }
+    std::vector<const ServiceConfig*> added, changed, removed;
+    for (const auto& [key, s] : new_services) {
+        auto it = old_services.find(key);
+        if (it == old_services.end()) {
+            added.push_back(s);
+        } else if (maglev_changed || !(*it->second == *s)) {
+            changed.push_back(s);
+        }
+    }
+    for (const auto& [key, s] : old_services) {
+        if (!new_services.contains(key)) {
+            removed.push_back(s);
+        }
+    }
+    // All or nothing: build every new object first (what upsert would do);
+    // only if all build do we touch the table.
+    for (size_t i = 0; i < next.services.size(); ++i) {
+        const ServiceConfig& s = next.services[i];
+        bool touched = std::find(added.begin(), added.end(), &s) != added.end() ||
+                       std::find(changed.begin(), changed.end(), &s) != changed.end();
+        if (!touched) {
+            continue;
+        }
+        auto built = Service::build(s, next.maglev);
+        if (!built) {
+            log("reload: services[%zu] (%s): %s", i, s.key().c_str(), built.error().str().c_str());
+            log("reload: rejected, configuration unchanged");
+            return;
+        }
+    }
+    // Removals first so that a VIP moving between services is free again.
+    std::string failure;
+    for (const ServiceConfig* s : removed) {
+        auto done = _table->remove(s->ns, s->name);
+        if (!done) {
+            failure = s->key() + ": " + done.error().str();
+            break;
+        }
+    }
+    std::vector<const ServiceConfig*> upserts = changed;
+    upserts.insert(upserts.end(), added.begin(), added.end());
+    // A VIP swapped between two changed services fails on the first try;
+    // a second pass sees it released.
+    for (int pass = 0; pass < 2 && failure.empty(); ++pass) {
+        std::vector<const ServiceConfig*> retry;
+        std::string last;
+        for (const ServiceConfig* s : upserts) {
+            auto done = _table->upsert(*s, next.maglev);
+            if (!done) {
+                retry.push_back(s);
+                last = s->key() + ": " + done.error().str();
+            }
+        }
+        upserts = retry;
+        if (!retry.empty() && pass == 1) {
+            failure = last;
+        }
+        if (retry.empty()) {
+            break;
+        }
+    }
+    if (!failure.empty()) {
+        // Should not happen after the checks above; restore what we had.
+        log("reload: %s; restoring the previous services", failure.c_str());
+        for (const auto& [key, s] : new_services) {
+            if (!old_services.contains(key)) {
+                (void)_table->remove(s->ns, s->name);
+            }
+        }
+        for (const auto& s : _config.services) {
+            (void)_table->upsert(s, _config.maglev);
+        }
+        return;
+    }
+    std::set<uint32_t> old_vips = vips_of(_config);
+    std::set<uint32_t> fresh;
+    for (uint32_t vip : vips_of(next)) {
+        if (!old_vips.contains(vip)) {
+            fresh.insert(vip);
+        }
+    }
+    _config = std::move(next);
+    announce(fresh);
+    log("reload: %zu services (%zu added, %zu changed, %zu removed)", _config.services.size(),
+        added.size(), changed.size(), removed.size());
+}
+
+int Daemon::run() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    int sfd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    int efd = epoll_create1(EPOLL_CLOEXEC);
+    if (sfd < 0 || tfd < 0 || efd < 0) {
+        log("cannot set up epoll/signalfd/timerfd: %s", std::strerror(errno));
+        return 1;
+    }
+    itimerspec period{{0, kTickNs}, {0, kTickNs}};
+    timerfd_settime(tfd, 0, &period, nullptr);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = sfd;
+    epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
+    ev.data.fd = tfd;
+    epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
+
+    bool running = true;
+    while (running) {
+        epoll_event events[4];
+        int n = epoll_wait(efd, events, 4, -1);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            log("epoll_wait: %s", std::strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; ++i) {
+            if (events[i].data.fd == tfd) {
+                uint64_t expirations = 0;
+                (void)!read(tfd, &expirations, sizeof expirations);
+                control_tick();
+                continue;
+            }
+            signalfd_siginfo info{};
+            while (read(sfd, &info, sizeof info) == sizeof info) {
+                if (info.ssi_signo == SIGHUP) {
+                    reload();
+                } else {
+                    log("signal %u: stopping", info.ssi_signo);
+                    running = false;
+                }
+            }
+        }
+    }
+    close(efd);
+    close(tfd);
+    close(sfd);
+    return 0;
+}
+
+void Daemon::shutdown() {
+    if (_shut_down) {
+        return;
+    }
+    _shut_down = true;
+    // Release: pairs with the workers' acquire load of the stop flag.
+    _stop.store(true, std::memory_order_release);
+    if (_launched) {
+        rte_eal_mp_wait_lcore();
+    }
+    for (const auto& worker : _worker_objects) {
+        const WorkerCounters& c = worker->counters();
+        std::string line;
+        for (size_t e = 0; e < kWorkerEventNames.size(); ++e) {
+            uint64_t v = c.get(static_cast<WorkerEvent>(e));
+            if (v != 0) {
+                line += " " + std::string(kWorkerEventNames[e]) + "=" + std::to_string(v);
+            }
+        }
+        for (size_t d = 0; d < kDropReasonNames.size(); ++d) {
+            uint64_t v = c.get(static_cast<DropReason>(d));
+            if (v != 0) {
+                line += " drop." + std::string(kDropReasonNames[d]) + "=" + std::to_string(v);
+            }
+        }
+        log("worker %u:%s", worker->index(), line.c_str());
+    }
+    _worker_objects.clear();  // frees held frames and flow tables
+    for (rte_ring* r : _mbuf_rings) {
+        void* frame = nullptr;
+        while (rte_ring_dequeue(r, &frame) == 0) {
+            rte_pktmbuf_free(static_cast<rte_mbuf*>(frame));
+        }
+    }
+    _mbuf_rings.clear();
+    for (rte_ring* r : _rings) {
+        rte_ring_free(r);
+    }
+    _rings.clear();
+    _neighbours.reset();
+    _table.reset();
+    close_port(_port);
+    rte_free(_qsbr);
+    _qsbr = nullptr;
+}
+
+int check_only(const std::string& path) {
+    auto config = load_config_file(path);
+    if (!config) {
+        for (const Error& e : config.error()) {
+            std::fprintf(stderr, "%s\n", e.str().c_str());
+        }
+        return 1;
+    }
+    std::printf("%s: ok\n", path.c_str());
+    return 0;
+}
+
+int daemon_main(int argc, char** argv) {
+    std::string path;
+    bool check = false;
+    std::vector<std::string> trailing;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--") {
+            trailing.assign(argv + i + 1, argv + argc);
+            break;
+        }
+        if ((arg == "-c" || arg == "--config") && i + 1 < argc) {
+            path = argv[++i];
+        } else if (arg == "--check") {
+            check = true;
+        } else if (arg == "-h" || arg == "--help") {
+            usage();
+            return 0;
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (path.empty()) {
+        usage();
+        return 2;
+    }
+    if (check) {
+        return check_only(path);
+    }
+
+    auto loaded = load_config_file(path);
+    if (!loaded) {
+        for (const Error& e : loaded.error()) {
+            log("%s", e.str().c_str());
+        }
+        return 1;
+    }
+    Config config = std::move(*loaded);
+    if (config.ports.size() != 1) {
+        log("%s: ports: exactly one port is supported (got %zu)", path.c_str(),
+            config.ports.size());
+        return 1;
+    }
+    auto eal_args = build_eal_args(config, probe_hugepages(), trailing);
+    if (!eal_args) {
+        log("%s: %s", path.c_str(), eal_args.error().str().c_str());
+        return 1;
+    }
+    std::string joined;
+    for (const auto& a : *eal_args) {
+        joined += " " + a;
+    }
+    log("EAL:%s", joined.c_str());
+
+    // Block the signals before EAL creates its threads (they inherit the
+    // mask), so only the control thread's signalfd sees them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    std::vector<char*> eal_argv;
+    for (auto& a : *eal_args) {
+        eal_argv.push_back(a.data());
+    }
+    eal_argv.push_back(nullptr);
+    if (rte_eal_init(static_cast<int>(eal_argv.size() - 1), eal_argv.data()) < 0) {
+        log("rte_eal_init failed: %s", rte_strerror(rte_errno));
+        return 1;
+    }
+    unsigned workers = rte_lcore_count() - 1;
+    if (workers == 0) {
+        log("dpdk.lcores: no worker lcore");
+        rte_eal_cleanup();
+        return 1;
+    }
+    int rc = 0;
+    {
+        Daemon daemon(path, std::move(config));
+        auto started = daemon.start(workers);
+        if (!started) {
+            log("%s: %s", path.c_str(), started.error().str().c_str());
+            rc = 1;
+        } else {
+            rc = daemon.run();
+        }
+    }
+    rte_eal_cleanup();
+    log("stopped");
+    return rc;
+}
+
+}  // namespace
+}  // namespace svcgw
+
+int main(int argc, char** argv) {
+    return svcgw::daemon_main(argc, argv);
+}

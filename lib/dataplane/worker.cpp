@@ -1,0 +1,659 @@
+#include "dataplane/worker.hpp"
+
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <array>
+#include <optional>
+
+#include "common/hash.hpp"
+#include "dataplane/packet.hpp"
+#include "flow/affinity_table.hpp"
+#include "flow/flow_table.hpp"
+#include "table/service_table.hpp"
+
+namespace svcgw {
+
+namespace {
+
+// How long a frame may wait for its next hop's MAC: the neighbour table
+// gives up after ~1.4 s (port/neighbour.hpp), so 1.5 s covers every retry.
+constexpr uint64_t kHoldTimeoutMs = 1500;
+// Housekeeping (hold queue, flow expiry) runs at most every 100 us of TSC:
+// frequent enough for ARP latency, rare enough to stay off the packet path
+// (STYLE §5).
+constexpr uint64_t kHousekeepingUs = 100;
+// Flow entries reclaimed per housekeeping pass: 10k/s per worker keeps up
+// with any sane connection churn without a latency spike.
+constexpr size_t kExpiryBudget = 64;
+// Session-affinity entries per worker (ClientIP services).
+constexpr uint32_t kAffinityEntries = 65536;
+// SNAT ports: below 1024 are privileged and often filtered (RFC 6056 §2.1
+// recommends ephemeral ports from 1024 up).
+constexpr uint16_t kSnatPortLo = 1024;
+constexpr uint16_t kSnatPortHi = 65535;
+// Candidate SNAT ports tried before declaring exhaustion for one flow.
+constexpr uint32_t kSnatAttempts = 256;
+// Tx batch: a burst from rx plus one from each source can turn into frames.
+constexpr uint16_t kTxBatch = 4 * kWorkerBurst;
+
+constexpr std::array<uint8_t, 6> kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+uint16_t bswap16(uint16_t v) {
+    return static_cast<uint16_t>(v >> 8 | v << 8);
+}
+
+DropReason drop_for(pkt::Verdict v) {
+    switch (v) {
+        case pkt::Verdict::unsupported_ethertype:
+        case pkt::Verdict::vlan_tagged:
+            return DropReason::not_ipv4;
+        case pkt::Verdict::fragment:
+            return DropReason::fragment;
+        case pkt::Verdict::unsupported_l4:
+            return DropReason::unsupported_l4;
+        case pkt::Verdict::bad_arp:
+            return DropReason::arp_ignored;
+        case pkt::Verdict::ttl_expired:
+            return DropReason::ttl_expired;
+        default:
+            return DropReason::malformed;
+    }
+}
+
+}  // namespace
+
+struct Worker::Impl {
+    // Hot: per packet.
+    const WorkerContext& ctx;
+    uint16_t index;
+    bool software_owner;  // ownership by hash (no RSS steering of replies)
+    const NeighbourView* view = nullptr;
+    uint32_t now_s = 0;
+    uint64_t now_tsc = 0;
+    uint16_t tx_count = 0;
+    std::array<rte_mbuf*, kTxBatch> tx{};
+    WorkerCounters counters;
+    FlowTable flows;
+    AffinityTable affinity;
+    HoldQueue<rte_mbuf*, kHoldCapacity> hold;
+    std::optional<pkt::Toeplitz> toeplitz;
+    std::vector<uint16_t> reta;
+    uint32_t snat_cursor = 0;
+
+    Impl(const WorkerContext& c, uint16_t i)
+        : ctx(c),
+          index(i),
+          software_owner(true),
+          flows(FlowTableConfig{std::max<uint32_t>(c.conntrack.max_flows / c.workers, 1024),
+                                c.conntrack.tcp_established_timeout_s,
+                                c.conntrack.tcp_transitory_timeout_s, c.conntrack.udp_timeout_s}),
+          affinity(kAffinityEntries) {}
+
+    // ---- helpers ----
+    uint16_t owner_of(uint32_t ip_be, uint16_t port_be) const {
+        if (ctx.workers == 1) {
+            return 0;
+        }
+        uint64_t h = hash_u64(uint64_t{ip_be} << 16 | port_be, 0);
+        return static_cast<uint16_t>(h % ctx.workers);
+    }
+    bool is_snat_address(uint32_t ip_be) const {
+        for (uint32_t a : ctx.snat_be) {
+            if (a == ip_be) {
+                return true;
+            }
+        }
+        return false;
+    }
+    bool in_subnet(uint32_t ip_be) const {
+        return (ip_be & ctx.subnet_mask_be) == (ctx.address_be & ctx.subnet_mask_be);
+    }
+    bool in_service_cidr(uint32_t ip_be) const {
+        return (ip_be & ctx.service_mask_be) == ctx.service_net_be;
+    }
+
+    void drop(rte_mbuf* m, DropReason reason) {
+        counters.drop(reason);
+        rte_pktmbuf_free(m);
+    }
+    void queue_tx(rte_mbuf* m) {
+        if (tx_count == tx.size()) {
+            flush();
+        }
+        tx[tx_count++] = m;
+    }
+    void flush() {
+        if (tx_count == 0) {
+            return;
+        }
+        uint16_t sent = rte_eth_tx_burst(ctx.port_id, index, tx.data(), tx_count);
+        counters.add(WorkerEvent::tx, sent);
+        for (uint16_t i = sent; i < tx_count; ++i) {
+            drop(tx[i], DropReason::tx_full);
+        }
+        tx_count = 0;
+    }
+    void to_control(uint32_t ip_be, const MacAddr& mac, uint16_t kind) {
+        if (ctx.to_control.empty()) {
+            return;
+        }
+        ControlMessage msg{ip_be, mac, kind};
+        if (rte_ring_sp_enqueue_elem(ctx.to_control[index], &msg, sizeof msg) != 0) {
+            counters.drop(DropReason::control_ring_full);
+        }
+    }
+    void handoff(rte_mbuf* m, uint16_t owner) {
+        rte_ring* ring = ctx.handoff[size_t{index} * ctx.workers + owner];
+        if (rte_ring_sp_enqueue(ring, m) != 0) {
+            drop(m, DropReason::handoff_full);
+            return;
+        }
+        counters.add(WorkerEvent::handoff_out);
+    }
+
+    // Ethernet addressing toward `dst_ip_be`, or hold the frame until the
+    // control thread resolves the next hop.
+    void forward_l2(rte_mbuf* m, uint32_t dst_ip_be) {
+        uint32_t hop = dst_ip_be;
+        if (!in_subnet(dst_ip_be)) {
+            if (ctx.gateway_be == 0) {
+                drop(m, DropReason::no_route);
+                return;
+            }
+            hop = ctx.gateway_be;
+        }
+        if (const MacAddr* mac = view->find(hop)) {
+            send_to(m, *mac);
+            return;
+        }
+        uint64_t deadline = now_tsc + kHoldTimeoutMs * ctx.tsc_hz / 1000;
+        switch (hold.hold(m, hop, deadline)) {
+            case HoldQueue<rte_mbuf*, kHoldCapacity>::Hold::full:
+                drop(m, DropReason::hold_full);
+                return;
+            case HoldQueue<rte_mbuf*, kHoldCapacity>::Hold::first_for_hop:
+                counters.add(WorkerEvent::resolve_request);
+                to_control(hop, MacAddr{}, ControlMessage::resolve);
+                [[fallthrough]];
+            case HoldQueue<rte_mbuf*, kHoldCapacity>::Hold::queued:
+                counters.add(WorkerEvent::held);
+                return;
+        }
+    }
+    void send_to(rte_mbuf* m, const MacAddr& mac) {
+        auto* eth = rte_pktmbuf_mtod(m, uint8_t*);
+        std::memcpy(eth, mac.data(), 6);
+        std::memcpy(eth + 6, ctx.mac.data(), 6);
+        queue_tx(m);
+    }
+
+    // Replaces the frame's contents with a built answer of `len` bytes.
+    void reply_with(rte_mbuf* m, const uint8_t* frame, size_t len) {
+        rte_pktmbuf_reset(m);
+        std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), frame, len);
+        m->data_len = static_cast<uint16_t>(len);
+        m->pkt_len = static_cast<uint32_t>(len);
+        queue_tx(m);
+    }
+
+    // TCP -> RST, UDP -> ICMP port unreachable (from the VIP the client
+    // addressed), so the client fails at once instead of retrying.
+    void reject(rte_mbuf* m, const uint8_t* frame, const pkt::Parsed& p, DropReason reason) {
+        std::array<uint8_t, 128> out;
+        size_t len = 0;
+        if (p.key.proto == pkt::kProtoTcp) {
+            len = pkt::build_tcp_rst(out, frame, p);
+            counters.add(WorkerEvent::reject_rst, len != 0);
+        } else {
+            len = pkt::build_icmp_port_unreachable(out, frame, p, p.key.dst_ip);
+            counters.add(WorkerEvent::reject_icmp, len != 0);
+        }
+        counters.drop(reason);
+        if (len == 0) {
+            rte_pktmbuf_free(m);
+            return;
+        }
+        reply_with(m, out.data(), len);
+    }
+
+    // ---- host duties ----
+    void handle_arp(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p) {
+        uint32_t sender = p.key.src_ip, target = p.key.dst_ip;
+        const uint8_t* sender_mac_ptr = frame + p.l3_offset + 8;
+        MacAddr sender_mac;
+        std::memcpy(sender_mac.data(), sender_mac_ptr, 6);
+        bool for_us = target == ctx.address_be || ctx.table->is_vip(target);
+        if (!for_us || sender == 0 || sender == target) {
+            drop(m, DropReason::arp_ignored);
+            return;
+        }
+        // RFC 826: a request or reply addressed to us teaches the sender's MAC.
+        if (in_subnet(sender)) {
+            counters.add(WorkerEvent::arp_learned);
+            to_control(sender, sender_mac, ControlMessage::learned);
+        }
+        if (p.arp_op != pkt::kArpOpRequest) {
+            rte_pktmbuf_free(m);
+            return;
+        }
+        std::array<uint8_t, pkt::kEthMinFrameLen> out;
+        size_t len = pkt::build_arp_reply(out, ctx.mac, target, sender_mac, sender);
+        if (len == 0) {
+            drop(m, DropReason::malformed);
+            return;
+        }
+        counters.add(WorkerEvent::arp_reply);
+        reply_with(m, out.data(), len);
+    }
+
+    void handle_icmp(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p) {
+        uint32_t dst = p.key.dst_ip;
+        bool for_us = dst == ctx.address_be || ctx.table->is_vip(dst);
+        if (for_us && p.icmp_type == pkt::kIcmpEchoRequest && pkt::make_icmp_echo_reply(frame, p)) {
+            counters.add(WorkerEvent::icmp_echo_reply);
+            queue_tx(m);
+            return;
+        }
+        drop(m, DropReason::icmp_ignored);
+    }
+
+    // ---- NAT ----
+    std::optional<uint16_t> choose_snat_port(uint32_t snat_ip, uint32_t backend_ip,
+                                             uint16_t backend_port) {
+        auto free_for = [&](uint16_t port_be) {
+            FlowKey reply;
+            reply.src_ip = backend_ip;
+            reply.src_port = backend_port;
+            reply.dst_ip = snat_ip;
+            reply.dst_port = port_be;
+            return flows.lookup(reply, now_s).flow == nullptr;
+        };
+        uint32_t start = snat_cursor++;
+        if (toeplitz) {
+            // Reply tuple: backend -> snat:port; find a port whose RSS queue is ours.
+            return toeplitz->find_port_for_queue(reta, index, backend_ip, snat_ip, backend_port,
+                                                 kSnatPortLo, kSnatPortHi, start * 7919u, free_for);
+        }
+        // Without RSS steering: ports with port % workers == index belong to us.
+        uint32_t first =
+            kSnatPortLo + (index + ctx.workers - kSnatPortLo % ctx.workers) % ctx.workers;
+        uint32_t count = (kSnatPortHi - first) / ctx.workers + 1;
+        for (uint32_t attempt = 0; attempt < kSnatAttempts; ++attempt) {
+            // Stride by a prime so consecutive flows spread over the range.
+            uint32_t k = (start * 7919u + attempt) % count;
+            uint16_t port_be = bswap16(static_cast<uint16_t>(first + k * ctx.workers));
+            if (free_for(port_be)) {
+                return port_be;
+            }
+        }
+        return std::nullopt;
+    }
+
+    // Picks a backend for a new connection: affinity first, then Maglev.
+    // Returns the backend index, or -1 when the service port has no ring.
+    int pick_backend(const ServicePort& sp, const FlowKey& key) {
+        const Service& svc = *sp.service;
+        if (sp.ring == nullptr || sp.ring->empty()) {
+            return -1;
+        }
+        if (svc.session_affinity() == SessionAffinity::client_ip) {
+            AffinityKey ak{key.src_ip, key.dst_ip, key.dst_port, key.proto, 0};
+            uint32_t timeout = svc.session_affinity_timeout_s();
+            if (auto ip = affinity.lookup(ak, now_s, timeout)) {
+                const Backend* b = svc.find_backend(*ip);
+                if (b != nullptr && b->eligible) {
+                    int idx = static_cast<int>(b - svc.backends().data());
+                    if (sp.target_port_be[idx] != 0) {
+                        return idx;
+                    }
+                }
+            }
+            int idx = static_cast<int>(sp.ring->pick(hash_u64(key.src_ip, 0)));
+            affinity.update(ak, svc.backends()[idx].ip_be, now_s, timeout);
+            return idx;
+        }
+        return static_cast<int>(sp.ring->pick(flow_hash(key)));
+    }
+
+    void client_to_service(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p,
+                           const ServicePort& sp) {
+        const FlowKey& key = p.key;
+        const Service& svc = *sp.service;
+        FlowRef ref = flows.lookup(key, now_s);
+        Flow* flow = ref.flow;
+        if (flow != nullptr && ref.is_reply) {
+            drop(m, DropReason::not_for_us);  // a client colliding with a reply key
+            return;
+        }
+        if (flow != nullptr && flow->service_gen != svc.generation()) {
+            // The service changed: keep the backend if it still exists
+            // (terminating and drained ones included), else re-balance.
+            const Backend* b = svc.find_backend(flow->backend_ip);
+            int idx = b == nullptr ? -1 : static_cast<int>(b - svc.backends().data());
+            if (b == nullptr || sp.target_port_be[idx] != flow->backend_port) {
+                flows.erase(flow);
+                flow = nullptr;
+                counters.add(WorkerEvent::flow_rebalanced);
+            } else {
+                flow->service_gen = svc.generation();
+                flow->backend_hint = static_cast<uint32_t>(idx);
+            }
+        }
+        if (flow == nullptr) {
+            if (key.proto == pkt::kProtoTcp && (p.tcp_flags & tcp_flag::rst) != 0) {
+                drop(m, DropReason::not_for_us);  // never open a flow with a RST
+                return;
+            }
+            int idx = pick_backend(sp, key);
+            if (idx < 0) {
+                reject(m, frame, p, DropReason::no_endpoint);
+                return;
+            }
+            NatResult nat;
+            nat.backend_ip = svc.backends()[idx].ip_be;
+            nat.backend_port = sp.target_port_be[idx];
+            nat.backend_hint = static_cast<uint32_t>(idx);
+            nat.service_gen = svc.generation();
+            if (nat.backend_port == 0) {
+                drop(m, DropReason::no_target_port);
+                return;
+            }
+            if (ctx.mode == ForwardingMode::fullnat) {
+                nat.snat_ip = ctx.snat_be[flow_hash(key) % ctx.snat_be.size()];
+                auto port = choose_snat_port(nat.snat_ip, nat.backend_ip, nat.backend_port);
+                if (!port) {
+                    drop(m, DropReason::snat_exhausted);
+                    return;
+                }
+                nat.snat_port = *port;
+            }
+            flow = flows.insert(key, nat, now_s);
+            if (flow == nullptr) {
+                drop(m, DropReason::flow_table_full);
+                return;
+            }
+            counters.add(WorkerEvent::flow_new);
+        } else {
+            counters.add(WorkerEvent::flow_hit);
+        }
+        if (key.proto == pkt::kProtoTcp) {
+            flows.update_tcp_state(flow, p.tcp_flags, false, now_s);
+        } else {
+            flows.touch(flow, now_s);
+        }
+        ++flow->packets_fwd;
+        if (flow->is_snat()) {
+            pkt::rewrite_src_dst(frame, p, flow->snat_ip, flow->snat_port, flow->backend_ip,
+                                 flow->backend_port);
+        } else {
+            pkt::rewrite_dst(frame, p, flow->backend_ip, flow->backend_port);
+        }
+        pkt::decrement_ttl(frame, p);  // TTL > 1 checked before classification
+        forward_l2(m, flow->backend_ip);
+    }
+
+    // A backend's answer: reply key hit -> back to the client as the VIP.
+    bool backend_to_client(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p) {
+        FlowRef ref = flows.lookup(p.key, now_s);
+        if (ref.flow == nullptr || !ref.is_reply) {
+            return false;
+        }
+        Flow* flow = ref.flow;
+        if (p.key.proto == pkt::kProtoTcp) {
+            flows.update_tcp_state(flow, p.tcp_flags, true, now_s);
+        } else {
+            flows.touch(flow, now_s);
+        }
+        ++flow->packets_rev;
+        counters.add(WorkerEvent::flow_reply);
+        if (flow->is_snat()) {
+            pkt::rewrite_src_dst(frame, p, flow->key.dst_ip, flow->key.dst_port, flow->key.src_ip,
+                                 flow->key.src_port);
+        } else {
+            pkt::rewrite_src(frame, p, flow->key.dst_ip, flow->key.dst_port);
+        }
+        pkt::decrement_ttl(frame, p);
+        forward_l2(m, flow->key.src_ip);
+        return true;
+    }
+
+    // ---- the burst ----
+    void process(std::span<rte_mbuf* const> frames, bool handed_off);
+};
+
+void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
+    // Acquire: pairs with the control thread's release publication; valid
+    // until our next quiescent report.
+    view = ctx.neighbours->load(std::memory_order_acquire);
+
+    struct Pending {
+        rte_mbuf* m;
+        pkt::Parsed p;
+    };
+    std::array<Pending, kVipBurstMax> l4;
+    std::array<VipKey, kVipBurstMax> keys;
+    uint32_t n_l4 = 0;
+
+    for (size_t i = 0; i < frames.size(); ++i) {
+        rte_mbuf* m = frames[i];
+        if (i + 1 < frames.size()) {
+            rte_prefetch0(rte_pktmbuf_mtod(frames[i + 1], void*));
+        }
+        uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+        if (m->nb_segs != 1) {
+            drop(m, DropReason::malformed);  // jumbo chains: not supported
+            continue;
+        }
+        if (std::memcmp(frame + 6, ctx.mac.data(), 6) == 0) {
+            drop(m, DropReason::own_frame);
+            continue;
+        }
+        pkt::Parsed p = pkt::parse(frame, m->data_len);
+        if (p.l3 == pkt::L3::arp && p.verdict == pkt::Verdict::ok) {
+            handle_arp(m, frame, p);
+            continue;
+        }
+        if (p.verdict != pkt::Verdict::ok) {
+            drop(m, drop_for(p.verdict));
+            continue;
+        }
+        if (std::memcmp(frame, ctx.mac.data(), 6) != 0 &&
+            std::memcmp(frame, kBroadcast.data(), 6) != 0) {
+            drop(m, DropReason::not_for_us);  // unicast to another host
+            continue;
+        }
+        if (p.key.proto == pkt::kProtoIcmp) {
+            handle_icmp(m, frame, p);
+            continue;
+        }
+        l4[n_l4] = Pending{m, p};
+        keys[n_l4] = VipKey{p.key.dst_ip, p.key.dst_port, p.key.proto, 0};
+        ++n_l4;
+    }
+    if (n_l4 == 0) {
+        return;
+    }
+    VipBurstResult vips = ctx.table->lookup_bulk(std::span(keys.data(), n_l4));
+    for (uint32_t i = 0; i < n_l4; ++i) {
+        rte_mbuf* m = l4[i].m;
+        const pkt::Parsed& p = l4[i].p;
+        uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+        bool vip_hit = (vips.hit_mask >> i & 1) != 0;
+        bool is_reply_side =
+            !vip_hit && (ctx.mode == ForwardingMode::fullnat
+                             ? is_snat_address(p.key.dst_ip)
+                             : p.key.dst_ip != ctx.address_be && !in_service_cidr(p.key.dst_ip));
+        // Both directions of a flow must be handled by its owner.
+        if (!handed_off && ctx.workers > 1) {
+            uint16_t owner = index;
+            if (vip_hit) {
+                if (software_owner) {
+                    owner = owner_of(p.key.src_ip, p.key.src_port);
+                }
+            } else if (is_reply_side) {
+                if (ctx.mode == ForwardingMode::nat) {
+                    owner = owner_of(p.key.dst_ip, p.key.dst_port);
+                } else if (software_owner) {
+                    owner = static_cast<uint16_t>(bswap16(p.key.dst_port) % ctx.workers);
+                }
+            }
+            if (owner != index) {
+                handoff(m, owner);
+                continue;
+            }
+        }
+        if ((vip_hit || is_reply_side) && p.ttl <= 1) {
+            // RFC 1812 §5.3.1 would send Time Exceeded; a gateway in front of
+            // a service just drops (as IPVS does).
+            drop(m, DropReason::ttl_expired);
+            continue;
+        }
+        if (vip_hit) {
+            client_to_service(m, frame, p, *vips.ports[i]);
+            continue;
+        }
+        if (is_reply_side && backend_to_client(m, frame, p)) {
+            continue;
+        }
+        if (in_service_cidr(p.key.dst_ip)) {
+            // A ClusterIP that is not (or no longer) a live VIP:port: refuse
+            // so clients fail fast instead of hanging.
+            reject(m, frame, p, DropReason::no_service);
+            continue;
+        }
+        drop(m, DropReason::not_for_us);
+    }
+}
+
+Worker::Worker(const WorkerContext& context, uint16_t index)
+    : _impl(std::make_unique<Impl>(context, index)) {}
+
+Worker::~Worker() {
+    _impl->hold.clear([](rte_mbuf* m) { rte_pktmbuf_free(m); });
+    for (uint16_t i = 0; i < _impl->tx_count; ++i) {
+        rte_pktmbuf_free(_impl->tx[i]);
+    }
+}
+
+void Worker::enable_rss_steering(std::span<const uint16_t> reta) {
+    if (_impl->ctx.mode != ForwardingMode::fullnat || reta.empty()) {
+        return;
+    }
+    _impl->toeplitz.emplace(pkt::kRssDefaultKey);
+    _impl->reta.assign(reta.begin(), reta.end());
+    _impl->software_owner = false;
+}
+
+void Worker::process_burst(std::span<rte_mbuf* const> frames, uint64_t now_tsc, bool handed_off) {
+    Impl& w = *_impl;
+    w.now_tsc = now_tsc;
+    w.now_s = static_cast<uint32_t>(now_tsc / w.ctx.tsc_hz);
+    if (handed_off) {
+        w.counters.add(WorkerEvent::handoff_in, frames.size());
+    } else {
+        w.counters.add(WorkerEvent::rx, frames.size());
+    }
+    for (size_t off = 0; off < frames.size(); off += kVipBurstMax) {
+        size_t n = std::min<size_t>(kVipBurstMax, frames.size() - off);
+        w.process(frames.subspan(off, n), handed_off);
+    }
+}
+
+void Worker::service_hold_queue(uint64_t now_tsc) {
+    Impl& w = *_impl;
+    if (w.hold.empty()) {
+        return;
+    }
+    w.view = w.ctx.neighbours->load(std::memory_order_acquire);
+    w.hold.service(
+        now_tsc, [&](uint32_t hop) { return w.view->find(hop); },
+        [&](rte_mbuf* m, const MacAddr& mac) { w.send_to(m, mac); },
+        [&](rte_mbuf* m) { w.drop(m, DropReason::neighbour_timeout); });
+}
+
+void Worker::expire_flows(uint64_t now_tsc, uint32_t budget) {
+    Impl& w = *_impl;
+    size_t n = w.flows.expire(static_cast<uint32_t>(now_tsc / w.ctx.tsc_hz), budget);
+    w.counters.add(WorkerEvent::flow_expired, n);
+}
+
+std::vector<rte_mbuf*> Worker::take_tx() {
+    Impl& w = *_impl;
+    std::vector<rte_mbuf*> out(w.tx.begin(), w.tx.begin() + w.tx_count);
+    w.tx_count = 0;
+    return out;
+}
+
+void Worker::flush_tx() {
+    _impl->flush();
+}
+
+const WorkerCounters& Worker::counters() const {
+    return _impl->counters;
+}
+
+WorkerStats Worker::stats() const {
+    bool snat = _impl->ctx.mode == ForwardingMode::fullnat;
+    return WorkerStats{_impl->flows.size(), snat ? _impl->flows.size() : 0, _impl->hold.size()};
+}
+
+uint16_t Worker::index() const {
+    return _impl->index;
+}
+
+void Worker::run() {
+    Impl& w = *_impl;
+    const WorkerContext& ctx = w.ctx;
+    rte_rcu_qsbr_thread_register(ctx.qsbr, w.index);
+    rte_rcu_qsbr_thread_online(ctx.qsbr, w.index);
+    std::array<rte_mbuf*, kWorkerBurst> burst;
+    const uint64_t housekeeping_ticks = ctx.tsc_hz * kHousekeepingUs / 1'000'000;
+    uint64_t next_housekeeping = 0;
+    // Acquire: pairs with the control thread's release store on shutdown.
+    while (!ctx.stop->load(std::memory_order_acquire)) {
+        uint64_t now = rte_rdtsc();
+        uint16_t n = rte_eth_rx_burst(ctx.port_id, w.index, burst.data(), kWorkerBurst);
+        if (n != 0) {
+            process_burst(std::span(burst.data(), n), now, false);
+        }
+        for (uint16_t from = 0; from < ctx.workers; ++from) {
+            rte_ring* ring =
+                ctx.handoff.empty() ? nullptr : ctx.handoff[size_t{from} * ctx.workers + w.index];
+            if (ring == nullptr) {
+                continue;
+            }
+            unsigned got = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(burst.data()),
+                                                     kWorkerBurst, nullptr);
+            if (got != 0) {
+                process_burst(std::span(burst.data(), got), now, true);
+            }
+        }
+        if (w.index == 0 && ctx.control_tx != nullptr) {
+            unsigned got = rte_ring_sc_dequeue_burst(
+                ctx.control_tx, reinterpret_cast<void**>(burst.data()), kWorkerBurst, nullptr);
+            for (unsigned i = 0; i < got; ++i) {
+                w.queue_tx(burst[i]);
+            }
+            w.counters.add(WorkerEvent::control_tx, got);
+        }
+        if (now >= next_housekeeping) {
+            next_housekeeping = now + housekeeping_ticks;
+            service_hold_queue(now);
+            expire_flows(now, kExpiryBudget);
+        }
+        w.flush();
+        // Nothing from the snapshot or the neighbour view is held past here.
+        rte_rcu_qsbr_quiescent(ctx.qsbr, w.index);
+    }
+    rte_rcu_qsbr_thread_offline(ctx.qsbr, w.index);
+    rte_rcu_qsbr_thread_unregister(ctx.qsbr, w.index);
+}
+
+}  // namespace svcgw

@@ -1,0 +1,505 @@
+// The worker's per-burst path, driven without the lcore loop: a table of
+// steps {description, input frame, expected output fields or drop reason},
+// run in order per forwarding mode (flows carry state from step to step).
+// EAL runs without hugepages or PCI (the VIP table is an rte_hash);
+// --no-shconf, not --in-memory: DPDK 22.11 rejects --in-memory with --no-huge.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <rte_eal.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/packet.hpp"
+#include "dataplane/worker.hpp"
+#include "table/service_table.hpp"
+
+namespace svcgw {
+namespace {
+
+uint32_t be(const char* text) {
+    return htonl(Ipv4::parse(text)->value);
+}
+uint16_t be16(uint16_t v) {
+    return htons(v);
+}
+
+const MacAddr kGwMac = {0x02, 0, 0, 0, 0, 0x01};
+const MacAddr kClientMac = {0x02, 0, 0, 0, 0, 0x02};
+const MacAddr kPod1Mac = {0x02, 0, 0, 0, 0, 0x11};
+const MacAddr kPod2Mac = {0x02, 0, 0, 0, 0, 0x12};
+const MacAddr kRouterMac = {0x02, 0, 0, 0, 0, 0xfe};
+constexpr uint64_t kHz = 1'000'000'000;  // fake TSC: 1 tick = 1 ns
+
+rte_mempool* g_pool = nullptr;
+
+class Env : public ::testing::Environment {
+public:
+    void SetUp() override {
+        std::string prefix = "--file-prefix=test_dataplane_" + std::to_string(getpid());
+        std::vector<std::string> args = {"test_dataplane",
+                                         "--no-huge",
+                                         "--no-pci",
+                                         "--no-shconf",
+                                         "--no-telemetry",
+                                         "-l",
+                                         "0",
+                                         "--log-level=error",
+                                         prefix};
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        // A failed set-up must fail the run, not skip every test.
+        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+            std::fprintf(stderr, "rte_eal_init failed\n");
+            std::exit(1);
+        }
+        g_pool = rte_pktmbuf_pool_create("test_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                         SOCKET_ID_ANY);
+        if (g_pool == nullptr) {
+            std::fprintf(stderr, "mempool creation failed\n");
+            std::exit(1);
+        }
+    }
+    void TearDown() override { rte_eal_cleanup(); }
+};
+
+// ---- frames ----
+
+struct L4Spec {
+    uint8_t proto = pkt::kProtoTcp;
+    uint32_t src = 0, dst = 0;
+    uint16_t sport = 0, dport = 0;
+    uint8_t flags = tcp_flag::syn;
+    uint8_t ttl = 64;
+    MacAddr src_mac = kClientMac;
+    MacAddr dst_mac = kGwMac;
+};
+
+rte_mbuf* make_l4(const L4Spec& s) {
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+    size_t l4_len = s.proto == pkt::kProtoTcp ? 20 : (s.proto == pkt::kProtoUdp ? 8 + 4 : 8 + 4);
+    size_t len = 14 + 20 + l4_len;
+    std::memset(f, 0, 64);
+    std::memcpy(f, s.dst_mac.data(), 6);
+    std::memcpy(f + 6, s.src_mac.data(), 6);
+    f[12] = 0x08;
+    uint8_t* ip = f + 14;
+    ip[0] = 0x45;
+    pkt::store_be16(ip + 2, static_cast<uint16_t>(20 + l4_len));
+    ip[8] = s.ttl;
+    ip[9] = s.proto;
+    pkt::store32(ip + 12, s.src);
+    pkt::store32(ip + 16, s.dst);
+    uint8_t* l4 = ip + 20;
+    if (s.proto == pkt::kProtoIcmp) {
+        l4[0] = pkt::kIcmpEchoRequest;
+        pkt::store_be16(l4 + 4, 7);
+    } else {
+        pkt::store16(l4, s.sport);
+        pkt::store16(l4 + 2, s.dport);
+        if (s.proto == pkt::kProtoTcp) {
+            pkt::store_be16(l4 + 4, 0x1000);
+            l4[12] = 5 << 4;
+            l4[13] = s.flags;
+            pkt::store_be16(l4 + 14, 65535);
+        } else {
+            pkt::store_be16(l4 + 4, static_cast<uint16_t>(l4_len));
+        }
+    }
+    pkt::fill_checksums(ip);
+    size_t frame_len = std::max<size_t>(len, pkt::kEthMinFrameLen);
+    m->data_len = static_cast<uint16_t>(frame_len);
+    m->pkt_len = static_cast<uint32_t>(frame_len);
+    return m;
+}
+
+rte_mbuf* make_arp_request(uint32_t sender, uint32_t target) {
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    size_t len = pkt::build_arp_request(std::span<uint8_t>(rte_pktmbuf_mtod(m, uint8_t*), 128),
+                                        kClientMac, sender, target);
+    m->data_len = static_cast<uint16_t>(len);
+    m->pkt_len = static_cast<uint32_t>(len);
+    return m;
+}
+
+// ---- expectations ----
+
+struct Out {
+    pkt::Parsed p;
+    MacAddr dst_mac;
+    MacAddr src_mac;
+    bool checksums_ok;
+};
+
+Out inspect(rte_mbuf* m) {
+    uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+    Out o;
+    o.p = pkt::parse(f, m->data_len);
+    std::memcpy(o.dst_mac.data(), f, 6);
+    std::memcpy(o.src_mac.data(), f + 6, 6);
+    o.checksums_ok = o.p.l3 != pkt::L3::ipv4 || (pkt::ipv4_header_checksum_ok(f + o.p.l3_offset) &&
+                                                 pkt::l4_checksum_ok(f + o.p.l3_offset));
+    return o;
+}
+
+struct Step {
+    std::string description;
+    std::function<rte_mbuf*()> input;
+    // A drop reason (counted once), a check of the one frame out, or both
+    // (a reject: counted and answered).
+    std::optional<DropReason> drop;
+    std::function<void(const Out&)> check;
+    std::function<void()> before = nullptr;  // config change before the packet
+};
+
+// ---- fixture ----
+
+ServiceConfig nginx_service(std::vector<const char*> endpoints) {
+    ServiceConfig s;
+    s.name = "mynginx";
+    s.cluster_ip = *Ipv4::parse("10.96.0.20");
+    ServicePortConfig p;
+    p.name = "http";
+    p.port = 80;
+    p.target_port = 8080;
+    s.ports.push_back(p);
+    ServicePortConfig u;
+    u.name = "dns";
+    u.port = 53;
+    u.target_port = 5353;
+    u.protocol = Protocol::udp;
+    s.ports.push_back(u);
+    for (const char* e : endpoints) {
+        EndpointConfig ep;
+        ep.ip = *Ipv4::parse(e);
+        s.endpoints.push_back(ep);
+    }
+    return s;
+}
+
+class Dataplane : public ::testing::TestWithParam<ForwardingMode> {
+protected:
+    void SetUp() override {
+        size_t size = rte_rcu_qsbr_get_memsize(1);
+        _qsbr = static_cast<rte_rcu_qsbr*>(std::aligned_alloc(64, (size + 63) / 64 * 64));
+        ASSERT_EQ(rte_rcu_qsbr_init(_qsbr, 1), 0);
+        rte_rcu_qsbr_thread_register(_qsbr, 0);
+        rte_rcu_qsbr_thread_online(_qsbr, 0);
+        auto table = ServiceTable::create(_qsbr, ServiceTableOptions{.max_vips = 64});
+        ASSERT_TRUE(table);
+        _table = std::move(*table);
+        ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.11", "10.99.0.12"}), {}));
+        std::vector<std::pair<uint32_t, MacAddr>> neighbours = {{be("10.99.0.2"), kClientMac},
+                                                                {be("10.99.0.11"), kPod1Mac},
+                                                                {be("10.99.0.12"), kPod2Mac},
+                                                                {be("10.99.0.254"), kRouterMac}};
+        _view = std::make_unique<NeighbourView>(neighbours);
+        _published.store(_view.get());
+        std::string name = "to_control_" + std::to_string(GetParam() == ForwardingMode::nat);
+        _to_control = rte_ring_create_elem(name.c_str(), sizeof(ControlMessage), 64, SOCKET_ID_ANY,
+                                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+        ASSERT_NE(_to_control, nullptr);
+
+        _ctx.workers = 1;
+        _ctx.mac = kGwMac;
+        _ctx.address_be = be("10.99.0.1");
+        _ctx.subnet_mask_be = be("255.255.255.0");
+        _ctx.gateway_be = be("10.99.0.254");
+        _ctx.service_net_be = be("10.96.0.0");
+        _ctx.service_mask_be = be("255.255.0.0");
+        _ctx.mode = GetParam();
+        _ctx.snat_be = {be("10.99.0.1")};
+        _ctx.conntrack.max_flows = 1024;
+        _ctx.table = _table.get();
+        _ctx.qsbr = _qsbr;
+        _ctx.neighbours = &_published;
+        _ctx.pool = g_pool;
+        _ctx.to_control = {_to_control};
+        _ctx.tsc_hz = kHz;
+        _worker = std::make_unique<Worker>(_ctx, 0);
+    }
+    void TearDown() override {
+        _worker.reset();
+        rte_rcu_qsbr_thread_offline(_qsbr, 0);
+        _table.reset();
+        rte_ring_free(_to_control);
+        std::free(_qsbr);
+    }
+
+    // One frame in; the output frame (or nullptr) and the drop reason seen.
+    void run(const Step& step) {
+        SCOPED_TRACE(step.description);
+        if (step.before) {
+            step.before();
+        }
+        auto drops_before = snapshot_drops();
+        rte_mbuf* in = step.input();
+        _now += kHz / 1000;
+        _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+        rte_rcu_qsbr_quiescent(_qsbr, 0);
+        std::vector<rte_mbuf*> out = _worker->take_tx();
+        auto drops_after = snapshot_drops();
+        if (step.drop) {
+            // Rejects count their reason and still answer (check set).
+            EXPECT_EQ(out.empty(), step.check == nullptr);
+            EXPECT_EQ(drops_after[size_t(*step.drop)] - drops_before[size_t(*step.drop)], 1u)
+                << "expected drop " << kDropReasonNames[size_t(*step.drop)];
+        } else {
+            EXPECT_EQ(drops_after, drops_before) << "unexpected drop";
+        }
+        if (step.check) {
+            ASSERT_EQ(out.size(), 1u);
+            Out o = inspect(out[0]);
+            EXPECT_TRUE(o.checksums_ok);
+            step.check(o);
+        }
+        for (rte_mbuf* m : out) {
+            rte_pktmbuf_free(m);
+        }
+    }
+    std::vector<uint64_t> snapshot_drops() {
+        std::vector<uint64_t> v;
+        for (size_t i = 0; i < kDropReasonNames.size(); ++i) {
+            v.push_back(_worker->counters().get(static_cast<DropReason>(i)));
+        }
+        return v;
+    }
+
+    rte_rcu_qsbr* _qsbr = nullptr;
+    std::unique_ptr<ServiceTable> _table;
+    std::unique_ptr<NeighbourView> _view;
+    std::atomic<const NeighbourView*> _published{nullptr};
+    rte_ring* _to_control = nullptr;
+    WorkerContext _ctx;
+    std::unique_ptr<Worker> _worker;
+    uint64_t _now = 10 * kHz;
+};
+
+TEST_P(Dataplane, BurstTable) {
+    const bool fullnat = GetParam() == ForwardingMode::fullnat;
+    const uint32_t client = be("10.99.0.2"), vip = be("10.96.0.20"), gw = be("10.99.0.1");
+    // Filled by the first step: where the connection went.
+    uint32_t backend = 0;
+    uint16_t snat_port = 0;
+    auto syn = [&](uint16_t sport) {
+        return [=] {
+            return make_l4({.src = client, .dst = vip, .sport = be16(sport), .dport = be16(80)});
+        };
+    };
+    auto reply_from = [&](uint8_t flags) {
+        return [&, flags] {
+            return make_l4({.src = backend,
+                            .dst = fullnat ? gw : client,
+                            .sport = be16(8080),
+                            .dport = fullnat ? snat_port : be16(40000),
+                            .flags = flags,
+                            .src_mac = backend == be("10.99.0.11") ? kPod1Mac : kPod2Mac});
+        };
+    };
+    std::vector<Step> steps = {
+        {"SYN to VIP:80 creates a flow, DNAT to a backend:8080 (+SNAT in fullnat)", syn(40000),
+         std::nullopt,
+         [&](const Out& o) {
+             backend = o.p.key.dst_ip;
+             EXPECT_TRUE(backend == be("10.99.0.11") || backend == be("10.99.0.12"));
+             EXPECT_EQ(o.p.key.dst_port, be16(8080));
+             EXPECT_EQ(o.p.ttl, 63);
+             EXPECT_EQ(o.src_mac, kGwMac);
+             EXPECT_EQ(o.dst_mac, backend == be("10.99.0.11") ? kPod1Mac : kPod2Mac);
+             if (fullnat) {
+                 EXPECT_EQ(o.p.key.src_ip, gw);
+                 EXPECT_GE(ntohs(o.p.key.src_port), 1024);
+                 snat_port = o.p.key.src_port;
+             } else {
+                 EXPECT_EQ(o.p.key.src_ip, client);
+                 EXPECT_EQ(o.p.key.src_port, be16(40000));
+             }
+         }},
+        {"SYN-ACK from the backend is reverse-translated to VIP:80 -> client",
+         reply_from(tcp_flag::syn | tcp_flag::ack), std::nullopt,
+         [&](const Out& o) {
+             EXPECT_EQ(o.p.key.src_ip, vip);
+             EXPECT_EQ(o.p.key.src_port, be16(80));
+             EXPECT_EQ(o.p.key.dst_ip, client);
+             EXPECT_EQ(o.p.key.dst_port, be16(40000));
+             EXPECT_EQ(o.dst_mac, kClientMac);
+         }},
+        {"established packet keeps its backend after the ring changes (new backend added)",
+         [&] {
+             return make_l4({.src = client,
+                             .dst = vip,
+                             .sport = be16(40000),
+                             .dport = be16(80),
+                             .flags = tcp_flag::ack});
+         },
+         std::nullopt, [&](const Out& o) { EXPECT_EQ(o.p.key.dst_ip, backend); },
+         [&] {
+             ASSERT_TRUE(_table->upsert(
+                 nginx_service({"10.99.0.11", "10.99.0.12", "10.99.0.13", "10.99.0.14"}), {}));
+         }},
+        {"deleted backend: its flow is cleared and the packet re-balanced to a live one",
+         [&] {
+             return make_l4({.src = client,
+                             .dst = vip,
+                             .sport = be16(40000),
+                             .dport = be16(80),
+                             .flags = tcp_flag::ack});
+         },
+         std::nullopt,
+         [&](const Out& o) {
+             EXPECT_NE(o.p.key.dst_ip, backend);
+             EXPECT_EQ(o.p.key.dst_ip,
+                       backend == be("10.99.0.11") ? be("10.99.0.12") : be("10.99.0.11"));
+             EXPECT_EQ(_worker->counters().get(WorkerEvent::flow_rebalanced), 1u);
+         },
+         [&] {
+             const char* keep = backend == be("10.99.0.11") ? "10.99.0.12" : "10.99.0.11";
+             ASSERT_TRUE(_table->upsert(nginx_service({keep}), {}));
+         }},
+        {"TTL 1 toward a VIP is dropped",
+         [&] {
+             return make_l4(
+                 {.src = client, .dst = vip, .sport = be16(40001), .dport = be16(80), .ttl = 1});
+         },
+         DropReason::ttl_expired, nullptr},
+        {"TCP to an address that is not ours, not a VIP, not a flow is dropped",
+         [&] {
+             return make_l4(
+                 {.src = client, .dst = be("10.99.0.50"), .sport = be16(40002), .dport = be16(80)});
+         },
+         DropReason::not_for_us, nullptr},
+        {"TCP to a service-CIDR address without a live VIP:port gets a RST",
+         [&] {
+             return make_l4({.src = client, .dst = vip, .sport = be16(40003), .dport = be16(81)});
+         },
+         DropReason::no_service,
+         [&](const Out& o) {
+             EXPECT_EQ(o.p.key.proto, pkt::kProtoTcp);
+             EXPECT_TRUE(o.p.tcp_flags & tcp_flag::rst);
+             EXPECT_EQ(o.p.key.src_ip, vip);
+             EXPECT_EQ(o.p.key.dst_ip, client);
+             EXPECT_EQ(o.dst_mac, kClientMac);
+         }},
+        {"service without endpoints: TCP SYN gets a RST", syn(40004), DropReason::no_endpoint,
+         [&](const Out& o) { EXPECT_TRUE(o.p.tcp_flags & tcp_flag::rst); },
+         [&] { ASSERT_TRUE(_table->upsert(nginx_service({}), {})); }},
+        {"service without endpoints: UDP gets ICMP port unreachable",
+         [&] {
+             return make_l4({.proto = pkt::kProtoUdp,
+                             .src = client,
+                             .dst = vip,
+                             .sport = be16(5000),
+                             .dport = be16(53)});
+         },
+         DropReason::no_endpoint,
+         [&](const Out& o) {
+             EXPECT_EQ(o.p.key.proto, pkt::kProtoIcmp);
+             EXPECT_EQ(o.p.icmp_type, pkt::kIcmpDestUnreachable);
+             EXPECT_EQ(o.p.icmp_code, pkt::kIcmpPortUnreachable);
+             EXPECT_EQ(o.p.key.dst_ip, client);
+         }},
+        {"ARP request for a VIP is answered with our MAC",
+         [&] { return make_arp_request(client, vip); }, std::nullopt,
+         [&](const Out& o) {
+             EXPECT_EQ(o.p.l3, pkt::L3::arp);
+             EXPECT_EQ(o.p.arp_op, pkt::kArpOpReply);
+             EXPECT_EQ(o.p.key.src_ip, vip);
+             EXPECT_EQ(o.src_mac, kGwMac);
+             EXPECT_EQ(o.dst_mac, kClientMac);
+         }},
+        {"ARP request for another host is ignored",
+         [&] { return make_arp_request(client, be("10.99.0.77")); }, DropReason::arp_ignored,
+         nullptr},
+        {"ICMP echo to the port address is answered",
+         [&] { return make_l4({.proto = pkt::kProtoIcmp, .src = client, .dst = gw}); },
+         std::nullopt,
+         [&](const Out& o) {
+             EXPECT_EQ(o.p.icmp_type, pkt::kIcmpEchoReply);
+             EXPECT_EQ(o.p.key.src_ip, gw);
+             EXPECT_EQ(o.p.key.dst_ip, client);
+             EXPECT_EQ(o.dst_mac, kClientMac);
+         }},
+        {"ICMP echo to a VIP is answered",
+         [&] { return make_l4({.proto = pkt::kProtoIcmp, .src = client, .dst = vip}); },
+         std::nullopt, [&](const Out& o) { EXPECT_EQ(o.p.key.src_ip, vip); }},
+        {"our own frame looped back by the vdev is dropped",
+         [&] {
+             return make_l4({.src = client,
+                             .dst = vip,
+                             .sport = be16(40005),
+                             .dport = be16(80),
+                             .src_mac = kGwMac});
+         },
+         DropReason::own_frame, nullptr},
+    };
+    for (const Step& step : steps) {
+        run(step);
+        if (HasFatalFailure()) {
+            return;
+        }
+    }
+}
+
+TEST_P(Dataplane, UnresolvedNextHopIsHeldThenSentOrDropped) {
+    ServiceConfig s = nginx_service({"10.99.0.99"});  // no MAC known
+    ASSERT_TRUE(_table->upsert(s, {}));
+    rte_mbuf* in = make_l4(
+        {.src = be("10.99.0.2"), .dst = be("10.96.0.20"), .sport = be16(1), .dport = be16(80)});
+    _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+    EXPECT_TRUE(_worker->take_tx().empty());
+    EXPECT_EQ(_worker->stats().held, 1u);
+    ControlMessage msg{};
+    ASSERT_EQ(rte_ring_dequeue_elem(_to_control, &msg, sizeof msg), 0);
+    EXPECT_EQ(msg.kind, ControlMessage::resolve);
+    EXPECT_EQ(msg.ip_be, be("10.99.0.99"));
+    // The control thread resolves it: a new view is published.
+    const MacAddr mac = {2, 0, 0, 0, 0, 0x99};
+    std::vector<std::pair<uint32_t, MacAddr>> entries = {{be("10.99.0.99"), mac}};
+    NeighbourView resolved(entries);
+    _published.store(&resolved, std::memory_order_release);
+    _worker->service_hold_queue(_now + 1000);
+    auto out = _worker->take_tx();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(inspect(out[0]).dst_mac, mac);
+    rte_pktmbuf_free(out[0]);
+
+    // Held again for another host that never answers: dropped after the timeout.
+    _published.store(_view.get(), std::memory_order_release);
+    ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.98"}), {}));
+    in = make_l4(
+        {.src = be("10.99.0.2"), .dst = be("10.96.0.20"), .sport = be16(2), .dport = be16(80)});
+    _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+    _worker->service_hold_queue(_now + 2 * kHz);
+    EXPECT_TRUE(_worker->take_tx().empty());
+    EXPECT_EQ(_worker->stats().held, 0u);
+    EXPECT_EQ(_worker->counters().get(DropReason::neighbour_timeout), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, Dataplane,
+                         ::testing::Values(ForwardingMode::fullnat, ForwardingMode::nat),
+                         [](const auto& info) {
+                             return info.param == ForwardingMode::fullnat ? "fullnat" : "nat";
+                         });
+
+}  // namespace
+}  // namespace svcgw
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    ::testing::AddGlobalTestEnvironment(new svcgw::Env);
+    return RUN_ALL_TESTS();
+}
