@@ -12,7 +12,7 @@ packages=(
   # tests and demo: namespaces, pods, clients
   iproute2 nginx-light curl dnsutils procps psmisc python3 python3-scapy socat
   # integration rig: offload control, kernel reference gateway (iptables DNAT)
-  ethtool iptables
+  ethtool iptables iputils-ping
 )
 
 missing=()

@@ -459,8 +459,8 @@ rig_svcgw_start() {
     rig_svcgw_wait_ready || rig_die "svcgw did not become ready within ${RIG_READY_TIMEOUT}s"
 }
 
-# Ready = the daemon runs and answers ARP for its port address (a ping from
-# the client resolves the gateway's MAC).
+# Ready = the daemon runs and answers ARP for its port address (the client
+# resolves the gateway's MAC).
 rig_svcgw_wait_ready() {
     local deadline=$((SECONDS + RIG_READY_TIMEOUT))
     local gw
@@ -472,7 +472,10 @@ rig_svcgw_wait_ready() {
             rig_show_gateway_log
             return 1
         fi
-        rig_client ping -c 1 -W 1 "$gw" >/dev/null 2>&1 || true
+        # Any datagram to the port address makes the client resolve it (no
+        # ping needed); port 9 is discard.
+        rig_client bash -c "echo ready > /dev/udp/$gw/9" 2>/dev/null || true
+        sleep 0.1
         if rig_client ip neigh show "$gw" | grep -q lladdr; then
             rig_log "svcgw ready (pid $RIG_GW_PID)"
             return 0

@@ -26,7 +26,8 @@ check_good() {
 rig_check "--check accepts a good file (exit 0)" check_good
 
 # bad_case NAME LINE < yaml: --check must exit 1 and print an error located
-# at FILE:LINE:COL (LINE counts from 1 at the first line of the document).
+# at FILE:LINE:COL (LINE counts from 1 at the first line of the document; it
+# is a regular expression).
 bad_case() {
     local name=$1 line=$2 file="$RIG_TMP/bad-$1.yaml" rc
     cat >"$file"
@@ -64,6 +65,14 @@ $port_line
 forwarding: {mode: teleport}
 YAML
 rig_check "--check: YAML syntax error -> exit 1 with file:line:col" bad_case syntax 4 <<YAML
+ports:
+$port_line
+services:
+  - name: web: extra
+YAML
+# An unclosed bracket is only detectable at the end of the stream, so any
+# line is accepted there.
+rig_check "--check: unclosed flow sequence -> exit 1 with file:line:col" bad_case unclosed '[0-9]+' <<YAML
 ports:
 $port_line
 services:
