@@ -38,7 +38,12 @@ gateway_change() {
     if [ "$RIG_GATEWAY" = kernel ]; then
         note "kernel gateway: $1 (iptables-restore in the gateway namespace)"
     else
-        note "$1: services in $RIG_CONFIG, then kill -HUP $RIG_GW_PID (svcgw reloads)"
+        if [ -z "${demo_started:-}" ]; then
+            note "$1: svcgw -c $RIG_CONFIG started in the gateway namespace (pid $RIG_GW_PID)"
+            demo_started=1
+        else
+            note "$1: services in $RIG_CONFIG, then kill -HUP $RIG_GW_PID (svcgw reloads)"
+        fi
         sed -n '/^services:/,$p' "$RIG_CONFIG" | sed 's/^/    /'
     fi
 }
