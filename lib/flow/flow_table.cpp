@@ -123,6 +123,11 @@ void FlowTable::lookup_bulk(std::span<const FlowKey> keys, uint32_t now,
         }
         for (size_t i = 0; i < n; ++i) {
             const FlowKey& key = keys[base + i];
+            // An earlier key of this burst may have reclaimed the entry (an
+            // expired flow seen in both directions): then its slot is stale.
+            if (vals[i] != kEmpty && _flows[vals[i] >> 1].cls == FlowClass::free) {
+                vals[i] = kEmpty;
+            }
             if (vals[i] != kEmpty && key_matches(vals[i], key)) {
                 results[base + i] = resolve(vals[i], now);
             } else if (vals[i] == kEmpty) {
@@ -322,6 +327,10 @@ TcpState state_of(uint8_t seen) {
 }  // namespace
 
 void FlowTable::apply_tcp_seen(Flow* flow, uint8_t seen, uint32_t now) {
+    if (flow->key.proto != static_cast<uint8_t>(Protocol::tcp)) {
+        touch(flow, now);  // not TCP: flags mean nothing, keep the UDP class
+        return;
+    }
     flow->tcp_seen = seen;
     flow->tcp_state = state_of(seen);
     FlowClass cls =

@@ -383,6 +383,42 @@ TEST(FlowTable, BulkLookupMatchesSingleLookup) {
     }
 }
 
+TEST(FlowTable, BulkLookupOfAnExpiredFlowInBothDirectionsReclaimsOnce) {
+    FlowTable t(small_config(16));
+    FlowKey fwd = key(kClient, 1, kVip, 53, kUdp);
+    Flow* f = t.insert(fwd, fullnat(kBackend, 53, kSnat, 1), kT0);
+    FlowKey other = key(kClient, 2, kVip, 53, kUdp);
+    Flow* g = t.insert(other, fullnat(kBackend, 53, kSnat, 2), kT0 + 200);
+    ASSERT_NE(f, nullptr);
+    ASSERT_NE(g, nullptr);
+    const FlowKey keys[] = {fwd, f->reply_key(), fwd, other};
+    FlowRef results[4];
+    t.lookup_bulk(keys, kT0 + 301, results);
+    EXPECT_EQ(results[0].flow, nullptr);
+    EXPECT_EQ(results[1].flow, nullptr);
+    EXPECT_EQ(results[2].flow, nullptr);
+    EXPECT_EQ(results[3].flow, g);
+    EXPECT_EQ(t.counters().expired, 1u);
+    EXPECT_EQ(t.size(), 1u);
+    // The free list is intact: the table fills to capacity again.
+    for (uint16_t i = 10; i < 25; ++i) {
+        ASSERT_NE(
+            t.insert(key(kClient, i, kVip, 53, kUdp), fullnat(kBackend, 53, kSnat, i), kT0 + 301),
+            nullptr);
+    }
+    EXPECT_EQ(t.size(), 16u);
+    EXPECT_EQ(t.counters().evicted_established, 0u);
+}
+
+TEST(FlowTable, TcpFlagsOnANonTcpFlowOnlyRefreshIt) {
+    FlowTable t(small_config(16));
+    Flow* f = t.insert(key(kClient, 1, kVip, 53, kUdp), fullnat(kBackend, 53, kSnat, 1), kT0);
+    t.update_tcp_state(f, tcp_flag::syn, false, kT0 + 5);
+    EXPECT_EQ(f->cls, FlowClass::udp);
+    EXPECT_EQ(f->tcp_state, TcpState::none);
+    EXPECT_EQ(f->last_seen, kT0 + 5);
+}
+
 TEST(FlowTable, CapacityBoundAndConsistencyUnderRandomChurn) {
     constexpr uint32_t kMax = 1000;
     FlowTable t(small_config(kMax));
