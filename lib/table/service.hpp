@@ -56,8 +56,8 @@ struct Backend {
 // One (port, protocol) of a service; the data of a VIP table entry.
 struct ServicePort {
     // Hot: read by workers per new flow.
-    const Service* service = nullptr;  // owning service (back-pointer)
-    const MaglevRing* ring = nullptr;  // ring for this port: indices into service->backends()
+    const Service* service = nullptr;      // owning service (back-pointer)
+    const MaglevRing* ring = nullptr;      // ring for this port: indices into service->backends()
     std::vector<uint16_t> target_port_be;  // per backend index, network order; 0 = not served
     uint16_t port_be = 0;                  // network byte order
     Protocol protocol = Protocol::tcp;

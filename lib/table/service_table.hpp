@@ -68,6 +68,10 @@ struct ServiceTableOptions {
     // Retired services awaiting a grace period. When full, upsert/remove
     // fall back to a blocking rte_rcu_qsbr_synchronize.
     uint32_t defer_queue_size = 4096;
+    // When every free hash slot is parked behind a grace period, upsert()
+    // waits this long for readers to report quiescent, then fails cleanly
+    // (a reader stuck online must not hang the control thread forever).
+    uint32_t grace_wait_ms = 100;
     int socket_id = -1;  // SOCKET_ID_ANY
 };
 
@@ -113,7 +117,8 @@ private:
     ServiceTable() = default;
     Result<void> publish(std::unique_ptr<const Service> next, Entry* current);
     void retire(const Service* service);
-    void vip_ref(uint32_t ip_be);
+    bool wait_grace_period() const;  // bounded by _grace_wait_ms
+    bool vip_ref(uint32_t ip_be);    // false: no slot for a new address
     void vip_unref(uint32_t ip_be);
 
     rte_rcu_qsbr* _qsbr = nullptr;
@@ -121,11 +126,12 @@ private:
     rte_hash* _vip_addrs = nullptr;  // ip_be -> (no data)
     rte_rcu_qsbr_dq* _dq = nullptr;  // retired const Service*
     uint32_t _max_vips = 0;
+    uint32_t _grace_wait_ms = 0;
     uint32_t _retired = 0;  // enqueued into _dq minus freed (control thread only)
     // control only
     std::map<std::pair<std::string, std::string>, Entry> _services;
     std::unordered_map<uint64_t, const Service*> _key_owner;  // packed VipKey -> owner
-    std::unordered_map<uint32_t, uint32_t> _vip_refs;        // ip_be -> live services using it
+    std::unordered_map<uint32_t, uint32_t> _vip_refs;         // ip_be -> live services using it
 };
 
 }  // namespace svcgw

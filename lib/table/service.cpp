@@ -1,0 +1,233 @@
+// Builds the immutable Service object. Control thread only; see service.hpp
+// for the eligibility rules.
+#include "table/service.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <set>
+#include <utility>
+
+namespace svcgw {
+
+namespace {
+
+constexpr uint16_t to_be16(uint16_t v) {
+    if constexpr (std::endian::native == std::endian::little) {
+        return __builtin_bswap16(v);
+    } else {
+        return v;
+    }
+}
+
+constexpr uint32_t to_be32(uint32_t v) {
+    if constexpr (std::endian::native == std::endian::little) {
+        return __builtin_bswap32(v);
+    } else {
+        return v;
+    }
+}
+
+// Fibonacci hashing (Knuth, TAOCP 6.4): the multiplier is 2^32 / phi. The
+// top bits index a power-of-two table.
+constexpr uint32_t kFibonacci32 = 0x9e3779b9u;
+// find_backend table at most half full keeps linear probes short.
+constexpr size_t kBackendSlotsPerBackend = 2;
+
+uint32_t backend_slot(uint32_t ip_be, uint32_t mask) {
+    const uint32_t bits = static_cast<uint32_t>(std::countr_zero(mask + 1));
+    return bits == 0 ? 0 : (ip_be * kFibonacci32) >> (32 - bits);
+}
+
+// Process-wide so generations never repeat, even across tables. Relaxed:
+// it only has to be unique and increasing; publication of the object is
+// ordered by the VIP table's release store, not by this counter.
+std::atomic<uint64_t> g_next_generation{1};
+
+bool is_ready_candidate(const EndpointConfig& ep) {
+    return ep.ready && !ep.terminating && ep.weight > 0;
+}
+
+bool is_fallback_candidate(const EndpointConfig& ep) {
+    return ep.terminating && (ep.serving || ep.ready) && ep.weight > 0;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& config,
+                                                      const MaglevConfig& maglev) {
+    if (!config.headless && !config.cluster_ip) {
+        return fail("cluster_ip", "service has no ClusterIP (not allocated and not headless)");
+    }
+    std::set<std::pair<uint16_t, Protocol>> seen_ports;
+    for (size_t i = 0; i < config.ports.size(); ++i) {
+        const auto& p = config.ports[i];
+        const std::string path = "ports[" + std::to_string(i) + "]";
+        if (p.port == 0) {
+            return fail(path + ".port", "port 0 is not a valid service port");
+        }
+        if (!seen_ports.emplace(p.port, p.protocol).second) {
+            return fail(path, "duplicate port " + std::to_string(p.port) + "/" +
+                                  std::string(to_string(p.protocol)));
+        }
+    }
+    std::set<Ipv4> seen_ips;
+    for (size_t i = 0; i < config.endpoints.size(); ++i) {
+        if (!seen_ips.insert(config.endpoints[i].ip).second) {
+            return fail("endpoints[" + std::to_string(i) + "].ip",
+                        "duplicate endpoint " + config.endpoints[i].ip.str());
+        }
+    }
+
+    // Maglev input in identity order; the ring's sorted_order() maps back to
+    // it, so whatever order Maglev settles on, backends follow it.
+    std::vector<const EndpointConfig*> input;
+    input.reserve(config.endpoints.size());
+    for (const auto& ep : config.endpoints) {
+        input.push_back(&ep);
+    }
+    std::vector<MaglevBackend> maglev_input(input.size());
+    for (size_t i = 0; i < input.size(); ++i) {
+        maglev_input[i].identity = input[i]->ip.str();
+    }
+    std::vector<size_t> by_identity(input.size());
+    for (size_t i = 0; i < input.size(); ++i) {
+        by_identity[i] = i;
+    }
+    std::sort(by_identity.begin(), by_identity.end(), [&](size_t a, size_t b) {
+        return maglev_input[a].identity < maglev_input[b].identity;
+    });
+
+    const bool any_ready =
+        std::any_of(input.begin(), input.end(), [](auto* ep) { return is_ready_candidate(*ep); });
+    std::vector<bool> eligible(input.size());
+    size_t eligible_count = 0;
+    for (size_t i = 0; i < input.size(); ++i) {
+        eligible[i] = any_ready ? is_ready_candidate(*input[i]) : is_fallback_candidate(*input[i]);
+        eligible_count += eligible[i] ? 1 : 0;
+    }
+
+    std::unique_ptr<Service> svc(new Service());
+    svc->_generation = g_next_generation.fetch_add(1, std::memory_order_relaxed);
+    svc->_ns = config.ns;
+    svc->_name = config.name;
+    if (!config.headless) {
+        svc->_cluster_ip = config.cluster_ip;
+    }
+    svc->_session_affinity = config.session_affinity;
+    svc->_session_affinity_timeout_s = config.session_affinity_timeout_s;
+    svc->_eligible_count = eligible_count;
+
+    // Builds a ring where only backends passing `keep` have their weight.
+    // Returns an empty ring when none does (Maglev needs a positive weight).
+    auto build_ring = [&](auto keep) -> Result<MaglevRing> {
+        bool any = false;
+        for (size_t i = 0; i < input.size(); ++i) {
+            maglev_input[i].weight = keep(i) ? input[i]->weight : 0;
+            any = any || maglev_input[i].weight > 0;
+        }
+        if (!any) {
+            return MaglevRing{};
+        }
+        auto ring = MaglevRing::build(maglev_input, maglev.table_size, maglev.seed);
+        if (!ring) {
+            Error e = ring.error();
+            // Maglev's paths are relative to the maglev config section.
+            e.path = e.path.empty() ? "maglev" : "maglev." + e.path;
+            return Unexpected<Error>{std::move(e)};
+        }
+        return ring;
+    };
+
+    auto ring = build_ring([&](size_t i) { return eligible[i]; });
+    if (!ring) {
+        return Unexpected<Error>{ring.error()};
+    }
+    svc->_ring = std::move(*ring);
+
+    // order[k] = input index of backend k.
+    std::vector<size_t> order;
+    if (svc->_ring.empty()) {
+        order = by_identity;
+    } else {
+        const auto& sorted = svc->_ring.sorted_order();
+        if (sorted.size() != input.size()) {
+            return fail("endpoints", "internal: Maglev ring does not cover every backend");
+        }
+        order.assign(sorted.begin(), sorted.end());
+    }
+
+    svc->_backends.resize(input.size());
+    for (size_t k = 0; k < order.size(); ++k) {
+        const EndpointConfig& ep = *input[order[k]];
+        svc->_backends[k] = Backend{to_be32(ep.ip.value), ep.weight,      ep.ready,
+                                    ep.serving,           ep.terminating, eligible[order[k]]};
+    }
+
+    const size_t slots = std::bit_ceil(std::max<size_t>(1, input.size() * kBackendSlotsPerBackend));
+    svc->_backend_slots.assign(slots, 0);
+    const uint32_t mask = static_cast<uint32_t>(slots - 1);
+    for (size_t k = 0; k < svc->_backends.size(); ++k) {
+        uint32_t s = backend_slot(svc->_backends[k].ip_be, mask);
+        while (svc->_backend_slots[s] != 0) {
+            s = (s + 1) & mask;
+        }
+        svc->_backend_slots[s] = static_cast<uint32_t>(k + 1);
+    }
+
+    // Ports: target ports per backend, and a port-specific ring only when an
+    // eligible backend cannot serve the port.
+    svc->_ports.resize(config.ports.size());
+    svc->_port_rings.reserve(config.ports.size());  // no reallocation: ports point into it
+    for (size_t p = 0; p < config.ports.size(); ++p) {
+        const ServicePortConfig& pc = config.ports[p];
+        ServicePort& sp = svc->_ports[p];
+        sp.service = svc.get();
+        sp.port = pc.port;
+        sp.port_be = to_be16(pc.port);
+        sp.protocol = pc.protocol;
+        sp.name = pc.name;
+        sp.target_port_be.resize(order.size());
+        std::vector<uint16_t> target_by_input(input.size());
+        bool partial = false;
+        for (size_t i = 0; i < input.size(); ++i) {
+            target_by_input[i] = input[i]->target_port_for(pc);
+            partial = partial || (eligible[i] && target_by_input[i] == 0);
+        }
+        for (size_t k = 0; k < order.size(); ++k) {
+            sp.target_port_be[k] = to_be16(target_by_input[order[k]]);
+        }
+        if (!partial) {
+            sp.ring = &svc->_ring;
+            continue;
+        }
+        auto port_ring =
+            build_ring([&](size_t i) { return eligible[i] && target_by_input[i] != 0; });
+        if (!port_ring) {
+            return Unexpected<Error>{port_ring.error()};
+        }
+        if (!port_ring->empty() && port_ring->sorted_order() != svc->_ring.sorted_order()) {
+            return fail("ports[" + std::to_string(p) + "]",
+                        "internal: Maglev order differs between rings of one service");
+        }
+        svc->_port_rings.push_back(std::move(*port_ring));
+        sp.ring = &svc->_port_rings.back();
+    }
+    return std::unique_ptr<const Service>(std::move(svc));
+}
+
+const Backend* Service::find_backend(uint32_t ip_be) const {
+    const uint32_t mask = static_cast<uint32_t>(_backend_slots.size() - 1);
+    uint32_t s = backend_slot(ip_be, mask);
+    // Terminates: the table is at most half full, so an empty slot exists.
+    while (_backend_slots[s] != 0) {
+        const Backend& b = _backends[_backend_slots[s] - 1];
+        if (b.ip_be == ip_be) {
+            return &b;
+        }
+        s = (s + 1) & mask;
+    }
+    return nullptr;
+}
+
+}  // namespace svcgw
