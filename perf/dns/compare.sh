@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Side-by-side DNS load test (run by hand, never from the test suites):
+# serves the same N-service cluster zone with knotd and, once the worker
+# answers DNS, with svcgw, each in a network namespace of its own behind a
+# veth pair, and loads it with dnsperf (closed loop) from a client namespace,
+# and optionally kxdpgun (open loop over AF_XDP, -x QPS). Everything it makes
+# (namespaces, veths, files) carries a per-run tag and is removed on exit.
+#
+# Usage: perf/dns/compare.sh [-n SERVICES] [-l SECONDS] [-c CLIENTS]
+#                            [-x KXDPGUN_QPS] [-b BUILD_DIR] [knot|svcgw|both]
+# Needs root (ip netns), knotd (knot), dnsperf, kdig/kxdpgun (knot-dnsutils).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+services=10000
+duration=10
+clients=4
+xdp_qps=0
+build="$root/build"
+while getopts "n:l:c:x:b:h" opt; do
+    case $opt in
+        n) services=$OPTARG ;;
+        l) duration=$OPTARG ;;
+        c) clients=$OPTARG ;;
+        x) xdp_qps=$OPTARG ;;
+        b) build=$OPTARG ;;
+        *) sed -n '2,13p' "$0"; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+which=${1:-knot}
+
+# The server's CPU and the load generator's CPU: one core each (answers/s per
+# core is the number we compare).
+server_cpu=1
+client_cpu=0
+dns_ip=10.96.0.10            # the cluster DNS address (gen_services.py)
+tag="dc$$"                   # short: interface names are limited to 15 chars
+srv_ns="$tag-srv"
+cli_ns="$tag-cli"
+srv_if="$tag-s"
+cli_if="$tag-c"
+net=10.201.$(($$ % 250)).    # the veth /24, unique enough per run
+work=$(mktemp -d "/tmp/$tag.XXXXXX")
+server_pid=""
+
+cleanup() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    ip netns del "$cli_ns" 2>/dev/null || true
+    ip netns del "$srv_ns" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+log() { echo "compare: $*" >&2; }
+
+setup_topology() {
+    ip netns add "$srv_ns"
+    ip netns add "$cli_ns"
+    ip link add "$srv_if" type veth peer name "$cli_if"
+    ip link set "$srv_if" netns "$srv_ns"
+    ip link set "$cli_if" netns "$cli_ns"
+    ip -n "$cli_ns" addr add "${net}2/24" dev "$cli_if"
+    ip -n "$cli_ns" link set lo up
+    ip -n "$cli_ns" link set "$cli_if" up
+    ip -n "$srv_ns" link set lo up
+    ip -n "$srv_ns" link set "$srv_if" up
+    # The client reaches the cluster DNS address through the server side,
+    # as a pod reaches the gateway's VIP.
+    ip -n "$cli_ns" route add "$dns_ip/32" via "${net}1"
+}
+
+# Kernel-stack server (knotd): the veth carries its address, the DNS address
+# sits on its loopback.
+setup_kernel_server_addresses() {
+    ip -n "$srv_ns" addr add "${net}1/24" dev "$srv_if"
+    ip -n "$srv_ns" addr add "$dns_ip/32" dev lo
+}
+
+wait_for_answers() {  # $1 = seconds
+    local deadline=$((SECONDS + $1))
+    while [ $SECONDS -lt $deadline ]; do
+        if ip netns exec "$cli_ns" kdig +short +timeout=1 +retry=0 @"$dns_ip" \
+            "cluster.local" SOA 2>/dev/null | grep -q hostmaster; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    return 1
+}
+
+stop_server() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+    fi
+}
+
+# One closed-loop dnsperf run; prints "label qps avg_latency_ms lost/sent".
+measure_dnsperf() {  # $1 = label
+    local out="$work/dnsperf-$1.txt"
+    ip netns exec "$cli_ns" taskset -c "$client_cpu" dnsperf -s "$dns_ip" \
+        -d "$work/zone/queries.txt" -l "$duration" -c "$clients" -T 1 -q 500 -t 2 >"$out" 2>&1 || true
+    local sent lost qps lat
+    sent=$(awk '/Queries sent:/ {print $3}' "$out")
+    lost=$(awk '/Queries lost:/ {print $3}' "$out")
+    qps=$(awk '/Queries per second:/ {print $4}' "$out")
+    lat=$(awk '/Average Latency \(s\):/ {printf "%.3f", $4 * 1000}' "$out")
+    local codes
+    codes=$(grep -A3 'Response codes:' "$out" | head -1 | sed 's/.*Response codes: *//')
+    printf '%-6s dnsperf  %10s qps  avg %s ms  lost %s/%s  (%s)\n' "$1" "${qps:-?}" \
+        "${lat:-?}" "${lost:-?}" "${sent:-?}" "${codes:-no answers}"
+}
+
+# Open loop at a fixed rate over AF_XDP from the client namespace.
+measure_kxdpgun() {  # $1 = label
+    [ "$xdp_qps" -gt 0 ] || return 0
+    local out="$work/kxdpgun-$1.txt"
+    ip netns exec "$cli_ns" kxdpgun -t "$duration" -Q "$xdp_qps" -F "${client_cpu}s1" \
+        -I "$cli_if" -i "$work/zone/queries.txt" "$dns_ip" >"$out" 2>&1 || true
+    printf '%-6s kxdpgun  target %s qps:\n' "$1" "$xdp_qps"
+    sed 's/^/    /' "$out" | tail -12
+}
+
+run_knot() {
+    mkdir -p "$work/knot/run" "$work/knot/db"
+    cat >"$work/knot/knot.conf" <<CONF
+server:
+    rundir: "$work/knot/run"
+    listen: $dns_ip@53
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "$work/knot/db"
+template:
+  - id: default
+    storage: "$work/zone"
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: cluster.local
+    file: "$work/zone/cluster.local.zone"
+  - domain: 96.10.in-addr.arpa
+    file: "$work/zone/96.10.in-addr.arpa.zone"
+CONF
+    setup_kernel_server_addresses
+    ip netns exec "$srv_ns" taskset -c "$server_cpu" knotd -c "$work/knot/knot.conf" \
+        >"$work/knot/knotd.log" 2>&1 &
+    server_pid=$!
+    if ! wait_for_answers 60; then
+        log "knotd did not answer; its log:"
+        cat "$work/knot/knotd.log" >&2
+        stop_server
+        return 1
+    fi
+    measure_dnsperf knot
+    measure_kxdpgun knot
+    stop_server
+    ip -n "$srv_ns" addr flush dev "$srv_if"
+    ip -n "$srv_ns" addr del "$dns_ip/32" dev lo
+}
+
+# svcgw on the server end of the veth through an af_packet vdev: it owns
+# ${net}1 (ARP) and answers dns.cluster_ip:53 in its worker. To fill in once
+# the worker answers DNS: nothing else should be needed beyond this config.
+run_svcgw() {
+    local daemon="$build/app/svcgw"
+    if [ ! -x "$daemon" ]; then
+        log "svcgw: $daemon not built (use -b BUILD_DIR); skipped"
+        return 0
+    fi
+    {
+        echo "dpdk: {lcores: \"$client_cpu,$server_cpu\", hugepages: false, memory_mb: 512, file_prefix: $tag}"
+        echo "ports:"
+        echo "  - {name: ext0, device: \"net_af_packet0,iface=$srv_if\", address: ${net}1/24}"
+        echo "api: {listen: \"unix:$work/api.sock\"}"
+        echo "metrics: {listen: \"tcp:127.0.0.1:0\"}"
+        cat "$work/zone/services.yaml"
+    } >"$work/svcgw.yaml"
+    ip netns exec "$srv_ns" "$daemon" -c "$work/svcgw.yaml" >"$work/svcgw.log" 2>&1 &
+    server_pid=$!
+    if ! wait_for_answers 30; then
+        log "svcgw did not answer DNS within 30 s (worker DNS not wired yet?); its log:"
+        tail -20 "$work/svcgw.log" >&2
+        stop_server
+        return 0
+    fi
+    measure_dnsperf svcgw
+    measure_kxdpgun svcgw
+    stop_server
+}
+
+[ "$(id -u)" -eq 0 ] || { log "needs root (ip netns)"; exit 1; }
+python3 "$here/gen_services.py" "$work/zone" --services "$services"
+setup_topology
+echo "# $(date -u +%F) $services services, ${duration}s per run, dnsperf -c $clients," \
+    "server on CPU $server_cpu, client on CPU $client_cpu ($(nproc) cores)"
+case $which in
+    knot) run_knot ;;
+    svcgw) run_svcgw ;;
+    both) run_knot; run_svcgw ;;
+    *) log "unknown target '$which' (knot|svcgw|both)"; exit 2 ;;
+esac
