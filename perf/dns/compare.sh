@@ -183,7 +183,7 @@ run_svcgw() {
         echo "ports:"
         echo "  - {name: ext0, device: \"net_af_packet0,iface=$srv_if\", address: ${net}1/24}"
         echo "api: {listen: \"unix:$work/api.sock\"}"
-        echo "metrics: {listen: \"tcp:127.0.0.1:0\"}"
+        echo "metrics: {listen: \"tcp:127.0.0.1:9100\"}"  # inside its own netns
         cat "$work/zone/services.yaml"
     } >"$work/svcgw.yaml"
     ip netns exec "$srv_ns" "$daemon" -c "$work/svcgw.yaml" >"$work/svcgw.log" 2>&1 &
