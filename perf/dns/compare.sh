@@ -52,7 +52,7 @@ cleanup() {
     fi
     ip netns del "$cli_ns" 2>/dev/null || true
     ip netns del "$srv_ns" 2>/dev/null || true
-    rm -rf "$work"
+    rm -rf "$work" "/var/run/dpdk/$tag"  # the EAL runtime dir of our file prefix
 }
 trap cleanup EXIT INT TERM
 
