@@ -7,8 +7,10 @@
 //     position and advances it with an add and a conditional subtract;
 //   - "already taken" is one bit in an M-bit occupancy bitmap (8 KiB at
 //     M = 65537, fits L1) instead of a probe of the entry array;
-//   - past half full, positions are tested in blocks without branches in
-//     between: a mispredicted "taken?" branch per probe was the main cost;
+//   - each backend tests 16 positions of its permutation at once (one
+//     AVX-512 gather of bitmap words, or a branch-free loop) and keeps the
+//     free ones as a candidate list; its turn takes the first candidate
+//     still free, which is exactly the textbook probe's slot (see Filler);
 //   - the last few empty slots are the expensive part of the textbook loop
 //     (a backend needs M / E probes on average when E slots are left), so
 //     once E is small we stop probing and instead compute, for every empty
@@ -17,13 +19,23 @@
 #include "maglev/maglev.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <string_view>
 #include <utility>
 
 #include "common/hash.hpp"
+#include "maglev/maglev_kernel.hpp"
+
+#ifdef SVCGW_MAGLEV_AVX512
+#include <immintrin.h>
+// GCC 12's own AVX-512 headers trip -Wmaybe-uninitialized when inlined
+// (GCC bug 105593, _mm512_undefined_epi32); nothing here is uninitialised.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace svcgw {
 
@@ -35,18 +47,25 @@ constexpr uint64_t kOffsetSeedTag = 0x4d61676c65764f66ULL;  // "MaglevOf"
 constexpr uint64_t kSkipSeedTag = 0x4d61676c65765368ULL;    // "MaglevSh"
 
 // Switch from probing to the empty-slot scan when E <= kTailFactor * sqrt(M).
-// Probing costs about M / E per placement, the scan E: the two meet near
-// sqrt(M) and the factor accounts for a scan step being cheaper than a
-// (branch-mispredicting) probe. Tuned with perf/bench_maglev.cpp.
+// Probing costs about M / E positions per placement, the scan E: the two
+// meet near sqrt(M); a probe is a sixteenth of a vector step and a scan step
+// a multiply and a reduction, so the factor stays near 1. Tuned with
+// perf/bench_maglev.cpp.
 constexpr double kTailFactor = 1.0;
 
+// Positions of one permutation tested per refill step: one 512-bit vector of
+// 32-bit positions, and also the length of a backend's candidate list.
+constexpr uint32_t kBlock = 16;
+
+std::atomic<maglev_detail::FillKernel> g_fill_kernel{maglev_detail::avx512_compiled()
+                                                         ? maglev_detail::FillKernel::kAvx512
+                                                         : maglev_detail::FillKernel::kPortable};
+
 struct Cursor {
-    uint32_t pos;      // next position of this backend's permutation to try
-    uint32_t skip;     // permutation stride, in [1, M)
-    uint32_t index;    // ring entry value: index into the sorted backend list
-    uint32_t weight;   // credit gained per round
-    uint64_t credit;   // weighted turns: a slot is placed per max_weight of credit
-    uint32_t inverse;  // skip^-1 mod M, computed lazily in the tail; 0 = not yet
+    uint32_t pos;     // first position of this backend's permutation
+    uint32_t skip;    // permutation stride, in [1, M)
+    uint32_t index;   // ring entry value: index into the sorted backend list
+    uint32_t weight;  // credit gained per round
 };
 
 // Modular inverse of a in Z/mZ (m prime, 0 < a < m), by extended Euclid.
@@ -63,65 +82,103 @@ uint32_t inverse_mod(uint32_t a, uint32_t m) {
     return static_cast<uint32_t>(t0 < 0 ? t0 + m : t0);
 }
 
-// Probing phases by fill fraction f: a single probe while it usually hits
-// (its branch is then well predicted), then blocks of positions tested
-// without branches, larger as f grows so that a block usually contains a
-// free slot (f^kBlock small) and its exit branch stays predictable.
-constexpr double kSingleProbeFill = 0.5;
-constexpr double kSmallBlockFill = 0.8;
-constexpr uint32_t kSmallBlock = 8;
-constexpr uint32_t kLargeBlock = 16;
+// Uninitialised storage: every element is written before it is read, and
+// zeroing 100+ KiB of lists and strides would cost more than some builds.
+template <class T>
+std::unique_ptr<T[]> scratch(size_t n) {
+    return std::make_unique_for_overwrite<T[]>(n);
+}
 
+// Candidate lists. The textbook loop makes a backend probe its permutation
+// one position at a time until a free slot turns up; the probes that find a
+// taken slot are most of the work, and a branch on each one mispredicts
+// about half the time past half full. Instead, a backend tests kBlock
+// positions of its permutation at once (one gather of bitmap words on
+// AVX-512) and keeps the free ones, in permutation order, as its candidate
+// list. On its turn it takes the first candidate that is still free: slots
+// only ever go from free to taken, so every position before that candidate
+// is taken now too, and the candidate is exactly the slot the textbook probe
+// would reach. Candidates taken meanwhile by other backends are skipped with
+// one bit test. The turn order is unchanged, so the ring is the textbook one
+// slot for slot, whichever kernel fills the lists.
 template <class Entry>
 class Filler {
 public:
-    explicit Filler(uint32_t m)
+    Filler(uint32_t m, std::span<const Cursor> cursors, bool simd)
         : _m(m),
+          _n(static_cast<uint32_t>(cursors.size())),
+          _simd(simd),
           // Barrett constant floor((2^64 - 1) / m): with products below 2^48
           // the estimated quotient is off by at most one (one correction).
           _barrett(~uint64_t{0} / m),
           _entries(m),
-          _taken((m + 63) / 64, 0) {}
-
-    void probe(Cursor& c) {
-        uint32_t p = c.pos;
-        while (is_taken(p)) {
-            p = advance(p, c.skip);
+          _taken((m + 31) / 32, 0),
+          _pos(scratch<uint32_t>(_n)),
+          _skip(scratch<uint32_t>(_n)),
+          _block_skip(scratch<uint32_t>(_n)),
+          _value(scratch<uint32_t>(_n)),
+          _strides(scratch<uint32_t>(size_t{_n} * kBlock)),
+          _lists(scratch<uint32_t>(size_t{_n} * kBlock)),
+          _head(_n, 0),
+          _count(_n, 0),
+          _inverse(_n, 0) {
+        for (uint32_t i = 0; i < _n; ++i) {
+            const uint32_t skip = cursors[i].skip;
+            _pos[i] = cursors[i].pos;
+            _skip[i] = skip;
+            _value[i] = cursors[i].index;
+            uint32_t stride = 0;
+            for (uint32_t k = 0; k < kBlock; ++k) {
+                _strides[size_t{i} * kBlock + k] = stride;
+                stride = advance(stride, skip);
+            }
+            _block_skip[i] = stride;  // kBlock * skip mod M
         }
-        take(p, c);
     }
 
-    // Same choice as probe(), but tests kBlock positions of c's permutation
-    // per iteration without a branch between them: once the table is half
-    // full, "is this slot taken" is a coin flip the CPU mispredicts, and a
-    // mispredict per probe costs more than a few extra loads from L1.
-    // strides[k] = k * skip mod M.
-    template <uint32_t kBlock>
-    void probe_block(Cursor& c, const uint32_t* strides) {
-        uint32_t start = c.pos;
-        for (;;) {
-            uint32_t positions[kBlock];
-            uint32_t free_mask = 0;
-            for (uint32_t k = 0; k < kBlock; ++k) {
-                uint32_t p = start + strides[k];
-                p = p >= _m ? p - _m : p;
-                positions[k] = p;
-                free_mask |= static_cast<uint32_t>((~_taken[p >> 6] >> (p & 63)) & 1) << k;
+    // Takes one slot for each turn, in order: first every backend of the
+    // turns gets a non-empty candidate list, then the turns take their
+    // slots. Kept apart from the caller's loop so that the hot pointers stay
+    // in registers.
+    void place_turns(std::span<const uint32_t> turns) {
+        uint8_t* head = _head.data();
+        const uint8_t* count = _count.data();
+        for (const uint32_t i : turns) {
+            if (head[i] == count[i]) {
+                refill(i);
             }
-            if (free_mask != 0) {
-                take(positions[__builtin_ctz(free_mask)], c);
+        }
+        const uint32_t* lists = _lists.get();
+        for (const uint32_t i : turns) {
+            const uint32_t p = lists[size_t{i} * kBlock + head[i]++];
+            if (is_taken(p)) [[unlikely]] {
+                place(i);  // taken by an earlier turn: next candidates
+            } else {
+                take(p, i);
+            }
+        }
+    }
+
+    // Backend i's next slot, as the textbook probe would find it.
+    void place(uint32_t i) {
+        for (;;) {
+            if (_head[i] == _count[i]) {
+                refill(i);
+            }
+            const uint32_t p = _lists[size_t{i} * kBlock + _head[i]++];
+            if (!is_taken(p)) {
+                take(p, i);
                 return;
             }
-            start = advance(positions[kBlock - 1], c.skip);
         }
     }
 
     // Gather the empty slots once the table is nearly full (see file comment).
     void start_tail() {
         for (uint32_t w = 0; w < _taken.size(); ++w) {
-            uint64_t free_bits = ~_taken[w];
+            uint32_t free_bits = ~_taken[w];
             while (free_bits != 0) {
-                const uint32_t slot = w * 64 + static_cast<uint32_t>(__builtin_ctzll(free_bits));
+                const uint32_t slot = w * 32 + static_cast<uint32_t>(__builtin_ctz(free_bits));
                 free_bits &= free_bits - 1;
                 if (slot < _m) {
                     _empty.push_back(slot);
@@ -130,34 +187,52 @@ public:
         }
     }
 
-    // Same choice as probe(): the empty slot s that c's permutation reaches
-    // first from c.pos is the one with the fewest steps (s - pos) / skip mod M.
-    // Every earlier position of the permutation is already taken.
-    void tail_place(Cursor& c) {
-        if (c.inverse == 0) {
-            c.inverse = inverse_mod(c.skip, _m);
+    // Same choice as place(): candidates left in the list come first (they
+    // precede _pos[i] in the permutation); past them, the empty slot the
+    // permutation reaches first from _pos[i] is the one with the fewest
+    // steps (s - pos) / skip mod M.
+    void place_tail(uint32_t i) {
+        while (_head[i] != _count[i]) {
+            const uint32_t p = _lists[size_t{i} * kBlock + _head[i]++];
+            if (!is_taken(p)) {
+                take(p, i);
+                return;
+            }
         }
+        if (_inverse[i] == 0) {
+            _inverse[i] = inverse_mod(_skip[i], _m);
+        }
+        const uint32_t pos = _pos[i];
+        const uint32_t inverse = _inverse[i];
         uint32_t best_steps = std::numeric_limits<uint32_t>::max();
         size_t best = 0;
-        for (size_t k = 0; k < _empty.size(); ++k) {
+        for (size_t k = 0; k < _empty.size();) {
             const uint32_t s = _empty[k];
-            const uint32_t distance = s >= c.pos ? s - c.pos : s + _m - c.pos;
-            const uint32_t steps = mul_mod(distance, c.inverse);
+            // Slots taken from a candidate list leave the empty list lazily.
+            if (is_taken(s)) {
+                _empty[k] = _empty.back();
+                _empty.pop_back();
+                continue;
+            }
+            const uint32_t distance = s >= pos ? s - pos : s + _m - pos;
+            const uint32_t steps = mul_mod(distance, inverse);
             if (steps < best_steps) {
                 best_steps = steps;
                 best = k;
             }
+            ++k;
         }
         const uint32_t slot = _empty[best];
         _empty[best] = _empty.back();
         _empty.pop_back();
-        take(slot, c);
+        take(slot, i);
+        _pos[i] = advance(slot, _skip[i]);
     }
 
     std::vector<Entry> release() { return std::move(_entries); }
 
 private:
-    bool is_taken(uint32_t p) const { return (_taken[p >> 6] >> (p & 63)) & 1; }
+    bool is_taken(uint32_t p) const { return (_taken[p >> 5] >> (p & 31)) & 1; }
 
     // p < M and skip < M <= 2^24, so the sum cannot overflow.
     uint32_t advance(uint32_t p, uint32_t skip) const {
@@ -165,11 +240,63 @@ private:
         return p >= _m ? p - _m : p;
     }
 
-    void take(uint32_t p, Cursor& c) {
-        _taken[p >> 6] |= uint64_t{1} << (p & 63);
-        _entries[p] = static_cast<Entry>(c.index);
-        c.pos = advance(p, c.skip);
+    void take(uint32_t p, uint32_t i) {
+        _taken[p >> 5] |= uint32_t{1} << (p & 31);
+        _entries[p] = static_cast<Entry>(_value[i]);
     }
+
+    // Refill backend i's empty list with the free positions among its next
+    // kBlock ones, block after block until at least one is free.
+    void refill(uint32_t i) {
+        uint32_t* list = &_lists[size_t{i} * kBlock];
+        const uint32_t* strides = &_strides[size_t{i} * kBlock];
+        uint32_t pos = _pos[i];
+        uint32_t found = 0;
+        do {
+#ifdef SVCGW_MAGLEV_AVX512
+            found = _simd ? free_in_block_avx512(pos, strides, list)
+                          : free_in_block_portable(pos, strides, list);
+#else
+            found = free_in_block_portable(pos, strides, list);
+#endif
+            pos = advance(pos, _block_skip[i]);
+        } while (found == 0);
+        _pos[i] = pos;
+        _head[i] = 0;
+        _count[i] = static_cast<uint8_t>(found);
+    }
+
+    // Writes the free ones of positions pos + strides[k] mod M, in order, to
+    // list and returns how many. No branch per position (see class comment).
+    uint32_t free_in_block_portable(uint32_t pos, const uint32_t* strides, uint32_t* list) const {
+        uint32_t found = 0;
+        for (uint32_t k = 0; k < kBlock; ++k) {
+            const uint32_t p = advance(pos, strides[k]);
+            list[found] = p;
+            found += is_taken(p) ? 0 : 1;
+        }
+        return found;
+    }
+
+#ifdef SVCGW_MAGLEV_AVX512
+    // Same result as free_in_block_portable(): sixteen positions, one
+    // gather of their bitmap words, the free ones compressed into list.
+    uint32_t free_in_block_avx512(uint32_t pos, const uint32_t* strides, uint32_t* list) const {
+        const __m512i m = _mm512_set1_epi32(static_cast<int>(_m));
+        __m512i p =
+            _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(pos)), _mm512_loadu_si512(strides));
+        // p mod M for p < 2M: if p >= M then p - M < p unsigned, else p - M
+        // wraps above p, so the unsigned minimum is the reduced value.
+        p = _mm512_min_epu32(p, _mm512_sub_epi32(p, m));
+        const __m512i words = _mm512_i32gather_epi32(_mm512_srli_epi32(p, 5), _taken.data(), 4);
+        const __m512i bits = _mm512_srlv_epi32(words, _mm512_and_si512(p, _mm512_set1_epi32(31)));
+        const __mmask16 free = _mm512_testn_epi32_mask(bits, _mm512_set1_epi32(1));
+        // Compress in a register and store the whole vector: Zen 4 runs a
+        // compress straight to memory as slow microcode.
+        _mm512_storeu_si512(list, _mm512_maskz_compress_epi32(free, p));
+        return static_cast<uint32_t>(__builtin_popcount(free));
+    }
+#endif
 
     // a * b mod M for a, b < M <= 2^24: the product fits 48 bits.
     uint32_t mul_mod(uint32_t a, uint32_t b) const {
@@ -180,10 +307,23 @@ private:
     }
 
     uint32_t _m;
+    uint32_t _n;
+    bool _simd;
     uint64_t _barrett;
     std::vector<Entry> _entries;
-    std::vector<uint64_t> _taken;  // occupancy bitmap, one bit per slot
-    std::vector<uint32_t> _empty;  // tail phase only: slots still free
+    std::vector<uint32_t> _taken;  // occupancy bitmap, one bit per slot
+    // Per backend, structure of arrays (the turn loop touches one field at a
+    // time): next untested position, skip, kBlock * skip mod M, entry value.
+    std::unique_ptr<uint32_t[]> _pos;
+    std::unique_ptr<uint32_t[]> _skip;
+    std::unique_ptr<uint32_t[]> _block_skip;
+    std::unique_ptr<uint32_t[]> _value;
+    std::unique_ptr<uint32_t[]> _strides;  // [i * kBlock + k] = k * skip_i mod M
+    std::unique_ptr<uint32_t[]> _lists;    // [i * kBlock + k]: candidate list of backend i
+    std::vector<uint8_t> _head;            // next unread candidate
+    std::vector<uint8_t> _count;           // candidates in the list
+    std::vector<uint32_t> _inverse;        // tail only: skip^-1 mod M, 0 = not yet
+    std::vector<uint32_t> _empty;          // tail only: slots still free (lazily pruned)
 };
 
 // Turns go round the active backends in sorted order. With weights, each
@@ -193,62 +333,75 @@ private:
 // are proportional to weight within one slot, weights need not sum to M and
 // scaling every weight by the same factor changes nothing. Rounds cost
 // O(active backends), so very skewed weights cost O(M * max / mean) turns.
+//
+// Each round is filled in two passes: first every backend of the round gets
+// a non-empty candidate list, then the turns take their slots in order. The
+// refills of different backends do not depend on each other, so the CPU
+// overlaps their gathers; interleaved with the turns, each refill sat on the
+// critical path of the next turn (3x slower at M = 10007, N = 100).
 template <class Entry, bool kWeighted>
-std::vector<Entry> fill(std::vector<Cursor>& cursors, uint32_t m, uint32_t max_weight) {
-    Filler<Entry> filler(m);
+std::vector<Entry> fill(std::span<const Cursor> cursors, uint32_t m, uint32_t max_weight,
+                        bool simd) {
+    Filler<Entry> filler(m, cursors, simd);
     const auto tail =
         std::min<uint32_t>(m, static_cast<uint32_t>(kTailFactor * std::sqrt(double(m))));
+    const auto n = static_cast<uint32_t>(cursors.size());
+    std::vector<uint32_t> round(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        round[i] = i;
+    }
+    std::vector<uint64_t> credit(kWeighted ? n : 0, 0);
+    std::vector<uint64_t> weight(kWeighted ? n : 0);
+    for (uint32_t i = 0; i < weight.size(); ++i) {
+        weight[i] = cursors[i].weight;
+    }
+    // The backends that place a slot in the next round, in turn order.
+    auto next_round = [&]() -> std::span<const uint32_t> {
+        if constexpr (!kWeighted) {
+            return round;
+        }
+        uint32_t placing = 0;
+        for (uint32_t i = 0; i < n; ++i) {
+            credit[i] += weight[i];
+            const bool places = credit[i] >= max_weight;
+            credit[i] -= places ? max_weight : 0;
+            round[placing] = i;  // branch-free: kept only if it places
+            placing += places ? 1 : 0;
+        }
+        return std::span<const uint32_t>(round).first(placing);
+    };
     uint32_t filled = 0;
-    size_t k = 0;
-    auto run = [&](uint32_t until, auto&& place) {
-        while (filled < until) {
-            const size_t current = k;
-            Cursor& c = cursors[k];
-            if (++k == cursors.size()) {
-                k = 0;
+    std::span<const uint32_t> rest;  // turns of the round the probing phase stopped in
+    while (filled < m - tail) {
+        const auto turns = next_round();
+        const auto now = std::min<size_t>(turns.size(), m - tail - filled);
+        filler.place_turns(turns.first(now));
+        filled += static_cast<uint32_t>(now);
+        rest = turns.subspan(now);
+    }
+    filler.start_tail();
+    for (;;) {
+        for (const uint32_t i : rest) {
+            if (filled == m) {
+                return filler.release();
             }
-            if constexpr (kWeighted) {
-                c.credit += c.weight;
-                if (c.credit < max_weight) {
-                    continue;
-                }
-                c.credit -= max_weight;
-            }
-            place(c, current);
+            filler.place_tail(i);
             ++filled;
         }
-    };
-    const auto single_until =
-        std::min(m - tail, static_cast<uint32_t>(kSingleProbeFill * double(m)));
-    const auto small_until =
-        std::clamp(static_cast<uint32_t>(kSmallBlockFill * double(m)), single_until, m - tail);
-    run(single_until, [&](Cursor& c, size_t) { filler.probe(c); });
-    // strides[i * kLargeBlock + k] = k * skip_i mod M.
-    std::vector<uint32_t> strides(cursors.size() * kLargeBlock);
-    for (size_t i = 0; i < cursors.size(); ++i) {
-        uint32_t stride = 0;
-        for (uint32_t b = 0; b < kLargeBlock; ++b) {
-            strides[i * kLargeBlock + b] = stride;
-            stride += cursors[i].skip;
-            stride = stride >= m ? stride - m : stride;
+        if (filled == m) {
+            return filler.release();
         }
+        rest = next_round();
     }
-    run(small_until, [&](Cursor& c, size_t i) {
-        filler.template probe_block<kSmallBlock>(c, &strides[i * kLargeBlock]);
-    });
-    run(m - tail, [&](Cursor& c, size_t i) {
-        filler.template probe_block<kLargeBlock>(c, &strides[i * kLargeBlock]);
-    });
-    filler.start_tail();
-    run(m, [&](Cursor& c, size_t) { filler.tail_place(c); });
-    return filler.release();
 }
 
 template <class Entry>
-std::vector<Entry> fill_any(std::vector<Cursor>& cursors, uint32_t m, uint32_t max_weight,
+std::vector<Entry> fill_any(std::span<const Cursor> cursors, uint32_t m, uint32_t max_weight,
                             bool weighted) {
-    return weighted ? fill<Entry, true>(cursors, m, max_weight)
-                    : fill<Entry, false>(cursors, m, max_weight);
+    const bool simd =
+        g_fill_kernel.load(std::memory_order_relaxed) == maglev_detail::FillKernel::kAvx512;
+    return weighted ? fill<Entry, true>(cursors, m, max_weight, simd)
+                    : fill<Entry, false>(cursors, m, max_weight, simd);
 }
 
 uint32_t next_prime(uint32_t n) {
@@ -259,6 +412,19 @@ uint32_t next_prime(uint32_t n) {
 }
 
 }  // namespace
+
+namespace maglev_detail {
+
+FillKernel fill_kernel() {
+    return g_fill_kernel.load(std::memory_order_relaxed);
+}
+
+void set_fill_kernel(FillKernel kernel) {
+    g_fill_kernel.store(avx512_compiled() ? kernel : FillKernel::kPortable,
+                        std::memory_order_relaxed);
+}
+
+}  // namespace maglev_detail
 
 bool is_prime(uint32_t n) {
     if (n < 4) {
@@ -377,8 +543,6 @@ Result<MaglevRing> MaglevRing::build(std::span<const MaglevBackend> backends, ui
             .skip = static_cast<uint32_t>(hash_bytes(identity, skip_seed) % (m - 1) + 1),
             .index = i,
             .weight = w,
-            .credit = 0,
-            .inverse = 0,
         });
     }
 

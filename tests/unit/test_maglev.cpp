@@ -11,6 +11,7 @@
 
 #include "common/hash.hpp"
 #include "maglev/maglev.hpp"
+#include "maglev/maglev_kernel.hpp"
 
 namespace svcgw {
 namespace {
@@ -143,17 +144,31 @@ TEST(MaglevBuild, AutoSizeUsedWhenZero) {
     EXPECT_EQ(ring.size(), 307u);
 }
 
-TEST(MaglevBuild, MatchesTextbookAlgorithm) {
+// Restores the default fill kernel when a test that forces one ends.
+class KernelGuard {
+public:
+    explicit KernelGuard(maglev_detail::FillKernel kernel) : _saved(maglev_detail::fill_kernel()) {
+        maglev_detail::set_fill_kernel(kernel);
+    }
+    ~KernelGuard() { maglev_detail::set_fill_kernel(_saved); }
+    KernelGuard(const KernelGuard&) = delete;
+    KernelGuard& operator=(const KernelGuard&) = delete;
+
+private:
+    maglev_detail::FillKernel _saved;
+};
+
+void expect_textbook_rings() {
     struct Case {
         uint32_t n;
         uint32_t m;
         bool weighted;
     };
     const Case cases[] = {
-        {1, 2, false},      {2, 2, false},       {2, 3, true},       {3, 5, false},
-        {5, 7, true},       {13, 13, false},     {3, 251, false},    {7, 251, true},
-        {50, 1009, true},   {100, 10007, false}, {100, 10007, true}, {1000, 65537, false},
-        {300, 65537, true},
+        {1, 2, false},      {2, 2, false},        {2, 3, true},       {3, 5, false},
+        {5, 7, true},       {13, 13, false},      {3, 251, false},    {7, 251, true},
+        {50, 1009, true},   {100, 10007, false},  {100, 10007, true}, {1000, 65537, false},
+        {300, 65537, true}, {5000, 65537, false},
     };
     std::mt19937 rng(7);
     for (const auto& c : cases) {
@@ -173,6 +188,44 @@ TEST(MaglevBuild, MatchesTextbookAlgorithm) {
             }
         }
     }
+}
+
+TEST(MaglevBuild, MatchesTextbookAlgorithm) {
+    // Whatever kernel build() picks on this machine.
+    expect_textbook_rings();
+}
+
+TEST(MaglevBuild, PortableKernelMatchesTextbookAlgorithm) {
+    const KernelGuard guard(maglev_detail::FillKernel::kPortable);
+    ASSERT_EQ(maglev_detail::fill_kernel(), maglev_detail::FillKernel::kPortable);
+    expect_textbook_rings();
+}
+
+TEST(MaglevBuild, Avx512KernelMatchesTextbookAlgorithm) {
+    if (!maglev_detail::avx512_compiled()) {
+        GTEST_SKIP() << "built without AVX-512";
+    }
+    const KernelGuard guard(maglev_detail::FillKernel::kAvx512);
+    ASSERT_EQ(maglev_detail::fill_kernel(), maglev_detail::FillKernel::kAvx512);
+    expect_textbook_rings();
+}
+
+TEST(MaglevBuild, KernelsGiveIdenticalBytes) {
+    // Larger and skewed inputs than the textbook comparison can afford.
+    auto backends = make_backends(2000);
+    for (uint32_t i = 0; i < backends.size(); ++i) {
+        backends[i].weight = 1 + (i % 17) * (i % 5);
+    }
+    std::vector<uint8_t> rings[2];
+    for (const auto kernel :
+         {maglev_detail::FillKernel::kPortable, maglev_detail::FillKernel::kAvx512}) {
+        const KernelGuard guard(kernel);
+        const auto ring = build_ok(backends, 655373, 3);
+        const auto bytes = ring.bytes();
+        rings[kernel == maglev_detail::FillKernel::kAvx512].assign(bytes.begin(), bytes.end());
+    }
+    ASSERT_EQ(rings[0].size(), size_t{655373} * sizeof(uint16_t));
+    EXPECT_TRUE(rings[0] == rings[1]);
 }
 
 TEST(MaglevBalance, EqualWeightsWithinOneSlot) {
