@@ -38,12 +38,18 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "control/api.hpp"
+#include "control/control_queue.hpp"
+#include "control/server.hpp"
+#include "control/state.hpp"
+#include "control/table_publisher.hpp"
 #include "dataplane/worker.hpp"
 #include "port/arp.hpp"
 #include "port/eal_args.hpp"
 #include "port/neighbour.hpp"
 #include "port/port.hpp"
 #include "table/service_table.hpp"
+#include "telemetry/collect.hpp"
 
 namespace svcgw {
 namespace {
@@ -160,7 +166,26 @@ std::set<uint32_t> vips_of(const Config& config) {
 
 // ---- the daemon ---------------------------------------------------------
 
-class Daemon {
+// The one place where "the service set changed" (file reload or API): the
+// VIP table now; the DNS zone is to be rebuilt from `next` and published in
+// this same step.
+class DaemonPublisher : public ServicePublisher {
+public:
+    explicit DaemonPublisher(TablePublisher table) : _table(std::move(table)) {}
+    Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
+                         const MaglevConfig& maglev) override {
+        return _table.publish(next, diff, maglev);
+    }
+
+private:
+    TablePublisher _table;
+};
+
+int64_t now_unix() {
+    return static_cast<int64_t>(::time(nullptr));
+}
+
+class Daemon : public ControlBackend {
 public:
     Daemon(std::string path, Config config) : _path(std::move(path)), _config(std::move(config)) {}
     ~Daemon() { shutdown(); }
@@ -168,12 +193,18 @@ public:
     Result<void> start(unsigned workers);
     int run();
 
+    // ControlBackend: called by API jobs on the control thread.
+    ControlState& state() override { return *_state; }
+    StatsSnapshot stats() override;
+    std::vector<FlowSample> flows(size_t limit) override;
+
 private:
     Result<void> create_rings();
     void control_tick();
     void reload();
     void send_control_frame(rte_mbuf* frame);
     void announce(const std::set<uint32_t>& vips);
+    void announce_new_vips();
     void shutdown();
 
     std::string _path;
@@ -181,6 +212,12 @@ private:
     uint16_t _workers = 0;
     rte_rcu_qsbr* _qsbr = nullptr;
     std::unique_ptr<ServiceTable> _table;
+    std::unique_ptr<DaemonPublisher> _publisher;
+    std::unique_ptr<ControlState> _state;
+    ControlQueue _queue;
+    std::unique_ptr<ApiHandler> _api;
+    std::unique_ptr<ApiServer> _api_server;
+    std::unique_ptr<ApiServer> _metrics_server;
     Port _port;
     std::unique_ptr<NeighbourTable> _neighbours;
     WorkerContext _context;
@@ -188,6 +225,7 @@ private:
     std::vector<rte_ring*> _rings;
     std::vector<rte_ring*> _mbuf_rings;  // rings of rte_mbuf* to drain on shutdown
     std::atomic<bool> _stop{false};
+    std::set<uint32_t> _announced;  // VIPs announced with a gratuitous ARP
     bool _launched = false;
     bool _shut_down = false;
 };
@@ -217,6 +255,23 @@ Result<void> Daemon::start(unsigned workers) {
             return Unexpected<Error>{e};
         }
     }
+
+    _publisher = std::make_unique<DaemonPublisher>(
+        TablePublisher(*_table, _config.services, _config.maglev));
+    _state = std::make_unique<ControlState>(_config, *_publisher, now_unix());
+    _api = std::make_unique<ApiHandler>(_queue);
+    // Refused at start-up (before any port is touched): a TCP API without a token.
+    auto api = ApiServer::start(_config.api.listen, _config.api.token_file, *_api, ServerRole::api);
+    if (!api) {
+        return Unexpected<Error>{api.error()};
+    }
+    _api_server = std::move(*api);
+    auto metrics = ApiServer::start(_config.metrics.listen, "", *_api, ServerRole::metrics);
+    if (!metrics) {
+        return Unexpected<Error>{metrics.error()};
+    }
+    _metrics_server = std::move(*metrics);
+    log("api on %s, metrics on %s", _config.api.listen.c_str(), _config.metrics.listen.c_str());
 
     uint32_t mbufs = mempool_size(_workers, kHandoffRingSize, kHoldCapacity, kControlRingSize);
     auto port = open_port(_config.ports[0], _workers, mbufs);
@@ -280,10 +335,11 @@ Result<void> Daemon::start(unsigned workers) {
     _launched = true;
 
     // Announce ourselves so that neighbours update stale caches at once.
-    std::set<uint32_t> addresses = vips_of(_config);
+    _announced = vips_of(_config);
+    std::set<uint32_t> addresses = _announced;
     addresses.insert(c.address_be);
     announce(addresses);
-    log("running: %zu services, forwarding %s", _config.services.size(),
+    log("running: %zu services, forwarding %s", _state->records().size(),
         _config.forwarding == ForwardingMode::fullnat ? "fullnat" : "nat");
     return {};
 }
@@ -391,101 +447,51 @@ void Daemon::reload() {
             names.c_str());
         return;
     }
-    bool maglev_changed = next.maglev.seed != _config.maglev.seed ||
-                          next.maglev.table_size != _config.maglev.table_size;
-
-    std::map<std::string, const ServiceConfig*> old_services, new_services;
-    for (const auto& s : _config.services) {
-        old_services[s.key()] = &s;
-    }
-    for (const auto& s : next.services) {
-        new_services[s.key()] = &s;
-    }
-    std::vector<const ServiceConfig*> added, changed, removed;
-    for (const auto& [key, s] : new_services) {
-        auto it = old_services.find(key);
-        if (it == old_services.end()) {
-            added.push_back(s);
-        } else if (maglev_changed || !(*it->second == *s)) {
-            changed.push_back(s);
+    // The file's services replace the file-owned ones; API-created
+    // services stay (control/state.hpp, README "Reload and the API").
+    auto done = _state->reload(next, now_unix());
+    if (!done) {
+        for (const Error& e : done.error()) {
+            log("reload: %s", e.str().c_str());
         }
-    }
-    for (const auto& [key, s] : old_services) {
-        if (!new_services.contains(key)) {
-            removed.push_back(s);
-        }
-    }
-    // All or nothing: build every new object first (what upsert would do);
-    // only if all build do we touch the table.
-    for (size_t i = 0; i < next.services.size(); ++i) {
-        const ServiceConfig& s = next.services[i];
-        bool touched = std::find(added.begin(), added.end(), &s) != added.end() ||
-                       std::find(changed.begin(), changed.end(), &s) != changed.end();
-        if (!touched) {
-            continue;
-        }
-        auto built = Service::build(s, next.maglev);
-        if (!built) {
-            log("reload: services[%zu] (%s): %s", i, s.key().c_str(), built.error().str().c_str());
-            log("reload: rejected, configuration unchanged");
-            return;
-        }
-    }
-    // Removals first so that a VIP moving between services is free again.
-    std::string failure;
-    for (const ServiceConfig* s : removed) {
-        auto done = _table->remove(s->ns, s->name);
-        if (!done) {
-            failure = s->key() + ": " + done.error().str();
-            break;
-        }
-    }
-    std::vector<const ServiceConfig*> upserts = changed;
-    upserts.insert(upserts.end(), added.begin(), added.end());
-    // A VIP swapped between two changed services fails on the first try;
-    // a second pass sees it released.
-    for (int pass = 0; pass < 2 && failure.empty(); ++pass) {
-        std::vector<const ServiceConfig*> retry;
-        std::string last;
-        for (const ServiceConfig* s : upserts) {
-            auto done = _table->upsert(*s, next.maglev);
-            if (!done) {
-                retry.push_back(s);
-                last = s->key() + ": " + done.error().str();
-            }
-        }
-        upserts = retry;
-        if (!retry.empty() && pass == 1) {
-            failure = last;
-        }
-        if (retry.empty()) {
-            break;
-        }
-    }
-    if (!failure.empty()) {
-        // Should not happen after the checks above; restore what we had.
-        log("reload: %s; restoring the previous services", failure.c_str());
-        for (const auto& [key, s] : new_services) {
-            if (!old_services.contains(key)) {
-                (void)_table->remove(s->ns, s->name);
-            }
-        }
-        for (const auto& s : _config.services) {
-            (void)_table->upsert(s, _config.maglev);
-        }
+        log("reload: rejected, configuration unchanged");
         return;
     }
-    std::set<uint32_t> old_vips = vips_of(_config);
+    next.services.clear();  // the running set lives in _state
+    _config = std::move(next);
+    announce_new_vips();
+    log("reload: %zu services (%zu added, %zu changed, %zu removed)", _state->records().size(),
+        done->added, done->changed, done->removed);
+}
+
+void Daemon::announce_new_vips() {
+    std::set<uint32_t> now = vips_of(_state->config());
     std::set<uint32_t> fresh;
-    for (uint32_t vip : vips_of(next)) {
-        if (!old_vips.contains(vip)) {
+    for (uint32_t vip : now) {
+        if (!_announced.contains(vip)) {
             fresh.insert(vip);
         }
     }
-    _config = std::move(next);
+    _announced = std::move(now);
     announce(fresh);
-    log("reload: %zu services (%zu added, %zu changed, %zu removed)", _config.services.size(),
-        added.size(), changed.size(), removed.size());
+}
+
+StatsSnapshot Daemon::stats() {
+    std::vector<const Worker*> workers;
+    std::vector<FlowCensus> census;
+    for (const auto& w : _worker_objects) {
+        workers.push_back(w.get());
+        census.push_back(w->census());
+    }
+    return collect_stats(*_table, workers, census);
+}
+
+std::vector<FlowSample> Daemon::flows(size_t limit) {
+    std::vector<FlowCensus> census;
+    for (const auto& w : _worker_objects) {
+        census.push_back(w->census());
+    }
+    return flow_samples(census, limit);
 }
 
 int Daemon::run() {
@@ -509,6 +515,8 @@ int Daemon::run() {
     epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
     ev.data.fd = tfd;
     epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
+    ev.data.fd = _queue.fd();
+    epoll_ctl(efd, EPOLL_CTL_ADD, _queue.fd(), &ev);
 
     bool running = true;
     while (running) {
@@ -526,6 +534,12 @@ int Daemon::run() {
                 uint64_t expirations = 0;
                 (void)!read(tfd, &expirations, sizeof expirations);
                 control_tick();
+                continue;
+            }
+            if (events[i].data.fd == _queue.fd()) {
+                // API jobs: complete requests, answered without waiting on a client.
+                _queue.drain(*this);
+                announce_new_vips();
                 continue;
             }
             signalfd_siginfo info{};
@@ -550,6 +564,8 @@ void Daemon::shutdown() {
         return;
     }
     _shut_down = true;
+    _metrics_server.reset();  // no new jobs; pending ones time out
+    _api_server.reset();
     // Release: pairs with the workers' acquire load of the stop flag.
     _stop.store(true, std::memory_order_release);
     if (_launched) {

@@ -22,13 +22,17 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "config/config.hpp"
 #include "dataplane/worker_counters.hpp"
 #include "dataplane/worker_neighbour.hpp"
+#include "flow/flow_table.hpp"
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -92,6 +96,23 @@ struct WorkerStats {
     size_t held = 0;
 };
 
+// Flow census: each worker walks its flow table in small steps during
+// housekeeping (kCensusBudget entries per step, so a big table never stalls
+// packets) and, at the end of each pass, hands the result to the control
+// thread under a try_lock (never waits). Gives per (VIP key, backend) active
+// flow counts and a sample of live flows for GET /v1/flows.
+constexpr uint32_t kCensusSamples = 1024;
+struct FlowCensus {
+    uint64_t passes = 0;  // completed passes; 0 = none yet
+    uint32_t now_s = 0;   // worker clock at the end of the pass
+    // (packed VipKey: ip_be << 32 | port_be << 16 | proto, backend ip_be) -> live flows
+    std::map<std::pair<uint64_t, uint32_t>, uint32_t> per_backend;
+    std::vector<Flow> samples;  // at most kCensusSamples
+};
+inline uint64_t pack_vip(uint32_t ip_be, uint16_t port_be, uint8_t proto) {
+    return uint64_t{ip_be} << 32 | uint64_t{port_be} << 16 | proto;
+}
+
 class Worker {
 public:
     Worker(const WorkerContext& context, uint16_t index);
@@ -124,6 +145,10 @@ public:
     void flush_tx();
 
     const WorkerCounters& counters() const;
+    // Runs up to `budget` entries of the census pass (the loop calls it).
+    void census_step(uint64_t now_tsc, uint32_t budget);
+    // The last completed census (control thread; brief lock).
+    FlowCensus census() const;
     WorkerStats stats() const;
     uint16_t index() const;
 

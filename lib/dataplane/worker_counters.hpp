@@ -86,6 +86,16 @@ constexpr std::array<std::string_view, static_cast<size_t>(DropReason::count)> k
 struct alignas(64) WorkerCounters {
     std::array<std::atomic<uint64_t>, static_cast<size_t>(WorkerEvent::count)> events{};
     std::array<std::atomic<uint64_t>, static_cast<size_t>(DropReason::count)> drops{};
+    // Flow-table gauges, refreshed by the worker at each housekeeping step.
+    std::atomic<uint64_t> flows_active{0};
+    std::atomic<uint64_t> flows_capacity{0};
+    std::atomic<uint64_t> flow_evictions{0};
+
+    void set_flow_gauges(uint64_t active, uint64_t capacity, uint64_t evictions) {
+        flows_active.store(active, std::memory_order_relaxed);
+        flows_capacity.store(capacity, std::memory_order_relaxed);
+        flow_evictions.store(evictions, std::memory_order_relaxed);
+    }
 
     // Single writer (the owning worker): load + store, not fetch_add.
     void add(WorkerEvent e, uint64_t n = 1) { bump(events[static_cast<size_t>(e)], n); }

@@ -224,6 +224,17 @@ public:
         }
     }
 
+    // The in-use entries among indices [begin, begin + count), for scans
+    // spread over many calls (the worker's flow census).
+    template <class Fn>
+    void for_each_in(uint32_t begin, uint32_t count, Fn&& fn) const {
+        const uint32_t end = begin + std::min(count, _capacity - std::min(begin, _capacity));
+        for (uint32_t i = begin; i < end; ++i) {
+            if (_flows[i].cls != FlowClass::free) {
+                fn(_flows[i]);
+            }
+        }
+    }
     size_t size() const { return _size; }
     size_t capacity() const { return _capacity; }
     size_t bucket_count() const { return _bucket_count; }

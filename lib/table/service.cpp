@@ -55,7 +55,8 @@ bool is_fallback_candidate(const EndpointConfig& ep) {
 }  // namespace
 
 Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& config,
-                                                      const MaglevConfig& maglev) {
+                                                      const MaglevConfig& maglev,
+                                                      const StatsSource* stats) {
     if (!config.headless && !config.cluster_ip) {
         return fail("cluster_ip", "service has no ClusterIP (not allocated and not headless)");
     }
@@ -162,6 +163,11 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
         const EndpointConfig& ep = *input[order[k]];
         svc->_backends[k] = Backend{to_be32(ep.ip.value), ep.weight,      ep.ready,
                                     ep.serving,           ep.terminating, eligible[order[k]]};
+        if (stats != nullptr && stats->backend) {
+            auto counters = stats->backend(svc->_backends[k].ip_be);
+            svc->_backends[k].stats = counters.get();
+            svc->_stats_refs.push_back(std::move(counters));
+        }
     }
 
     const size_t slots = std::bit_ceil(std::max<size_t>(1, input.size() * kBackendSlotsPerBackend));
@@ -187,6 +193,11 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
         sp.port_be = to_be16(pc.port);
         sp.protocol = pc.protocol;
         sp.name = pc.name;
+        if (stats != nullptr && stats->port) {
+            auto counters = stats->port(pc.port, pc.protocol);
+            sp.stats = counters.get();
+            svc->_stats_refs.push_back(std::move(counters));
+        }
         sp.target_port_be.resize(order.size());
         std::vector<uint16_t> target_by_input(input.size());
         bool partial = false;
@@ -214,6 +225,13 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
         sp.ring = &svc->_port_rings.back();
     }
     return std::unique_ptr<const Service>(std::move(svc));
+}
+
+std::vector<uint32_t> Service::ring_slots() const {
+    if (_ring.empty()) {
+        return std::vector<uint32_t>(_backends.size(), 0);
+    }
+    return _ring.slot_counts();  // sorted order = backends() order
 }
 
 const Backend* Service::find_backend(uint32_t ip_be) const {

@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -39,6 +40,7 @@
 #include "common/result.hpp"
 #include "config/config.hpp"
 #include "maglev/maglev.hpp"
+#include "table/traffic_counters.hpp"
 
 namespace svcgw {
 
@@ -50,7 +52,8 @@ struct Backend {
     bool ready = false;
     bool serving = false;
     bool terminating = false;
-    bool eligible = false;  // gets new flows through the service ring (rules above)
+    bool eligible = false;             // gets new flows through the service ring (rules above)
+    TrafficCounters* stats = nullptr;  // null when built without a StatsSource
 };
 
 // One (port, protocol) of a service; the data of a VIP table entry.
@@ -61,9 +64,17 @@ struct ServicePort {
     std::vector<uint16_t> target_port_be;  // per backend index, network order; 0 = not served
     uint16_t port_be = 0;                  // network byte order
     Protocol protocol = Protocol::tcp;
+    TrafficCounters* stats = nullptr;  // null when built without a StatsSource
     // control only
     uint16_t port = 0;  // host byte order
     std::string name;
+};
+
+// Hands Service::build the counters of each identity (see
+// traffic_counters.hpp); the ServiceTable keeps them across versions.
+struct StatsSource {
+    std::function<std::shared_ptr<TrafficCounters>(uint16_t port, Protocol protocol)> port;
+    std::function<std::shared_ptr<TrafficCounters>(uint32_t ip_be)> backend;
 };
 
 class Service {
@@ -72,8 +83,10 @@ public:
     // config path relative to the service, e.g. "ports[1].port"): no
     // ClusterIP on a non-headless service, port 0, duplicate (port,
     // protocol), duplicate endpoint IP, Maglev table size rejected.
+    // With `stats`, every port and backend gets its counters from it.
     static Result<std::unique_ptr<const Service>> build(const ServiceConfig& config,
-                                                        const MaglevConfig& maglev);
+                                                        const MaglevConfig& maglev,
+                                                        const StatsSource* stats = nullptr);
 
     Service(const Service&) = delete;
     Service& operator=(const Service&) = delete;
@@ -96,6 +109,8 @@ public:
     const std::string& name() const { return _name; }
     std::optional<Ipv4> cluster_ip() const { return _cluster_ip; }  // nullopt = headless
     size_t eligible_count() const { return _eligible_count; }
+    // Ring slots per backend index (the share of new flows it gets).
+    std::vector<uint32_t> ring_slots() const;
 
 private:
     Service() = default;
@@ -115,6 +130,7 @@ private:
     std::string _name;
     std::optional<Ipv4> _cluster_ip;
     size_t _eligible_count = 0;
+    std::vector<std::shared_ptr<TrafficCounters>> _stats_refs;  // keeps the raw pointers valid
 };
 
 }  // namespace svcgw

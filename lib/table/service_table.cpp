@@ -128,6 +128,8 @@ Result<std::unique_ptr<ServiceTable>> ServiceTable::create(rte_rcu_qsbr* qsbr,
     t->_qsbr = qsbr;
     t->_max_vips = options.max_vips;
     t->_grace_wait_ms = options.grace_wait_ms;
+    t->_stats_lanes =
+        options.stats_lanes != 0 ? options.stats_lanes : std::max(qsbr->max_threads, 1u);
     const uint32_t seq = g_table_seq.fetch_add(1, std::memory_order_relaxed);
     const uint32_t entries = std::max(kMinHashEntries, options.max_vips * kHashSlotsPerKey);
 
@@ -215,14 +217,55 @@ bool ServiceTable::is_vip(uint32_t ip_be) const {
 }
 
 Result<void> ServiceTable::upsert(const ServiceConfig& config, const MaglevConfig& maglev) {
-    auto built = Service::build(config, maglev);
+    const std::pair<std::string, std::string> id{config.ns, config.name};
+    StatsEntry& entry = _stats[id];
+    const uint32_t lanes = _stats_lanes;
+    StatsSource source;
+    source.port = [&](uint16_t port, Protocol protocol) {
+        auto& c = entry.ports[uint32_t{port} << 8 | static_cast<uint32_t>(protocol)];
+        if (!c) {
+            c = std::make_shared<TrafficCounters>(lanes);
+        }
+        return c;
+    };
+    source.backend = [&](uint32_t ip_be) {
+        auto& c = entry.backends[ip_be];
+        if (!c) {
+            c = std::make_shared<TrafficCounters>(lanes);
+        }
+        return c;
+    };
+    auto built = Service::build(config, maglev, &source);
+    auto it = _services.find(id);
+    Entry* current = it == _services.end() ? nullptr : &it->second;
     if (!built) {
+        prune_stats(id, current != nullptr ? current->service.get() : nullptr);
         return Unexpected<Error>{built.error()};
     }
     std::unique_ptr<const Service> next = std::move(*built);
-    auto it = _services.find({config.ns, config.name});
-    Entry* current = it == _services.end() ? nullptr : &it->second;
-    return publish(std::move(next), current);
+    auto done = publish(std::move(next), current);
+    it = _services.find(id);
+    prune_stats(id, it == _services.end() ? nullptr : it->second.service.get());
+    return done;
+}
+
+void ServiceTable::prune_stats(const std::pair<std::string, std::string>& key,
+                               const Service* live) {
+    if (live == nullptr) {
+        _stats.erase(key);
+        return;
+    }
+    StatsEntry& entry = _stats[key];
+    std::erase_if(entry.ports, [&](const auto& kv) {
+        for (const ServicePort& sp : live->ports()) {
+            if ((uint32_t{sp.port} << 8 | static_cast<uint32_t>(sp.protocol)) == kv.first) {
+                return false;
+            }
+        }
+        return true;
+    });
+    std::erase_if(entry.backends,
+                  [&](const auto& kv) { return live->find_backend(kv.first) == nullptr; });
 }
 
 Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* current) {
@@ -345,6 +388,7 @@ Result<void> ServiceTable::remove(const std::string& ns, const std::string& name
     }
     retire(entry.service.release());
     _services.erase(it);
+    _stats.erase({ns, name});  // the retired object keeps its counters until reclaimed
     return {};
 }
 

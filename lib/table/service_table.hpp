@@ -73,6 +73,9 @@ struct ServiceTableOptions {
     // (a reader stuck online must not hang the control thread forever).
     uint32_t grace_wait_ms = 100;
     int socket_id = -1;  // SOCKET_ID_ANY
+    // Lanes of each traffic counter (one per reader thread id); 0 = the
+    // QSBR variable's max_threads.
+    uint32_t stats_lanes = 0;
 };
 
 class ServiceTable {
@@ -107,6 +110,7 @@ public:
     // Returns how many were freed.
     uint32_t reclaim();
     uint32_t pending() const;  // retired services not yet freed
+    uint32_t stats_lanes() const { return _stats_lanes; }
 
 private:
     struct Entry {
@@ -121,7 +125,17 @@ private:
     bool vip_ref(uint32_t ip_be);    // false: no slot for a new address
     void vip_unref(uint32_t ip_be);
 
+    // Counters per identity, kept across versions of a service (see
+    // table/traffic_counters.hpp). Pruned to the published version.
+    struct StatsEntry {
+        std::map<uint32_t, std::shared_ptr<TrafficCounters>> ports;     // port << 8 | protocol
+        std::map<uint32_t, std::shared_ptr<TrafficCounters>> backends;  // ip_be
+    };
+    void prune_stats(const std::pair<std::string, std::string>& key, const Service* live);
+
     rte_rcu_qsbr* _qsbr = nullptr;
+    uint32_t _stats_lanes = 1;
+    std::map<std::pair<std::string, std::string>, StatsEntry> _stats;
     rte_hash* _vips = nullptr;       // VipKey -> const ServicePort*
     rte_hash* _vip_addrs = nullptr;  // ip_be -> (no data)
     rte_rcu_qsbr_dq* _dq = nullptr;  // retired const Service*

@@ -1,0 +1,82 @@
+// The control API's handler layer (DESIGN §3, issue 4): HTTP requests in,
+// JSON responses out, no sockets (control/server.hpp adds those), so every
+// path and error can be tested directly.
+//
+// Threading: handle() runs on an HTTP server thread. It parses and checks
+// the request there, then hands one job to the control thread through a
+// ControlExecutor and waits for its response; the job is the only code
+// that touches ControlState, the table or the counters. The control thread
+// never waits on a client: a job gets a complete request and returns a
+// complete response body.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "control/state.hpp"
+#include "telemetry/stats.hpp"
+
+namespace svcgw {
+
+struct HttpRequest {
+    std::string method;  // GET, PUT, POST, DELETE, ...
+    std::string path;    // without the query string
+    std::map<std::string, std::string> query;
+    std::map<std::string, std::string> headers;  // lower-case names
+    std::string body;
+};
+
+struct HttpResponse {
+    int status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+};
+
+// What a job sees on the control thread.
+class ControlBackend {
+public:
+    virtual ~ControlBackend() = default;
+    virtual ControlState& state() = 0;
+    virtual StatsSnapshot stats() = 0;
+    virtual std::vector<FlowSample> flows(size_t limit) = 0;
+};
+
+using ControlJob = std::function<HttpResponse(ControlBackend&)>;
+
+class ControlExecutor {
+public:
+    virtual ~ControlExecutor() = default;
+    // Runs `job` on the control thread and returns its response (or a 503
+    // when the control thread does not answer in time).
+    virtual HttpResponse execute(ControlJob job) = 0;
+};
+
+// Body limit of the API: a full apply of 10,000 services in YAML is ~3 MB.
+constexpr size_t kMaxRequestBody = 16u << 20;
+// GET /v1/flows?limit= default and ceiling.
+constexpr size_t kDefaultFlowLimit = 100;
+constexpr size_t kMaxFlowLimit = 10000;
+
+HttpResponse error_response(int status, const std::string& reason, const std::string& message,
+                            const std::string& path = "");
+HttpResponse error_response(const ApiError& e);
+
+class ApiHandler {
+public:
+    explicit ApiHandler(ControlExecutor& executor) : _executor(executor) {}
+    HttpResponse handle(const HttpRequest& request) const;  // never throws
+    HttpResponse metrics() const;                           // GET /metrics
+
+private:
+    HttpResponse route(const HttpRequest& request) const;
+    ControlExecutor& _executor;
+};
+
+// JSON forms shared with svcgwctl: the native config keys plus
+// "creationTimestamp" (RFC 3339, UTC) and "origin" (file | api).
+std::string service_json(const ServiceRecord& record);
+std::string rfc3339(int64_t unix_s);
+
+}  // namespace svcgw

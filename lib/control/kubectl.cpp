@@ -1,0 +1,347 @@
+#include "control/kubectl.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <map>
+
+namespace svcgw {
+
+using json = nlohmann::json;
+
+std::string format_age(int64_t seconds) {
+    // kubectl (apimachinery duration.HumanDuration): precision shrinks as
+    // the age grows.
+    if (seconds < -1) {
+        return "<invalid>";
+    }
+    if (seconds < 0) {
+        return "0s";
+    }
+    auto str = [](const char* f, int64_t a, int64_t b = 0) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, f, static_cast<long long>(a), static_cast<long long>(b));
+        return std::string(buf);
+    };
+    if (seconds < 60 * 2) {
+        return str("%llds", seconds);
+    }
+    const int64_t minutes = seconds / 60;
+    if (minutes < 10) {
+        int64_t s = seconds % 60;
+        return s == 0 ? str("%lldm", minutes) : str("%lldm%llds", minutes, s);
+    }
+    if (minutes < 60 * 3) {
+        return str("%lldm", minutes);
+    }
+    const int64_t hours = minutes / 60;
+    if (hours < 8) {
+        int64_t m = minutes % 60;
+        return m == 0 ? str("%lldh", hours) : str("%lldh%lldm", hours, m);
+    }
+    if (hours < 48) {
+        return str("%lldh", hours);
+    }
+    if (hours < 24 * 8) {
+        int64_t h = hours % 24;
+        return h == 0 ? str("%lldd", hours / 24) : str("%lldd%lldh", hours / 24, h);
+    }
+    if (hours < 24 * 365 * 2) {
+        return str("%lldd", hours / 24);
+    }
+    if (hours < 24 * 365 * 8) {
+        int64_t d = (hours / 24) % 365;
+        return d == 0 ? str("%lldy", hours / 24 / 365) : str("%lldy%lldd", hours / 24 / 365, d);
+    }
+    return str("%lldy", hours / 24 / 365);
+}
+
+int64_t age_seconds(const std::string& ts, int64_t now_unix_s) {
+    std::tm tm{};
+    if (strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) {
+        return -1;
+    }
+    return now_unix_s - static_cast<int64_t>(timegm(&tm));
+}
+
+std::string format_ports(const json& ports) {
+    std::string out;
+    for (const auto& p : ports) {
+        out += (out.empty() ? "" : ",") + std::to_string(p.value("port", 0)) + "/" +
+               p.value("protocol", std::string("TCP"));
+    }
+    return out.empty() ? "<none>" : out;
+}
+
+namespace {
+
+std::string target_of(const json& port, const json& endpoint) {
+    const json& t =
+        port.contains("target_port") ? port["target_port"] : json(port.value("port", 0));
+    if (t.is_number()) {
+        return std::to_string(t.get<int>());
+    }
+    // Named targetPort: the endpoint's own port of that service-port name.
+    for (const auto& np : endpoint.value("ports", json::array())) {
+        if (np.value("name", "") == port.value("name", "")) {
+            return std::to_string(np.value("port", 0));
+        }
+    }
+    return "";
+}
+
+std::string service_ip(const json& s) {
+    std::string ip = s.value("cluster_ip", "");
+    return ip.empty() ? "<none>" : ip;
+}
+
+}  // namespace
+
+std::string format_endpoints(const json& service) {
+    // Kubernetes lists ready addresses only (terminating ones are not ready).
+    std::vector<std::string> all;
+    for (const auto& e : service.value("endpoints", json::array())) {
+        if (!e.value("ready", true) || e.value("terminating", false)) {
+            continue;
+        }
+        for (const auto& p : service.value("ports", json::array())) {
+            std::string target = target_of(p, e);
+            if (!target.empty()) {
+                all.push_back(e.value("ip", "") + ":" + target);
+            }
+        }
+    }
+    if (all.empty()) {
+        return "<none>";
+    }
+    constexpr size_t kShown = 3;  // kubectl's formatEndpoints limit
+    std::string out;
+    for (size_t i = 0; i < all.size() && i < kShown; ++i) {
+        out += (i == 0 ? "" : ",") + all[i];
+    }
+    if (all.size() > kShown) {
+        out += " + " + std::to_string(all.size() - kShown) + " more...";
+    }
+    return out;
+}
+
+std::string render_table(const std::vector<std::vector<std::string>>& rows) {
+    constexpr size_t kGap = 3;  // kubectl's tabwriter padding
+    std::vector<size_t> width;
+    for (const auto& row : rows) {
+        if (width.size() < row.size()) {
+            width.resize(row.size(), 0);
+        }
+        for (size_t c = 0; c < row.size(); ++c) {
+            width[c] = std::max(width[c], row[c].size());
+        }
+    }
+    std::string out;
+    for (const auto& row : rows) {
+        std::string line;
+        for (size_t c = 0; c < row.size(); ++c) {
+            line += row[c];
+            if (c + 1 < row.size()) {
+                line += std::string(width[c] - row[c].size() + kGap, ' ');
+            }
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
+std::string services_table(const json& items, const GetOptions& o, int64_t now) {
+    std::vector<std::vector<std::string>> rows;
+    std::vector<std::string> header = {"NAME",        "TYPE",    "CLUSTER-IP",
+                                       "EXTERNAL-IP", "PORT(S)", "AGE"};
+    if (o.wide) {
+        header.push_back("SELECTOR");
+    }
+    if (o.all_namespaces) {
+        header.insert(header.begin(), "NAMESPACE");
+    }
+    rows.push_back(header);
+    for (const auto& s : items) {
+        std::vector<std::string> row = {
+            s.value("name", ""),
+            "ClusterIP",
+            service_ip(s),
+            "<none>",
+            format_ports(s.value("ports", json::array())),
+            format_age(age_seconds(s.value("creationTimestamp", ""), now))};
+        if (o.wide) {
+            row.push_back("<none>");
+        }
+        if (o.all_namespaces) {
+            row.insert(row.begin(), s.value("namespace", ""));
+        }
+        rows.push_back(std::move(row));
+    }
+    if (rows.size() == 1) {
+        return "";
+    }
+    return render_table(rows);
+}
+
+std::string endpoints_table(const json& items, const GetOptions& o, int64_t now) {
+    std::vector<std::vector<std::string>> rows;
+    std::vector<std::string> header = {"NAME", "ENDPOINTS", "AGE"};
+    if (o.all_namespaces) {
+        header.insert(header.begin(), "NAMESPACE");
+    }
+    rows.push_back(header);
+    for (const auto& s : items) {
+        std::vector<std::string> row = {
+            s.value("name", ""), format_endpoints(s),
+            format_age(age_seconds(s.value("creationTimestamp", ""), now))};
+        if (o.all_namespaces) {
+            row.insert(row.begin(), s.value("namespace", ""));
+        }
+        rows.push_back(std::move(row));
+    }
+    if (rows.size() == 1) {
+        return "";
+    }
+    return render_table(rows);
+}
+
+namespace {
+
+std::string human_bytes(uint64_t b) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(b);
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.1f%s", v, units[u]);
+    return buf;
+}
+
+std::string field(const std::string& label, const std::string& value) {
+    constexpr size_t kLabelWidth = 26;  // kubectl describe's column for services
+    std::string l = label + ":";
+    return l + std::string(l.size() < kLabelWidth ? kLabelWidth - l.size() : 1, ' ') + value + "\n";
+}
+
+}  // namespace
+
+std::string describe_service(const json& s) {
+    std::string out;
+    const std::string ip = service_ip(s);
+    out += field("Name", s.value("name", ""));
+    out += field("Namespace", s.value("namespace", ""));
+    out += field("Labels", "<none>");
+    out += field("Annotations", "<none>");
+    out += field("Selector", "<none>");
+    out += field("Type", "ClusterIP");
+    out += field("IP Family Policy", "SingleStack");
+    out += field("IP Families", "IPv4");
+    out += field("IP", ip);
+    out += field("IPs", ip);
+    for (const auto& p : s.value("ports", json::array())) {
+        const std::string proto = p.value("protocol", std::string("TCP"));
+        const std::string name = p.value("name", "");
+        out += field("Port", (name.empty() ? "<unset>" : name) + "  " +
+                                 std::to_string(p.value("port", 0)) + "/" + proto);
+        const json& t = p.contains("target_port") ? p["target_port"] : json(0);
+        out += field(
+            "TargetPort",
+            (t.is_string() ? t.get<std::string>() : std::to_string(t.get<int>())) + "/" + proto);
+        json one = s;
+        one["ports"] = json::array({p});
+        out += field("Endpoints", format_endpoints(one) == "<none>" ? "" : format_endpoints(one));
+    }
+    const std::string affinity = s.value("session_affinity", std::string("None"));
+    out += field("Session Affinity", affinity);
+    if (affinity == "ClientIP") {
+        out += field("Session Affinity Timeout",
+                     std::to_string(s.value("session_affinity_timeout_s", 0)) + "s");
+    }
+    // svcgw's addition: each backend's ring share and traffic.
+    const json stats = s.value("stats", json::object());
+    std::vector<std::vector<std::string>> rows = {
+        {"  ADDRESS", "WEIGHT", "STATE", "RING-SHARE", "NEW-FLOWS", "ACTIVE", "PACKETS", "BYTES"}};
+    for (const auto& b : stats.value("backends", json::array())) {
+        std::string state = b.value("terminating", false) ? "terminating"
+                            : b.value("ready", false)     ? "ready"
+                            : b.value("serving", false)   ? "serving"
+                                                          : "not-ready";
+        if (b.value("weight", 0) == 0) {
+            state = "drained";
+        }
+        const uint32_t size = b.value("ring_size", 0u);
+        char share[16];
+        std::snprintf(share, sizeof share, "%.1f%%",
+                      size == 0 ? 0.0 : 100.0 * b.value("ring_slots", 0u) / size);
+        const json t = b.value("traffic", json::object());
+        rows.push_back({"  " + b.value("ip", ""), std::to_string(b.value("weight", 0)), state,
+                        share, std::to_string(t.value("new_flows", uint64_t{0})),
+                        std::to_string(t.value("active_flows", uint64_t{0})),
+                        std::to_string(t.value("packets", uint64_t{0})),
+                        human_bytes(t.value("bytes", uint64_t{0}))});
+    }
+    if (rows.size() > 1) {
+        out += "Backends:\n" + render_table(rows);
+    } else {
+        out += field("Backends", "<none>");
+    }
+    out += field("Events", "<none>");
+    return out;
+}
+
+std::string stats_summary(const json& st) {
+    std::string out;
+    std::vector<std::vector<std::string>> rows = {
+        {"NAMESPACE", "SERVICE", "PORT", "NEW-FLOWS", "ACTIVE", "PACKETS", "BYTES"}};
+    for (const auto& p : st.value("ports", json::array())) {
+        const json t = p.value("traffic", json::object());
+        rows.push_back({p.value("namespace", ""), p.value("service", ""),
+                        std::to_string(p.value("port", 0)) + "/" + p.value("protocol", ""),
+                        std::to_string(t.value("new_flows", uint64_t{0})),
+                        std::to_string(t.value("active_flows", uint64_t{0})),
+                        std::to_string(t.value("packets", uint64_t{0})),
+                        human_bytes(t.value("bytes", uint64_t{0}))});
+    }
+    out += render_table(rows);
+    std::vector<std::vector<std::string>> workers = {
+        {"WORKER", "RX", "TX", "FLOWS", "CAPACITY", "EVICTIONS", "DROPS"}};
+    for (const auto& w : st.value("workers", json::array())) {
+        std::string drops;
+        for (const auto& [reason, v] : w.value("drops", json::object()).items()) {
+            if (v.get<uint64_t>() != 0) {
+                drops +=
+                    (drops.empty() ? "" : ",") + reason + "=" + std::to_string(v.get<uint64_t>());
+            }
+        }
+        const json ev = w.value("events", json::object());
+        workers.push_back({std::to_string(w.value("worker", 0)),
+                           std::to_string(ev.value("rx", uint64_t{0})),
+                           std::to_string(ev.value("tx", uint64_t{0})),
+                           std::to_string(w.value("flows_active", uint64_t{0})),
+                           std::to_string(w.value("flows_capacity", uint64_t{0})),
+                           std::to_string(w.value("flow_evictions", uint64_t{0})),
+                           drops.empty() ? "<none>" : drops});
+    }
+    out += "\n" + render_table(workers);
+    return out;
+}
+
+std::string server_error(int status, const std::string& body) {
+    json j = json::parse(body, nullptr, false);
+    std::string reason = "InternalError";
+    std::string message = body;
+    if (!j.is_discarded() && j.is_object()) {
+        reason = j.value("reason", reason);
+        message = j.value("error", message);
+    } else if (status == 401) {
+        reason = "Unauthorized";
+    }
+    while (!message.empty() && message.back() == '\n') {
+        message.pop_back();
+    }
+    return "Error from server (" + reason + "): " + message;
+}
+
+}  // namespace svcgw

@@ -1,0 +1,236 @@
+#include "control/server.hpp"
+
+#include <httplib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace svcgw {
+namespace {
+
+// httplib 0.11 binds TCP only; it serves any listening socket placed in
+// svr_sock_ (protected), which is how the unix socket is served.
+class SocketServer : public httplib::Server {
+public:
+    void adopt(int fd) { svr_sock_ = fd; }
+};
+
+Result<int> bind_unix(const std::string& path) {
+    sockaddr_un addr{};
+    if (path.size() >= sizeof addr.sun_path) {
+        return fail("api.listen", "unix socket path too long: " + path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return fail("api.listen", std::string("socket: ") + std::strerror(errno));
+    }
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    std::string dir = path.substr(0, path.rfind('/'));
+    if (!dir.empty()) {
+        mkdir(dir.c_str(), 0755);  // /run/svcgw; fine if it exists
+    }
+    unlink(path.c_str());  // a stale socket from a previous run
+    // Created 0600 from the start: no window where others may connect.
+    mode_t old = umask(0177);
+    int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    umask(old);
+    if (rc != 0 || listen(fd, SOMAXCONN) != 0) {
+        std::string e = std::strerror(errno);
+        close(fd);
+        return fail("api.listen", "cannot listen on unix:" + path + ": " + e);
+    }
+    return fd;
+}
+
+HttpRequest to_request(const httplib::Request& req) {
+    HttpRequest r;
+    r.method = req.method;
+    r.path = req.path;
+    for (const auto& [k, v] : req.params) {
+        r.query[k] = v;
+    }
+    for (const auto& [k, v] : req.headers) {
+        std::string lower = k;
+        for (char& c : lower) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        r.headers[lower] = v;
+    }
+    r.body = req.body;
+    return r;
+}
+
+void write(httplib::Response& res, const HttpResponse& out) {
+    res.status = out.status;
+    res.set_content(out.body, out.content_type.c_str());
+}
+
+}  // namespace
+
+Result<ListenAddress> parse_listen(std::string_view text) {
+    ListenAddress a;
+    if (text.starts_with("unix:")) {
+        a.is_unix = true;
+        a.path = std::string(text.substr(5));
+        if (a.path.empty() || a.path[0] != '/') {
+            return fail("listen", "unix socket path must be absolute: " + std::string(text));
+        }
+        return a;
+    }
+    if (text.starts_with("tcp:")) {
+        std::string rest(text.substr(4));
+        size_t colon = rest.rfind(':');
+        if (colon == std::string::npos || colon == 0) {
+            return fail("listen", "expected tcp:HOST:PORT, got " + std::string(text));
+        }
+        a.is_unix = false;
+        a.host = rest.substr(0, colon);
+        std::string port = rest.substr(colon + 1);
+        if (port.empty() || port.size() > 5 ||
+            port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) == 0 ||
+            std::stoi(port) > 65535) {
+            return fail("listen", "bad port in " + std::string(text));
+        }
+        a.port = std::stoi(port);
+        return a;
+    }
+    return fail("listen", "expected unix:PATH or tcp:HOST:PORT, got '" + std::string(text) + "'");
+}
+
+Result<std::string> read_token_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        return fail("api.token_file", "cannot read " + path);
+    }
+    std::string line;
+    std::getline(in, line);
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) {
+        line.pop_back();
+    }
+    if (line.empty()) {
+        return fail("api.token_file", path + " is empty");
+    }
+    return line;
+}
+
+bool bearer_matches(std::string_view authorization, std::string_view token) {
+    constexpr std::string_view kPrefix = "Bearer ";
+    if (!authorization.starts_with(kPrefix) || token.empty()) {
+        return false;
+    }
+    std::string_view given = authorization.substr(kPrefix.size());
+    // Constant time over the expected token: every byte is compared and the
+    // length difference folded in, no early exit.
+    unsigned diff = given.size() == token.size() ? 0 : 1;
+    for (size_t i = 0; i < token.size(); ++i) {
+        char g = i < given.size() ? given[i] : 0;
+        diff |= static_cast<unsigned char>(g ^ token[i]);
+    }
+    return diff == 0;
+}
+
+Result<std::unique_ptr<ApiServer>> ApiServer::start(const std::string& listen,
+                                                    const std::string& token_file,
+                                                    const ApiHandler& handler, ServerRole role) {
+    const std::string key = role == ServerRole::api ? "api" : "metrics";
+    auto address = parse_listen(listen);
+    if (!address) {
+        Error e = address.error();
+        e.path = key + ".listen";
+        return Unexpected<Error>{e};
+    }
+    std::string token;
+    if (role == ServerRole::api && !address->is_unix) {
+        if (token_file.empty()) {
+            return fail("api.token_file",
+                        "api.listen " + listen + " is TCP: a bearer token file is required");
+        }
+        auto t = read_token_file(token_file);
+        if (!t) {
+            return Unexpected<Error>{t.error()};
+        }
+        token = *t;
+    }
+    std::unique_ptr<ApiServer> server(new ApiServer());
+    auto http = std::make_unique<SocketServer>();
+    http->new_task_queue = [] { return new httplib::ThreadPool(kApiThreads); };
+    http->set_read_timeout(kReadTimeoutS, 0);
+    http->set_write_timeout(kWriteTimeoutS, 0);
+    http->set_keep_alive_timeout(kReadTimeoutS);
+    http->set_payload_max_length(kMaxRequestBody);
+    http->set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
+        if (token.empty() || bearer_matches(req.get_header_value("Authorization"), token)) {
+            return httplib::Server::HandlerResponse::Unhandled;
+        }
+        write(res, error_response(401, "Unauthorized", "missing or wrong bearer token"));
+        return httplib::Server::HandlerResponse::Handled;
+    });
+    http->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) {
+            return;
+        }
+        // httplib's own refusals (oversized body: 413, bad request line: 400).
+        std::string reason = res.status == 413 ? "RequestEntityTooLarge" : "BadRequest";
+        write(res, error_response(res.status, reason,
+                                  "request refused by the server (" + std::to_string(res.status) +
+                                      ") for " + req.path));
+    });
+    const ApiHandler* h = &handler;
+    auto serve = [h, role](const httplib::Request& req, httplib::Response& res) {
+        HttpRequest r = to_request(req);
+        if (role == ServerRole::metrics) {
+            if (r.path != "/metrics") {
+                write(res, error_response(404, "NotFound", "only /metrics is served here"));
+                return;
+            }
+            if (r.method != "GET") {
+                write(res, error_response(405, "MethodNotAllowed", "GET only"));
+                return;
+            }
+            write(res, h->metrics());
+            return;
+        }
+        write(res, h->handle(r));
+    };
+    http->Get(".*", serve);
+    http->Put(".*", serve);
+    http->Post(".*", serve);
+    http->Delete(".*", serve);
+    http->Patch(".*", serve);
+    http->Options(".*", serve);
+
+    if (address->is_unix) {
+        auto fd = bind_unix(address->path);
+        if (!fd) {
+            return Unexpected<Error>{fd.error()};
+        }
+        http->adopt(*fd);
+        server->_unix_path = address->path;
+    } else if (!http->bind_to_port(address->host, address->port)) {
+        return fail(key + ".listen", "cannot listen on " + listen);
+    }
+    SocketServer* raw = http.get();
+    server->_server = std::move(http);
+    server->_thread = std::thread([raw] { raw->listen_after_bind(); });
+    return server;
+}
+
+ApiServer::~ApiServer() {
+    if (_server) {
+        _server->stop();
+    }
+    if (_thread.joinable()) {
+        _thread.join();
+    }
+    if (!_unix_path.empty()) {
+        unlink(_unix_path.c_str());
+    }
+}
+
+}  // namespace svcgw

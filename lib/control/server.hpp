@@ -1,0 +1,62 @@
+// The API's sockets (DESIGN §3): cpp-httplib serving ApiHandler on
+// unix:PATH (mode 0600, the default) or tcp:HOST:PORT (only with a bearer
+// token). Limits: request body kMaxRequestBody, header lines 8 KiB
+// (httplib's compiled limit), kReadTimeoutS per read, a small pool of
+// threads, so one slow client holds one thread for at most the timeout.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "common/result.hpp"
+#include "control/api.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace svcgw {
+
+// Seconds a client may take to send a request (slow clients cannot pin a
+// server thread longer).
+constexpr int kReadTimeoutS = 5;
+constexpr int kWriteTimeoutS = 5;
+// Server threads per listener: enough for concurrent CLIs and a scraper.
+constexpr size_t kApiThreads = 4;
+
+struct ListenAddress {
+    bool is_unix = true;
+    std::string path;  // unix
+    std::string host;  // tcp
+    int port = 0;      // tcp
+};
+Result<ListenAddress> parse_listen(std::string_view text);  // "unix:PATH" | "tcp:HOST:PORT"
+
+// The token file's first line, trimmed; error if unreadable or empty.
+Result<std::string> read_token_file(const std::string& path);
+// "Bearer <token>" compared in time independent of where they differ.
+bool bearer_matches(std::string_view authorization, std::string_view token);
+
+enum class ServerRole { api, metrics };
+
+class ApiServer {
+public:
+    // Binds and starts serving on its own threads. api role: tcp needs a
+    // token (token_file), refused otherwise. metrics role: GET /metrics only.
+    static Result<std::unique_ptr<ApiServer>> start(const std::string& listen,
+                                                    const std::string& token_file,
+                                                    const ApiHandler& handler, ServerRole role);
+    ~ApiServer();  // stops and joins
+    ApiServer(const ApiServer&) = delete;
+    ApiServer& operator=(const ApiServer&) = delete;
+
+private:
+    ApiServer() = default;
+    std::unique_ptr<httplib::Server> _server;
+    std::thread _thread;
+    std::string _unix_path;
+};
+
+}  // namespace svcgw

@@ -1,0 +1,262 @@
+#include "control/state.hpp"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+namespace svcgw {
+
+ApiError not_found(const std::string& ns, const std::string& name) {
+    (void)ns;
+    return ApiError{404, "NotFound", "services \"" + name + "\" not found", ""};
+}
+
+ApiError invalid(const Errors& errors, const std::string& prefix_to_strip) {
+    ApiError e{422, "Invalid", "", ""};
+    for (const Error& err : errors) {
+        std::string path = err.path;
+        if (!prefix_to_strip.empty() && path.rfind(prefix_to_strip, 0) == 0) {
+            path = path.substr(prefix_to_strip.size());
+        }
+        if (e.path.empty()) {
+            e.path = path;
+        }
+        if (!e.message.empty()) {
+            e.message += "; ";
+        }
+        e.message += path.empty() ? err.message : path + ": " + err.message;
+    }
+    return e;
+}
+
+ServiceDiff diff_services(const std::vector<ServiceConfig>& previous,
+                          const std::vector<ServiceConfig>& next, bool maglev_changed) {
+    std::map<std::string, const ServiceConfig*> old_by_key;
+    for (const auto& s : previous) {
+        old_by_key[s.key()] = &s;
+    }
+    ServiceDiff diff;
+    std::set<std::string> seen;
+    for (const auto& s : next) {
+        seen.insert(s.key());
+        auto it = old_by_key.find(s.key());
+        if (it == old_by_key.end()) {
+            diff.added.push_back(&s);
+        } else if (maglev_changed || !(*it->second == s)) {
+            diff.changed.push_back(&s);
+        }
+    }
+    for (const auto& s : previous) {
+        if (!seen.contains(s.key())) {
+            diff.removed.push_back(&s);
+        }
+    }
+    return diff;
+}
+
+namespace {
+
+// "services[3].ports[0]" -> "default/web.ports[0]": indices into the
+// combined set mean nothing to an API client.
+Errors name_services(Errors errors, const std::vector<ServiceConfig>& services) {
+    for (Error& e : errors) {
+        if (e.path.rfind("services[", 0) != 0) {
+            continue;
+        }
+        size_t close = e.path.find(']');
+        if (close == std::string::npos) {
+            continue;
+        }
+        size_t index = std::stoul(e.path.substr(9, close - 9));
+        if (index < services.size()) {
+            e.path = services[index].key() + e.path.substr(close + 1);
+        }
+    }
+    return errors;
+}
+
+}  // namespace
+
+ControlState::ControlState(Config base, ServicePublisher& publisher, int64_t now_unix_s)
+    : _config(std::move(base)), _publisher(publisher) {
+    std::sort(_config.services.begin(), _config.services.end(),
+              [](const auto& a, const auto& b) { return a.key() < b.key(); });
+    for (const auto& s : _config.services) {
+        _records[s.key()] = ServiceRecord{s, Origin::file, now_unix_s};
+    }
+}
+
+const ServiceRecord* ControlState::find(const std::string& ns, const std::string& name) const {
+    auto it = _records.find(ns + "/" + name);
+    return it == _records.end() ? nullptr : &it->second;
+}
+
+Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
+                                                const std::map<std::string, Origin>& origins,
+                                                int64_t now_unix_s,
+                                                std::optional<MaglevConfig> maglev) {
+    std::sort(next.begin(), next.end(),
+              [](const auto& a, const auto& b) { return a.key() < b.key(); });
+    Config candidate;
+    candidate.source = _config.source;
+    candidate.network = _config.network;
+    candidate.dns = _config.dns;
+    candidate.maglev = maglev.value_or(_config.maglev);
+    candidate.ports = _config.ports;
+    candidate.dpdk = _config.dpdk;
+    candidate.forwarding = _config.forwarding;
+    candidate.conntrack = _config.conntrack;
+    candidate.api = _config.api;
+    candidate.metrics = _config.metrics;
+    candidate.services = std::move(next);
+    auto valid = validate_and_allocate(candidate, _config.services);
+    if (!valid) {
+        return Unexpected<Errors>{name_services(valid.error(), candidate.services)};
+    }
+    const bool maglev_changed = candidate.maglev.seed != _config.maglev.seed ||
+                                candidate.maglev.table_size != _config.maglev.table_size;
+    ServiceDiff diff = diff_services(_config.services, candidate.services, maglev_changed);
+    if (!diff.empty()) {
+        // The one place where the service set changes (VIP table, DNS zone).
+        auto published = _publisher.publish(candidate.services, diff, candidate.maglev);
+        if (!published) {
+            Error e = published.error();
+            return Unexpected<Errors>{name_services({e}, candidate.services)};
+        }
+        ++_version;
+    }
+    std::map<std::string, ServiceRecord> records;
+    for (const auto& s : candidate.services) {
+        auto old = _records.find(s.key());
+        ServiceRecord r;
+        r.config = s;
+        auto o = origins.find(s.key());
+        r.origin = o != origins.end() ? o->second
+                                      : (old != _records.end() ? old->second.origin : Origin::api);
+        r.created_unix_s = old != _records.end() ? old->second.created_unix_s : now_unix_s;
+        records[s.key()] = std::move(r);
+    }
+    DiffCounts counts{diff.added.size(), diff.changed.size(), diff.removed.size()};
+    _records = std::move(records);
+    _config.maglev = candidate.maglev;
+    _config.services = std::move(candidate.services);  // the diff's pointers die here
+    return counts;
+}
+
+Result<std::vector<ChangeOutcome>, ApiError> ControlState::apply(
+    std::vector<ServiceConfig> services, bool create_only, int64_t now_unix_s) {
+    std::map<std::string, size_t> incoming;
+    for (size_t i = 0; i < services.size(); ++i) {
+        if (!incoming.emplace(services[i].key(), i).second) {
+            return Unexpected<ApiError>{
+                ApiError{400, "BadRequest",
+                         "service " + services[i].key() + " appears twice in the request", ""}};
+        }
+        if (create_only && _records.contains(services[i].key())) {
+            return Unexpected<ApiError>{ApiError{
+                409, "AlreadyExists", "services \"" + services[i].name + "\" already exists", ""}};
+        }
+    }
+    std::vector<ServiceConfig> next;
+    std::vector<ChangeOutcome> outcomes(services.size());
+    std::map<std::string, Origin> origins;
+    for (const auto& s : _config.services) {
+        if (!incoming.contains(s.key())) {
+            next.push_back(s);
+        }
+    }
+    for (size_t i = 0; i < services.size(); ++i) {
+        ServiceConfig& s = services[i];
+        auto old = _records.find(s.key());
+        outcomes[i] = ChangeOutcome{s.ns, s.name, old == _records.end() ? "created" : "configured"};
+        if (old != _records.end()) {
+            // Allocated (not explicit) ClusterIPs are kept by previous-aware
+            // allocation; compare after validation below.
+        } else {
+            origins[s.key()] = Origin::api;
+        }
+        next.push_back(std::move(s));
+    }
+    std::map<std::string, ServiceConfig> before;
+    for (const auto& [key, r] : _records) {
+        if (incoming.contains(key)) {
+            before.emplace(key, r.config);
+        }
+    }
+    auto done = commit(std::move(next), origins, now_unix_s, std::nullopt);
+    if (!done) {
+        return Unexpected<ApiError>{invalid(done.error())};
+    }
+    for (auto& o : outcomes) {
+        auto b = before.find(o.ns + "/" + o.name);
+        if (b != before.end() && b->second == _records.at(b->first).config) {
+            o.action = "unchanged";
+        }
+    }
+    return outcomes;
+}
+
+Result<ChangeOutcome, ApiError> ControlState::remove(const std::string& ns,
+                                                     const std::string& name) {
+    const std::string key = ns + "/" + name;
+    if (!_records.contains(key)) {
+        return Unexpected<ApiError>{not_found(ns, name)};
+    }
+    std::vector<ServiceConfig> next;
+    for (const auto& s : _config.services) {
+        if (s.key() != key) {
+            next.push_back(s);
+        }
+    }
+    auto done = commit(std::move(next), {}, 0, std::nullopt);
+    if (!done) {
+        return Unexpected<ApiError>{invalid(done.error())};
+    }
+    return ChangeOutcome{ns, name, "deleted"};
+}
+
+Result<ChangeOutcome, ApiError> ControlState::set_endpoints(const std::string& ns,
+                                                            const std::string& name,
+                                                            std::vector<EndpointConfig> endpoints) {
+    const ServiceRecord* record = find(ns, name);
+    if (record == nullptr) {
+        return Unexpected<ApiError>{not_found(ns, name)};
+    }
+    ServiceConfig updated = record->config;
+    updated.endpoints = std::move(endpoints);
+    updated.locations.clear();
+    if (updated == record->config) {
+        return ChangeOutcome{ns, name, "unchanged"};
+    }
+    std::vector<ServiceConfig> next;
+    for (const auto& s : _config.services) {
+        next.push_back(s.key() == updated.key() ? updated : s);
+    }
+    auto done = commit(std::move(next), {}, 0, std::nullopt);
+    if (!done) {
+        return Unexpected<ApiError>{invalid(done.error())};
+    }
+    return ChangeOutcome{ns, name, "configured"};
+}
+
+Result<DiffCounts, Errors> ControlState::reload(Config file, int64_t now_unix_s) {
+    std::set<std::string> named;
+    std::map<std::string, Origin> origins;
+    std::vector<ServiceConfig> next;
+    for (auto& s : file.services) {
+        named.insert(s.key());
+        origins[s.key()] = Origin::file;
+    }
+    for (const auto& s : _config.services) {
+        const ServiceRecord& r = _records.at(s.key());
+        if (r.origin == Origin::api && !named.contains(s.key())) {
+            next.push_back(s);  // API-created: persists until deleted through the API
+        }
+    }
+    for (auto& s : file.services) {
+        next.push_back(std::move(s));
+    }
+    return commit(std::move(next), origins, now_unix_s, file.maglev);
+}
+
+}  // namespace svcgw

@@ -1,0 +1,125 @@
+// The control thread's running service state (issue 4): every service the
+// daemon serves, where it came from (the config file or the API), when it
+// was created, and the all-or-nothing operations on it. Pure C++ (no DPDK):
+// publishing goes through a ServicePublisher, which the daemon implements
+// over the VIP table (control/table_publisher.hpp) and tests fake.
+//
+// Threading: control thread only. API threads never call this directly;
+// they queue jobs to the control thread (control/control_queue.hpp).
+//
+// Every mutation: build the next service set -> validate_and_allocate with
+// the running services as `previous` (allocated ClusterIPs never move) ->
+// ServicePublisher::publish (the one place where "the service set changed":
+// VIP table now, DNS zone later) -> commit. Any error leaves everything as
+// it was.
+//
+// Reload rule (SIGHUP): the file is the source of truth for the services it
+// names. A reload creates or updates every service in the file (taking over
+// an API-created service of the same name), deletes file-owned services
+// missing from the file, and leaves services created through the API alone:
+// they persist until deleted through the API. An API change to a
+// file-owned service lasts until the next reload (the file wins, as with
+// `kubectl apply` of the same manifest).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "config/config.hpp"
+
+namespace svcgw {
+
+enum class Origin { file, api };
+
+struct ServiceRecord {
+    ServiceConfig config;
+    Origin origin = Origin::api;
+    int64_t created_unix_s = 0;  // kept across updates (Kubernetes creationTimestamp)
+};
+
+// An API-visible failure: HTTP status, Kubernetes-style reason, message and
+// the path of the offending field (may be empty).
+struct ApiError {
+    int status = 400;
+    std::string reason;  // NotFound, AlreadyExists, Invalid, BadRequest, Conflict, ...
+    std::string message;
+    std::string path;
+};
+
+ApiError not_found(const std::string& ns, const std::string& name);
+ApiError invalid(const Errors& errors, const std::string& prefix_to_strip = "");
+
+// The difference between two service sets, by "ns/name".
+struct ServiceDiff {
+    std::vector<const ServiceConfig*> added;
+    std::vector<const ServiceConfig*> changed;
+    std::vector<const ServiceConfig*> removed;  // point into the previous set
+    bool empty() const { return added.empty() && changed.empty() && removed.empty(); }
+};
+ServiceDiff diff_services(const std::vector<ServiceConfig>& previous,
+                          const std::vector<ServiceConfig>& next, bool maglev_changed);
+
+struct DiffCounts {
+    size_t added = 0;
+    size_t changed = 0;
+    size_t removed = 0;
+};
+
+// Applies a diff to the data plane (and whatever else derives from the
+// service set). All or nothing: on error nothing visible changed.
+class ServicePublisher {
+public:
+    virtual ~ServicePublisher() = default;
+    virtual Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
+                                 const MaglevConfig& maglev) = 0;
+};
+
+// Outcome per service, as kubectl prints it: created | configured | unchanged | deleted.
+struct ChangeOutcome {
+    std::string ns;
+    std::string name;
+    std::string action;
+};
+
+class ControlState {
+public:
+    // `base` carries everything but the services (network, dns, maglev,
+    // ...); its services are the initial file-owned set, already published.
+    ControlState(Config base, ServicePublisher& publisher, int64_t now_unix_s);
+
+    // Creates or replaces each service (API origin for new ones; an
+    // existing one keeps its origin and age). create_only: AlreadyExists if
+    // one exists.
+    Result<std::vector<ChangeOutcome>, ApiError> apply(std::vector<ServiceConfig> services,
+                                                       bool create_only, int64_t now_unix_s);
+    Result<ChangeOutcome, ApiError> remove(const std::string& ns, const std::string& name);
+    Result<ChangeOutcome, ApiError> set_endpoints(const std::string& ns, const std::string& name,
+                                                  std::vector<EndpointConfig> endpoints);
+    // SIGHUP: `file` is the freshly parsed file (services not yet
+    // validated). The fixed sections are checked by the caller.
+    Result<DiffCounts, Errors> reload(Config file, int64_t now_unix_s);
+
+    const ServiceRecord* find(const std::string& ns, const std::string& name) const;
+    // Sorted by namespace/name.
+    const std::map<std::string, ServiceRecord>& records() const { return _records; }
+    const Config& config() const { return _config; }  // services = running set
+    uint64_t version() const { return _version; }     // bumps on each published change
+
+private:
+    // Validates `next` (the complete running set), publishes the diff and
+    // commits. Errors are left for the caller to shape.
+    Result<DiffCounts, Errors> commit(std::vector<ServiceConfig> next,
+                                      const std::map<std::string, Origin>& origins,
+                                      int64_t now_unix_s, std::optional<MaglevConfig> maglev);
+
+    Config _config;  // the services are the running set, ordered by key
+    std::map<std::string, ServiceRecord> _records;
+    ServicePublisher& _publisher;
+    uint64_t _version = 1;
+};
+
+}  // namespace svcgw

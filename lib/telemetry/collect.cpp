@@ -1,0 +1,130 @@
+#include "telemetry/collect.hpp"
+
+#include <arpa/inet.h>
+
+#include "common/net.hpp"
+
+namespace svcgw {
+namespace {
+
+std::string ip_str(uint32_t ip_be) {
+    return Ipv4{ntohl(ip_be)}.str();
+}
+
+std::string endpoint_str(uint32_t ip_be, uint16_t port_be) {
+    return ip_str(ip_be) + ":" + std::to_string(ntohs(port_be));
+}
+
+TrafficStats traffic_of(const TrafficCounters* c) {
+    TrafficStats t;
+    if (c != nullptr) {
+        TrafficTotals s = c->sum();
+        t.packets = s.packets;
+        t.bytes = s.bytes;
+        t.new_flows = s.new_flows;
+    }
+    return t;
+}
+
+}  // namespace
+
+StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* const> workers,
+                            const std::vector<FlowCensus>& census) {
+    StatsSnapshot out;
+    const std::vector<const Service*> services = table.services();
+    out.services = services.size();
+    for (const Service* svc : services) {
+        const uint32_t vip_be = svc->cluster_ip() ? htonl(svc->cluster_ip()->value) : 0;
+        for (const ServicePort& sp : svc->ports()) {
+            PortStats p;
+            p.ns = svc->ns();
+            p.service = svc->name();
+            p.port = sp.port;
+            p.port_name = sp.name;
+            p.protocol = std::string(to_string(sp.protocol));
+            p.traffic = traffic_of(sp.stats);
+            const uint64_t key = pack_vip(vip_be, sp.port_be, static_cast<uint8_t>(sp.protocol));
+            for (const FlowCensus& c : census) {
+                auto it = c.per_backend.lower_bound({key, 0});
+                for (; it != c.per_backend.end() && it->first.first == key; ++it) {
+                    p.traffic.active_flows += it->second;
+                }
+            }
+            out.ports.push_back(std::move(p));
+        }
+        const std::vector<uint32_t> slots = svc->ring_slots();
+        const auto backends = svc->backends();
+        for (size_t i = 0; i < backends.size(); ++i) {
+            const Backend& be = backends[i];
+            BackendStats b;
+            b.ns = svc->ns();
+            b.service = svc->name();
+            b.ip = ip_str(be.ip_be);
+            b.weight = be.weight;
+            b.ready = be.ready;
+            b.serving = be.serving;
+            b.terminating = be.terminating;
+            b.eligible = be.eligible;
+            b.ring_slots = i < slots.size() ? slots[i] : 0;
+            b.ring_size = svc->ring().size();
+            b.traffic = traffic_of(be.stats);
+            for (const ServicePort& sp : svc->ports()) {
+                const uint64_t key =
+                    pack_vip(vip_be, sp.port_be, static_cast<uint8_t>(sp.protocol));
+                for (const FlowCensus& c : census) {
+                    auto it = c.per_backend.find({key, be.ip_be});
+                    if (it != c.per_backend.end()) {
+                        b.traffic.active_flows += it->second;
+                    }
+                }
+            }
+            out.backends.push_back(std::move(b));
+        }
+    }
+    for (const Worker* w : workers) {
+        const WorkerCounters& c = w->counters();
+        WorkerStatsView v;
+        v.index = w->index();
+        for (size_t e = 0; e < kWorkerEventNames.size(); ++e) {
+            v.events.emplace_back(std::string(kWorkerEventNames[e]),
+                                  c.get(static_cast<WorkerEvent>(e)));
+        }
+        for (size_t d = 0; d < kDropReasonNames.size(); ++d) {
+            v.drops.emplace_back(std::string(kDropReasonNames[d]),
+                                 c.get(static_cast<DropReason>(d)));
+        }
+        v.flows_active = c.flows_active.load(std::memory_order_relaxed);
+        v.flows_capacity = c.flows_capacity.load(std::memory_order_relaxed);
+        v.flow_evictions = c.flow_evictions.load(std::memory_order_relaxed);
+        out.workers.push_back(std::move(v));
+    }
+    return out;
+}
+
+std::vector<FlowSample> flow_samples(const std::vector<FlowCensus>& census, size_t limit) {
+    std::vector<FlowSample> out;
+    for (size_t w = 0; w < census.size() && out.size() < limit; ++w) {
+        for (const Flow& f : census[w].samples) {
+            if (out.size() >= limit) {
+                break;
+            }
+            FlowSample s;
+            s.worker = static_cast<uint16_t>(w);
+            s.client = endpoint_str(f.key.src_ip, f.key.src_port);
+            s.vip = endpoint_str(f.key.dst_ip, f.key.dst_port);
+            s.backend = endpoint_str(f.backend_ip, f.backend_port);
+            if (f.is_snat()) {
+                s.snat = endpoint_str(f.snat_ip, f.snat_port);
+            }
+            s.protocol = f.key.proto == 6 ? "TCP" : "UDP";
+            s.state = f.key.proto == 6 ? std::string(to_string(f.tcp_state)) : "udp";
+            s.idle_s = census[w].now_s - f.last_seen;
+            s.packets_fwd = f.packets_fwd;
+            s.packets_rev = f.packets_rev;
+            out.push_back(std::move(s));
+        }
+    }
+    return out;
+}
+
+}  // namespace svcgw

@@ -1,0 +1,141 @@
+#include <cstdio>
+#include <string>
+
+#include "telemetry/stats.hpp"
+
+namespace svcgw {
+namespace {
+
+// Label values escape backslash, double quote and newline (exposition format).
+std::string escape(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+class Writer {
+public:
+    void family(const char* name, const char* type, const char* help) {
+        _out += "# HELP ";
+        _out += name;
+        _out += ' ';
+        _out += help;
+        _out += "\n# TYPE ";
+        _out += name;
+        _out += ' ';
+        _out += type;
+        _out += '\n';
+    }
+    void sample(const char* name, const std::string& labels, uint64_t value) {
+        sample_text(name, labels, std::to_string(value));
+    }
+    void sample_text(const char* name, const std::string& labels, const std::string& value) {
+        _out += name;
+        if (!labels.empty()) {
+            _out += '{' + labels + '}';
+        }
+        _out += ' ' + value + '\n';
+    }
+    std::string take() { return std::move(_out); }
+
+private:
+    std::string _out;
+};
+
+std::string port_labels(const PortStats& p) {
+    return "namespace=\"" + escape(p.ns) + "\",service=\"" + escape(p.service) + "\",port=\"" +
+           std::to_string(p.port) + "\",protocol=\"" + p.protocol + "\"";
+}
+
+std::string backend_labels(const BackendStats& b) {
+    return "namespace=\"" + escape(b.ns) + "\",service=\"" + escape(b.service) + "\",backend=\"" +
+           b.ip + "\"";
+}
+
+}  // namespace
+
+std::string render_prometheus(const StatsSnapshot& s) {
+    Writer w;
+    w.family("svcgw_services", "gauge", "Services configured.");
+    w.sample("svcgw_services", "", s.services);
+    w.family("svcgw_config_version", "gauge", "Published service-set version.");
+    w.sample("svcgw_config_version", "", s.config_version);
+
+    struct PortMetric {
+        const char* name;
+        const char* type;
+        const char* help;
+        uint64_t TrafficStats::*field;
+    };
+    const PortMetric traffic[] = {
+        {"packets_total", "counter", "Client-to-service packets.", &TrafficStats::packets},
+        {"bytes_total", "counter", "Client-to-service frame bytes.", &TrafficStats::bytes},
+        {"new_flows_total", "counter", "Connections balanced.", &TrafficStats::new_flows},
+        {"active_flows", "gauge", "Live connections (flow census).", &TrafficStats::active_flows},
+    };
+    for (const auto& m : traffic) {
+        std::string name = std::string("svcgw_service_") + m.name;
+        w.family(name.c_str(), m.type, m.help);
+        for (const PortStats& p : s.ports) {
+            w.sample(name.c_str(), port_labels(p), p.traffic.*m.field);
+        }
+    }
+    for (const auto& m : traffic) {
+        std::string name = std::string("svcgw_backend_") + m.name;
+        w.family(name.c_str(), m.type, m.help);
+        for (const BackendStats& b : s.backends) {
+            w.sample(name.c_str(), backend_labels(b), b.traffic.*m.field);
+        }
+    }
+    w.family("svcgw_backend_ring_share_ratio", "gauge", "Share of the Maglev ring (new flows).");
+    for (const BackendStats& b : s.backends) {
+        char value[32];
+        std::snprintf(value, sizeof value, "%.6f",
+                      b.ring_size == 0 ? 0.0 : double(b.ring_slots) / b.ring_size);
+        w.sample_text("svcgw_backend_ring_share_ratio", backend_labels(b), value);
+    }
+    std::string out = w.take();
+
+    Writer ww;
+    ww.family("svcgw_worker_drops_total", "counter", "Frames dropped by the worker, by reason.");
+    for (const auto& wk : s.workers) {
+        for (const auto& [reason, v] : wk.drops) {
+            ww.sample("svcgw_worker_drops_total",
+                      "worker=\"" + std::to_string(wk.index) + "\",reason=\"" + reason + "\"", v);
+        }
+    }
+    ww.family("svcgw_worker_events_total", "counter", "Worker events (rx, tx, flows, replies).");
+    for (const auto& wk : s.workers) {
+        for (const auto& [event, v] : wk.events) {
+            ww.sample("svcgw_worker_events_total",
+                      "worker=\"" + std::to_string(wk.index) + "\",event=\"" + event + "\"", v);
+        }
+    }
+    ww.family("svcgw_flows_active", "gauge", "Flow-table entries in use, per worker.");
+    for (const auto& wk : s.workers) {
+        ww.sample("svcgw_flows_active", "worker=\"" + std::to_string(wk.index) + "\"",
+                  wk.flows_active);
+    }
+    ww.family("svcgw_flows_capacity", "gauge", "Flow-table capacity, per worker.");
+    for (const auto& wk : s.workers) {
+        ww.sample("svcgw_flows_capacity", "worker=\"" + std::to_string(wk.index) + "\"",
+                  wk.flows_capacity);
+    }
+    ww.family("svcgw_flow_evictions_total", "counter", "Live flows evicted by a full table.");
+    for (const auto& wk : s.workers) {
+        ww.sample("svcgw_flow_evictions_total", "worker=\"" + std::to_string(wk.index) + "\"",
+                  wk.flow_evictions);
+    }
+    return out + ww.take();
+}
+
+}  // namespace svcgw

@@ -1,0 +1,493 @@
+// Control plane: ControlState semantics (all or nothing, VIP stability,
+// reload rule) and the API handler's routes and error paths, without
+// sockets; then a few requests over a real unix socket (mode, token).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "control/api.hpp"
+#include "control/client.hpp"
+#include "control/control_queue.hpp"
+#include "control/server.hpp"
+#include "control/state.hpp"
+
+namespace svcgw {
+namespace {
+
+using json = nlohmann::json;
+
+// Records what would reach the data plane; can be told to fail.
+class FakePublisher : public ServicePublisher {
+public:
+    Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
+                         const MaglevConfig&) override {
+        ++calls;
+        if (fail_next) {
+            fail_next = false;
+            return fail("", "table full");
+        }
+        published = next;
+        last_added = diff.added.size();
+        last_changed = diff.changed.size();
+        last_removed = diff.removed.size();
+        return {};
+    }
+    int calls = 0;
+    bool fail_next = false;
+    std::vector<ServiceConfig> published;
+    size_t last_added = 0, last_changed = 0, last_removed = 0;
+};
+
+class FakeBackend : public ControlBackend {
+public:
+    explicit FakeBackend(ControlState& s) : _state(s) {}
+    ControlState& state() override { return _state; }
+    StatsSnapshot stats() override {
+        StatsSnapshot s;
+        s.services = _state.records().size();
+        for (const auto& [key, r] : _state.records()) {
+            for (const auto& p : r.config.ports) {
+                PortStats ps;
+                ps.ns = r.config.ns;
+                ps.service = r.config.name;
+                ps.port = p.port;
+                ps.protocol = std::string(to_string(p.protocol));
+                ps.traffic.packets = 7;
+                s.ports.push_back(ps);
+            }
+        }
+        WorkerStatsView w;
+        w.drops = {{"no_service", 3}};
+        s.workers.push_back(w);
+        return s;
+    }
+    std::vector<FlowSample> flows(size_t limit) override {
+        std::vector<FlowSample> out(std::min<size_t>(limit, 5));
+        return out;
+    }
+
+private:
+    ControlState& _state;
+};
+
+Config base_config() {
+    auto c = load_config(R"(
+ports: [{name: ext0, device: "net_null0", address: 10.99.0.1/24}]
+network: {service_cidr: 10.96.0.0/16}
+services:
+  - name: filesvc
+    cluster_ip: 10.96.0.50
+    ports: [{port: 80, target_port: 8080}]
+    endpoints: [{ip: 10.99.0.11}]
+)",
+                         "test.yaml");
+    EXPECT_TRUE(c) << (c ? "" : c.error()[0].str());
+    return *c;
+}
+
+struct Fixture : ::testing::Test {
+    Fixture() : state(base_config(), publisher, 1000), backend(state), exec(backend), api(exec) {}
+
+    HttpResponse call(const std::string& method, const std::string& path,
+                      const std::string& body = "", std::map<std::string, std::string> query = {},
+                      std::map<std::string, std::string> headers = {}) {
+        HttpRequest r;
+        r.method = method;
+        r.path = path;
+        r.body = body;
+        r.query = std::move(query);
+        r.headers = std::move(headers);
+        return api.handle(r);
+    }
+    // The externally visible state, to prove errors change nothing.
+    std::string snapshot() {
+        auto r = call("GET", "/v1/services");
+        return r.body + std::to_string(state.version()) + std::to_string(publisher.calls);
+    }
+    void expect_error(const HttpResponse& r, int status, const std::string& reason) {
+        EXPECT_EQ(r.status, status) << r.body;
+        json j = json::parse(r.body);
+        EXPECT_EQ(j.value("reason", ""), reason) << r.body;
+        EXPECT_TRUE(j.contains("error")) << r.body;
+        EXPECT_TRUE(j.contains("path")) << r.body;
+    }
+
+    FakePublisher publisher;
+    ControlState state;
+    FakeBackend backend;
+    InlineExecutor exec;
+    ApiHandler api;
+};
+
+const char* kWeb =
+    R"({"ports": [{"port": 80, "target_port": 8080}], "endpoints": [{"ip": "10.99.0.21"}]})";
+
+TEST_F(Fixture, HealthAndReady) {
+    EXPECT_EQ(call("GET", "/healthz").status, 200);
+    EXPECT_EQ(call("GET", "/readyz").status, 200);
+    expect_error(call("POST", "/healthz"), 405, "MethodNotAllowed");
+}
+
+TEST_F(Fixture, CreateGetReplaceDelete) {
+    auto r = call("PUT", "/v1/namespaces/default/services/web", kWeb);
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "created");
+    const ServiceRecord* rec = state.find("default", "web");
+    ASSERT_NE(rec, nullptr);
+    ASSERT_TRUE(rec->config.cluster_ip);  // allocated from service_cidr
+    const Ipv4 vip = *rec->config.cluster_ip;
+    EXPECT_EQ(rec->origin, Origin::api);
+
+    r = call("GET", "/v1/namespaces/default/services/web");
+    ASSERT_EQ(r.status, 200);
+    json j = json::parse(r.body);
+    EXPECT_EQ(j["cluster_ip"], vip.str());
+    EXPECT_EQ(j["endpoints"][0]["ip"], "10.99.0.21");
+    EXPECT_EQ(j["stats"]["ports"][0]["traffic"]["packets"], 7);
+
+    // Replace the endpoints: the allocated VIP never moves.
+    r = call("PUT", "/v1/namespaces/default/services/web/endpoints",
+             R"({"endpoints": [{"ip": "10.99.0.22", "weight": 50}, {"ip": "10.99.0.23"}]})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(*state.find("default", "web")->config.cluster_ip, vip);
+    EXPECT_EQ(state.find("default", "web")->config.endpoints.size(), 2u);
+    // Same body again: unchanged, nothing published.
+    int calls = publisher.calls;
+    r = call("PUT", "/v1/namespaces/default/services/web/endpoints",
+             R"({"endpoints": [{"ip": "10.99.0.22", "weight": 50}, {"ip": "10.99.0.23"}]})");
+    EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "unchanged");
+    EXPECT_EQ(publisher.calls, calls);
+
+    // Whole-service PUT without the VIP keeps it too.
+    r = call("PUT", "/v1/namespaces/default/services/web", kWeb);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "configured");
+    EXPECT_EQ(*state.find("default", "web")->config.cluster_ip, vip);
+    EXPECT_EQ(state.find("default", "web")->created_unix_s, rec->created_unix_s);
+
+    r = call("DELETE", "/v1/namespaces/default/services/web");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(state.find("default", "web"), nullptr);
+    EXPECT_EQ(publisher.last_removed, 1u);
+}
+
+TEST_F(Fixture, ListFiltersByNamespace) {
+    ASSERT_EQ(call("PUT", "/v1/namespaces/other/services/web", kWeb).status, 201);
+    json all = json::parse(call("GET", "/v1/services").body);
+    EXPECT_EQ(all["items"].size(), 2u);
+    json other = json::parse(call("GET", "/v1/services", "", {{"namespace", "other"}}).body);
+    ASSERT_EQ(other["items"].size(), 1u);
+    EXPECT_EQ(other["items"][0]["namespace"], "other");
+}
+
+TEST_F(Fixture, ErrorPathsChangeNothing) {
+    ASSERT_EQ(call("PUT", "/v1/namespaces/default/services/web", kWeb).status, 201);
+    const std::string before = snapshot();
+    struct Case {
+        const char* what;
+        std::string method, path, body;
+        int status;
+        const char* reason;
+        std::map<std::string, std::string> headers;
+    };
+    const std::vector<Case> cases = {
+        {"bad JSON", "PUT", "/v1/namespaces/default/services/web", "{\"ports\": [", 400,
+         "BadRequest"},
+        {"unknown field", "PUT", "/v1/namespaces/default/services/web",
+         R"({"ports": [{"port": 80}], "colour": "red"})", 400, "BadRequest"},
+        {"name mismatch", "PUT", "/v1/namespaces/default/services/web",
+         R"({"name": "other", "ports": [{"port": 80}]})", 400, "BadRequest"},
+        {"conflicting VIP", "PUT", "/v1/namespaces/default/services/clash",
+         R"({"cluster_ip": "10.96.0.50", "ports": [{"port": 80}]})", 422, "Invalid"},
+        {"VIP outside the CIDR", "PUT", "/v1/namespaces/default/services/far",
+         R"({"cluster_ip": "10.1.0.1", "ports": [{"port": 80}]})", 422, "Invalid"},
+        {"port 0", "PUT", "/v1/namespaces/default/services/web", R"({"ports": [{"port": 0}]})", 400,
+         "BadRequest"},
+        {"already exists",
+         "PUT",
+         "/v1/namespaces/default/services/web",
+         kWeb,
+         409,
+         "AlreadyExists",
+         {{"if-none-match", "*"}}},
+        {"oversized body", "PUT", "/v1/namespaces/default/services/web",
+         std::string(kMaxRequestBody + 1, ' '), 413, "RequestEntityTooLarge"},
+        {"unknown service", "DELETE", "/v1/namespaces/default/services/nope", "", 404, "NotFound"},
+        {"unknown service endpoints", "PUT", "/v1/namespaces/default/services/nope/endpoints",
+         R"({"endpoints": []})", 404, "NotFound"},
+        {"bad endpoint IP", "PUT", "/v1/namespaces/default/services/web/endpoints",
+         R"({"endpoints": [{"ip": "10.99.0.300"}]})", 400, "BadRequest"},
+        {"endpoint unknown field", "PUT", "/v1/namespaces/default/services/web/endpoints",
+         R"({"endpoints": [{"ip": "10.99.0.3", "zone": "a"}]})", 400, "BadRequest"},
+        {"duplicate endpoint", "PUT", "/v1/namespaces/default/services/web/endpoints",
+         R"({"endpoints": [{"ip": "10.99.0.3"}, {"ip": "10.99.0.3"}]})", 422, "Invalid"},
+        {"wrong method", "POST", "/v1/namespaces/default/services/web", "", 405,
+         "MethodNotAllowed"},
+        {"wrong method on list", "DELETE", "/v1/services", "", 405, "MethodNotAllowed"},
+        {"unknown path", "GET", "/v2/things", "", 404, "NotFound"},
+        {"bad namespace", "GET", "/v1/namespaces/Bad_NS/services/web", "", 404, "NotFound"},
+        {"apply bad YAML", "POST", "/v1/apply", "services: [ {", 400, "BadRequest"},
+        {"apply nothing", "POST", "/v1/apply", "services: []", 400, "BadRequest"},
+        {"apply conflicting VIPs", "POST", "/v1/apply",
+         "services:\n- {name: a, cluster_ip: 10.96.0.7, ports: [{port: 80}]}\n"
+         "- {name: b, cluster_ip: 10.96.0.7, ports: [{port: 80}]}\n",
+         422, "Invalid"},
+        {"flows bad limit", "GET", "/v1/flows?", "", 400, "BadRequest"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.what);
+        std::map<std::string, std::string> query;
+        if (std::string(c.what) == "flows bad limit") {
+            query["limit"] = "-3";
+        }
+        HttpResponse r =
+            call(c.method, c.path == "/v1/flows?" ? "/v1/flows" : c.path, c.body, query, c.headers);
+        expect_error(r, c.status, c.reason);
+        EXPECT_EQ(snapshot(), before);
+    }
+}
+
+TEST_F(Fixture, PublisherFailureChangesNothing) {
+    const std::string before = snapshot();
+    publisher.fail_next = true;
+    auto r = call("PUT", "/v1/namespaces/default/services/web", kWeb);
+    expect_error(r, 422, "Invalid");
+    EXPECT_EQ(state.find("default", "web"), nullptr);
+    // Only the failed publish attempt was counted; the state did not move.
+    EXPECT_EQ(state.version(), 1u);
+    (void)before;
+}
+
+TEST_F(Fixture, ApplyKubernetesListReportsActions) {
+    const char* manifest = R"(apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: kweb, namespace: default}
+  spec:
+    clusterIP: 10.96.0.60
+    sessionAffinity: ClientIP
+    ports: [{name: http, port: 80, targetPort: http, protocol: TCP}]
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: kweb-abc, namespace: default, labels: {kubernetes.io/service-name: kweb}}
+  addressType: IPv4
+  ports: [{name: http, port: 8080, protocol: TCP}]
+  endpoints:
+  - addresses: [10.99.0.31]
+    conditions: {ready: true}
+  - addresses: [10.99.0.32]
+    conditions: {ready: false, serving: true, terminating: true}
+)";
+    auto r = call("POST", "/v1/apply", manifest);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "created");
+    const ServiceRecord* rec = state.find("default", "kweb");
+    ASSERT_NE(rec, nullptr);
+    EXPECT_EQ(rec->config.session_affinity, SessionAffinity::client_ip);
+    ASSERT_EQ(rec->config.endpoints.size(), 2u);
+    EXPECT_TRUE(rec->config.endpoints[1].terminating);
+    r = call("POST", "/v1/apply", manifest);
+    EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "unchanged");
+}
+
+TEST_F(Fixture, HeadlessServiceHasNoVip) {
+    auto r = call("PUT", "/v1/namespaces/default/services/db",
+                  R"({"cluster_ip": "None", "ports": [{"port": 5432}]})");
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_TRUE(state.find("default", "db")->config.headless);
+    EXPECT_EQ(json::parse(call("GET", "/v1/namespaces/default/services/db").body)["cluster_ip"],
+              "None");
+}
+
+TEST_F(Fixture, ReloadKeepsApiServicesAndReplacesFileOnes) {
+    ASSERT_EQ(call("PUT", "/v1/namespaces/default/services/web", kWeb).status, 201);
+    const Ipv4 web_vip = *state.find("default", "web")->config.cluster_ip;
+    Config file = base_config();
+    file.services[0].endpoints[0].ip = *Ipv4::parse("10.99.0.12");
+    ServiceConfig extra = file.services[0];
+    extra.name = "filesvc2";
+    extra.cluster_ip = *Ipv4::parse("10.96.0.51");
+    file.services.push_back(extra);
+    auto done = state.reload(file, 2000);
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->added, 1u);
+    EXPECT_EQ(done->changed, 1u);
+    ASSERT_NE(state.find("default", "web"), nullptr);  // API-created: kept
+    EXPECT_EQ(*state.find("default", "web")->config.cluster_ip, web_vip);
+    EXPECT_EQ(state.find("default", "filesvc")->config.endpoints[0].ip.str(), "10.99.0.12");
+
+    // A file without filesvc2 deletes it (file-owned), never the API one.
+    file.services.pop_back();
+    done = state.reload(file, 3000);
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->removed, 1u);
+    EXPECT_EQ(state.find("default", "filesvc2"), nullptr);
+    EXPECT_NE(state.find("default", "web"), nullptr);
+
+    // A reload that conflicts with an API service is rejected as a whole.
+    Config clash = base_config();
+    clash.services[0].cluster_ip = web_vip;
+    const std::string before = snapshot();
+    EXPECT_FALSE(state.reload(clash, 4000));
+    EXPECT_EQ(snapshot(), before);
+}
+
+TEST_F(Fixture, StatsMetricsAndFlows) {
+    auto r = call("GET", "/v1/stats");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(json::parse(r.body)["workers"][0]["drops"]["no_service"], 3);
+    r = call("GET", "/metrics");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_NE(r.body.find("svcgw_service_packets_total{namespace=\"default\",service=\"filesvc\","
+                          "port=\"80\",protocol=\"TCP\"} 7"),
+              std::string::npos)
+        << r.body;
+    EXPECT_NE(r.body.find("svcgw_worker_drops_total{worker=\"0\",reason=\"no_service\"} 3"),
+              std::string::npos);
+    EXPECT_NE(r.body.find("# TYPE svcgw_flows_active gauge"), std::string::npos);
+    r = call("GET", "/v1/flows", "", {{"limit", "2"}});
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(json::parse(r.body)["flows"].size(), 2u);
+}
+
+TEST(Listen, ParsesAndRejects) {
+    auto u = parse_listen("unix:/run/svcgw/api.sock");
+    ASSERT_TRUE(u);
+    EXPECT_TRUE(u->is_unix);
+    auto t = parse_listen("tcp:127.0.0.1:8080");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->port, 8080);
+    EXPECT_FALSE(parse_listen("tcp:127.0.0.1:0"));
+    EXPECT_FALSE(parse_listen("tcp:127.0.0.1:99999"));
+    EXPECT_FALSE(parse_listen("unix:relative"));
+    EXPECT_FALSE(parse_listen("http://x"));
+}
+
+TEST(Token, BearerComparison) {
+    EXPECT_TRUE(bearer_matches("Bearer s3cret", "s3cret"));
+    EXPECT_FALSE(bearer_matches("Bearer s3cre", "s3cret"));
+    EXPECT_FALSE(bearer_matches("Bearer s3cretX", "s3cret"));
+    EXPECT_FALSE(bearer_matches("bearer s3cret", "s3cret"));
+    EXPECT_FALSE(bearer_matches("", "s3cret"));
+    EXPECT_FALSE(bearer_matches("Bearer ", ""));
+}
+
+// Over real sockets: the control queue drained by a "control thread".
+struct SocketFixture : Fixture {
+    SocketFixture() {
+        path = "/tmp/svcgw-test-" + std::to_string(getpid()) + ".sock";
+        control = std::thread([this] {
+            while (!stop) {
+                queue.drain(backend);
+                usleep(200);
+            }
+        });
+    }
+    ~SocketFixture() override {
+        stop = true;
+        control.join();
+    }
+    std::string path;
+    ControlQueue queue;
+    std::atomic<bool> stop{false};
+    std::thread control;
+};
+
+}  // namespace
+}  // namespace svcgw
+
+namespace svcgw {
+namespace {
+
+TEST_F(SocketFixture, UnixSocketIsPrivateAndServes) {
+    ApiHandler handler(queue);
+    auto server = ApiServer::start("unix:" + path, "", handler, ServerRole::api);
+    ASSERT_TRUE(server) << server.error().str();
+    struct stat st {};
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    auto client = make_client(*parse_listen("unix:" + path));
+    auto r = client->Put("/v1/namespaces/default/services/web", kWeb, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 201) << r->body;
+    r = client->Get("/v1/namespaces/default/services/nope");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+    EXPECT_EQ(json::parse(r->body)["reason"], "NotFound");
+    // Body over the limit: refused by the server with a JSON error, no change.
+    const uint64_t version = state.version();
+    r = client->Put("/v1/namespaces/default/services/web", std::string(kMaxRequestBody + 10, 'x'),
+                    "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+    EXPECT_EQ(state.version(), version);
+}
+
+TEST_F(SocketFixture, SlowClientDoesNotStallOthers) {
+    ApiHandler handler(queue);
+    auto server = ApiServer::start("unix:" + path, "", handler, ServerRole::api);
+    ASSERT_TRUE(server);
+    // A client that connects and sends half a request line, then waits.
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_GT(write(fd, "GET /hea", 8), 0);
+    auto client = make_client(*parse_listen("unix:" + path));
+    auto start = std::chrono::steady_clock::now();
+    auto r = client->Get("/healthz");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+    close(fd);
+}
+
+TEST(ApiServerStart, TcpNeedsAToken) {
+    struct NoBackend : ControlExecutor {
+        HttpResponse execute(ControlJob) override { return {}; }
+    } exec;
+    ApiHandler handler(exec);
+    auto refused = ApiServer::start("tcp:127.0.0.1:0", "", handler, ServerRole::api);
+    EXPECT_FALSE(refused);
+    auto missing =
+        ApiServer::start("tcp:127.0.0.1:18080", "/nonexistent/token", handler, ServerRole::api);
+    EXPECT_FALSE(missing);
+}
+
+TEST_F(SocketFixture, TcpRequiresTheBearerToken) {
+    const std::string token_file = path + ".token";
+    std::ofstream(token_file) << "s3cret-token\n";
+    ApiHandler handler(queue);
+    const int port = 20000 + getpid() % 20000;
+    auto server = ApiServer::start("tcp:127.0.0.1:" + std::to_string(port), token_file, handler,
+                                   ServerRole::api);
+    ASSERT_TRUE(server) << server.error().str();
+    httplib::ClientImpl client("127.0.0.1", port);
+    const uint64_t version = state.version();
+    auto r = client.Put("/v1/namespaces/default/services/web", kWeb, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(json::parse(r->body)["reason"], "Unauthorized");
+    r = client.Put("/v1/namespaces/default/services/web", {{"Authorization", "Bearer wrong"}}, kWeb,
+                   "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(state.version(), version);
+    r = client.Put("/v1/namespaces/default/services/web",
+                   {{"Authorization", "Bearer s3cret-token"}}, kWeb, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 201) << r->body;
+    unlink(token_file.c_str());
+}
+
+}  // namespace
+}  // namespace svcgw

@@ -1,0 +1,663 @@
+// svcgwctl: the control API's CLI with kubectl habits (DESIGN §3, issue 4).
+//
+//   svcgwctl [--server unix:PATH|tcp:HOST:PORT] [--token-file F] VERB ...
+//
+// The server defaults to $SVCGW_SERVER, else unix:/run/svcgw/api.sock.
+// Output and errors follow kubectl (control/kubectl.hpp); exit status 1 on
+// any error.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "control/client.hpp"
+#include "control/kubectl.hpp"
+#include "control/server.hpp"
+
+namespace svcgw {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kDefaultServer = "unix:/run/svcgw/api.sock";
+// A full apply of 10k services takes a fraction of a second; leave room.
+constexpr int kClientTimeoutS = 60;
+
+struct Reply {
+    int status = 0;
+    std::string body;
+};
+
+class Api {
+public:
+    Api(const ListenAddress& address, std::string token, std::string server)
+        : _token(std::move(token)), _server(std::move(server)) {
+        _client = make_client(address);
+        _client->set_read_timeout(kClientTimeoutS, 0);
+        _client->set_write_timeout(kClientTimeoutS, 0);
+    }
+
+    std::optional<Reply> call(const std::string& method, const std::string& path,
+                              const std::string& body = "",
+                              const std::string& type = "application/json",
+                              httplib::Headers headers = {}) {
+        if (!_token.empty()) {
+            headers.emplace("Authorization", "Bearer " + _token);
+        }
+        httplib::Result r{nullptr, httplib::Error::Unknown};
+        if (method == "GET") {
+            r = _client->Get(path.c_str(), headers);
+        } else if (method == "DELETE") {
+            r = _client->Delete(path.c_str(), headers);
+        } else if (method == "PUT") {
+            r = _client->Put(path.c_str(), headers, body, type.c_str());
+        } else {
+            r = _client->Post(path.c_str(), headers, body, type.c_str());
+        }
+        if (!r) {
+            std::fprintf(stderr,
+                         "The connection to the server %s was refused - is svcgw running? (%s)\n",
+                         _server.c_str(), httplib::to_string(r.error()).c_str());
+            return std::nullopt;
+        }
+        return Reply{r->status, r->body};
+    }
+
+private:
+    std::unique_ptr<httplib::ClientImpl> _client;
+    std::string _token;
+    std::string _server;
+};
+
+// Prints a server error the kubectl way; returns the exit status.
+int report(const Reply& r) {
+    std::fprintf(stderr, "%s\n", server_error(r.status, r.body).c_str());
+    return 1;
+}
+
+int usage_error(const std::string& message) {
+    std::fprintf(stderr, "error: %s\nSee 'svcgwctl --help' for usage.\n", message.c_str());
+    return 1;
+}
+
+const char* kUsage = R"(svcgwctl controls the svcgw gateway (kubectl habits).
+
+Usage: svcgwctl [--server unix:PATH|tcp:HOST:PORT] [--token-file FILE] VERB ...
+
+  expose NAME --port=P [--target-port=T] [-n NS] [--protocol=TCP|UDP]
+         [--cluster-ip=IP|None] [--endpoints=IP,IP] [--session-affinity=ClientIP]
+  get services|svc [NAME] [-n NS | -A] [-o wide|json|yaml]
+  get endpoints|ep [NAME] [-n NS | -A]
+  describe service|svc NAME [-n NS]
+  set endpoints NAME IP[:PORT][,...] [-n NS]
+  endpoints add|remove|drain NAME IP [--weight=W] [-n NS]
+  apply -f FILE|-
+  delete service|svc NAME [-n NS]
+  stats
+  flows [--limit=N]
+
+The server defaults to $SVCGW_SERVER, else unix:/run/svcgw/api.sock.
+)";
+
+struct Args {
+    std::vector<std::string> positional;
+    std::map<std::string, std::string> flags;  // "--port" -> "80"; "-n" -> "ns"
+    bool has(const std::string& f) const { return flags.contains(f); }
+    std::string get(const std::string& f, const std::string& fallback = "") const {
+        auto it = flags.find(f);
+        return it == flags.end() ? fallback : it->second;
+    }
+};
+
+// Flags that take a value (`--port 80` and `--port=80` both work).
+bool takes_value(const std::string& f) {
+    static const char* valued[] = {"--server",    "--token-file",
+                                   "-n",          "--namespace",
+                                   "-o",          "--output",
+                                   "--port",      "--target-port",
+                                   "--protocol",  "--cluster-ip",
+                                   "--endpoints", "--session-affinity",
+                                   "--weight",    "-f",
+                                   "--filename",  "--limit",
+                                   "--name",      "--session-affinity-timeout"};
+    for (const char* v : valued) {
+        if (f == v) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::optional<Args> parse_args(int argc, char** argv, std::string& error) {
+    Args a;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "-" || arg.size() < 2 || arg[0] != '-') {
+            a.positional.push_back(arg);
+            continue;
+        }
+        std::string name = arg;
+        std::string value;
+        size_t eq = arg.find('=');
+        if (eq != std::string::npos) {
+            name = arg.substr(0, eq);
+            value = arg.substr(eq + 1);
+        } else if (takes_value(arg)) {
+            if (i + 1 >= argc) {
+                error = "flag needs an argument: " + arg;
+                return std::nullopt;
+            }
+            value = argv[++i];
+        }
+        if (name == "--namespace") {
+            name = "-n";
+        } else if (name == "--output") {
+            name = "-o";
+        } else if (name == "--filename") {
+            name = "-f";
+        } else if (name == "--all-namespaces") {
+            name = "-A";
+        }
+        a.flags[name] = value;
+    }
+    return a;
+}
+
+std::string ns_of(const Args& a) {
+    return a.get("-n", "default");
+}
+
+std::string service_path(const std::string& ns, const std::string& name) {
+    return "/v1/namespaces/" + ns + "/services/" + name;
+}
+
+// "IP" or "IP:PORT" list -> endpoint objects (ports are carried by the
+// service's targetPort; an explicit :PORT must agree with it).
+std::optional<json> parse_ip_list(const std::string& text, std::string& error) {
+    json list = json::array();
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        if (item.empty()) {
+            continue;
+        }
+        std::string ip = item.substr(0, item.find(':'));
+        if (!Ipv4::parse(ip)) {
+            error = "invalid endpoint address \"" + item + "\"";
+            return std::nullopt;
+        }
+        list.push_back(json{{"ip", ip}});
+    }
+    return list;
+}
+
+std::string explicit_port_mismatch(const json& service, const std::string& text) {
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        size_t colon = item.find(':');
+        if (colon == std::string::npos) {
+            continue;
+        }
+        std::string port = item.substr(colon + 1);
+        bool ok = false;
+        for (const auto& p : service.value("ports", json::array())) {
+            const json& t = p.contains("target_port") ? p["target_port"] : json(0);
+            if ((t.is_number() && std::to_string(t.get<int>()) == port) ||
+                (t.is_string() && t.get<std::string>() == port)) {
+                ok = true;
+            }
+        }
+        if (!ok) {
+            return "endpoint " + item + ": port " + port + " is not a target port of the service";
+        }
+    }
+    return "";
+}
+
+int cmd_expose(Api& api, const Args& a) {
+    if (a.positional.size() < 2) {
+        return usage_error("expose needs a NAME");
+    }
+    const std::string name = a.positional[1];
+    if (!a.has("--port")) {
+        return usage_error("--port is required");
+    }
+    json port{{"port", std::atoi(a.get("--port").c_str())},
+              {"protocol", a.get("--protocol", "TCP")}};
+    std::string target = a.get("--target-port", a.get("--port"));
+    if (!target.empty() && target.find_first_not_of("0123456789") == std::string::npos) {
+        port["target_port"] = std::atoi(target.c_str());
+    } else {
+        port["target_port"] = target;
+    }
+    json svc{{"name", name}, {"namespace", ns_of(a)}, {"ports", json::array({port})}};
+    if (a.has("--cluster-ip")) {
+        svc["cluster_ip"] = a.get("--cluster-ip");
+    }
+    if (a.has("--session-affinity")) {
+        svc["session_affinity"] = a.get("--session-affinity");
+    }
+    if (a.has("--session-affinity-timeout")) {
+        svc["session_affinity_timeout_s"] = std::atoi(a.get("--session-affinity-timeout").c_str());
+    }
+    if (a.has("--endpoints")) {
+        std::string error;
+        auto list = parse_ip_list(a.get("--endpoints"), error);
+        if (!list) {
+            return usage_error(error);
+        }
+        svc["endpoints"] = *list;
+    }
+    auto r = api.call("PUT", service_path(ns_of(a), name), svc.dump(), "application/json",
+                      {{"If-None-Match", "*"}});
+    if (!r) {
+        return 1;
+    }
+    if (r->status >= 300) {
+        return report(*r);
+    }
+    std::printf("service/%s exposed\n", name.c_str());
+    return 0;
+}
+
+std::string to_yaml(const json& j, int indent = 0);
+
+std::string yaml_scalar(const json& v) {
+    if (v.is_string()) {
+        const std::string s = v.get<std::string>();
+        // Quote what YAML would read as another type or syntax.
+        if (s.empty() || s == "None" || s == "true" || s == "false" || s == "null" ||
+            s.find_first_of(":#{}[],&*?|<>=!%@`'\"") != std::string::npos ||
+            s.find_first_not_of("0123456789.") == std::string::npos) {
+            return json(s).dump();
+        }
+        return s;
+    }
+    return v.dump();
+}
+
+std::string to_yaml(const json& j, int indent) {
+    std::string pad(indent, ' ');
+    std::string out;
+    if (j.is_object()) {
+        for (const auto& [k, v] : j.items()) {
+            if ((v.is_object() || v.is_array()) && !v.empty()) {
+                out += pad + k + ":\n" + to_yaml(v, indent + (v.is_array() ? 0 : 2));
+            } else if (v.is_array()) {
+                out += pad + k + ": []\n";
+            } else if (v.is_object()) {
+                out += pad + k + ": {}\n";
+            } else {
+                out += pad + k + ": " + yaml_scalar(v) + "\n";
+            }
+        }
+    } else if (j.is_array()) {
+        for (const auto& v : j) {
+            if (v.is_object() && !v.empty()) {
+                std::string inner = to_yaml(v, indent + 2);
+                out += pad + "- " + inner.substr(indent + 2);
+            } else {
+                out += pad + "- " + yaml_scalar(v) + "\n";
+            }
+        }
+    }
+    return out;
+}
+
+int cmd_get(Api& api, const Args& a) {
+    if (a.positional.size() < 2) {
+        return usage_error("get needs a resource type (services, endpoints)");
+    }
+    const std::string kind = a.positional[1];
+    const bool services = kind == "services" || kind == "service" || kind == "svc";
+    const bool endpoints = kind == "endpoints" || kind == "ep";
+    if (!services && !endpoints) {
+        std::fprintf(stderr, "error: the server doesn't have a resource type \"%s\"\n",
+                     kind.c_str());
+        return 1;
+    }
+    GetOptions options;
+    options.all_namespaces = a.has("-A");
+    const std::string output = a.get("-o");
+    options.wide = output == "wide";
+    if (!output.empty() && output != "wide" && output != "json" && output != "yaml") {
+        return usage_error("unable to match a printer suitable for the output format \"" + output +
+                           "\", allowed formats are: json,wide,yaml");
+    }
+    json items = json::array();
+    if (a.positional.size() >= 3) {
+        const std::string name = a.positional[2];
+        auto r = api.call("GET", service_path(ns_of(a), name));
+        if (!r) {
+            return 1;
+        }
+        if (r->status >= 300) {
+            if (endpoints && r->status == 404) {
+                std::fprintf(stderr, "Error from server (NotFound): endpoints \"%s\" not found\n",
+                             name.c_str());
+                return 1;
+            }
+            return report(*r);
+        }
+        json one = json::parse(r->body);
+        one.erase("stats");
+        items.push_back(one);
+    } else {
+        std::string path = "/v1/services";
+        if (!options.all_namespaces) {
+            path += "?namespace=" + ns_of(a);
+        }
+        auto r = api.call("GET", path);
+        if (!r) {
+            return 1;
+        }
+        if (r->status >= 300) {
+            return report(*r);
+        }
+        items = json::parse(r->body).value("items", json::array());
+    }
+    if (output == "json" || output == "yaml") {
+        json doc = items.size() == 1 && a.positional.size() >= 3
+                       ? items[0]
+                       : json{{"kind", "List"}, {"items", items}};
+        std::printf("%s", output == "json" ? (doc.dump(4) + "\n").c_str() : to_yaml(doc).c_str());
+        return 0;
+    }
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    std::string table =
+        services ? services_table(items, options, now) : endpoints_table(items, options, now);
+    if (table.empty()) {
+        if (options.all_namespaces) {
+            std::fprintf(stderr, "No resources found\n");
+        } else {
+            std::fprintf(stderr, "No resources found in %s namespace.\n", ns_of(a).c_str());
+        }
+        return 0;
+    }
+    std::printf("%s", table.c_str());
+    return 0;
+}
+
+int cmd_describe(Api& api, const Args& a) {
+    if (a.positional.size() < 3 || (a.positional[1] != "service" && a.positional[1] != "svc" &&
+                                    a.positional[1] != "services")) {
+        return usage_error("usage: describe service NAME");
+    }
+    auto r = api.call("GET", service_path(ns_of(a), a.positional[2]));
+    if (!r) {
+        return 1;
+    }
+    if (r->status >= 300) {
+        return report(*r);
+    }
+    std::printf("%s", describe_service(json::parse(r->body)).c_str());
+    return 0;
+}
+
+std::optional<json> get_service(Api& api, const std::string& ns, const std::string& name, int& rc) {
+    auto r = api.call("GET", service_path(ns, name));
+    if (!r) {
+        rc = 1;
+        return std::nullopt;
+    }
+    if (r->status >= 300) {
+        rc = report(*r);
+        return std::nullopt;
+    }
+    return json::parse(r->body);
+}
+
+int put_endpoints(Api& api, const std::string& ns, const std::string& name, const json& eps,
+                  const char* verb) {
+    auto r =
+        api.call("PUT", service_path(ns, name) + "/endpoints", json{{"endpoints", eps}}.dump());
+    if (!r) {
+        return 1;
+    }
+    if (r->status >= 300) {
+        return report(*r);
+    }
+    std::printf("service/%s %s\n", name.c_str(), verb);
+    return 0;
+}
+
+int cmd_set(Api& api, const Args& a) {
+    if (a.positional.size() < 4 || (a.positional[1] != "endpoints" && a.positional[1] != "ep")) {
+        return usage_error("usage: set endpoints NAME IP[:PORT][,...]");
+    }
+    const std::string name = a.positional[2];
+    std::string error;
+    auto list = parse_ip_list(a.positional[3], error);
+    if (!list) {
+        return usage_error(error);
+    }
+    int rc = 0;
+    auto svc = get_service(api, ns_of(a), name, rc);
+    if (!svc) {
+        return rc;
+    }
+    if (std::string m = explicit_port_mismatch(*svc, a.positional[3]); !m.empty()) {
+        std::fprintf(stderr, "Error from server (Invalid): %s\n", m.c_str());
+        return 1;
+    }
+    return put_endpoints(api, ns_of(a), name, *list, "endpoints updated");
+}
+
+int cmd_endpoints(Api& api, const Args& a) {
+    if (a.positional.size() < 4) {
+        return usage_error("usage: endpoints add|remove|drain NAME IP [--weight=W]");
+    }
+    const std::string op = a.positional[1];
+    const std::string name = a.positional[2];
+    const std::string ip = a.positional[3].substr(0, a.positional[3].find(':'));
+    if (!Ipv4::parse(ip)) {
+        return usage_error("invalid endpoint address \"" + a.positional[3] + "\"");
+    }
+    int rc = 0;
+    auto svc = get_service(api, ns_of(a), name, rc);
+    if (!svc) {
+        return rc;
+    }
+    json eps = svc->value("endpoints", json::array());
+    json out = json::array();
+    bool found = false;
+    for (json e : eps) {
+        e.erase("ports");  // named ports are kept by the server only via apply
+        if (e.value("ip", "") == ip) {
+            found = true;
+            if (op == "remove") {
+                continue;
+            }
+            if (op == "drain") {
+                e["terminating"] = true;
+                e["ready"] = false;
+            }
+            if (op == "add" && a.has("--weight")) {
+                e["weight"] = std::atoi(a.get("--weight").c_str());
+            }
+        }
+        out.push_back(e);
+    }
+    if (op == "add") {
+        if (!found) {
+            json e{{"ip", ip}};
+            if (a.has("--weight")) {
+                e["weight"] = std::atoi(a.get("--weight").c_str());
+            }
+            out.push_back(e);
+        }
+    } else if (op == "remove" || op == "drain") {
+        if (!found) {
+            std::fprintf(
+                stderr,
+                "Error from server (NotFound): endpoint \"%s\" of services \"%s\" not found\n",
+                ip.c_str(), name.c_str());
+            return 1;
+        }
+    } else {
+        return usage_error("unknown endpoints operation \"" + op + "\" (add, remove, drain)");
+    }
+    const char* verb = op == "add"      ? "endpoint added"
+                       : op == "remove" ? "endpoint removed"
+                                        : "endpoint drained";
+    return put_endpoints(api, ns_of(a), name, out, verb);
+}
+
+int cmd_apply(Api& api, const Args& a) {
+    if (!a.has("-f")) {
+        return usage_error("must specify -f FILE");
+    }
+    const std::string file = a.get("-f");
+    std::stringstream text;
+    if (file == "-") {
+        text << std::cin.rdbuf();
+    } else {
+        std::ifstream in(file);
+        if (!in) {
+            std::fprintf(stderr, "error: the path \"%s\" does not exist\n", file.c_str());
+            return 1;
+        }
+        text << in.rdbuf();
+    }
+    auto r = api.call("POST", "/v1/apply", text.str(), "application/yaml");
+    if (!r) {
+        return 1;
+    }
+    if (r->status >= 300) {
+        return report(*r);
+    }
+    for (const auto& o : json::parse(r->body).value("results", json::array())) {
+        std::printf("service/%s %s\n", o.value("name", "").c_str(), o.value("action", "").c_str());
+    }
+    return 0;
+}
+
+int cmd_delete(Api& api, const Args& a) {
+    if (a.positional.size() < 3 || (a.positional[1] != "service" && a.positional[1] != "svc" &&
+                                    a.positional[1] != "services")) {
+        return usage_error("usage: delete service NAME");
+    }
+    int rc = 0;
+    for (size_t i = 2; i < a.positional.size(); ++i) {
+        auto r = api.call("DELETE", service_path(ns_of(a), a.positional[i]));
+        if (!r) {
+            return 1;
+        }
+        if (r->status >= 300) {
+            rc = report(*r);
+            continue;
+        }
+        std::printf("service \"%s\" deleted\n", a.positional[i].c_str());
+    }
+    return rc;
+}
+
+int cmd_stats(Api& api) {
+    auto r = api.call("GET", "/v1/stats");
+    if (!r) {
+        return 1;
+    }
+    if (r->status >= 300) {
+        return report(*r);
+    }
+    std::printf("%s", stats_summary(json::parse(r->body)).c_str());
+    return 0;
+}
+
+int cmd_flows(Api& api, const Args& a) {
+    auto r = api.call("GET", "/v1/flows?limit=" + a.get("--limit", "100"));
+    if (!r) {
+        return 1;
+    }
+    if (r->status >= 300) {
+        return report(*r);
+    }
+    std::vector<std::vector<std::string>> rows = {
+        {"WORKER", "PROTO", "CLIENT", "VIP", "BACKEND", "STATE", "IDLE", "PKTS-IN", "PKTS-OUT"}};
+    for (const auto& f : json::parse(r->body).value("flows", json::array())) {
+        rows.push_back({std::to_string(f.value("worker", 0)), f.value("protocol", ""),
+                        f.value("client", ""), f.value("vip", ""), f.value("backend", ""),
+                        f.value("state", ""), std::to_string(f.value("idle_s", 0)) + "s",
+                        std::to_string(f.value("packets_fwd", 0)),
+                        std::to_string(f.value("packets_rev", 0))});
+    }
+    std::printf("%s", render_table(rows).c_str());
+    return 0;
+}
+
+int ctl_main(int argc, char** argv) {
+    std::string error;
+    auto args = parse_args(argc, argv, error);
+    if (!args) {
+        return usage_error(error);
+    }
+    if (args->has("-h") || args->has("--help") || args->positional.empty()) {
+        std::printf("%s", kUsage);
+        return args->positional.empty() && !args->has("-h") && !args->has("--help") ? 1 : 0;
+    }
+    const char* env = std::getenv("SVCGW_SERVER");
+    const std::string server = args->get("--server", env != nullptr && *env ? env : kDefaultServer);
+    auto address = parse_listen(server);
+    if (!address) {
+        return usage_error("--server: " + address.error().message);
+    }
+    std::string token;
+    if (args->has("--token-file")) {
+        auto t = read_token_file(args->get("--token-file"));
+        if (!t) {
+            return usage_error(t.error().message);
+        }
+        token = *t;
+    }
+    Api api(*address, token, server);
+    const std::string verb = args->positional[0];
+    try {
+        if (verb == "expose") {
+            return cmd_expose(api, *args);
+        }
+        if (verb == "get") {
+            return cmd_get(api, *args);
+        }
+        if (verb == "describe") {
+            return cmd_describe(api, *args);
+        }
+        if (verb == "set") {
+            return cmd_set(api, *args);
+        }
+        if (verb == "endpoints") {
+            return cmd_endpoints(api, *args);
+        }
+        if (verb == "apply") {
+            return cmd_apply(api, *args);
+        }
+        if (verb == "delete") {
+            return cmd_delete(api, *args);
+        }
+        if (verb == "stats") {
+            return cmd_stats(api);
+        }
+        if (verb == "flows") {
+            return cmd_flows(api, *args);
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: unexpected answer from the server: %s\n", e.what());
+        return 1;
+    }
+    return usage_error("unknown command \"" + verb + "\"");
+}
+
+}  // namespace
+}  // namespace svcgw
+
+int main(int argc, char** argv) {
+    return svcgw::ctl_main(argc, argv);
+}
