@@ -443,13 +443,14 @@ bool is_prime(uint32_t n) {
 }
 
 uint32_t maglev_auto_size(size_t backend_count) {
-    if (backend_count >= kMaglevMaxAutoSize / kMaglevSlotsPerBackend + 1) {
-        return kMaglevMaxAutoSize;
+    const uint64_t wanted = uint64_t{kMaglevSlotsPerBackend} * backend_count;
+    for (uint64_t rung_base = kMaglevMinAutoSize; rung_base < kMaglevMaxAutoSize; rung_base *= 2) {
+        const uint32_t rung = next_prime(static_cast<uint32_t>(rung_base));
+        if (rung >= wanted) {
+            return std::min(rung, kMaglevMaxAutoSize);
+        }
     }
-    const auto target = std::max<uint32_t>(
-        kMaglevMinAutoSize, static_cast<uint32_t>(backend_count) * kMaglevSlotsPerBackend);
-    // 65537 is prime, so the search stops at the cap at the latest.
-    return std::min(next_prime(target), kMaglevMaxAutoSize);
+    return kMaglevMaxAutoSize;
 }
 
 Result<MaglevRing> MaglevRing::build(std::span<const MaglevBackend> backends, uint32_t table_size,

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <numeric>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -116,32 +117,57 @@ TEST(MaglevPrime, Table) {
     }
 }
 
-TEST(MaglevAutoSize, SmallestPrimeWithinBounds) {
+TEST(MaglevAutoSize, SmallestRungOfThePrimeLadder) {
     EXPECT_EQ(maglev_auto_size(0), 251u);
     EXPECT_EQ(maglev_auto_size(1), 251u);
     EXPECT_EQ(maglev_auto_size(2), 251u);
-    EXPECT_EQ(maglev_auto_size(3), 307u);  // smallest prime >= 300
+    EXPECT_EQ(maglev_auto_size(3), 503u);  // smallest prime >= 2 * 251
     EXPECT_EQ(maglev_auto_size(10), 1009u);
-    EXPECT_EQ(maglev_auto_size(100), 10007u);
-    EXPECT_EQ(maglev_auto_size(655), 65519u);
-    EXPECT_EQ(maglev_auto_size(656), 65537u);  // clamp
+    EXPECT_EQ(maglev_auto_size(100), 16067u);
+    EXPECT_EQ(maglev_auto_size(642), 64271u);
+    EXPECT_EQ(maglev_auto_size(643), 65537u);  // cap
     EXPECT_EQ(maglev_auto_size(1000), 65537u);
     EXPECT_EQ(maglev_auto_size(size_t{1} << 40), 65537u);
+    std::set<uint32_t> rungs;
     for (size_t n = 0; n < 700; ++n) {
         const uint32_t m = maglev_auto_size(n);
+        rungs.insert(m);
         ASSERT_TRUE(is_prime(m)) << n;
         ASSERT_GE(m, kMaglevMinAutoSize);
         ASSERT_LE(m, kMaglevMaxAutoSize);
+        ASSERT_LE(maglev_auto_size(n), maglev_auto_size(n + 1)) << n;
         if (n * kMaglevSlotsPerBackend <= kMaglevMaxAutoSize) {
             ASSERT_GE(m, n * kMaglevSlotsPerBackend) << n;
+            ASSERT_LT(m, 2 * std::max<size_t>(n * kMaglevSlotsPerBackend, kMaglevMinAutoSize) + 16)
+                << n;
         }
+    }
+    EXPECT_EQ(rungs.size(), 10u);  // 251 * 2^k for k = 0..8, then the cap
+}
+
+// Scaling by one pod keeps M on its rung most of the time, so only ~1/N of
+// the slots move (the point of the ladder): 16 -> 15 and 100 -> 99 pods.
+TEST(MaglevAutoSize, ScalingByOneKeepsMostSlots) {
+    for (size_t n : {16, 100}) {
+        const auto all = make_backends(n);
+        const std::vector<MaglevBackend> fewer(all.begin(), all.end() - 1);
+        const auto before = build_ok(all, 0);
+        const auto after = build_ok(fewer, 0);
+        ASSERT_EQ(before.size(), after.size()) << n;
+        size_t moved = 0;
+        for (uint32_t s = 0; s < before.size(); ++s) {
+            const auto& id_before = all[before.sorted_order()[before.at(s)]].identity;
+            const auto& id_after = fewer[after.sorted_order()[after.at(s)]].identity;
+            moved += id_before != id_after;
+        }
+        EXPECT_LE(static_cast<double>(moved) / before.size(), 1.0 / n + 0.03) << n;
     }
 }
 
 TEST(MaglevBuild, AutoSizeUsedWhenZero) {
     const auto backends = make_backends(3);
     const auto ring = build_ok(backends, 0);
-    EXPECT_EQ(ring.size(), 307u);
+    EXPECT_EQ(ring.size(), 503u);
 }
 
 // Restores the default fill kernel when a test that forces one ends.
