@@ -10,6 +10,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: $0 BUILD_DIR}
 export SVCGW_BIN=${SVCGW_BIN:-$(realpath -m "$build")/app/svcgw}
+export SVCGWCTL_BIN=${SVCGWCTL_BIN:-$(realpath -m "$build")/tools/svcgwctl}
 mode=${SVCGW_MODE:-fullnat}
 
 "$root/tools/hugepages.sh"
@@ -33,18 +34,23 @@ show() {
     printf '%sclient$ %s%s\n' "$c_cmd" "$*" "$c_off"
     rig_client bash -c "$*" 2>&1
 }
-# gateway_change WHAT: shows the config change and how it reached the gateway.
-gateway_change() {
+# ctl ARGS...: prints the svcgwctl command as an operator types it, then
+# runs it against the gateway's API socket.
+ctl() {
+    printf '%s$ svcgwctl %s%s\n' "$c_cmd" "$*" "$c_off"
+    rig_ctl "$@" 2>&1 | sed 's/^/  /'
+}
+# change KERNEL_SERVICES CTL_ARGS...: on svcgw the change goes through
+# svcgwctl (the live API); the kernel reference gateway has no API, so its
+# rules are rewritten instead.
+change() {
+    local services=$1
+    shift
     if [ "$RIG_GATEWAY" = kernel ]; then
-        note "kernel gateway: $1 (iptables-restore in the gateway namespace)"
+        if [ -n "$services" ]; then rig_apply "$services"; else rig_apply; fi
+        note "kernel gateway: iptables-restore in the gateway namespace"
     else
-        if [ -z "${demo_started:-}" ]; then
-            note "$1: svcgw -c $RIG_CONFIG started in the gateway namespace (pid $RIG_GW_PID)"
-            demo_started=1
-        else
-            note "$1: services in $RIG_CONFIG, then kill -HUP $RIG_GW_PID (svcgw reloads)"
-        fi
-        sed -n '/^services:/,$p' "$RIG_CONFIG" | sed 's/^/    /'
+        ctl "$@"
     fi
 }
 who() { rig_curl "http://$RIG_VIP/" 2>/dev/null | rig_page_pod; }
@@ -58,9 +64,15 @@ step "kubectl create deployment mynginx --image=nginx"
 rig_add_pod a
 note "pod $(rig_pod_name a) running nginx at $(rig_pod_ip a)"
 
+if [ "$RIG_GATEWAY" != kernel ]; then
+    rig_ctl_start
+    note "svcgw started in the gateway namespace (pid $RIG_GW_PID), API on unix:$RIG_TMP/api.sock"
+fi
+
 step "kubectl expose deployment mynginx --port=80 --target-port=80 (ClusterIP $vip)"
-rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip a)"
-gateway_change "service mynginx -> $(rig_pod_ip a):80"
+change "mynginx $vip 80 80 TCP $(rig_pod_ip a)" \
+    expose mynginx --port=80 --target-port=80 --cluster-ip="$vip" --endpoints="$(rig_pod_ip a)"
+[ "$RIG_GATEWAY" = kernel ] || ctl get service
 rig_wait_pod "http://$vip/" a >/dev/null || note "the ClusterIP does not answer yet"
 show "curl -sS --max-time 3 http://$vip/ | head -n 4"
 note "answered by pod $(rig_pod_name "$(who)")"
@@ -79,27 +91,29 @@ step "kubectl delete pod $(rig_pod_name a)  (the deployment starts a new pod)"
 rig_del_pod a
 rig_add_pod b
 note "new pod $(rig_pod_name b) at $(rig_pod_ip b); endpoints updated"
-rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip b)"
-gateway_change "endpoints of mynginx -> $(rig_pod_ip b):80"
+change "mynginx $vip 80 80 TCP $(rig_pod_ip b)" set endpoints mynginx "$(rig_pod_ip b)"
+[ "$RIG_GATEWAY" = kernel ] || ctl get endpoints
 rig_wait_pod "http://$vip/" b >/dev/null || note "the new pod does not answer yet"
 show "curl -sS --max-time 3 http://$vip/ | grep pod:"
 note "same ClusterIP, new pod"
 
 step "kubectl scale deployment mynginx --replicas=2"
 rig_add_pod c
-rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip b),$(rig_pod_ip c)"
-gateway_change "endpoints of mynginx -> $(rig_pod_ip b):80, $(rig_pod_ip c):80"
+change "mynginx $vip 80 80 TCP $(rig_pod_ip b),$(rig_pod_ip c)" \
+    endpoints add mynginx "$(rig_pod_ip c)"
+[ "$RIG_GATEWAY" = kernel ] || ctl get endpoints
 rig_wait_pod "http://$vip/" c >/dev/null || note "the second pod does not answer yet"
 show "for i in \$(seq 20); do curl -s --max-time 3 http://$vip/ | grep -o 'pod: [^ ]*'; done | sort | uniq -c"
 if [ "$RIG_GATEWAY" = kernel ]; then
     note "each new connection goes to a random pod (iptables statistic)"
 else
     note "each new connection is hashed (Maglev) to one of the two pods"
+    ctl describe service mynginx
 fi
 
 step "kubectl delete service mynginx"
-rig_apply
-gateway_change "no services"
+change "" delete service mynginx
+[ "$RIG_GATEWAY" = kernel ] || ctl get service
 sleep 0.5
 show "time curl -sS --max-time 8 http://$vip/"
 note "refused at once, not a timeout"

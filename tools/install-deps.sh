@@ -7,6 +7,7 @@ packages=(
   # build
   build-essential meson ninja-build pkg-config
   libdpdk-dev dpdk dpdk-dev libyaml-cpp-dev libjemalloc-dev
+  libcpp-httplib-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   # tests and demo: namespaces, pods, clients

@@ -309,7 +309,8 @@ std::string stats_summary(const json& st) {
         {"WORKER", "RX", "TX", "FLOWS", "CAPACITY", "EVICTIONS", "DROPS"}};
     for (const auto& w : st.value("workers", json::array())) {
         std::string drops;
-        for (const auto& [reason, v] : w.value("drops", json::object()).items()) {
+        const json drop_counts = w.value("drops", json::object());  // items() needs an lvalue
+        for (const auto& [reason, v] : drop_counts.items()) {
             if (v.get<uint64_t>() != 0) {
                 drops +=
                     (drops.empty() ? "" : ",") + reason + "=" + std::to_string(v.get<uint64_t>());

@@ -91,6 +91,22 @@ const ServiceRecord* ControlState::find(const std::string& ns, const std::string
     return it == _records.end() ? nullptr : &it->second;
 }
 
+Config ControlState::skeleton() const {
+    Config c;
+    c.source = _config.source;
+    c.dpdk = _config.dpdk;
+    c.ports = _config.ports;
+    c.network = _config.network;
+    c.forwarding = _config.forwarding;
+    c.maglev = _config.maglev;
+    c.conntrack = _config.conntrack;
+    c.dns = _config.dns;
+    c.api = _config.api;
+    c.metrics = _config.metrics;
+    c.locations = _config.locations;
+    return c;
+}
+
 Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
                                                 const std::map<std::string, Origin>& origins,
                                                 int64_t now_unix_s,
@@ -218,24 +234,43 @@ Result<ChangeOutcome, ApiError> ControlState::remove(const std::string& ns,
 Result<ChangeOutcome, ApiError> ControlState::set_endpoints(const std::string& ns,
                                                             const std::string& name,
                                                             std::vector<EndpointConfig> endpoints) {
-    const ServiceRecord* record = find(ns, name);
-    if (record == nullptr) {
+    auto rec = _records.find(ns + "/" + name);
+    if (rec == _records.end()) {
         return Unexpected<ApiError>{not_found(ns, name)};
     }
-    ServiceConfig updated = record->config;
+    ServiceConfig updated = rec->second.config;
     updated.endpoints = std::move(endpoints);
     updated.locations.clear();
-    if (updated == record->config) {
+    if (updated == rec->second.config) {
         return ChangeOutcome{ns, name, "unchanged"};
     }
-    std::vector<ServiceConfig> next;
-    for (const auto& s : _config.services) {
-        next.push_back(s.key() == updated.key() ? updated : s);
+    // Only this service's endpoints change: its name, VIP and ports are as
+    // validated before, so validating it alone is enough, and the running
+    // set is updated in place (an endpoint change stays O(one service)
+    // with 10,000 services loaded).
+    Config one = skeleton();
+    one.services.push_back(std::move(updated));
+    auto valid = validate_and_allocate(one, {rec->second.config});
+    if (!valid) {
+        return Unexpected<ApiError>{invalid(name_services(valid.error(), one.services))};
     }
-    auto done = commit(std::move(next), {}, 0, std::nullopt);
-    if (!done) {
-        return Unexpected<ApiError>{invalid(done.error())};
+    auto slot = std::lower_bound(
+        _config.services.begin(), _config.services.end(), rec->first,
+        [](const ServiceConfig& s, const std::string& key) { return s.key() < key; });
+    if (slot == _config.services.end() || slot->key() != rec->first) {
+        return Unexpected<ApiError>{ApiError{500, "InternalError", "running set out of order", ""}};
     }
+    ServiceConfig previous = std::move(*slot);
+    *slot = std::move(one.services.front());
+    ServiceDiff diff;
+    diff.changed.push_back(&*slot);
+    auto published = _publisher.publish(_config.services, diff, _config.maglev);
+    if (!published) {
+        *slot = std::move(previous);
+        return Unexpected<ApiError>{invalid(name_services({published.error()}, _config.services))};
+    }
+    ++_version;
+    rec->second.config = *slot;
     return ChangeOutcome{ns, name, "configured"};
 }
 

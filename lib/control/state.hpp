@@ -116,6 +116,8 @@ private:
                                       const std::map<std::string, Origin>& origins,
                                       int64_t now_unix_s, std::optional<MaglevConfig> maglev);
 
+    Config skeleton() const;  // _config without services
+
     Config _config;  // the services are the running set, ordered by key
     std::map<std::string, ServiceRecord> _records;
     ServicePublisher& _publisher;

@@ -2,13 +2,26 @@
 
 namespace svcgw {
 
+TablePublisher::TablePublisher(ServiceTable& table, const std::vector<ServiceConfig>& published,
+                               MaglevConfig maglev)
+    : _table(table), _maglev(maglev) {
+    for (const auto& s : published) {
+        _published.emplace(s.key(), s);
+    }
+}
+
 Result<void> TablePublisher::publish(const std::vector<ServiceConfig>& next,
                                      const ServiceDiff& diff, const MaglevConfig& maglev) {
     // All or nothing: build every new object first (what upsert would do);
-    // only if all build is the table touched.
+    // only if all build is the table touched. validate_and_allocate already
+    // rejects everything Service::build can refuse except an explicit
+    // Maglev table smaller than a service's backends, so the trial build
+    // (half the cost of a 10k-service apply) runs only with an explicit
+    // size; the rollback below stays as the safety net.
     std::vector<const ServiceConfig*> upserts = diff.changed;
     upserts.insert(upserts.end(), diff.added.begin(), diff.added.end());
-    for (const ServiceConfig* s : upserts) {
+    for (const ServiceConfig* s :
+         maglev.table_size != 0 ? upserts : std::vector<const ServiceConfig*>{}) {
         auto built = Service::build(*s, maglev);
         if (!built) {
             Error e = built.error();
@@ -47,12 +60,25 @@ Result<void> TablePublisher::publish(const std::vector<ServiceConfig>& next,
         for (const ServiceConfig* s : diff.added) {
             (void)_table.remove(s->ns, s->name);
         }
-        for (const ServiceConfig& s : _published) {
-            (void)_table.upsert(s, _maglev);
+        for (const auto* list : {&diff.changed, &diff.removed}) {
+            for (const ServiceConfig* s : *list) {
+                auto old = _published.find(s->key());
+                if (old != _published.end()) {
+                    (void)_table.upsert(old->second, _maglev);
+                }
+            }
         }
         return Unexpected<Error>{failure};
     }
-    _published = next;
+    (void)next;
+    for (const ServiceConfig* s : diff.removed) {
+        _published.erase(s->key());
+    }
+    for (const auto* list : {&diff.added, &diff.changed}) {
+        for (const ServiceConfig* s : *list) {
+            _published.insert_or_assign(s->key(), *s);
+        }
+    }
     _maglev = maglev;
     return {};
 }

@@ -3,6 +3,8 @@
 // unexpected table failure it restores the previous services.
 #pragma once
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "control/state.hpp"
@@ -12,15 +14,17 @@ namespace svcgw {
 
 class TablePublisher : public ServicePublisher {
 public:
-    TablePublisher(ServiceTable& table, std::vector<ServiceConfig> published, MaglevConfig maglev)
-        : _table(table), _published(std::move(published)), _maglev(maglev) {}
+    TablePublisher(ServiceTable& table, const std::vector<ServiceConfig>& published,
+                   MaglevConfig maglev);
 
     Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
                          const MaglevConfig& maglev) override;
 
 private:
     ServiceTable& _table;
-    std::vector<ServiceConfig> _published;  // what the table holds, for rollback
+    // What the table holds, by "ns/name", for rollback; updated per diff
+    // (an endpoint change costs O(1) here, not a copy of every service).
+    std::map<std::string, ServiceConfig> _published;
     MaglevConfig _maglev;
 };
 

@@ -25,6 +25,7 @@ RIG_FAMILY=${RIG_FAMILY:-sgit}
 RIG_ID="${RIG_FAMILY}$$"
 RIG_GATEWAY=${SVCGW_GATEWAY:-svcgw}            # svcgw | kernel
 RIG_SVCGW_BIN=${SVCGW_BIN:-}                   # set by run.sh / demo.sh
+RIG_SVCGWCTL_BIN=${SVCGWCTL_BIN:-}             # set by run.sh / demo.sh
 RIG_PYTHON=/usr/bin/python3                    # not a pyenv shim: runs under ip netns exec
 RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -484,6 +485,27 @@ rig_svcgw_wait_ready() {
     done
     rig_show_gateway_log
     return 1
+}
+
+# ---------------------------------------------------------------- svcgwctl
+
+# rig_ctl ARGS...: svcgwctl against this rig's API socket (a file: reachable
+# from the root namespace).
+rig_ctl() {
+    "$RIG_SVCGWCTL_BIN" --server "unix:$RIG_TMP/api.sock" "$@"
+}
+
+# rig_ctl_start: the gateway with no services, for tests that drive it
+# through the API. Waits for the API socket to answer.
+rig_ctl_start() {
+    [ -x "$RIG_SVCGWCTL_BIN" ] || rig_die "svcgwctl not found (SVCGWCTL_BIN=$RIG_SVCGWCTL_BIN)"
+    rig_apply
+    local i
+    for ((i = 0; i < 50; i++)); do
+        rig_ctl get services -A >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    rig_die "the API on $RIG_TMP/api.sock did not answer"
 }
 
 rig_svcgw_reload() {

@@ -22,6 +22,8 @@ fi
 export SVCGW_GATEWAY=$gateway
 SVCGW_BIN=$(realpath -m "$build")/app/svcgw
 export SVCGW_BIN
+SVCGWCTL_BIN=$(realpath -m "$build")/tools/svcgwctl
+export SVCGWCTL_BIN
 if [ "$gateway" = svcgw ] && [ ! -x "$SVCGW_BIN" ]; then
     echo "integration: $SVCGW_BIN is missing; every test will fail" >&2
 fi

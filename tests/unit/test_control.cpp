@@ -14,6 +14,7 @@
 #include "control/api.hpp"
 #include "control/client.hpp"
 #include "control/control_queue.hpp"
+#include "control/kubectl.hpp"
 #include "control/server.hpp"
 #include "control/state.hpp"
 
@@ -356,6 +357,13 @@ TEST_F(Fixture, StatsMetricsAndFlows) {
     r = call("GET", "/v1/flows", "", {{"limit", "2"}});
     ASSERT_EQ(r.status, 200);
     EXPECT_EQ(json::parse(r.body)["flows"].size(), 2u);
+}
+
+TEST_F(Fixture, StatsSummaryRendersTheApiAnswer) {
+    // svcgwctl stats formats exactly what GET /v1/stats returns.
+    std::string table = stats_summary(json::parse(call("GET", "/v1/stats").body));
+    EXPECT_NE(table.find("default     filesvc   80/TCP"), std::string::npos) << table;
+    EXPECT_NE(table.find("no_service=3"), std::string::npos) << table;
 }
 
 TEST(Listen, ParsesAndRejects) {

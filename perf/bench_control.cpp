@@ -1,0 +1,251 @@
+// Control-plane benchmarks (issue 4), with 10,000 services and 30,000
+// endpoints loaded through ControlState + TablePublisher + ServiceTable,
+// exactly the daemon's apply path (minus the HTTP hop):
+//  - Control/ApplyFull: one apply of all 10k services into an empty table.
+//  - Control/EndpointChangeVisibility: a reader thread spins on one VIP
+//    lookup (as a worker would) until it sees a new backend; the time from
+//    set_endpoints' return to that observation is the visibility latency
+//    (<= 0 means visible before the call returned: counted as 0). Reports
+//    p50/p99/max, the call's own duration, and memory.
+// EAL without hugepages (shared with bench_table: whichever runs first
+// initialises it).
+#include <benchmark/benchmark.h>
+#include <pthread.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "control/state.hpp"
+#include "control/table_publisher.hpp"
+#include "table/service_table.hpp"
+
+namespace svcgw {
+namespace {
+
+constexpr uint32_t kServices = 10000;
+constexpr uint32_t kEndpointsPerService = 3;  // 30,000 endpoints
+constexpr uint32_t kMaxVips = 65536;
+constexpr int kChanges = 1000;  // endpoint changes per latency run
+
+void init_eal() {
+    static const bool ready = [] {
+        const std::string prefix = "--file-prefix=svcgw_bench_control_" + std::to_string(getpid());
+        std::vector<std::string> args = {
+            "svcgw-bench", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
+            "-l",          "0",         "-m",       "512",         "--log-level=error",
+            prefix};
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0 && rte_errno != EALREADY) {
+            std::fprintf(stderr, "bench_control: rte_eal_init failed\n");
+            std::abort();
+        }
+        return true;
+    }();
+    (void)ready;
+}
+
+Config base() {
+    Config c;
+    c.network.service_cidr = *Ipv4Prefix::parse("10.96.0.0/16");
+    c.ports.push_back(PortConfig{"ext0", "net_null0", *Ipv4Prefix::parse("10.99.0.1/24"), {}});
+    return c;
+}
+
+std::vector<ServiceConfig> services() {
+    std::vector<ServiceConfig> out;
+    out.reserve(kServices);
+    for (uint32_t i = 0; i < kServices; ++i) {
+        ServiceConfig s;
+        s.name = "svc-" + std::to_string(i);
+        s.ns = "bench";
+        s.ports.push_back(ServicePortConfig{"http", 80, 8080, "", Protocol::tcp});
+        for (uint32_t e = 0; e < kEndpointsPerService; ++e) {
+            EndpointConfig ep;
+            ep.ip = Ipv4{(10u << 24) | (1u << 16) | (i * kEndpointsPerService + e + 1)};
+            s.endpoints.push_back(ep);
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+struct Rig {
+    rte_rcu_qsbr* qsbr = nullptr;
+    std::unique_ptr<ServiceTable> table;
+    std::unique_ptr<TablePublisher> publisher;
+    std::unique_ptr<ControlState> state;
+
+    explicit Rig(uint32_t readers) {
+        init_eal();
+        qsbr = static_cast<rte_rcu_qsbr*>(
+            rte_zmalloc("bench_ctl_qsbr", rte_rcu_qsbr_get_memsize(readers), RTE_CACHE_LINE_SIZE));
+        rte_rcu_qsbr_init(qsbr, readers);
+        ServiceTableOptions options;
+        options.max_vips = kMaxVips;
+        table = std::move(*ServiceTable::create(qsbr, options));
+        Config c = base();
+        publisher = std::make_unique<TablePublisher>(*table, c.services, c.maglev);
+        state = std::make_unique<ControlState>(c, *publisher, 0);
+    }
+    ~Rig() {
+        state.reset();
+        publisher.reset();
+        table.reset();
+        rte_free(qsbr);
+    }
+};
+
+size_t rss_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    size_t pages = 0, resident = 0;
+    statm >> pages >> resident;
+    return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+size_t dpdk_heap_bytes() {
+    rte_malloc_socket_stats stats{};
+    size_t total = 0;
+    for (unsigned s = 0; s < rte_socket_count(); ++s) {
+        if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(s), &stats) == 0) {
+            total += stats.heap_allocsz_bytes;
+        }
+    }
+    return total;
+}
+
+void BM_ControlApplyFull(benchmark::State& st) {
+    const std::vector<ServiceConfig> all = services();
+    double rss_delta = 0, heap_delta = 0;
+    for (auto _ : st) {
+        st.PauseTiming();
+        auto rig = std::make_unique<Rig>(1);
+        std::vector<ServiceConfig> copy = all;
+        size_t rss0 = rss_bytes(), heap0 = dpdk_heap_bytes();
+        st.ResumeTiming();
+        auto done = rig->state->apply(std::move(copy), false, 0);
+        st.PauseTiming();
+        if (!done || rig->table->size() != kServices) {
+            st.SkipWithError(done ? "not every service published" : done.error().message.c_str());
+            break;
+        }
+        // First iteration only: later ones reuse memory the allocator kept.
+        if (rss_delta == 0) {
+            rss_delta = static_cast<double>(rss_bytes()) - static_cast<double>(rss0);
+            heap_delta = static_cast<double>(dpdk_heap_bytes()) - static_cast<double>(heap0);
+        }
+        rig.reset();
+        st.ResumeTiming();
+    }
+    st.counters["services"] = kServices;
+    st.counters["endpoints"] = kServices * kEndpointsPerService;
+    st.counters["rss_MiB"] = rss_delta / (1 << 20);
+    st.counters["dpdk_heap_MiB"] = heap_delta / (1 << 20);
+}
+BENCHMARK(BM_ControlApplyFull)->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+
+void BM_ControlEndpointChangeVisibility(benchmark::State& st) {
+    Rig rig(1);
+    auto loaded = rig.state->apply(services(), false, 0);
+    if (!loaded) {
+        st.SkipWithError(loaded.error().message.c_str());
+        return;
+    }
+    const ServiceRecord* target = rig.state->find("bench", "svc-4242");
+    VipKey key{htonl(target->config.cluster_ip->value), htons(80), IPPROTO_TCP, 0};
+
+    using Clock = std::chrono::steady_clock;
+    std::atomic<uint32_t> want{0};    // backend ip_be the reader looks for
+    std::atomic<int64_t> seen_at{0};  // ns since epoch of the first sighting
+    std::atomic<bool> stop{false};
+    std::thread reader([&] {
+        // EAL pinned this process's main thread to lcore 0, and threads
+        // inherit it: move the reader to another CPU, as a worker lcore is.
+        cpu_set_t cpus;
+        CPU_ZERO(&cpus);
+        for (int c = 1;
+             c < CPU_SETSIZE && c < static_cast<int>(std::thread::hardware_concurrency()); ++c) {
+            CPU_SET(c, &cpus);
+        }
+        if (CPU_COUNT(&cpus) > 0) {
+            pthread_setaffinity_np(pthread_self(), sizeof cpus, &cpus);
+        }
+        rte_rcu_qsbr_thread_register(rig.qsbr, 0);
+        rte_rcu_qsbr_thread_online(rig.qsbr, 0);
+        while (!stop.load(std::memory_order_relaxed)) {
+            uint32_t ip = want.load(std::memory_order_acquire);
+            const ServicePort* sp = rig.table->lookup(key);
+            if (ip != 0 && sp != nullptr && sp->service->find_backend(ip) != nullptr &&
+                seen_at.load(std::memory_order_relaxed) == 0) {
+                seen_at.store(Clock::now().time_since_epoch().count(), std::memory_order_release);
+            }
+            rte_rcu_qsbr_quiescent(rig.qsbr, 0);
+        }
+        rte_rcu_qsbr_thread_offline(rig.qsbr, 0);
+        rte_rcu_qsbr_thread_unregister(rig.qsbr, 0);
+    });
+
+    std::vector<double> visibility_us, call_us;
+    uint32_t next_ip = (10u << 24) | (200u << 16);
+    for (auto _ : st) {
+        for (int i = 0; i < kChanges; ++i) {
+            EndpointConfig added;
+            added.ip = Ipv4{++next_ip};
+            std::vector<EndpointConfig> eps = target->config.endpoints;
+            eps.back() = added;  // replace one pod: the set changes, size stays
+            seen_at.store(0, std::memory_order_relaxed);
+            want.store(htonl(added.ip.value), std::memory_order_release);
+            auto start = Clock::now();
+            auto done = rig.state->set_endpoints("bench", "svc-4242", eps);
+            auto returned = Clock::now();
+            if (!done) {
+                st.SkipWithError(done.error().message.c_str());
+                break;
+            }
+            int64_t seen = 0;
+            while ((seen = seen_at.load(std::memory_order_acquire)) == 0) {
+            }
+            target = rig.state->find("bench", "svc-4242");
+            double vis = std::max<double>(0, (seen - returned.time_since_epoch().count()) / 1e3);
+            visibility_us.push_back(vis);
+            call_us.push_back(std::chrono::duration<double, std::micro>(returned - start).count());
+            rig.table->reclaim();
+        }
+    }
+    stop = true;
+    reader.join();
+    auto pct = [](std::vector<double> v, double p) {
+        std::sort(v.begin(), v.end());
+        return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+    };
+    st.counters["visible_p50_us"] = pct(visibility_us, 0.50);
+    st.counters["visible_p99_us"] = pct(visibility_us, 0.99);
+    st.counters["visible_max_us"] = pct(visibility_us, 1.0);
+    st.counters["call_p50_us"] = pct(call_us, 0.50);
+    st.counters["call_p99_us"] = pct(call_us, 0.99);
+    st.counters["rss_MiB"] = static_cast<double>(rss_bytes()) / (1 << 20);
+    st.counters["dpdk_heap_MiB"] = static_cast<double>(dpdk_heap_bytes()) / (1 << 20);
+}
+BENCHMARK(BM_ControlEndpointChangeVisibility)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace svcgw
