@@ -140,6 +140,18 @@ if $api; then
         test "${new_flows:-0}" -ge "$spread_requests"
     rig_check "svcgwctl stats lists mynginx 80/TCP" \
         grep -Eq "^default +mynginx +80/TCP +[1-9]" <<<"$(rig_ctl stats)"
+    # The workers' flow census (about once a second) lists the keep-alive
+    # connection: client -> VIP -> pod b.
+    flow_listed() {
+        local i
+        for ((i = 0; i < 30; i++)); do
+            rig_ctl flows | grep -Eq "TCP +$(rig_client_ip):[0-9]+ +$vip:80 +$(rig_pod_ip b):80 +ESTABLISHED" && return 0
+            sleep 0.2
+        done
+        rig_ctl flows
+        return 1
+    }
+    rig_check "svcgwctl flows lists the keep-alive connection to pod b" flow_listed
 fi
 
 # (4, second half) remove the other pod; the old connection must not notice.

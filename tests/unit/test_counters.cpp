@@ -1,0 +1,159 @@
+// Per-service-port and per-backend traffic counters (issue 4): one object
+// per identity, handed to every new version of a service so totals survive
+// replacement; dropped with the identity; summed over lanes by the
+// collector.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "table/service_table.hpp"
+#include "telemetry/collect.hpp"
+
+namespace svcgw {
+namespace {
+
+class EalEnvironment : public ::testing::Environment {
+public:
+    void SetUp() override {
+        const std::string prefix = "--file-prefix=svcgw_test_counters_" + std::to_string(getpid());
+        std::vector<std::string> args = {"test_counters",
+                                         "--no-huge",
+                                         "--no-pci",
+                                         "--no-shconf",
+                                         "--no-telemetry",
+                                         "-l",
+                                         "0",
+                                         "--log-level=error",
+                                         prefix};
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0)
+            << rte_strerror(rte_errno);
+    }
+    void TearDown() override { rte_eal_cleanup(); }
+};
+const auto* const kEal = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+
+constexpr uint32_t kLanes = 3;  // three workers
+
+struct Counters : ::testing::Test {
+    Counters() {
+        qsbr = static_cast<rte_rcu_qsbr*>(
+            rte_zmalloc("q", rte_rcu_qsbr_get_memsize(kLanes), RTE_CACHE_LINE_SIZE));
+        rte_rcu_qsbr_init(qsbr, kLanes);
+        table = std::move(*ServiceTable::create(qsbr));
+    }
+    ~Counters() override {
+        table.reset();
+        rte_free(qsbr);
+    }
+    static ServiceConfig web(std::vector<const char*> ips) {
+        ServiceConfig s;
+        s.name = "web";
+        s.cluster_ip = *Ipv4::parse("10.96.0.20");
+        s.ports.push_back(ServicePortConfig{"http", 80, 8080, "", Protocol::tcp});
+        for (const char* ip : ips) {
+            EndpointConfig e;
+            e.ip = *Ipv4::parse(ip);
+            s.endpoints.push_back(e);
+        }
+        return s;
+    }
+    const Backend* backend(const char* ip) {
+        return table->find("default", "web")->find_backend(htonl(Ipv4::parse(ip)->value));
+    }
+    rte_rcu_qsbr* qsbr = nullptr;
+    std::unique_ptr<ServiceTable> table;
+};
+
+TEST_F(Counters, OneLanePerWorkerSummed) {
+    ASSERT_TRUE(table->upsert(web({"10.0.0.1"}), {}));
+    EXPECT_EQ(table->stats_lanes(), kLanes);
+    const ServicePort& sp = table->find("default", "web")->ports()[0];
+    ASSERT_NE(sp.stats, nullptr);
+    for (uint32_t lane = 0; lane < kLanes; ++lane) {
+        sp.stats->lane(lane).add_packet(100);
+        sp.stats->lane(lane).add_new_flow();
+    }
+    TrafficTotals t = sp.stats->sum();
+    EXPECT_EQ(t.packets, kLanes);
+    EXPECT_EQ(t.bytes, 100u * kLanes);
+    EXPECT_EQ(t.new_flows, kLanes);
+}
+
+TEST_F(Counters, SurviveReplacementAndDieWithTheIdentity) {
+    ASSERT_TRUE(table->upsert(web({"10.0.0.1", "10.0.0.2"}), {}));
+    TrafficCounters* kept = backend("10.0.0.1")->stats;
+    TrafficCounters* port = table->find("default", "web")->ports()[0].stats;
+    ASSERT_NE(kept, nullptr);
+    kept->lane(1).add_packet(60);
+    port->lane(2).add_packet(60);
+    backend("10.0.0.2")->stats->lane(0).add_packet(60);
+
+    // Replace a pod: 10.0.0.2 goes, 10.0.0.3 comes; 10.0.0.1 and the port keep counting.
+    ASSERT_TRUE(table->upsert(web({"10.0.0.1", "10.0.0.3"}), {}));
+    EXPECT_EQ(backend("10.0.0.1")->stats, kept);
+    EXPECT_EQ(backend("10.0.0.1")->stats->sum().packets, 1u);
+    EXPECT_EQ(table->find("default", "web")->ports()[0].stats->sum().packets, 1u);
+    EXPECT_EQ(backend("10.0.0.3")->stats->sum().packets, 0u);
+    // 10.0.0.2 comes back: a new identity, counted from zero.
+    ASSERT_TRUE(table->upsert(web({"10.0.0.1", "10.0.0.2"}), {}));
+    EXPECT_EQ(backend("10.0.0.2")->stats->sum().packets, 0u);
+
+    // A failed update keeps the live counters.
+    ServiceConfig bad = web({"10.0.0.1", "10.0.0.1"});
+    EXPECT_FALSE(table->upsert(bad, {}));
+    EXPECT_EQ(backend("10.0.0.1")->stats, kept);
+
+    // Deleting the service drops its counters: re-created, it starts at zero.
+    ASSERT_TRUE(table->remove("default", "web"));
+    table->reclaim();
+    ASSERT_TRUE(table->upsert(web({"10.0.0.1"}), {}));
+    EXPECT_EQ(backend("10.0.0.1")->stats->sum().packets, 0u);
+    EXPECT_EQ(table->find("default", "web")->ports()[0].stats->sum().packets, 0u);
+}
+
+TEST_F(Counters, CollectorReportsPortsBackendsAndRingShares) {
+    ASSERT_TRUE(table->upsert(web({"10.0.0.1", "10.0.0.2"}), {}));
+    backend("10.0.0.2")->stats->lane(0).add_packet(1500);
+    backend("10.0.0.2")->stats->lane(0).add_new_flow();
+    StatsSnapshot s = collect_stats(*table, {}, {});
+    EXPECT_EQ(s.services, 1u);
+    ASSERT_EQ(s.ports.size(), 1u);
+    EXPECT_EQ(s.ports[0].port, 80);
+    ASSERT_EQ(s.backends.size(), 2u);
+    uint32_t slots = 0;
+    for (const auto& b : s.backends) {
+        slots += b.ring_slots;
+        EXPECT_EQ(b.ring_size, table->find("default", "web")->ring().size());
+        if (b.ip == "10.0.0.2") {
+            EXPECT_EQ(b.traffic.bytes, 1500u);
+            EXPECT_EQ(b.traffic.new_flows, 1u);
+        }
+    }
+    EXPECT_EQ(slots, s.backends[0].ring_size);  // the shares cover the ring
+    // Active flows come from the workers' census, keyed by VIP and backend.
+    FlowCensus census;
+    census.per_backend[{pack_vip(htonl(Ipv4::parse("10.96.0.20")->value), htons(80), 6),
+                        htonl(Ipv4::parse("10.0.0.1")->value)}] = 4;
+    s = collect_stats(*table, {}, {census, census});
+    EXPECT_EQ(s.ports[0].traffic.active_flows, 8u);
+    for (const auto& b : s.backends) {
+        EXPECT_EQ(b.traffic.active_flows, b.ip == "10.0.0.1" ? 8u : 0u);
+    }
+    EXPECT_NE(render_prometheus(s).find("svcgw_backend_active_flows{namespace=\"default\","
+                                        "service=\"web\",backend=\"10.0.0.1\"} 8"),
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace svcgw
