@@ -145,13 +145,11 @@ Result<Config, Errors> reload_config(const std::string& path, const Config& curr
     if (!parsed) {
         return Unexpected<Errors>{parsed.error()};
     }
-    Config next = std::move(*parsed);
-    // Keep allocated ClusterIPs stable across reloads.
-    auto valid = validate_and_allocate(next, current.services);
-    if (!valid) {
-        return Unexpected<Errors>{valid.error()};
-    }
-    return next;
+    // Validation and ClusterIP allocation happen in ControlState::reload,
+    // against the whole running set (API services included), so allocated
+    // IPs stay where they are.
+    (void)current;
+    return std::move(*parsed);
 }
 
 std::set<uint32_t> vips_of(const Config& config) {

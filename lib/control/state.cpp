@@ -109,21 +109,10 @@ Config ControlState::skeleton() const {
 
 Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
                                                 const std::map<std::string, Origin>& origins,
-                                                int64_t now_unix_s,
-                                                std::optional<MaglevConfig> maglev) {
+                                                int64_t now_unix_s, const Config* sections) {
     std::sort(next.begin(), next.end(),
               [](const auto& a, const auto& b) { return a.key() < b.key(); });
-    Config candidate;
-    candidate.source = _config.source;
-    candidate.network = _config.network;
-    candidate.dns = _config.dns;
-    candidate.maglev = maglev.value_or(_config.maglev);
-    candidate.ports = _config.ports;
-    candidate.dpdk = _config.dpdk;
-    candidate.forwarding = _config.forwarding;
-    candidate.conntrack = _config.conntrack;
-    candidate.api = _config.api;
-    candidate.metrics = _config.metrics;
+    Config candidate = sections != nullptr ? *sections : skeleton();
     candidate.services = std::move(next);
     auto valid = validate_and_allocate(candidate, _config.services);
     if (!valid) {
@@ -154,8 +143,7 @@ Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
     }
     DiffCounts counts{diff.added.size(), diff.changed.size(), diff.removed.size()};
     _records = std::move(records);
-    _config.maglev = candidate.maglev;
-    _config.services = std::move(candidate.services);  // the diff's pointers die here
+    _config = std::move(candidate);  // the diff's pointers die here
     return counts;
 }
 
@@ -199,7 +187,7 @@ Result<std::vector<ChangeOutcome>, ApiError> ControlState::apply(
             before.emplace(key, r.config);
         }
     }
-    auto done = commit(std::move(next), origins, now_unix_s, std::nullopt);
+    auto done = commit(std::move(next), origins, now_unix_s, nullptr);
     if (!done) {
         return Unexpected<ApiError>{invalid(done.error())};
     }
@@ -224,7 +212,7 @@ Result<ChangeOutcome, ApiError> ControlState::remove(const std::string& ns,
             next.push_back(s);
         }
     }
-    auto done = commit(std::move(next), {}, 0, std::nullopt);
+    auto done = commit(std::move(next), {}, 0, nullptr);
     if (!done) {
         return Unexpected<ApiError>{invalid(done.error())};
     }
@@ -291,7 +279,10 @@ Result<DiffCounts, Errors> ControlState::reload(Config file, int64_t now_unix_s)
     for (auto& s : file.services) {
         next.push_back(std::move(s));
     }
-    return commit(std::move(next), origins, now_unix_s, file.maglev);
+    // The file's own sections are validated with the whole service set;
+    // services without a cluster_ip keep the IP they run with.
+    file.services.clear();
+    return commit(std::move(next), origins, now_unix_s, &file);
 }
 
 }  // namespace svcgw

@@ -99,8 +99,9 @@ public:
     Result<ChangeOutcome, ApiError> remove(const std::string& ns, const std::string& name);
     Result<ChangeOutcome, ApiError> set_endpoints(const std::string& ns, const std::string& name,
                                                   std::vector<EndpointConfig> endpoints);
-    // SIGHUP: `file` is the freshly parsed file (services not yet
-    // validated). The fixed sections are checked by the caller.
+    // SIGHUP: `file` is the freshly parsed file (parse_config: not
+    // validated, no ClusterIP allocated: that happens here, against the
+    // whole running set). The restart-only sections are checked by the caller.
     Result<DiffCounts, Errors> reload(Config file, int64_t now_unix_s);
 
     const ServiceRecord* find(const std::string& ns, const std::string& name) const;
@@ -110,11 +111,12 @@ public:
     uint64_t version() const { return _version; }     // bumps on each published change
 
 private:
-    // Validates `next` (the complete running set), publishes the diff and
+    // Validates `next` (the complete running set) with the other sections
+    // of `sections` (nullptr = the running ones), publishes the diff and
     // commits. Errors are left for the caller to shape.
     Result<DiffCounts, Errors> commit(std::vector<ServiceConfig> next,
                                       const std::map<std::string, Origin>& origins,
-                                      int64_t now_unix_s, std::optional<MaglevConfig> maglev);
+                                      int64_t now_unix_s, const Config* sections);
 
     Config skeleton() const;  // _config without services
 

@@ -341,6 +341,39 @@ TEST_F(Fixture, ReloadKeepsApiServicesAndReplacesFileOnes) {
     EXPECT_EQ(snapshot(), before);
 }
 
+TEST_F(Fixture, ReloadAllocatesAgainstTheRunningSet) {
+    const char* text = R"(
+ports: [{name: ext0, device: "net_null0", address: 10.99.0.1/24}]
+network: {service_cidr: 10.96.0.0/16}
+services:
+  - {name: auto1, ports: [{port: 80}]}
+)";
+    auto parsed = parse_config(text, "f.yaml");
+    ASSERT_TRUE(parsed);
+    ASSERT_TRUE(state.reload(*parsed, 10));
+    const Ipv4 vip = *state.find("default", "auto1")->config.cluster_ip;
+    const uint64_t version = state.version();
+    // Same file again: nothing moves, nothing is published.
+    auto again = state.reload(*parse_config(text, "f.yaml"), 20);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->changed + again->added + again->removed, 0u);
+    EXPECT_EQ(state.version(), version);
+    EXPECT_EQ(*state.find("default", "auto1")->config.cluster_ip, vip);
+    // An API service holding an IP: a file service needing an allocation
+    // gets another one, the reload is not refused.
+    ASSERT_EQ(
+        call("PUT", "/v1/namespaces/default/services/api1", R"({"ports": [{"port": 80}]})").status,
+        201);
+    const Ipv4 api_vip = *state.find("default", "api1")->config.cluster_ip;
+    const std::string more = std::string(text) + "  - {name: auto2, ports: [{port: 80}]}\n";
+    ASSERT_TRUE(state.reload(*parse_config(more, "f.yaml"), 30));
+    EXPECT_NE(*state.find("default", "auto2")->config.cluster_ip, api_vip);
+    EXPECT_EQ(*state.find("default", "auto1")->config.cluster_ip, vip);
+    EXPECT_EQ(*state.find("default", "api1")->config.cluster_ip, api_vip);
+    // The file dropped filesvc (file-owned): gone.
+    EXPECT_EQ(state.find("default", "filesvc"), nullptr);
+}
+
 TEST_F(Fixture, StatsMetricsAndFlows) {
     auto r = call("GET", "/v1/stats");
     ASSERT_EQ(r.status, 200);
