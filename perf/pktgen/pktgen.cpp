@@ -16,7 +16,13 @@
 //                       service loses its last R backends through
 //                       ServiceTable::upsert, the call a SIGHUP reload makes;
 //                       odd flow slots then open new connections)
+//                       memif: the same change as a config reload of the
+//                       daemon: --reload-pid PID --reload-from NEW
+//                       --reload-to CFG (NEW is renamed over CFG, then
+//                       SIGHUP; new connections start kReloadSettleS later)
+//   --max-flows N       conntrack.max_flows (default max(1M, 2 x flows))
 //   --emit-config FILE --device SPEC   write the matching svcgw config, exit
+//                       (with --remove R: the services without their last R)
 //
 // Single thread, one core. Prints a human summary and one `RESULT k=v ...`
 // line for perf/scripts.
@@ -26,6 +32,9 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
 
 #include <algorithm>
 #include <cstdio>
@@ -59,6 +68,10 @@ constexpr double kWarmupPps = 2e6;
 constexpr double kDrainS = 0.05;
 // A handshake slot stuck this long (a lost frame) is reopened.
 constexpr double kStallS = 0.2;
+// memif reload: new connections start this long after the SIGHUP, so they
+// meet the reloaded table (a one-service reload takes well under 10 ms; a
+// connection opened before it lands would be counted against the old ring).
+constexpr double kReloadSettleS = 0.2;
 // Data segments per handshake connection.
 constexpr uint32_t kDataPerConnection = 4;
 
@@ -75,6 +88,13 @@ struct Options {
     uint32_t remove = 0;
     std::string emit_config;
     std::string device;
+    // memif + svcgw: the change is a config reload. At change_at the file
+    // reload_from is renamed over reload_to (svcgw's -c file) and reload_pid
+    // gets SIGHUP.
+    uint32_t max_flows = 0;  // conntrack.max_flows; 0: max(1M, 2 x flows)
+    pid_t reload_pid = 0;
+    std::string reload_from;
+    std::string reload_to;
 };
 
 enum class SlotState : uint8_t { idle, syn_sent, data_sent };
@@ -209,6 +229,8 @@ public:
     }
     void measure();
     void report(double seconds_measured, uint64_t worker_cycles);
+    // After warmup(): flows that never got a frame back.
+    uint64_t unanswered() const { return _unseen; }
     void set_old_rings(std::vector<std::unique_ptr<const Service>> old) { _old = std::move(old); }
 
     Stats stats;
@@ -268,7 +290,8 @@ private:
     void on_frame(const uint8_t* f, uint16_t len, bool measuring);
     void on_forward(const uint8_t* f, const pkt::Parsed& p, const Tag& t, bool measuring);
     void on_reply(const uint8_t* f, const pkt::Parsed& p, const Tag& t);
-    void apply_change();
+    void apply_change(uint64_t now);
+    void open_new_connections();
     void loop(double seconds, bool warm);
 
     const Options& _o;
@@ -283,6 +306,7 @@ private:
     uint64_t _unseen = 0;
     uint32_t _alive_backends = 0;  // per service, after a change
     bool _changed = false;
+    uint64_t _new_connections_at = UINT64_MAX;         // tsc: odd slots open new connections
     std::vector<std::unique_ptr<const Service>> _old;  // rings before a change
 };
 
@@ -536,21 +560,34 @@ void Generator::on_reply(const uint8_t* f, const pkt::Parsed& p, const Tag& t) {
     }
 }
 
-void Generator::apply_change() {
-    InprocGateway& gw = ring->gateway();
+void Generator::apply_change(uint64_t now) {
     std::vector<uint32_t> keep;
     for (uint32_t b = 0; b + _o.remove < _s.backends; ++b) {
         keep.push_back(b);
     }
-    for (uint32_t v = 0; v < _s.vips; ++v) {
-        auto done = gw.table().upsert(service_config(_s, v, keep), MaglevConfig{});
-        if (!done) {
-            std::fprintf(stderr, "pktgen: change failed: %s\n", done.error().str().c_str());
+    if (ring != nullptr) {
+        InprocGateway& gw = ring->gateway();
+        for (uint32_t v = 0; v < _s.vips; ++v) {
+            auto done = gw.table().upsert(service_config(_s, v, keep), MaglevConfig{});
+            if (!done) {
+                std::fprintf(stderr, "pktgen: change failed: %s\n", done.error().str().c_str());
+                return;
+            }
+        }
+        _new_connections_at = now;
+    } else {
+        if (std::rename(_o.reload_from.c_str(), _o.reload_to.c_str()) != 0 ||
+            kill(_o.reload_pid, SIGHUP) != 0) {
+            std::fprintf(stderr, "pktgen: reload failed: %s\n", std::strerror(errno));
             return;
         }
+        _new_connections_at = now + static_cast<uint64_t>(kReloadSettleS * _hz);
     }
     _alive_backends = static_cast<uint32_t>(keep.size());
     _changed = true;
+}
+
+void Generator::open_new_connections() {
     // Odd slots start new connections (new tuples); even ones carry on.
     for (uint32_t i = 1; i < _s.flows; i += 2) {
         ++_slots[i].generation;
@@ -561,7 +598,8 @@ void Generator::apply_change() {
 void Generator::loop(double seconds, bool warm) {
     uint64_t start = rte_rdtsc();
     uint64_t end = start + static_cast<uint64_t>(seconds * _hz);
-    uint64_t change = _o.change_at >= 0 && !warm && ring != nullptr
+    bool can_change = ring != nullptr || _o.reload_pid != 0;
+    uint64_t change = _o.change_at >= 0 && _o.remove > 0 && !warm && can_change
                           ? start + static_cast<uint64_t>(_o.change_at * _hz)
                           : UINT64_MAX;
     double rate = warm ? (_o.rate > 0 ? std::min(_o.rate, kWarmupPps) : kWarmupPps) : _o.rate;
@@ -570,8 +608,12 @@ void Generator::loop(double seconds, bool warm) {
     uint32_t warm_left = 0;
     while ((now = rte_rdtsc()) < end) {
         if (now >= change) {
-            apply_change();
+            apply_change(now);
             change = UINT64_MAX;
+        }
+        if (now >= _new_connections_at) {
+            open_new_connections();
+            _new_connections_at = UINT64_MAX;
         }
         uint16_t budget = kBurst;
         if (rate > 0) {
@@ -620,6 +662,7 @@ bool Generator::warmup() {
     }
     std::printf("warm-up: %u flows, %lu never answered, %lu ARP answers\n", _s.flows, unseen,
                 stats.arp_answered);
+    _unseen = unseen;
     Stats fresh;
     fresh.arp_answered = stats.arp_answered;
     stats = fresh;
@@ -703,7 +746,9 @@ void usage() {
                  "usage: svcgw-pktgen [--link ring|memif] [--peer svcgw|macswap] [--clients N] "
                  "[--vips N] [--backends N] [--flows N] [--mix established|handshake|syn|udp] "
                  "[--size BYTES] [--mode fullnat|nat] [--rate PPS] [--duration S] [--workers N] "
-                 "[--change-at S --remove R] [--emit-config FILE --device SPEC] -- EAL options\n");
+                 "[--max-flows N] "
+                 "[--change-at S --remove R [--reload-pid PID --reload-from NEW --reload-to CFG]] "
+                 "[--emit-config FILE --device SPEC] -- EAL options\n");
 }
 
 std::optional<Options> parse_options(int argc, char** argv, int& eal_start) {
@@ -759,6 +804,14 @@ std::optional<Options> parse_options(int argc, char** argv, int& eal_start) {
             o.emit_config = v;
         } else if (a == "--device") {
             o.device = v;
+        } else if (a == "--max-flows") {
+            o.max_flows = static_cast<uint32_t>(num());
+        } else if (a == "--reload-pid") {
+            o.reload_pid = static_cast<pid_t>(num());
+        } else if (a == "--reload-from") {
+            o.reload_from = v;
+        } else if (a == "--reload-to") {
+            o.reload_to = v;
         } else {
             return std::nullopt;
         }
@@ -769,6 +822,11 @@ std::optional<Options> parse_options(int argc, char** argv, int& eal_start) {
         o.remove = 0;
     }
     return o;
+}
+
+// Flow-table capacity: twice the flows keeps the cuckoo table far from full.
+uint32_t max_flows(const Options& o) {
+    return o.max_flows != 0 ? o.max_flows : std::max<uint32_t>(1u << 20, o.shape.flows * 2);
 }
 
 // The svcgw config matching the shape (for the memif link).
@@ -782,7 +840,7 @@ int emit_config(const Options& o) {
         << "}\n"
         << "dns: {cluster_ip: 172.31.255.254}\n"  // inside the service CIDR, past the VIPs
         << "forwarding: {mode: " << (s.fullnat ? "fullnat" : "nat") << "}\n"
-        << "conntrack: {max_flows: " << std::max<uint32_t>(1u << 20, s.flows * 2) << "}\n"
+        << "conntrack: {max_flows: " << max_flows(o) << "}\n"
         << "services:\n";
     for (uint32_t v = 0; v < s.vips; ++v) {
         out << "  - name: svc" << v << "\n    cluster_ip: " << Ipv4{s.vip_ip(v)}.str()
@@ -793,6 +851,35 @@ int emit_config(const Options& o) {
         }
     }
     return out ? 0 : 1;
+}
+
+// Waits for the memif peer to connect. A memif client connects once, at
+// port start: when the peer's socket exists but its port is not started yet,
+// the peer refuses the connection and nothing retries it (the testpmd
+// pairing counted no frames back for exactly this reason). So the port is
+// restarted every kConnectRetryS until the link is up or kConnectMaxS passes.
+constexpr double kConnectRetryS = 1.0;
+constexpr double kConnectMaxS = 15.0;
+bool memif_link_up(uint16_t port) {
+    uint64_t hz = rte_get_tsc_hz();
+    uint64_t end = rte_rdtsc() + static_cast<uint64_t>(kConnectMaxS * hz);
+    uint64_t retry = rte_rdtsc() + static_cast<uint64_t>(kConnectRetryS * hz);
+    while (rte_rdtsc() < end) {
+        rte_eth_link l{};
+        rte_eth_link_get_nowait(port, &l);
+        if (l.link_status == RTE_ETH_LINK_UP) {
+            return true;
+        }
+        if (rte_rdtsc() >= retry) {
+            retry = rte_rdtsc() + static_cast<uint64_t>(kConnectRetryS * hz);
+            rte_eth_dev_stop(port);
+            if (rte_eth_dev_start(port) != 0) {
+                return false;
+            }
+        }
+        usleep(10000);
+    }
+    return false;
 }
 
 int run(int argc, char** argv) {
@@ -826,7 +913,7 @@ int run(int argc, char** argv) {
         InprocOptions io;
         io.workers = o.workers;
         io.fullnat = o.shape.fullnat;
-        io.max_flows = std::max<uint32_t>(1u << 20, o.shape.flows * 2);
+        io.max_flows = max_flows(o);
         io.max_vips = std::max<uint32_t>(1024, o.shape.vips);
         io.pool = pool;
         auto gw = InprocGateway::create(io);
@@ -854,22 +941,21 @@ int run(int argc, char** argv) {
             std::fprintf(stderr, "pktgen: port set-up failed\n");
             return 1;
         }
-        auto m = std::make_unique<MemifLink>(0);
-        // Wait for the peer to connect (memif link up), up to 10 s.
-        for (int i = 0; i < 1000; ++i) {
-            rte_eth_link l{};
-            rte_eth_link_get_nowait(0, &l);
-            if (l.link_status == RTE_ETH_LINK_UP) {
-                break;
-            }
-            usleep(10000);
+        if (!memif_link_up(0)) {
+            std::fprintf(stderr,
+                         "pktgen: memif link never came up (is the peer running and "
+                         "its port started? role/socket must pair)\n");
+            rte_eth_dev_stop(0);
+            rte_eth_dev_close(0);
+            rte_eal_cleanup();
+            return 1;
         }
-        link = std::move(m);
+        link = std::make_unique<MemifLink>(0);
     }
 
     Generator gen(o, *link, pool);
     gen.ring = ring;
-    if (ring != nullptr && o.change_at >= 0 && o.remove > 0) {
+    if ((ring != nullptr || o.reload_pid != 0) && o.change_at >= 0 && o.remove > 0) {
         std::vector<std::unique_ptr<const Service>> old;
         for (uint32_t v = 0; v < o.shape.vips; ++v) {
             auto built = Service::build(service_config(o.shape, v), MaglevConfig{});
@@ -893,6 +979,13 @@ int run(int argc, char** argv) {
     }
     if (!gen.warmup()) {
         std::printf("pktgen: warm-up incomplete (flows never answered); measuring anyway\n");
+    }
+    if (gen.unanswered() == o.shape.flows) {
+        // Nothing came back at all: a broken pairing, not a measurement.
+        std::fprintf(stderr, "pktgen: no frame came back during warm-up\n");
+        link.reset();
+        rte_eal_cleanup();
+        return 1;
     }
     uint64_t t0 = rte_rdtsc();
     gen.measure();

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Median/min/max of the RESULT k=v lines of repeated svcgw-pktgen runs.
 
-usage: summarize.py LABEL "ARGS" FILE  -> one markdown table row per field group
+usage: summarize.py LABEL "ARGS" FILE            -> one markdown table row
+       summarize.py --bench JSON                 -> Google Benchmark repetitions table
+       summarize.py --ratio LABEL "ARGS" A B     -> median [min..max] of the
+              per-run ratio rx_mpps(A[i]) / rx_mpps(B[i]) (runs paired in order)
 """
+import os
 import statistics
 import sys
 
@@ -13,25 +17,62 @@ FIELDS = [
     ("share_min", "share min"), ("share_max", "share max"),
     ("moved_alive", "moved (alive)"), ("moved_dead", "moved (removed)"), ("remapped", "new remapped"),
 ]
+# Shown even when zero: a zero here is the finding.
+KEEP_ZERO = ("errors", "lost", "moved_alive")
+
+
+def load(path):
+    runs = []
+    lines = open(path).readlines() if os.path.exists(path) else []
+    for line in lines:
+        kv = dict(f.split("=", 1) for f in line.split()[1:])
+        runs.append({k: float(v) for k, v in kv.items()})
+    return runs
+
+
+def cell(vals):
+    med, lo, hi = statistics.median(vals), min(vals), max(vals)
+    fmt = (lambda v: f"{v:.3f}") if max(abs(lo), abs(hi)) < 100 else (lambda v: f"{v:.0f}")
+    return f"{fmt(med)} [{fmt(lo)}..{fmt(hi)}]"
+
+
+def bench(path):
+    """Google Benchmark JSON with repetitions -> median/min/max per benchmark."""
+    import json
+    runs, unit = {}, {}
+    for b in json.load(open(path))["benchmarks"]:
+        if b.get("run_type") != "iteration":
+            continue
+        runs.setdefault(b["run_name"], []).append(b["real_time"])
+        unit[b["run_name"]] = b["time_unit"]
+    print(f"{'benchmark':58} {'median':>10} {'min':>10} {'max':>10}  unit")
+    for name, t in runs.items():
+        print(f"{name:58} {statistics.median(t):10.3f} {min(t):10.3f} {max(t):10.3f}  {unit[name]}")
 
 
 def main():
+    if sys.argv[1] == "--bench":
+        bench(sys.argv[2])
+        return
+    if sys.argv[1] == "--ratio":
+        label, args, a, b = sys.argv[2:6]
+        pairs = [(x["rx_mpps"], y["rx_mpps"]) for x, y in zip(load(a), load(b)) if y["rx_mpps"] > 0]
+        if not pairs:
+            print(f"| {label} | (no paired runs) | | {args} |")
+            return
+        print(f"| {label} | {cell([x / y for x, y in pairs])} | n={len(pairs)} | {args} |")
+        return
     label, args, path = sys.argv[1], sys.argv[2], sys.argv[3]
-    runs = []
-    for line in open(path):
-        kv = dict(f.split("=", 1) for f in line.split()[1:])
-        runs.append({k: float(v) for k, v in kv.items()})
+    runs = load(path)
     if not runs:
-        print(f"| {label} | (no successful run) | `{args}` |")
+        print(f"| {label} | (no successful run) | n=0 | `{args}` |")
         return
     cells = []
     for key, name in FIELDS:
         vals = [r[key] for r in runs if key in r]
-        if not vals or all(v == 0 for v in vals) and key not in ("errors", "lost", "moved_alive"):
+        if not vals or all(v == 0 for v in vals) and key not in KEEP_ZERO:
             continue
-        med, lo, hi = statistics.median(vals), min(vals), max(vals)
-        fmt = (lambda v: f"{v:.3f}") if max(abs(lo), abs(hi)) < 100 else (lambda v: f"{v:.0f}")
-        cells.append(f"{name} {fmt(med)} [{fmt(lo)}..{fmt(hi)}]")
+        cells.append(f"{name} {cell(vals)}")
     print(f"| {label} | {'; '.join(cells)} | n={len(runs)} | `svcgw-pktgen {args}` |")
 
 
