@@ -45,6 +45,10 @@ constexpr uint16_t kSnatPortLo = 1024;
 constexpr uint16_t kSnatPortHi = 65535;
 // Candidate SNAT ports tried before declaring exhaustion for one flow.
 constexpr uint32_t kSnatAttempts = 256;
+// RFC 1035 §4.2.1: DNS over UDP on port 53.
+constexpr uint16_t kDnsPort = 53;
+// RFC 791: the IPv4 total length is a 16-bit field.
+constexpr size_t kMaxIpTotal = 65535;
 // Tx batch: a burst from rx plus one from each source can turn into frames.
 constexpr uint16_t kTxBatch = 4 * kWorkerBurst;
 
@@ -80,11 +84,13 @@ struct Worker::Impl {
     uint16_t index;
     bool software_owner;  // ownership by hash (no RSS steering of replies)
     const NeighbourView* view = nullptr;
+    const dns::Zone* zone = nullptr;  // this burst's DNS zone (null = SERVFAIL)
     uint32_t now_s = 0;
     uint64_t now_tsc = 0;
     uint16_t tx_count = 0;
     std::array<rte_mbuf*, kTxBatch> tx{};
     WorkerCounters counters;
+    dns::DnsCounters dns_counters;
     FlowTable flows;
     AffinityTable affinity;
     HoldQueue<rte_mbuf*, kHoldCapacity> hold;
@@ -129,6 +135,11 @@ struct Worker::Impl {
     }
     bool in_service_cidr(uint32_t ip_be) const {
         return (ip_be & ctx.service_mask_be) == ctx.service_net_be;
+    }
+    // Addresses the gateway answers ARP and ping for.
+    bool is_local(uint32_t ip_be) const {
+        return ip_be == ctx.address_be || (ip_be == ctx.dns_ip_be && ip_be != 0) ||
+               ctx.table->is_vip(ip_be);
     }
 
     void drop(rte_mbuf* m, DropReason reason) {
@@ -241,8 +252,7 @@ struct Worker::Impl {
         const uint8_t* sender_mac_ptr = frame + p.l3_offset + 8;
         MacAddr sender_mac;
         std::memcpy(sender_mac.data(), sender_mac_ptr, 6);
-        bool for_us = target == ctx.address_be || ctx.table->is_vip(target);
-        if (!for_us || sender == 0 || sender == target) {
+        if (!is_local(target) || sender == 0 || sender == target) {
             drop(m, DropReason::arp_ignored);
             return;
         }
@@ -266,14 +276,71 @@ struct Worker::Impl {
     }
 
     void handle_icmp(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p) {
-        uint32_t dst = p.key.dst_ip;
-        bool for_us = dst == ctx.address_be || ctx.table->is_vip(dst);
-        if (for_us && p.icmp_type == pkt::kIcmpEchoRequest && pkt::make_icmp_echo_reply(frame, p)) {
+        if (is_local(p.key.dst_ip) && p.icmp_type == pkt::kIcmpEchoRequest &&
+            pkt::make_icmp_echo_reply(frame, p)) {
             counters.add(WorkerEvent::icmp_echo_reply);
             queue_tx(m);
             return;
         }
         drop(m, DropReason::icmp_ignored);
+    }
+
+    // A query to the cluster DNS address, answered in the mbuf it came in
+    // and turned around toward the client.
+    void handle_dns(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p) {
+        uint8_t* ip = frame + p.l3_offset;
+        const uint64_t l4_csum = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+        if (l4_csum == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
+            (l4_csum != RTE_MBUF_F_RX_L4_CKSUM_GOOD && !pkt::l4_checksum_ok(ip))) {
+            drop(m, DropReason::bad_l4_checksum);  // the kernel would drop it too
+            return;
+        }
+        // The response is written from the query's first byte on, over the
+        // rest of the data room; the reply carries no IP options, so its
+        // payload starts kIpv4MinHeaderLen after the IP header.
+        const size_t ihl = p.l4_offset - p.l3_offset;
+        const size_t payload_at = p.payload_offset;
+        const size_t room =
+            std::min<size_t>(m->buf_len - m->data_off - payload_at,
+                             kMaxIpTotal - pkt::kIpv4MinHeaderLen - pkt::kUdpHeaderLen);
+        uint8_t* payload = frame + payload_at;
+        dns::Reply r = dns::answer(zone, std::span<const uint8_t>(payload, p.payload_length),
+                                   std::span<uint8_t>(payload, room));
+        dns_counters.add(r);
+        if (r.length == 0) {
+            drop(m, DropReason::dns_dropped);
+            return;
+        }
+        const uint32_t client_ip = p.key.src_ip;
+        const uint16_t client_port = p.key.src_port;
+        if (ihl != pkt::kIpv4MinHeaderLen) {
+            // Options are not echoed (RFC 1122 §3.2.1.8 only asks for that on
+            // source routes, which we do not honour): move UDP down.
+            std::memmove(ip + pkt::kIpv4MinHeaderLen, ip + ihl, pkt::kUdpHeaderLen + r.length);
+        }
+        const uint16_t udp_len = static_cast<uint16_t>(pkt::kUdpHeaderLen + r.length);
+        const uint16_t ip_len = static_cast<uint16_t>(pkt::kIpv4MinHeaderLen + udp_len);
+        ip[0] = 0x45;
+        ip[1] = 0;
+        pkt::store_be16(ip + 2, ip_len);
+        pkt::store_be16(ip + 6, 0);  // no fragment bits (the answer fits the room)
+        ip[8] = pkt::kDefaultTtl;
+        pkt::store32(ip + 12, ctx.dns_ip_be);
+        pkt::store32(ip + 16, client_ip);
+        uint8_t* udp = ip + pkt::kIpv4MinHeaderLen;
+        pkt::store16(udp, bswap16(kDnsPort));
+        pkt::store16(udp + 2, client_port);
+        pkt::store_be16(udp + 4, udp_len);
+        pkt::fill_checksums(ip);  // IP header and the full UDP checksum
+        size_t len = pkt::kEthHeaderLen + ip_len;
+        if (len < pkt::kEthMinFrameLen) {
+            std::memset(frame + len, 0, pkt::kEthMinFrameLen - len);
+            len = pkt::kEthMinFrameLen;
+        }
+        m->data_len = static_cast<uint16_t>(len);
+        m->pkt_len = static_cast<uint32_t>(len);
+        counters.add(WorkerEvent::dns_reply);
+        forward_l2(m, client_ip);
     }
 
     // ---- NAT ----
@@ -462,6 +529,9 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
     // Acquire: pairs with the control thread's release publication; valid
     // until our next quiescent report.
     view = ctx.neighbours->load(std::memory_order_acquire);
+    // Acquire: pairs with the control thread's release store of a new zone.
+    zone = ctx.dns_zone != nullptr ? ctx.dns_zone->load(std::memory_order_acquire) : nullptr;
+    const uint16_t dns_port_be = bswap16(kDnsPort);
 
     struct Pending {
         rte_mbuf* m;
@@ -501,6 +571,11 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
         }
         if (p.key.proto == pkt::kProtoIcmp) {
             handle_icmp(m, frame, p);
+            continue;
+        }
+        if (p.key.dst_ip == ctx.dns_ip_be && ctx.dns_ip_be != 0 && p.key.proto == pkt::kProtoUdp &&
+            p.key.dst_port == dns_port_be) {
+            handle_dns(m, frame, p);
             continue;
         }
         l4[n_l4] = Pending{m, p};
@@ -675,6 +750,10 @@ FlowCensus Worker::census() const {
 
 const WorkerCounters& Worker::counters() const {
     return _impl->counters;
+}
+
+const dns::DnsCounters& Worker::dns_counters() const {
+    return _impl->dns_counters;
 }
 
 WorkerStats Worker::stats() const {

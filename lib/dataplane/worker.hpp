@@ -32,6 +32,7 @@
 #include "config/config.hpp"
 #include "dataplane/worker_counters.hpp"
 #include "dataplane/worker_neighbour.hpp"
+#include "dns/responder.hpp"
 #include "flow/flow_table.hpp"
 
 struct rte_mbuf;
@@ -88,6 +89,14 @@ struct WorkerContext {
     rte_ring* control_tx = nullptr;     // control -> worker 0: frames to send
     const std::atomic<bool>* stop = nullptr;
     uint64_t tsc_hz = 0;
+    // Cluster DNS (DESIGN §3): UDP to dns_ip_be:53 is answered in place by
+    // the worker that received it (stateless: no owner, no handoff); ARP and
+    // ping for it are answered like a VIP's. 0 = no DNS address.
+    uint32_t dns_ip_be = 0;
+    // The live zone: the control thread publishes with a release store and
+    // retires old zones through `qsbr`; a worker loads it with acquire once
+    // per burst. Null (pointer or zone) = no configuration yet: SERVFAIL.
+    const std::atomic<const dns::Zone*>* dns_zone = nullptr;
 };
 
 struct WorkerStats {
@@ -145,6 +154,10 @@ public:
     void flush_tx();
 
     const WorkerCounters& counters() const;
+    // Per-worker DNS outcomes (single writer: this worker); the control
+    // plane sums them over workers. Read from other threads without
+    // synchronisation: values may lag, never tear on x86-64 (8-byte aligned).
+    const dns::DnsCounters& dns_counters() const;
     // Runs up to `budget` entries of the census pass (the loop calls it).
     void census_step(uint64_t now_tsc, uint32_t budget);
     // The last completed census (control thread; brief lock).

@@ -21,7 +21,8 @@ namespace svcgw {
     X(control_tx)      /* control-thread frames (ARP requests, GARP) sent */ \
     X(arp_reply)       /* ARP requests for our address or a VIP answered */  \
     X(arp_learned)     /* ARP senders passed to the neighbour table */       \
-    X(icmp_echo_reply) /* pings to our address or a VIP answered */          \
+    X(icmp_echo_reply) /* pings to our address, the DNS address or a VIP */  \
+    X(dns_reply)       /* DNS queries answered in place */                   \
     X(flow_new)        /* connections balanced to a backend */               \
     X(flow_hit)        /* client->service packets of a known flow */         \
     X(flow_reply)      /* backend->client packets translated back */         \
@@ -54,7 +55,9 @@ namespace svcgw {
     X(tx_full)           /* device did not take the frame */                    \
     X(arp_ignored)       /* ARP not for us (or not Ethernet/IPv4) */            \
     X(icmp_ignored)      /* ICMP that is not an echo request to us */           \
-    X(no_mbuf)           /* could not allocate a reply frame */
+    X(no_mbuf)           /* could not allocate a reply frame */                 \
+    X(dns_dropped)       /* DNS query not answered (short header, QR set) */    \
+    X(bad_l4_checksum)   /* locally answered UDP (DNS) with a wrong checksum */
 
 enum class WorkerEvent : uint8_t {
 #define SVCGW_X(name) name,

@@ -23,6 +23,8 @@
 
 #include "dataplane/packet.hpp"
 #include "dataplane/worker.hpp"
+#include "dns/responder.hpp"
+#include "dns/zone.hpp"
 #include "table/service_table.hpp"
 
 namespace svcgw {
@@ -488,6 +490,256 @@ TEST_P(Dataplane, UnresolvedNextHopIsHeldThenSentOrDropped) {
     EXPECT_EQ(_worker->stats().held, 0u);
     EXPECT_EQ(_worker->counters().get(DropReason::neighbour_timeout), 1u);
 }
+
+// ---- DNS in the worker ----
+
+constexpr const char* kDnsIp = "10.96.0.10";
+
+// A standard query (RD set, one question, class IN), optionally with IP
+// options in the header. `data_off` places the frame in the mbuf (to leave
+// a given tailroom); 0 = default headroom.
+rte_mbuf* make_dns_query(std::string_view name, uint16_t qtype, uint16_t id, size_t ip_options = 0,
+                         std::optional<uint16_t> data_off = std::nullopt) {
+    std::vector<uint8_t> q(12, 0);
+    dns::store16(q.data(), id);
+    dns::store16(q.data() + 2, dns::flag::rd);
+    dns::store16(q.data() + 4, 1);
+    std::vector<uint8_t> wire = *dns::encode_name(name);
+    q.insert(q.end(), wire.begin(), wire.end());
+    q.resize(q.size() + 4);
+    dns::store16(q.data() + q.size() - 4, qtype);
+    dns::store16(q.data() + q.size() - 2, dns::kClassIn);
+
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    if (data_off) {
+        m->data_off = *data_off;
+    }
+    uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+    const size_t ihl = 20 + ip_options;
+    const size_t len = 14 + ihl + 8 + q.size();
+    std::memset(f, 0, std::max<size_t>(len, 60));
+    std::memcpy(f, kGwMac.data(), 6);
+    std::memcpy(f + 6, kClientMac.data(), 6);
+    f[12] = 0x08;
+    uint8_t* ip = f + 14;
+    ip[0] = static_cast<uint8_t>(0x40 | ihl / 4);
+    pkt::store_be16(ip + 2, static_cast<uint16_t>(ihl + 8 + q.size()));
+    ip[8] = 7;  // whatever the client sent: the answer goes out with 64
+    ip[9] = pkt::kProtoUdp;
+    pkt::store32(ip + 12, be("10.99.0.2"));
+    pkt::store32(ip + 16, be(kDnsIp));
+    for (size_t i = 0; i < ip_options; ++i) {
+        ip[20 + i] = 1;  // NOP options
+    }
+    uint8_t* udp = ip + ihl;
+    pkt::store16(udp, be16(33333));
+    pkt::store16(udp + 2, be16(53));
+    pkt::store_be16(udp + 4, static_cast<uint16_t>(8 + q.size()));
+    std::memcpy(udp + 8, q.data(), q.size());
+    pkt::fill_checksums(ip);
+    m->data_len = static_cast<uint16_t>(std::max<size_t>(len, 60));
+    m->pkt_len = m->data_len;
+    return m;
+}
+
+struct DnsAnswer {
+    uint16_t id = 0, flags = 0, ancount = 0;
+    std::vector<uint32_t> a_records;  // network order
+};
+
+// Decodes the response in a turned-around frame (answers whose owner is
+// the 0xC00C pointer, as the responder writes them).
+DnsAnswer decode_dns(const Out& o, const uint8_t* frame) {
+    DnsAnswer a;
+    const uint8_t* d = frame + o.p.payload_offset;
+    const size_t n = o.p.payload_length;
+    if (n < 12) {
+        ADD_FAILURE() << "short DNS response";
+        return a;
+    }
+    a.id = dns::load16(d);
+    a.flags = dns::load16(d + 2);
+    a.ancount = dns::load16(d + 6);
+    size_t at = 12;
+    while (at < n && d[at] != 0) {
+        at += d[at] + 1;
+    }
+    at += 1 + 4;  // root label, qtype, qclass
+    for (uint16_t i = 0; i < a.ancount && at + 12 <= n; ++i) {
+        EXPECT_EQ(dns::load16(d + at), dns::kQuestionNamePointer);
+        const uint16_t type = dns::load16(d + at + 2);
+        const uint16_t rdlen = dns::load16(d + at + 10);
+        if (type == dns::rr_type::a && rdlen == 4 && at + 16 <= n) {
+            a.a_records.push_back(pkt::load32(d + at + 12));
+        }
+        at += 12 + rdlen;
+    }
+    EXPECT_LE(at, n);
+    return a;
+}
+
+class DnsWorker : public Dataplane {
+protected:
+    void SetUp() override {
+        Dataplane::SetUp();
+        if (HasFatalFailure()) {
+            return;
+        }
+        _worker.reset();
+        _ctx.dns_ip_be = be(kDnsIp);
+        _ctx.dns_zone = &_zone_live;
+        _worker = std::make_unique<Worker>(_ctx, 0);
+    }
+    void publish_zone() {
+        auto zone = dns::build_zone({nginx_service({"10.99.0.11"})}, DnsConfig{},
+                                    *Ipv4Prefix::parse("10.96.0.0/16"), 1);
+        ASSERT_TRUE(zone);
+        _zone = std::move(*zone);
+        _zone_live.store(_zone.get(), std::memory_order_release);
+    }
+    // One frame in; the frames out.
+    std::vector<rte_mbuf*> send(rte_mbuf* in) {
+        _now += kHz / 1000;
+        _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+        return _worker->take_tx();
+    }
+    uint64_t dns(dns::Counter c) const { return _worker->dns_counters()[c]; }
+
+    std::unique_ptr<const dns::Zone> _zone;
+    std::atomic<const dns::Zone*> _zone_live{nullptr};
+};
+
+TEST_P(DnsWorker, QueryAnsweredInPlaceAndTurnedAround) {
+    publish_zone();
+    for (size_t options : {size_t{0}, size_t{8}}) {
+        SCOPED_TRACE("IP options: " + std::to_string(options));
+        rte_mbuf* in =
+            make_dns_query("mynginx.default.svc.cluster.local", dns::rr_type::a, 0x1234, options);
+        auto out = send(in);
+        ASSERT_EQ(out.size(), 1u);
+        EXPECT_EQ(out[0], in) << "answered in the query's own mbuf";
+        Out o = inspect(out[0]);
+        ASSERT_EQ(o.p.verdict, pkt::Verdict::ok);
+        EXPECT_TRUE(o.checksums_ok);
+        uint8_t* f = rte_pktmbuf_mtod(out[0], uint8_t*);
+        EXPECT_NE(pkt::load16(f + o.p.l4_offset + 6), 0) << "a real UDP checksum";
+        EXPECT_EQ(o.p.l4_offset - o.p.l3_offset, 20) << "no IP options in the answer";
+        EXPECT_EQ(o.p.key.src_ip, be(kDnsIp));
+        EXPECT_EQ(o.p.key.src_port, be16(53));
+        EXPECT_EQ(o.p.key.dst_ip, be("10.99.0.2"));
+        EXPECT_EQ(o.p.key.dst_port, be16(33333));
+        EXPECT_EQ(o.p.ttl, pkt::kDefaultTtl);
+        EXPECT_EQ(o.src_mac, kGwMac);
+        EXPECT_EQ(o.dst_mac, kClientMac);
+        EXPECT_EQ(out[0]->pkt_len, out[0]->data_len);
+        EXPECT_EQ(out[0]->data_len, 14u + o.p.ip_total_length);
+        DnsAnswer a = decode_dns(o, f);
+        EXPECT_EQ(a.id, 0x1234);
+        EXPECT_TRUE(a.flags & dns::flag::qr);
+        EXPECT_TRUE(a.flags & dns::flag::aa);
+        EXPECT_EQ(a.flags & dns::flag::rcode_mask, 0);
+        ASSERT_EQ(a.a_records.size(), 1u);
+        EXPECT_EQ(a.a_records[0], be("10.96.0.20"));
+        rte_pktmbuf_free(out[0]);
+    }
+    EXPECT_EQ(dns(dns::Counter::queries), 2u);
+    EXPECT_EQ(dns(dns::Counter::noerror), 2u);
+    EXPECT_EQ(_worker->counters().get(WorkerEvent::dns_reply), 2u);
+}
+
+TEST_P(DnsWorker, NoZoneYetAnswersServfail) {
+    auto out = send(make_dns_query("mynginx.default.svc.cluster.local", dns::rr_type::a, 7));
+    ASSERT_EQ(out.size(), 1u);
+    Out o = inspect(out[0]);
+    EXPECT_TRUE(o.checksums_ok);
+    DnsAnswer a = decode_dns(o, rte_pktmbuf_mtod(out[0], uint8_t*));
+    EXPECT_EQ(a.flags & dns::flag::rcode_mask, static_cast<uint16_t>(dns::Rcode::servfail));
+    EXPECT_EQ(a.ancount, 0);
+    EXPECT_EQ(dns(dns::Counter::servfail), 1u);
+    rte_pktmbuf_free(out[0]);
+}
+
+TEST_P(DnsWorker, MalformedQueriesAreDroppedAndCounted) {
+    publish_zone();
+    // A response (QR set) must never be answered: reflection loops.
+    rte_mbuf* in = make_dns_query("mynginx.default.svc.cluster.local", dns::rr_type::a, 9);
+    {
+        uint8_t* f = rte_pktmbuf_mtod(in, uint8_t*);
+        Out o = inspect(in);
+        f[o.p.payload_offset + 2] |= 0x80;
+        pkt::fill_checksums(f + 14);
+    }
+    EXPECT_TRUE(send(in).empty());
+    EXPECT_EQ(dns(dns::Counter::drop_response), 1u);
+    EXPECT_EQ(_worker->counters().get(DropReason::dns_dropped), 1u);
+
+    // A wrong UDP checksum: dropped before the responder sees it.
+    in = make_dns_query("mynginx.default.svc.cluster.local", dns::rr_type::a, 10);
+    {
+        uint8_t* f = rte_pktmbuf_mtod(in, uint8_t*);
+        Out o = inspect(in);
+        f[o.p.l4_offset + 6] ^= 0x55;
+    }
+    EXPECT_TRUE(send(in).empty());
+    EXPECT_EQ(_worker->counters().get(DropReason::bad_l4_checksum), 1u);
+    EXPECT_EQ(dns(dns::Counter::queries), 1u);
+
+    // A truncated UDP header (length field beyond the datagram).
+    in = make_dns_query("x.cluster.local", dns::rr_type::a, 11);
+    {
+        uint8_t* f = rte_pktmbuf_mtod(in, uint8_t*);
+        Out o = inspect(in);
+        pkt::store_be16(f + o.p.l4_offset + 4, 2000);
+    }
+    EXPECT_TRUE(send(in).empty());
+    EXPECT_EQ(_worker->counters().get(DropReason::malformed), 1u);
+}
+
+TEST_P(DnsWorker, AnswerLargerThanTheRoomIsTruncated) {
+    publish_zone();
+    // Leave only a few bytes past the query: the A record (16 bytes) cannot
+    // fit, so the answer is TC=1 with the question only.
+    const std::string name = "mynginx.default.svc.cluster.local";
+    const size_t query_len = 12 + name.size() + 2 + 4;
+    const size_t frame_len = 14 + 20 + 8 + query_len;
+    rte_mbuf* probe = rte_pktmbuf_alloc(g_pool);
+    const uint16_t buf_len = probe->buf_len;
+    rte_pktmbuf_free(probe);
+    rte_mbuf* in = make_dns_query(name, dns::rr_type::a, 12, 0,
+                                  static_cast<uint16_t>(buf_len - frame_len - 10));
+    auto out = send(in);
+    ASSERT_EQ(out.size(), 1u);
+    Out o = inspect(out[0]);
+    EXPECT_TRUE(o.checksums_ok);
+    DnsAnswer a = decode_dns(o, rte_pktmbuf_mtod(out[0], uint8_t*));
+    EXPECT_TRUE(a.flags & dns::flag::tc);
+    EXPECT_EQ(a.ancount, 0);
+    EXPECT_LE(out[0]->data_off + out[0]->data_len, buf_len);
+    EXPECT_EQ(dns(dns::Counter::truncated), 1u);
+    rte_pktmbuf_free(out[0]);
+}
+
+TEST_P(DnsWorker, ArpAndPingForTheDnsAddressAreAnswered) {
+    auto out = send(make_arp_request(be("10.99.0.2"), be(kDnsIp)));
+    ASSERT_EQ(out.size(), 1u);
+    Out o = inspect(out[0]);
+    EXPECT_EQ(o.p.arp_op, pkt::kArpOpReply);
+    EXPECT_EQ(o.p.key.src_ip, be(kDnsIp));
+    rte_pktmbuf_free(out[0]);
+    out = send(make_l4({.proto = pkt::kProtoIcmp, .src = be("10.99.0.2"), .dst = be(kDnsIp)}));
+    ASSERT_EQ(out.size(), 1u);
+    o = inspect(out[0]);
+    EXPECT_EQ(o.p.icmp_type, pkt::kIcmpEchoReply);
+    EXPECT_EQ(o.p.key.src_ip, be(kDnsIp));
+    EXPECT_TRUE(o.checksums_ok);
+    rte_pktmbuf_free(out[0]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, DnsWorker,
+                         ::testing::Values(ForwardingMode::fullnat, ForwardingMode::nat),
+                         [](const auto& info) {
+                             return info.param == ForwardingMode::fullnat ? "fullnat" : "nat";
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Modes, Dataplane,
                          ::testing::Values(ForwardingMode::fullnat, ForwardingMode::nat),
