@@ -93,6 +93,11 @@ StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* c
             v.drops.emplace_back(std::string(kDropReasonNames[d]),
                                  c.get(static_cast<DropReason>(d)));
         }
+        const dns::DnsCounters& dc = w->dns_counters();
+        for (size_t k = 0; k < static_cast<size_t>(dns::Counter::count); ++k) {
+            const auto counter = static_cast<dns::Counter>(k);
+            v.dns.emplace_back(std::string(dns::counter_name(counter)), dc[counter]);
+        }
         v.flows_active = c.flows_active.load(std::memory_order_relaxed);
         v.flows_capacity = c.flows_capacity.load(std::memory_order_relaxed);
         v.flow_evictions = c.flow_evictions.load(std::memory_order_relaxed);

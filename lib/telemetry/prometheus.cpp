@@ -135,6 +135,48 @@ std::string render_prometheus(const StatsSnapshot& s) {
         ww.sample("svcgw_flow_evictions_total", "worker=\"" + std::to_string(wk.index) + "\"",
                   wk.flow_evictions);
     }
+    // DNS (dns::counter_name): "queries", "rcode_<rcode>", "drop_<reason>",
+    // and the "truncated" / "noerror_nodata" subsets of the responses.
+    ww.family("svcgw_dns_queries_total", "counter", "DNS queries seen by the worker.");
+    for (const auto& wk : s.workers) {
+        for (const auto& [name, v] : wk.dns) {
+            if (name == "queries") {
+                ww.sample("svcgw_dns_queries_total", "worker=\"" + std::to_string(wk.index) + "\"",
+                          v);
+            }
+        }
+    }
+    ww.family("svcgw_dns_responses_total", "counter", "DNS responses sent, by rcode.");
+    for (const auto& wk : s.workers) {
+        for (const auto& [name, v] : wk.dns) {
+            if (name.starts_with("rcode_")) {
+                ww.sample(
+                    "svcgw_dns_responses_total",
+                    "worker=\"" + std::to_string(wk.index) + "\",rcode=\"" + name.substr(6) + "\"",
+                    v);
+            }
+        }
+    }
+    ww.family("svcgw_dns_truncated_total", "counter", "DNS responses sent with TC=1.");
+    for (const auto& wk : s.workers) {
+        for (const auto& [name, v] : wk.dns) {
+            if (name == "truncated") {
+                ww.sample("svcgw_dns_truncated_total",
+                          "worker=\"" + std::to_string(wk.index) + "\"", v);
+            }
+        }
+    }
+    ww.family("svcgw_dns_dropped_total", "counter", "DNS queries not answered, by reason.");
+    for (const auto& wk : s.workers) {
+        for (const auto& [name, v] : wk.dns) {
+            if (name.starts_with("drop_")) {
+                ww.sample(
+                    "svcgw_dns_dropped_total",
+                    "worker=\"" + std::to_string(wk.index) + "\",reason=\"" + name.substr(5) + "\"",
+                    v);
+            }
+        }
+    }
     return out + ww.take();
 }
 

@@ -36,6 +36,7 @@ struct WorkerStatsView {
     uint16_t index = 0;
     std::vector<std::pair<std::string, uint64_t>> events;  // name -> count
     std::vector<std::pair<std::string, uint64_t>> drops;   // reason -> count
+    std::vector<std::pair<std::string, uint64_t>> dns;     // dns::counter_name -> count
     uint64_t flows_active = 0;
     uint64_t flows_capacity = 0;
     uint64_t flow_evictions = 0;
