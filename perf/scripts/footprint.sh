@@ -30,16 +30,20 @@ fi
 heap_mib() {
   python3 - "/var/run/dpdk/$1/dpdk_telemetry.v2" <<'PY'
 import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.settimeout(2)
-try:
-    s.connect(sys.argv[1])
-    s.recv(4096)
-    s.send(b"/eal/heap_info,0")
-    info = json.loads(s.recv(65536))["/eal/heap_info"]
-    print(f"{int(info['Alloc_size']) / 1048576:.1f}")
-except Exception as e:  # no telemetry: say so in the cell
-    print("n/a")
+for attempt in range(3):  # the control thread may be busy right after a run
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(5)
+        s.connect(sys.argv[1])
+        s.recv(4096)
+        s.send(b"/eal/heap_info,0")
+        info = json.loads(s.recv(65536))["/eal/heap_info"]
+        print(f"{int(info['Alloc_size']) / 1048576:.1f}")
+        break
+    except Exception as e:
+        err = e
+else:
+    print(f"n/a ({type(err).__name__})")
 PY
 }
 # mem_row LABEL PID PREFIX
@@ -70,7 +74,7 @@ for cap in $small $large; do
   sleep 1
   row=$(mem_row "idle, conntrack.max_flows $cap" "$perf_peer_pid" "$prefix")
   echo "$row"
-  heap[$cap]=$(sed -E 's/.*heap in use ([0-9.na\/]+) MiB.*/\1/' <<<"$row")
+  heap[$cap]=$(sed -E 's/.*heap in use ([0-9.]+|n\/a[^M]*) MiB.*/\1/' <<<"$row")
   rss[$cap]=$(sed -E 's/.*RSS \(non-huge\) ([0-9]+) MiB.*/\1/' <<<"$row")
   if [ "$cap" = "$large" ]; then
     pgp="svcgwp_fpg_$$"

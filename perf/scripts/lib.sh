@@ -8,6 +8,7 @@
 perf_prefixes=()
 perf_pids=()
 perf_peer_pid=""
+perf_peer_name=""
 perf_tmp=""
 
 # Hugepage files outlive an EAL process (kept for secondaries): removed as
@@ -50,6 +51,7 @@ perf_spawn() {
   shift
   "$@" </dev/null >"$log" 2>&1 &
   perf_peer_pid=$!
+  perf_peer_name=$(basename "$1")
   perf_pids+=("$perf_peer_pid")
 }
 
@@ -77,7 +79,12 @@ perf_stop_peer() {
     t=$((t + 1))
   done
   kill -KILL "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
+  local rc=0
+  wait "$p" 2>/dev/null || rc=$?
+  # 130 = stopped by our SIGINT; anything else is the peer's own failure.
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ]; then
+    echo "perf: peer $perf_peer_name (pid $p) exited with status $rc on SIGINT" >&2
+  fi
 }
 
 # perf_daemon_config CFG PREFIX true|false [MEMORY_MB]: svcgw-pktgen's emitted

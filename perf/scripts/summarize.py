@@ -40,7 +40,12 @@ def bench(path):
     """Google Benchmark JSON with repetitions -> median/min/max per benchmark."""
     import json
     runs, unit = {}, {}
-    for b in json.load(open(path))["benchmarks"]:
+    try:
+        data = json.load(open(path))
+    except (OSError, ValueError) as e:  # the bench aborted mid-run
+        print(f"(no complete benchmark output: {e})")
+        return
+    for b in data["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
         runs.setdefault(b["run_name"], []).append(b["real_time"])
