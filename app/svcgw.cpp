@@ -41,6 +41,7 @@
 #include "control/api.hpp"
 #include "control/control_queue.hpp"
 #include "control/server.hpp"
+#include "control/snapshot_publisher.hpp"
 #include "control/state.hpp"
 #include "control/table_publisher.hpp"
 #include "dataplane/worker.hpp"
@@ -130,6 +131,13 @@ std::vector<std::string> fixed_sections_changed(const Config& a, const Config& b
         a.network.snat_addresses != b.network.snat_addresses) {
         changed.push_back("network");
     }
+    // dns.cluster_ip is baked into the workers' context; domain and TTL
+    // would need a zone rebuild even when no service changed, which the
+    // per-service publish path does not do: all three need a restart.
+    if (a.dns.cluster_ip != b.dns.cluster_ip || a.dns.domain != b.dns.domain ||
+        a.dns.ttl_s != b.dns.ttl_s) {
+        changed.push_back("dns");
+    }
     return changed;
 }
 
@@ -165,19 +173,9 @@ std::set<uint32_t> vips_of(const Config& config) {
 // ---- the daemon ---------------------------------------------------------
 
 // The one place where "the service set changed" (file reload or API): the
-// VIP table now; the DNS zone is to be rebuilt from `next` and published in
-// this same step.
-class DaemonPublisher : public ServicePublisher {
-public:
-    explicit DaemonPublisher(TablePublisher table) : _table(std::move(table)) {}
-    Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
-                         const MaglevConfig& maglev) override {
-        return _table.publish(next, diff, maglev);
-    }
-
-private:
-    TablePublisher _table;
-};
+// VIP table and the DNS zone, in one all-or-nothing step
+// (control/snapshot_publisher.hpp).
+using DaemonPublisher = SnapshotPublisher;
 
 int64_t now_unix() {
     return static_cast<int64_t>(::time(nullptr));
@@ -210,6 +208,7 @@ private:
     uint16_t _workers = 0;
     rte_rcu_qsbr* _qsbr = nullptr;
     std::unique_ptr<ServiceTable> _table;
+    std::unique_ptr<ZonePublisher> _zones;  // the DNS zone the workers answer from
     std::unique_ptr<DaemonPublisher> _publisher;
     std::unique_ptr<ControlState> _state;
     ControlQueue _queue;
@@ -254,8 +253,22 @@ Result<void> Daemon::start(unsigned workers) {
         }
     }
 
+    // The first zone, from the same service set as the table, before any
+    // worker runs: until then the pointer is null (SERVFAIL, never
+    // NXDOMAIN). Serials start at the Unix time so a restart does not go back.
+    _zones = std::make_unique<ZonePublisher>(_config.dns, _config.network.service_cidr, _qsbr,
+                                             static_cast<uint32_t>(now_unix()));
+    auto zone = _zones->publish_all(_config.services);
+    if (!zone) {
+        return Unexpected<Error>{zone.error().front()};
+    }
+    const ZoneStats zs = _zones->stats();
+    log("dns: %s:53, zone %s: %llu names, %llu records, serial %u, built in %.1f ms",
+        _config.dns.cluster_ip.str().c_str(), _config.dns.domain.c_str(),
+        static_cast<unsigned long long>(zs.nodes), static_cast<unsigned long long>(zs.records),
+        zs.serial, static_cast<double>(zs.last_build_us) / 1000.0);
     _publisher = std::make_unique<DaemonPublisher>(
-        TablePublisher(*_table, _config.services, _config.maglev));
+        TablePublisher(*_table, _config.services, _config.maglev), *_zones);
     _state = std::make_unique<ControlState>(_config, *_publisher, now_unix());
     _api = std::make_unique<ApiHandler>(_queue);
     // Refused at start-up (before any port is touched): a TCP API without a token.
@@ -312,6 +325,8 @@ Result<void> Daemon::start(unsigned workers) {
     c.pool = _port.pool;
     c.stop = &_stop;
     c.tsc_hz = rte_get_tsc_hz();
+    c.dns_ip_be = htonl(_config.dns.cluster_ip.value);
+    c.dns_zone = &_zones->current();
 
     for (uint16_t i = 0; i < _workers; ++i) {
         _worker_objects.push_back(std::make_unique<Worker>(_context, i));
@@ -423,6 +438,7 @@ void Daemon::control_tick() {
             build_arp_request(_port.pool, _port.mac, _context.address_be, htonl(ip.value)));
     }
     _table->reclaim();
+    _zones->reclaim();
 }
 
 void Daemon::reload() {
@@ -458,8 +474,9 @@ void Daemon::reload() {
     next.services.clear();  // the running set lives in _state
     _config = std::move(next);
     announce_new_vips();
-    log("reload: %zu services (%zu added, %zu changed, %zu removed)", _state->records().size(),
-        done->added, done->changed, done->removed);
+    const ZoneStats zs = _zones->stats();
+    log("reload: %zu services (%zu added, %zu changed, %zu removed), dns zone serial %u",
+        _state->records().size(), done->added, done->changed, done->removed, zs.serial);
 }
 
 void Daemon::announce_new_vips() {
@@ -599,6 +616,9 @@ void Daemon::shutdown() {
     }
     _rings.clear();
     _neighbours.reset();
+    _state.reset();
+    _publisher.reset();
+    _zones.reset();  // workers are stopped: no reader left
     _table.reset();
     close_port(_port);
     rte_free(_qsbr);

@@ -107,6 +107,7 @@ json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::s
         }
     }
     json workers = json::array();
+    json dns_total = json::object();  // summed over workers (dns::counter_name keys)
     if (name.empty()) {
         for (const auto& w : s.workers) {
             json drops = json::object();
@@ -117,19 +118,23 @@ json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::s
             for (const auto& [k, v] : w.events) {
                 events[k] = v;
             }
+            json dns = json::object();
+            for (const auto& [k, v] : w.dns) {
+                dns[k] = v;
+                dns_total[k] = dns_total.value(k, uint64_t{0}) + v;
+            }
             workers.push_back(json{{"worker", w.index},
                                    {"events", std::move(events)},
                                    {"drops", std::move(drops)},
+                                   {"dns", std::move(dns)},
                                    {"flows_active", w.flows_active},
                                    {"flows_capacity", w.flows_capacity},
                                    {"flow_evictions", w.flow_evictions}});
         }
     }
-    return json{{"services", s.services},
-                {"config_version", s.config_version},
-                {"ports", std::move(ports)},
-                {"backends", std::move(backends)},
-                {"workers", std::move(workers)}};
+    return json{{"services", s.services},        {"config_version", s.config_version},
+                {"ports", std::move(ports)},     {"backends", std::move(backends)},
+                {"workers", std::move(workers)}, {"dns", std::move(dns_total)}};
 }
 
 // Native service text (JSON is YAML) through the config parser, so the API

@@ -326,6 +326,35 @@ std::string stats_summary(const json& st) {
                            drops.empty() ? "<none>" : drops});
     }
     out += "\n" + render_table(workers);
+    // Cluster DNS answered by the workers: queries, then responses by rcode
+    // (NODATA is the part of NOERROR without an answer), then drops.
+    std::vector<std::vector<std::string>> dns = {{"WORKER", "DNS-QUERIES", "NOERROR", "NODATA",
+                                                  "NXDOMAIN", "REFUSED", "SERVFAIL", "OTHER",
+                                                  "TRUNCATED", "DROPPED"}};
+    bool any_dns = false;
+    for (const auto& w : st.value("workers", json::array())) {
+        const json d = w.value("dns", json::object());
+        if (d.empty()) {
+            continue;
+        }
+        any_dns = true;
+        auto n = [&d](const char* key) { return d.value(key, uint64_t{0}); };
+        uint64_t dropped = 0;
+        for (const auto& [key, v] : d.items()) {
+            if (key.rfind("drop_", 0) == 0) {
+                dropped += v.get<uint64_t>();
+            }
+        }
+        const uint64_t other = n("rcode_formerr") + n("rcode_notimp") + n("rcode_badvers");
+        dns.push_back({std::to_string(w.value("worker", 0)), std::to_string(n("queries")),
+                       std::to_string(n("rcode_noerror")), std::to_string(n("noerror_nodata")),
+                       std::to_string(n("rcode_nxdomain")), std::to_string(n("rcode_refused")),
+                       std::to_string(n("rcode_servfail")), std::to_string(other),
+                       std::to_string(n("truncated")), std::to_string(dropped)});
+    }
+    if (any_dns) {
+        out += "\n" + render_table(dns);
+    }
     return out;
 }
 

@@ -35,6 +35,7 @@ tests=(
     "test_workers.sh"
     "test_tap_or_xdp.sh"
     "test_check.sh"
+    "test_dns.sh"
 )
 
 passed=0
