@@ -1,0 +1,193 @@
+// The DNS zone on the control path (issue 5): the daemon's publish step
+// (ControlState -> SnapshotPublisher -> VIP table + zone) with 10,000
+// services and 30,000 endpoints, the same set as bench_control.cpp, so
+//   Control/ApplyFull  vs  DnsControl/ApplyFull   = what the zone adds.
+//  - DnsControl/ApplyFull: one apply of all 10k services into an empty
+//    table and zone.
+//  - DnsControl/Change/kind:K with 10k loaded, one svcgwctl-sized call:
+//      0 endpoint change of a ClusterIP service (no DNS change: no build),
+//      1 a new service exposed (zone rebuilt),
+//      2 endpoint change of a headless service (zone rebuilt).
+//    The call returns after the zone pointer swap: its duration is the
+//    change -> data plane time.
+// Command:
+//   build/perf/svcgw-bench --benchmark_filter='Control|Dns'
+#include <benchmark/benchmark.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/snapshot_publisher.hpp"
+#include "control/state.hpp"
+#include "control/table_publisher.hpp"
+#include "table/service_table.hpp"
+
+namespace svcgw {
+namespace {
+
+constexpr uint32_t kServices = 10000;
+constexpr uint32_t kEndpointsPerService = 3;
+constexpr uint32_t kMaxVips = 65536;
+
+void init_eal() {
+    static const bool ready = [] {
+        const std::string prefix = "--file-prefix=svcgw_bench_dnsctl_" + std::to_string(getpid());
+        std::vector<std::string> args = {
+            "svcgw-bench", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
+            "-l",          "0",         "-m",       "512",         "--log-level=error",
+            prefix};
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        // Another benchmark family may have brought EAL up already.
+        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0 && rte_errno != EALREADY) {
+            std::fprintf(stderr, "bench_dns_control: rte_eal_init failed\n");
+            std::abort();
+        }
+        return true;
+    }();
+    (void)ready;
+}
+
+// bench_control.cpp's shape: svc-<i> in "bench", a named port, 3 endpoints.
+ServiceConfig bench_service(uint32_t i) {
+    ServiceConfig s;
+    s.name = "svc-" + std::to_string(i);
+    s.ns = "bench";
+    s.ports.push_back(ServicePortConfig{"http", 80, 8080, "", Protocol::tcp});
+    for (uint32_t e = 0; e < kEndpointsPerService; ++e) {
+        EndpointConfig ep;
+        ep.ip = Ipv4{(10u << 24) | (1u << 16) | (i * kEndpointsPerService + e + 1)};
+        s.endpoints.push_back(ep);
+    }
+    return s;
+}
+
+std::vector<ServiceConfig> bench_services() {
+    std::vector<ServiceConfig> out;
+    out.reserve(kServices);
+    for (uint32_t i = 0; i < kServices; ++i) {
+        out.push_back(bench_service(i));
+    }
+    return out;
+}
+
+struct Rig {
+    rte_rcu_qsbr* qsbr = nullptr;
+    std::unique_ptr<ServiceTable> table;
+    std::unique_ptr<ZonePublisher> zones;
+    std::unique_ptr<SnapshotPublisher> publisher;
+    std::unique_ptr<ControlState> state;
+
+    Rig() {
+        init_eal();
+        qsbr = static_cast<rte_rcu_qsbr*>(
+            rte_zmalloc("bench_dnsctl_qsbr", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
+        rte_rcu_qsbr_init(qsbr, 1);
+        ServiceTableOptions options;
+        options.max_vips = kMaxVips;
+        table = std::move(*ServiceTable::create(qsbr, options));
+        Config c;
+        c.network.service_cidr = *Ipv4Prefix::parse("10.96.0.0/16");
+        c.ports.push_back(PortConfig{"ext0", "net_null0", *Ipv4Prefix::parse("10.99.0.1/24"), {}});
+        zones = std::make_unique<ZonePublisher>(c.dns, c.network.service_cidr, qsbr, 1);
+        (void)zones->publish_all(c.services);
+        publisher = std::make_unique<SnapshotPublisher>(
+            TablePublisher(*table, c.services, c.maglev), *zones);
+        state = std::make_unique<ControlState>(c, *publisher, 0);
+    }
+    ~Rig() {
+        state.reset();
+        publisher.reset();
+        zones.reset();
+        table.reset();
+        rte_free(qsbr);
+    }
+};
+
+void BM_DnsControlApplyFull(benchmark::State& st) {
+    const std::vector<ServiceConfig> all = bench_services();
+    uint64_t build_us = 0;
+    for (auto _ : st) {
+        st.PauseTiming();
+        auto rig = std::make_unique<Rig>();
+        std::vector<ServiceConfig> copy = all;
+        st.ResumeTiming();
+        auto done = rig->state->apply(std::move(copy), false, 0);
+        st.PauseTiming();
+        if (!done || rig->table->size() != kServices ||
+            rig->zones->current().load(std::memory_order_acquire) == nullptr) {
+            st.SkipWithError(done ? "not every service published" : done.error().message.c_str());
+            break;
+        }
+        build_us = rig->zones->stats().last_build_us;
+        rig.reset();
+        st.ResumeTiming();
+    }
+    st.counters["services"] = kServices;
+    st.counters["zone_build_ms"] = static_cast<double>(build_us) / 1000.0;
+}
+BENCHMARK(BM_DnsControlApplyFull)->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+
+void BM_DnsControlChange(benchmark::State& st) {
+    const int kind = static_cast<int>(st.range(0));
+    Rig rig;
+    std::vector<ServiceConfig> all = bench_services();
+    ServiceConfig headless = bench_service(kServices);
+    headless.name = "headless";
+    headless.headless = true;
+    all.push_back(headless);
+    if (auto loaded = rig.state->apply(std::move(all), false, 0); !loaded) {
+        st.SkipWithError(loaded.error().message.c_str());
+        return;
+    }
+    const uint64_t builds_before = rig.zones->stats().builds;
+    uint32_t next = 0;
+    for (auto _ : st) {
+        ++next;
+        bool ok = false;
+        if (kind == 0) {
+            std::vector<EndpointConfig> eps =
+                rig.state->find("bench", "svc-4242")->config.endpoints;
+            eps.back().ip = Ipv4{(10u << 24) | (200u << 16) | next};
+            ok = rig.state->set_endpoints("bench", "svc-4242", std::move(eps)).has_value();
+        } else if (kind == 1) {
+            ServiceConfig s = bench_service(kServices + 1 + next);
+            s.name = "new-" + std::to_string(next);
+            ok = rig.state->apply({std::move(s)}, true, 0).has_value();
+        } else {
+            std::vector<EndpointConfig> eps =
+                rig.state->find("bench", "headless")->config.endpoints;
+            eps.back().ip = Ipv4{(10u << 24) | (201u << 16) | next};
+            ok = rig.state->set_endpoints("bench", "headless", std::move(eps)).has_value();
+        }
+        if (!ok) {
+            st.SkipWithError("change failed");
+            break;
+        }
+        rig.zones->reclaim();
+        rig.table->reclaim();
+    }
+    st.counters["zone_builds_per_call"] =
+        static_cast<double>(rig.zones->stats().builds - builds_before) /
+        static_cast<double>(st.iterations());
+}
+BENCHMARK(BM_DnsControlChange)
+    ->ArgNames({"kind"})
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMicrosecond)
+    ->Iterations(100)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace svcgw
