@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: help deps build test unit integration asan demo bench format clean
+.PHONY: help deps build test unit integration asan fuzz demo bench format clean
 
 help:
 	@echo "make demo   - install, build and replay the Kubernetes Service walkthrough"
@@ -11,6 +11,7 @@ help:
 	@echo "make build  - configure and build into $(BUILD)/"
 	@echo "make bench  - run the micro-benchmarks (perf/)"
 	@echo "make asan   - unit tests under ASan/UBSan in $(ASAN_BUILD)/"
+	@echo "make fuzz   - short libFuzzer run of every target (FUZZ_SECONDS, default 60, in build-fuzz/)"
 
 deps:
 	@tools/install-deps.sh
@@ -34,6 +35,11 @@ asan: deps
 	ninja -C $(ASAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
+
+# Short run of every libFuzzer target (clang build in build-fuzz/), for CI.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	tools/fuzz.sh $(FUZZ_SECONDS)
 
 demo: build
 	tools/demo.sh $(BUILD)

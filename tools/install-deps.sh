@@ -10,10 +10,12 @@ packages=(
   libcpp-httplib-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
+  clang-14 libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh)
   # tests and demo: namespaces, pods, clients
   iproute2 nginx-light curl dnsutils procps psmisc python3 python3-scapy socat
   # integration rig: offload control, kernel reference gateway (iptables DNAT)
   ethtool iptables iputils-ping
+  hping3 tcpdump  # hardening tests: bounded floods, packet captures on failure
 )
 
 missing=()
