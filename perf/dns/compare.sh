@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Side-by-side DNS load test (run by hand, never from the test suites):
-# serves the same N-service cluster zone with knotd and, once the worker
-# answers DNS, with svcgw, each in a network namespace of its own behind a
-# veth pair, and loads it with dnsperf (closed loop) from a client namespace,
-# and optionally kxdpgun (open loop over AF_XDP, -x QPS). Everything it makes
-# (namespaces, veths, files) carries a per-run tag and is removed on exit.
+# serves the same N-service cluster zone with knotd and with svcgw (its
+# worker answers in place), one after the other on the same veth pair into a
+# server namespace, and loads each with dnsperf (closed loop) from a client
+# namespace, and optionally kxdpgun (open loop over AF_XDP, -x QPS). Prints
+# one line per run and, at the end, the side-by-side table. Everything it
+# makes (namespaces, veths, files) carries a per-run tag and is removed on exit.
 #
 # Usage: perf/dns/compare.sh [-n SERVICES] [-l SECONDS] [-c CLIENTS]
 #                            [-x KXDPGUN_QPS] [-b BUILD_DIR] [knot|svcgw|both]
+#        (default: both)
 # Needs root (ip netns), knotd (knot), dnsperf, kdig/kxdpgun (knot-dnsutils).
 set -euo pipefail
 
@@ -29,7 +31,7 @@ while getopts "n:l:c:x:b:h" opt; do
     esac
 done
 shift $((OPTIND - 1))
-which=${1:-knot}
+which=${1:-both}
 
 # The server's CPU and the load generator's CPU: one core each (answers/s per
 # core is the number we compare).
@@ -69,6 +71,11 @@ setup_topology() {
     ip -n "$cli_ns" link set "$cli_if" up
     ip -n "$srv_ns" link set lo up
     ip -n "$srv_ns" link set "$srv_if" up
+    # Offloads off on both ends, for both servers: a veth otherwise hands
+    # partial checksums to a userspace reader (svcgw's af_packet port), and
+    # the path must be the same for knotd.
+    ip netns exec "$cli_ns" ethtool -K "$cli_if" tx off tso off gso off gro off >/dev/null
+    ip netns exec "$srv_ns" ethtool -K "$srv_if" tx off tso off gso off gro off >/dev/null
     # The client reaches the cluster DNS address through the server side,
     # as a pod reaches the gateway's VIP.
     ip -n "$cli_ns" route add "$dns_ip/32" via "${net}1"
@@ -106,15 +113,22 @@ measure_dnsperf() {  # $1 = label
     local out="$work/dnsperf-$1.txt"
     ip netns exec "$cli_ns" taskset -c "$client_cpu" dnsperf -s "$dns_ip" \
         -d "$work/zone/queries.txt" -l "$duration" -c "$clients" -T 1 -q 500 -t 2 >"$out" 2>&1 || true
-    local sent lost qps lat
+    local sent lost qps lat lat_min lat_max sd
     sent=$(awk '/Queries sent:/ {print $3}' "$out")
     lost=$(awk '/Queries lost:/ {print $3}' "$out")
-    qps=$(awk '/Queries per second:/ {print $4}' "$out")
+    qps=$(awk '/Queries per second:/ {printf "%.0f", $4}' "$out")
     lat=$(awk '/Average Latency \(s\):/ {printf "%.3f", $4 * 1000}' "$out")
+    # "Average Latency (s):  0.000377 (min 0.000020, max 0.004011)"
+    lat_min=$(awk '/Average Latency \(s\):/ {gsub(/,/, "", $6); printf "%.3f", $6 * 1000}' "$out")
+    lat_max=$(awk '/Average Latency \(s\):/ {gsub(/\)/, "", $8); printf "%.3f", $8 * 1000}' "$out")
+    sd=$(awk '/Latency StdDev \(s\):/ {printf "%.3f", $4 * 1000}' "$out")
     local codes
     codes=$(grep -A3 'Response codes:' "$out" | head -1 | sed 's/.*Response codes: *//')
     printf '%-6s dnsperf  %10s qps  avg %s ms  lost %s/%s  (%s)\n' "$1" "${qps:-?}" \
         "${lat:-?}" "${lost:-?}" "${sent:-?}" "${codes:-no answers}"
+    printf '| %s | dnsperf -c %s (closed loop) | %s | %s | %s | %s | %s | %s/%s | %s |\n' \
+        "$1" "$clients" "${qps:-?}" "${lat:-?}" "${sd:-?}" "${lat_min:-?}" "${lat_max:-?}" \
+        "${lost:-?}" "${sent:-?}" "${codes:-no answers}" >>"$work/table.md"
 }
 
 # Open loop at a fixed rate over AF_XDP from the client namespace.
@@ -125,6 +139,13 @@ measure_kxdpgun() {  # $1 = label
         -I "$cli_if" -i "$work/zone/queries.txt" "$dns_ip" >"$out" 2>&1 || true
     printf '%-6s kxdpgun  target %s qps:\n' "$1" "$xdp_qps"
     sed 's/^/    /' "$out" | tail -12
+    # "total queries: N (R pps)", "total replies: N (R pps) (P%)"
+    local sent replies rate
+    sent=$(awk '/total queries:/ {print $3}' "$out")
+    replies=$(awk '/total replies:/ {print $3}' "$out")
+    rate=$(awk '/total replies:/ {gsub(/\(/, "", $4); print $4}' "$out")
+    printf '| %s | kxdpgun %s qps (open loop) | %s | - | - | - | - | %s/%s | |\n' "$1" "$xdp_qps" \
+        "${rate:-?}" "$((${sent:-0} - ${replies:-0}))" "${sent:-?}" >>"$work/table.md"
 }
 
 run_knot() {
@@ -170,8 +191,8 @@ CONF
 }
 
 # svcgw on the server end of the veth through an af_packet vdev: it owns
-# ${net}1 (ARP) and answers dns.cluster_ip:53 in its worker. To fill in once
-# the worker answers DNS: nothing else should be needed beyond this config.
+# ${net}1 (ARP) and answers dns.cluster_ip:53 in its worker (one worker, on
+# the server CPU; the main lcore is the idle control thread).
 run_svcgw() {
     local daemon="$build/app/svcgw"
     if [ ! -x "$daemon" ]; then
@@ -189,14 +210,17 @@ run_svcgw() {
     ip netns exec "$srv_ns" "$daemon" -c "$work/svcgw.yaml" >"$work/svcgw.log" 2>&1 &
     server_pid=$!
     if ! wait_for_answers 30; then
-        log "svcgw did not answer DNS within 30 s (worker DNS not wired yet?); its log:"
+        log "svcgw did not answer DNS within 30 s; its log:"
         tail -20 "$work/svcgw.log" >&2
         stop_server
-        return 0
+        return 1
     fi
+    grep -E "dns:|running" "$work/svcgw.log" | sed 's/^/    /' >&2
     measure_dnsperf svcgw
     measure_kxdpgun svcgw
     stop_server
+    # The worker's own count of what it answered and dropped (printed on stop).
+    grep -E "worker [0-9]+:" "$work/svcgw.log" | sed 's/^/    /' >&2
 }
 
 [ "$(id -u)" -eq 0 ] || { log "needs root (ip netns)"; exit 1; }
@@ -204,9 +228,20 @@ python3 "$here/gen_services.py" "$work/zone" --services "$services"
 setup_topology
 echo "# $(date -u +%F) $services services, ${duration}s per run, dnsperf -c $clients," \
     "server on CPU $server_cpu, client on CPU $client_cpu ($(nproc) cores)"
+rc=0
 case $which in
-    knot) run_knot ;;
-    svcgw) run_svcgw ;;
-    both) run_knot; run_svcgw ;;
+    knot) run_knot || rc=1 ;;
+    svcgw) run_svcgw || rc=1 ;;
+    both)
+        run_knot || rc=1
+        run_svcgw || rc=1
+        ;;
     *) log "unknown target '$which' (knot|svcgw|both)"; exit 2 ;;
 esac
+if [ -s "$work/table.md" ]; then
+    echo
+    echo "| server | load | QPS | avg latency (ms) | stddev (ms) | min (ms) | max (ms) | lost/sent | response codes |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    cat "$work/table.md"
+fi
+exit $rc
