@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 
 #include "dns/wire.hpp"
@@ -95,13 +95,6 @@ namespace {
 // and the name index can look up suffixes as string_views without copies).
 using Name = std::string;
 
-struct NameHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const {
-        return name_hash(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-    }
-};
-
 const uint8_t* bytes_of(std::string_view s) {
     return reinterpret_cast<const uint8_t*>(s.data());
 }
@@ -185,9 +178,11 @@ std::string service_path(size_t index) {
 
 }  // namespace
 
-// Build-time layout: nodes in a vector, found through a hash index reserved
-// ahead (no rehash for the usual service shapes); records as (type, rdata)
-// slices of one byte buffer, sorted and de-duplicated per node at the end.
+// Build-time layout: nodes in a vector with their names in one buffer,
+// found through an open-addressing index sized ahead (no rehash for the
+// usual service shapes); records as (node, type, rdata) slices of one byte
+// buffer, grouped by node, sorted and de-duplicated at the end. No
+// allocation per name or per record.
 // This replaced ordered maps of byte vectors: the build is on the path of
 // every DNS-visible change, and 10k services cost ~60 ms that way.
 class ZoneBuilder {
@@ -223,8 +218,14 @@ public:
         for (const ServiceConfig& s : services) {
             expected += 6 + s.ports.size() * 2 + (s.headless ? s.endpoints.size() : 0);
         }
-        _index.reserve(expected);
+        size_t capacity = 16;
+        while (capacity < 2 * expected) {
+            capacity *= 2;
+        }
+        _slots.assign(capacity, 0);
         _nodes.reserve(expected);
+        _records.reserve(expected);
+        _names.reserve(expected * 40);
         _rdata.reserve(expected * 24);
 
         add_apex(_domain);
@@ -246,14 +247,16 @@ public:
 
 private:
     struct Record {
+        uint32_t node = 0;
         uint16_t type = 0;
         uint16_t length = 0;
         uint32_t offset = 0;  // into _rdata
     };
     struct NodeBuild {
-        std::string_view name;  // the key in _index
+        uint32_t name_offset = 0;  // into _names
+        uint8_t name_length = 0;
         uint8_t apex = 0;
-        std::vector<Record> records;  // sorted by (type, rdata) in finish()
+        uint32_t first = 0, count = 0;  // its records in _records, after finish()'s sort
     };
 
     void add_apex(const Name& apex) {
@@ -391,40 +394,111 @@ private:
         return node;
     }
 
+    std::string_view node_name(const NodeBuild& n) const {
+        return {_names.data() + n.name_offset, n.name_length};
+    }
+
+    // Open addressing over node indices (+1; 0 = empty), load <= 1/2.
+    std::optional<uint32_t> find_node(std::string_view name) const {
+        const uint64_t mask = _slots.size() - 1;
+        for (uint64_t i = name_hash(bytes_of(name), name.size()) & mask;; i = (i + 1) & mask) {
+            const uint32_t slot = _slots[i];
+            if (slot == 0) {
+                return std::nullopt;
+            }
+            if (node_name(_nodes[slot - 1]) == name) {
+                return slot - 1;
+            }
+        }
+    }
+
+    void grow() {
+        std::vector<uint32_t> old = std::move(_slots);
+        _slots.assign(old.size() * 2, 0);
+        const uint64_t mask = _slots.size() - 1;
+        for (uint32_t slot : old) {
+            if (slot != 0) {
+                const std::string_view name = node_name(_nodes[slot - 1]);
+                uint64_t i = name_hash(bytes_of(name), name.size()) & mask;
+                while (_slots[i] != 0) {
+                    i = (i + 1) & mask;
+                }
+                _slots[i] = slot;
+            }
+        }
+    }
+
     // The node's index; a new node is the last one.
     uint32_t find_or_insert(std::string_view name, uint8_t apex) {
-        auto it = _index.find(name);
-        if (it != _index.end()) {
-            _nodes[it->second].apex = apex;
-            return it->second;
+        if (auto found = find_node(name)) {
+            _nodes[*found].apex = apex;
+            return *found;
+        }
+        if (2 * (_nodes.size() + 1) > _slots.size()) {
+            grow();
         }
         const auto index = static_cast<uint32_t>(_nodes.size());
-        auto inserted = _index.emplace(Name(name), index).first;
-        // The key lives in the index's node, which never moves on rehash.
-        _nodes.push_back(NodeBuild{inserted->first, apex, {}});
+        NodeBuild node;
+        node.name_offset = static_cast<uint32_t>(_names.size());
+        node.name_length = static_cast<uint8_t>(name.size());
+        node.apex = apex;
+        _names.append(name);
+        _nodes.push_back(node);
+        const uint64_t mask = _slots.size() - 1;
+        uint64_t i = name_hash(bytes_of(name), name.size()) & mask;
+        while (_slots[i] != 0) {
+            i = (i + 1) & mask;
+        }
+        _slots[i] = index + 1;
         return index;
     }
 
     void add(std::string_view owner, uint8_t apex, uint16_t type, std::string_view rdata) {
         const uint32_t node = ensure(owner, apex);
-        _nodes[node].records.push_back(
-            {type, static_cast<uint16_t>(rdata.size()), static_cast<uint32_t>(_rdata.size())});
+        _records.push_back({node, type, static_cast<uint16_t>(rdata.size()),
+                            static_cast<uint32_t>(_rdata.size())});
         _rdata.append(rdata);
     }
 
     std::string_view rdata(const Record& r) const { return {_rdata.data() + r.offset, r.length}; }
 
-    // Sorted by (type, rdata), duplicates dropped: a set of records per type,
-    // and answers that do not depend on the order services were given in.
-    void normalise(std::vector<Record>& records) const {
+    // Records grouped by node (a counting sort: nodes are dense indices),
+    // then per node sorted by (type, rdata) with duplicates dropped: a set
+    // of records per type, and answers that do not depend on the order
+    // services were given in.
+    void group_records() {
+        std::vector<uint32_t> start(_nodes.size() + 1, 0);
+        for (const Record& r : _records) {
+            ++start[r.node + 1];
+        }
+        for (size_t n = 0; n < _nodes.size(); ++n) {
+            start[n + 1] += start[n];
+        }
+        std::vector<Record> sorted(_records.size());
+        std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+        for (const Record& r : _records) {
+            sorted[fill[r.node]++] = r;
+        }
         auto less = [this](const Record& a, const Record& b) {
             return a.type != b.type ? a.type < b.type : rdata(a) < rdata(b);
         };
         auto same = [this](const Record& a, const Record& b) {
             return a.type == b.type && rdata(a) == rdata(b);
         };
-        std::sort(records.begin(), records.end(), less);
-        records.erase(std::unique(records.begin(), records.end(), same), records.end());
+        _records.clear();
+        for (size_t n = 0; n < _nodes.size(); ++n) {
+            auto first = sorted.begin() + start[n];
+            auto last = sorted.begin() + start[n + 1];
+            std::sort(first, last, less);
+            last = std::unique(first, last, same);
+            _nodes[n].first = static_cast<uint32_t>(_records.size());
+            _records.insert(_records.end(), first, last);
+            _nodes[n].count = static_cast<uint32_t>(_records.size()) - _nodes[n].first;
+        }
+    }
+
+    std::span<const Record> records_of(const NodeBuild& n) const {
+        return {_records.data() + n.first, n.count};
     }
 
     static void put_rr(std::vector<uint8_t>& arena, uint16_t type, uint32_t ttl,
@@ -440,12 +514,12 @@ private:
 
     // A records of `target`, with its full owner name, for the additional section.
     uint16_t put_glue(std::vector<uint8_t>& arena, std::string_view target) const {
-        auto it = _index.find(target);
-        if (it == _index.end()) {
+        auto node = find_node(target);
+        if (!node) {
             return 0;
         }
         uint16_t count = 0;
-        for (const Record& r : _nodes[it->second].records) {
+        for (const Record& r : records_of(_nodes[*node])) {
             if (r.type == rr_type::a) {
                 arena.insert(arena.end(), bytes_of(target), bytes_of(target) + target.size());
                 put_rr(arena, rr_type::a, _ttl, rdata(r));
@@ -456,9 +530,7 @@ private:
     }
 
     std::unique_ptr<const Zone> finish() {
-        for (NodeBuild& build : _nodes) {
-            normalise(build.records);
-        }
+        group_records();
         auto zone = std::make_unique<Zone>();
         zone->_serial = _serial;
         zone->_nodes.reserve(_nodes.size());
@@ -467,12 +539,12 @@ private:
         for (const NodeBuild& build : _nodes) {
             ZoneNode node;
             node.name_offset = static_cast<uint32_t>(arena.size());
-            node.name_length = static_cast<uint8_t>(build.name.size());
+            node.name_length = build.name_length;
             node.apex = build.apex;
             node.rrset_first = static_cast<uint32_t>(zone->_rrsets.size());
-            arena.insert(arena.end(), bytes_of(build.name),
-                         bytes_of(build.name) + build.name.size());
-            const auto& records = build.records;
+            const std::string_view name = node_name(build);
+            arena.insert(arena.end(), bytes_of(name), bytes_of(name) + name.size());
+            const std::span<const Record> records = records_of(build);
             for (size_t first = 0; first < records.size();) {
                 size_t last = first;
                 while (last < records.size() && records[last].type == records[first].type) {
@@ -546,8 +618,10 @@ private:
     uint8_t _rev_length = 0;
     uint8_t _rev_bits = 0;
     size_t _rev_first_apex = 0;
-    std::unordered_map<Name, uint32_t, NameHash, std::equal_to<>> _index;
+    std::vector<uint32_t> _slots;  // name index: node + 1, 0 = empty
     std::vector<NodeBuild> _nodes;
+    std::vector<Record> _records;
+    std::string _names;  // every node's name, back to back
     std::string _rdata;  // every record's rdata, back to back
     Errors _errors;
 };
