@@ -152,5 +152,14 @@ rig_check "metrics: svcgw_dns_queries_total counts the queries ($q_total >= 20)"
 rig_check "metrics: NXDOMAIN responses counted ($nx_total >= 3)" test "$nx_total" -ge 3
 rig_check "metrics: REFUSED responses counted ($refused_total >= 1)" test "$refused_total" -ge 1
 
+# --- the dns section is restart-only: a reload that changes it is refused whole
+sed -i 's/^dns: .*/dns: {cluster_ip: '"$dns"', domain: cluster.local, ttl_s: 5}/' "$RIG_CONFIG"
+rig_svcgw_reload
+rig_check "a reload changing dns.ttl_s is refused (restart-only)" \
+    grep -q "reload: dns: not reloadable" "$RIG_GW_LOG"
+rig_check "... and answers keep TTL 30" \
+    grep -Eq "[[:space:]]30[[:space:]]+IN[[:space:]]+A[[:space:]]+$vip$" \
+    <<<"$(answers mynginx.default.svc.cluster.local A)"
+
 rig_check "svcgw still running" rig_gateway_alive
 rig_finish
