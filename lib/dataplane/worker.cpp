@@ -43,8 +43,13 @@ constexpr uint32_t kAffinityEntries = 65536;
 // recommends ephemeral ports from 1024 up).
 constexpr uint16_t kSnatPortLo = 1024;
 constexpr uint16_t kSnatPortHi = 65535;
-// Candidate SNAT ports tried before declaring exhaustion for one flow.
+// Candidate SNAT ports tried before declaring exhaustion for one flow: with
+// a cursor per reply-key space the first is nearly always free; 256 only
+// matters when a (SNAT address, backend) pair is close to 64k live flows.
 constexpr uint32_t kSnatAttempts = 256;
+// SNAT cursor slots per worker (16 B each, 16 KiB: L1/L2 resident); more
+// than the (SNAT address, backend, target port) tuples a worker usually sees.
+constexpr uint32_t kSnatCursorSlots = 1024;
 // RFC 1035 §4.2.1: DNS over UDP on port 53.
 constexpr uint16_t kDnsPort = 53;
 // RFC 791: the IPv4 total length is a 16-bit field.
@@ -96,7 +101,19 @@ struct Worker::Impl {
     HoldQueue<rte_mbuf*, kHoldCapacity> hold;
     std::optional<pkt::Toeplitz> toeplitz;
     std::vector<uint16_t> reta;
-    uint32_t snat_cursor = 0;
+    // SNAT port cursors (see next_snat_port) and our share of the port
+    // range without RSS steering: snat_first + k * workers, k < snat_count.
+    struct SnatCursor {
+        uint64_t tag = 0;
+        uint32_t next = 0;
+    };
+    std::vector<SnatCursor> snat_cursors;
+    uint32_t snat_first = kSnatPortLo;
+    uint32_t snat_count = 1;
+    // Per-burst event tallies, added to `counters` once per burst.
+    uint64_t burst_hits = 0;
+    uint64_t burst_replies = 0;
+    bool inserted_in_burst = false;  // bulk lookup misses may be stale
     // census (see worker.hpp)
     FlowCensus census_work;
     uint32_t census_cursor = 0;
@@ -112,7 +129,15 @@ struct Worker::Impl {
           flows(FlowTableConfig{std::max<uint32_t>(c.conntrack.max_flows / c.workers, 1024),
                                 c.conntrack.tcp_established_timeout_s,
                                 c.conntrack.tcp_transitory_timeout_s, c.conntrack.udp_timeout_s}),
-          affinity(kAffinityEntries) {}
+          affinity(kAffinityEntries),
+          snat_cursors(kSnatCursorSlots) {
+        snat_first = kSnatPortLo + (i + c.workers - kSnatPortLo % c.workers) % c.workers;
+        snat_count = (kSnatPortHi - snat_first) / c.workers + 1;
+        process_fn = c.mode == ForwardingMode::fullnat ? &Impl::process<ForwardingMode::fullnat>
+                                                       : &Impl::process<ForwardingMode::nat>;
+    }
+
+    void not_translated(rte_mbuf* m, const pkt::Parsed& p);
 
     // ---- helpers ----
     uint16_t owner_of(uint32_t ip_be, uint16_t port_be) const {
@@ -344,40 +369,40 @@ struct Worker::Impl {
     }
 
     // ---- NAT ----
-    std::optional<uint16_t> choose_snat_port(uint32_t snat_ip, uint32_t backend_ip,
-                                             uint16_t backend_port) {
-        auto free_for = [&](uint16_t port_be) {
-            FlowKey reply;
-            reply.src_ip = backend_ip;
-            reply.src_port = backend_port;
-            reply.dst_ip = snat_ip;
-            reply.dst_port = port_be;
-            return flows.lookup(reply, now_s).flow == nullptr;
-        };
-        uint32_t start = snat_cursor++;
+    // Next SNAT port candidate toward (snat_ip, backend): a cursor per
+    // reply-key space, so ports are handed out in turn and the first
+    // candidate is free unless the space is nearly full of live flows. The
+    // cursor is only a hint (try_insert checks the reply key), so a slot
+    // shared by two backends costs nothing but a fresh start.
+    uint16_t next_snat_port(uint32_t snat_ip, uint32_t backend_ip, uint16_t backend_port,
+                            uint8_t proto) {
+        const uint64_t tag = mix64(uint64_t{snat_ip} << 32 ^ uint64_t{backend_ip} ^
+                                   uint64_t{backend_port} << 8 ^ proto) |
+                             1;  // 0 = unused slot
+        SnatCursor& c = snat_cursors[tag & (kSnatCursorSlots - 1)];
+        if (c.tag != tag) {
+            c.tag = tag;
+            c.next = static_cast<uint32_t>(tag >> 32);  // spread starting points
+        }
         if (toeplitz) {
-            // Reply tuple: backend -> snat:port; find a port whose RSS queue is ours.
-            return toeplitz->find_port_for_queue(reta, index, backend_ip, snat_ip, backend_port,
-                                                 kSnatPortLo, kSnatPortHi, start * 7919u, free_for);
+            // Reply tuple: backend -> snat:port; the next port whose RSS queue is ours.
+            constexpr uint32_t kRange = uint32_t{kSnatPortHi} - kSnatPortLo + 1;
+            auto port_be =
+                toeplitz->find_port_for_queue(reta, index, backend_ip, snat_ip, backend_port,
+                                              kSnatPortLo, kSnatPortHi, c.next % kRange);
+            uint16_t port = port_be ? bswap16(*port_be) : kSnatPortLo;
+            c.next = port - kSnatPortLo + 1u;
+            return bswap16(port);
         }
-        // Without RSS steering: ports with port % workers == index belong to us.
-        uint32_t first =
-            kSnatPortLo + (index + ctx.workers - kSnatPortLo % ctx.workers) % ctx.workers;
-        uint32_t count = (kSnatPortHi - first) / ctx.workers + 1;
-        for (uint32_t attempt = 0; attempt < kSnatAttempts; ++attempt) {
-            // Stride by a prime so consecutive flows spread over the range.
-            uint32_t k = (start * 7919u + attempt) % count;
-            uint16_t port_be = bswap16(static_cast<uint16_t>(first + k * ctx.workers));
-            if (free_for(port_be)) {
-                return port_be;
-            }
-        }
-        return std::nullopt;
+        // Without RSS steering: ports with port % workers == index are ours.
+        const uint32_t k = c.next % snat_count;
+        c.next = k + 1;
+        return bswap16(static_cast<uint16_t>(snat_first + k * ctx.workers));
     }
 
     // Picks a backend for a new connection: affinity first, then Maglev.
     // Returns the backend index, or -1 when the service port has no ring.
-    int pick_backend(const ServicePort& sp, const FlowKey& key) {
+    int pick_backend(const ServicePort& sp, const FlowKey& key, uint32_t key_hash) {
         const Service& svc = *sp.service;
         if (sp.ring == nullptr || sp.ring->empty()) {
             return -1;
@@ -398,20 +423,80 @@ struct Worker::Impl {
             affinity.update(ak, svc.backends()[idx].ip_be, now_s, timeout);
             return idx;
         }
-        return static_cast<int>(sp.ring->pick(flow_hash(key)));
+        return static_cast<int>(sp.ring->pick(key_hash));
     }
 
-    void client_to_service(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p,
-                           const ServicePort& sp) {
+    // Opens a connection for `key`; the flow, or null after dropping or
+    // rejecting the frame.
+    template <ForwardingMode Mode>
+    Flow* open_flow(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p, const ServicePort& sp) {
         const FlowKey& key = p.key;
         const Service& svc = *sp.service;
-        FlowRef ref = flows.lookup(key, now_s);
+        if (key.proto == pkt::kProtoTcp && (p.tcp_flags & tcp_flag::rst) != 0) {
+            drop(m, DropReason::not_for_us);  // never open a flow with a RST
+            return nullptr;
+        }
+        const uint32_t key_hash = flow_hash(key);
+        int idx = pick_backend(sp, key, key_hash);
+        if (idx < 0) {
+            reject(m, frame, p, DropReason::no_endpoint);
+            return nullptr;
+        }
+        NatResult nat;
+        nat.backend_ip = svc.backends()[idx].ip_be;
+        nat.backend_port = sp.target_port_be[idx];
+        nat.backend_hint = static_cast<uint32_t>(idx);
+        nat.service_gen = svc.generation();
+        if (nat.backend_port == 0) {
+            drop(m, DropReason::no_target_port);
+            return nullptr;
+        }
+        if constexpr (Mode == ForwardingMode::fullnat) {
+            nat.snat_ip = ctx.snat_be[key_hash % ctx.snat_be.size()];
+        }
+        for (uint32_t attempt = 0; attempt < kSnatAttempts; ++attempt) {
+            if constexpr (Mode == ForwardingMode::fullnat) {
+                nat.snat_port =
+                    next_snat_port(nat.snat_ip, nat.backend_ip, nat.backend_port, key.proto);
+            }
+            InsertResult r = flows.try_insert(key, key_hash, nat, now_s);
+            switch (r.status) {
+                case InsertStatus::inserted:
+                    inserted_in_burst = true;
+                    return r.flow;
+                case InsertStatus::reply_conflict:
+                    if constexpr (Mode == ForwardingMode::fullnat) {
+                        continue;  // that SNAT port is in use toward this backend
+                    }
+                    // nat: the client's own tuple is some flow's reply key
+                    drop(m, DropReason::flow_conflict);
+                    return nullptr;
+                case InsertStatus::forward_conflict:
+                    drop(m, DropReason::flow_conflict);
+                    return nullptr;
+                case InsertStatus::index_full:
+                    drop(m, DropReason::flow_table_full);
+                    return nullptr;
+            }
+        }
+        drop(m, DropReason::snat_exhausted);
+        return nullptr;
+    }
+
+    template <ForwardingMode Mode>
+    void client_to_service(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p, const ServicePort& sp,
+                           FlowRef ref) {
+        const FlowKey& key = p.key;
+        const Service& svc = *sp.service;
+        if (ref.flow == nullptr && inserted_in_burst) {
+            ref = flows.lookup(key, now_s);  // opened by an earlier frame of this burst
+        }
         Flow* flow = ref.flow;
         if (flow != nullptr && ref.is_reply) {
             drop(m, DropReason::not_for_us);  // a client colliding with a reply key
             return;
         }
-        if (flow != nullptr && flow->service_gen != svc.generation()) {
+        if (flow != nullptr && flow->service_gen != svc.generation()) [[unlikely]] {
             // The service changed: keep the backend if it still exists
             // (terminating and drained ones included), else re-balance.
             const Backend* b = svc.find_backend(flow->backend_ip);
@@ -427,45 +512,17 @@ struct Worker::Impl {
         }
         const bool is_new = flow == nullptr;
         if (is_new) {
-            if (key.proto == pkt::kProtoTcp && (p.tcp_flags & tcp_flag::rst) != 0) {
-                drop(m, DropReason::not_for_us);  // never open a flow with a RST
-                return;
-            }
-            int idx = pick_backend(sp, key);
-            if (idx < 0) {
-                reject(m, frame, p, DropReason::no_endpoint);
-                return;
-            }
-            NatResult nat;
-            nat.backend_ip = svc.backends()[idx].ip_be;
-            nat.backend_port = sp.target_port_be[idx];
-            nat.backend_hint = static_cast<uint32_t>(idx);
-            nat.service_gen = svc.generation();
-            if (nat.backend_port == 0) {
-                drop(m, DropReason::no_target_port);
-                return;
-            }
-            if (ctx.mode == ForwardingMode::fullnat) {
-                nat.snat_ip = ctx.snat_be[flow_hash(key) % ctx.snat_be.size()];
-                auto port = choose_snat_port(nat.snat_ip, nat.backend_ip, nat.backend_port);
-                if (!port) {
-                    drop(m, DropReason::snat_exhausted);
-                    return;
-                }
-                nat.snat_port = *port;
-            }
-            flow = flows.insert(key, nat, now_s);
+            flow = open_flow<Mode>(m, frame, p, sp);
             if (flow == nullptr) {
-                drop(m, DropReason::flow_table_full);
                 return;
             }
             counters.add(WorkerEvent::flow_new);
         } else {
-            counters.add(WorkerEvent::flow_hit);
+            ++burst_hits;
         }
         // Per service port and backend; backend_hint is current here (new
         // flow, or revalidated against this generation above).
-        const uint32_t frame_bytes = rte_pktmbuf_pkt_len(m);
+        const uint32_t frame_bytes = m->pkt_len;
         if (sp.stats != nullptr) {
             TrafficLane& lane = sp.stats->lane(index);
             lane.add_packet(frame_bytes);
@@ -486,7 +543,7 @@ struct Worker::Impl {
             flows.touch(flow, now_s);
         }
         ++flow->packets_fwd;
-        if (flow->is_snat()) {
+        if constexpr (Mode == ForwardingMode::fullnat) {
             pkt::rewrite_src_dst(frame, p, flow->snat_ip, flow->snat_port, flow->backend_ip,
                                  flow->backend_port);
         } else {
@@ -497,8 +554,8 @@ struct Worker::Impl {
     }
 
     // A backend's answer: reply key hit -> back to the client as the VIP.
-    bool backend_to_client(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p) {
-        FlowRef ref = flows.lookup(p.key, now_s);
+    template <ForwardingMode Mode>
+    bool backend_to_client(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p, FlowRef ref) {
         if (ref.flow == nullptr || !ref.is_reply) {
             return false;
         }
@@ -509,8 +566,8 @@ struct Worker::Impl {
             flows.touch(flow, now_s);
         }
         ++flow->packets_rev;
-        counters.add(WorkerEvent::flow_reply);
-        if (flow->is_snat()) {
+        ++burst_replies;
+        if constexpr (Mode == ForwardingMode::fullnat) {
             pkt::rewrite_src_dst(frame, p, flow->key.dst_ip, flow->key.dst_port, flow->key.src_ip,
                                  flow->key.src_port);
         } else {
@@ -522,9 +579,13 @@ struct Worker::Impl {
     }
 
     // ---- the burst ----
+    template <ForwardingMode Mode>
     void process(std::span<rte_mbuf* const> frames, bool handed_off);
+    // process<mode> for the configured mode, chosen once (STYLE §8).
+    void (Impl::*process_fn)(std::span<rte_mbuf* const>, bool) = nullptr;
 };
 
+template <ForwardingMode Mode>
 void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
     // Acquire: pairs with the control thread's release publication; valid
     // until our next quiescent report.
@@ -586,15 +647,26 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
         return;
     }
     VipBurstResult vips = ctx.table->lookup_bulk(std::span(keys.data(), n_l4));
+
+    // Classify, hand foreign frames over, and gather the flow keys of the
+    // rest for one bulk lookup (STYLE §9: hash all, prefetch all, then look up).
+    std::array<uint8_t, kVipBurstMax> slot_of;  // flow-key slot -> l4 index
+    std::array<FlowKey, kVipBurstMax> flow_keys;
+    std::array<FlowRef, kVipBurstMax> refs;
+    uint64_t vip_bits = 0;  // bit i: l4[i] hit a VIP (else reply side)
+    uint32_t n_flows = 0;
     for (uint32_t i = 0; i < n_l4; ++i) {
         rte_mbuf* m = l4[i].m;
         const pkt::Parsed& p = l4[i].p;
-        uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
-        bool vip_hit = (vips.hit_mask >> i & 1) != 0;
-        bool is_reply_side =
-            !vip_hit && (ctx.mode == ForwardingMode::fullnat
-                             ? is_snat_address(p.key.dst_ip)
-                             : p.key.dst_ip != ctx.address_be && !in_service_cidr(p.key.dst_ip));
+        const bool vip_hit = (vips.hit_mask >> i & 1) != 0;
+        bool is_reply_side = false;
+        if (!vip_hit) {
+            if constexpr (Mode == ForwardingMode::fullnat) {
+                is_reply_side = is_snat_address(p.key.dst_ip);
+            } else {
+                is_reply_side = p.key.dst_ip != ctx.address_be && !in_service_cidr(p.key.dst_ip);
+            }
+        }
         // Both directions of a flow must be handled by its owner.
         if (!handed_off && ctx.workers > 1) {
             uint16_t owner = index;
@@ -603,7 +675,7 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
                     owner = owner_of(p.key.src_ip, p.key.src_port);
                 }
             } else if (is_reply_side) {
-                if (ctx.mode == ForwardingMode::nat) {
+                if constexpr (Mode == ForwardingMode::nat) {
                     owner = owner_of(p.key.dst_ip, p.key.dst_port);
                 } else if (software_owner) {
                     owner = static_cast<uint16_t>(bswap16(p.key.dst_port) % ctx.workers);
@@ -614,27 +686,52 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
                 continue;
             }
         }
-        if ((vip_hit || is_reply_side) && p.ttl <= 1) {
+        if (!vip_hit && !is_reply_side) {
+            not_translated(m, p);
+            continue;
+        }
+        if (p.ttl <= 1) {
             // RFC 1812 §5.3.1 would send Time Exceeded; a gateway in front of
             // a service just drops (as IPVS does).
             drop(m, DropReason::ttl_expired);
             continue;
         }
-        if (vip_hit) {
-            client_to_service(m, frame, p, *vips.ports[i]);
-            continue;
-        }
-        if (is_reply_side && backend_to_client(m, frame, p)) {
-            continue;
-        }
-        if (in_service_cidr(p.key.dst_ip)) {
-            // A ClusterIP that is not (or no longer) a live VIP:port: refuse
-            // so clients fail fast instead of hanging.
-            reject(m, frame, p, DropReason::no_service);
-            continue;
-        }
-        drop(m, DropReason::not_for_us);
+        vip_bits |= uint64_t{vip_hit} << i;
+        slot_of[n_flows] = static_cast<uint8_t>(i);
+        flow_keys[n_flows++] = p.key;
     }
+    flows.lookup_bulk(std::span(flow_keys.data(), n_flows), now_s, std::span(refs.data(), n_flows));
+    burst_hits = 0;
+    burst_replies = 0;
+    inserted_in_burst = false;
+    for (uint32_t f = 0; f < n_flows; ++f) {
+        const uint32_t i = slot_of[f];
+        rte_mbuf* m = l4[i].m;
+        const pkt::Parsed& p = l4[i].p;
+        uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+        FlowRef ref = refs[f];
+        if (ref.flow != nullptr && !FlowTable::still_valid(ref, p.key)) [[unlikely]] {
+            ref = flows.lookup(p.key, now_s);  // reused by an insert earlier in this burst
+        }
+        if ((vip_bits >> i & 1) != 0) {
+            client_to_service<Mode>(m, frame, p, *vips.ports[i], ref);
+        } else if (!backend_to_client<Mode>(m, frame, p, ref)) {
+            not_translated(m, p);
+        }
+    }
+    counters.add(WorkerEvent::flow_hit, burst_hits);
+    counters.add(WorkerEvent::flow_reply, burst_replies);
+}
+
+// IPv4 TCP/UDP that is neither for a VIP nor a tracked reply.
+void Worker::Impl::not_translated(rte_mbuf* m, const pkt::Parsed& p) {
+    if (in_service_cidr(p.key.dst_ip)) {
+        // A ClusterIP that is not (or no longer) a live VIP:port: refuse
+        // so clients fail fast instead of hanging.
+        reject(m, rte_pktmbuf_mtod(m, uint8_t*), p, DropReason::no_service);
+        return;
+    }
+    drop(m, DropReason::not_for_us);
 }
 
 Worker::Worker(const WorkerContext& context, uint16_t index)
@@ -667,7 +764,7 @@ void Worker::process_burst(std::span<rte_mbuf* const> frames, uint64_t now_tsc, 
     }
     for (size_t off = 0; off < frames.size(); off += kVipBurstMax) {
         size_t n = std::min<size_t>(kVipBurstMax, frames.size() - off);
-        w.process(frames.subspan(off, n), handed_off);
+        (w.*w.process_fn)(frames.subspan(off, n), handed_off);
     }
 }
 

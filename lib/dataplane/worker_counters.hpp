@@ -34,29 +34,30 @@ namespace svcgw {
     X(resolve_request) /* next hops the worker asked the control to resolve */
 
 // Why a frame was dropped (each one counted, never logged).
-#define SVCGW_WORKER_DROPS(X)                                                   \
-    X(malformed)         /* truncated or inconsistent headers */                \
-    X(not_ipv4)          /* neither IPv4 nor ARP (IPv6, LLDP, ...) */           \
-    X(not_for_us)        /* IPv4 not to our address, a VIP or a known flow */   \
-    X(own_frame)         /* our own transmission looped back by the vdev */     \
-    X(fragment)          /* IPv4 fragments (not reassembled) */                 \
-    X(unsupported_l4)    /* L4 protocol the gateway does not translate */       \
-    X(ttl_expired)       /* TTL would reach zero on forwarding */               \
-    X(no_endpoint)       /* service without eligible backend (reject sent) */   \
-    X(no_service)        /* service CIDR address that is not a live VIP:port */ \
-    X(no_target_port)    /* backend does not serve the service port */          \
-    X(flow_table_full)   /* no room for a new connection */                     \
-    X(snat_exhausted)    /* no free SNAT port for the owner */                  \
-    X(no_route)          /* off-subnet destination and no gateway configured */ \
-    X(hold_full)         /* hold queue full while resolving a next hop */       \
-    X(neighbour_timeout) /* next hop did not resolve in time */                 \
-    X(handoff_full)      /* owner's handoff ring full */                        \
-    X(control_ring_full) /* control thread's ring full (message lost) */        \
-    X(tx_full)           /* device did not take the frame */                    \
-    X(arp_ignored)       /* ARP not for us (or not Ethernet/IPv4) */            \
-    X(icmp_ignored)      /* ICMP that is not an echo request to us */           \
-    X(no_mbuf)           /* could not allocate a reply frame */                 \
-    X(dns_dropped)       /* DNS query not answered (short header, QR set) */    \
+#define SVCGW_WORKER_DROPS(X)                                                     \
+    X(malformed)         /* truncated or inconsistent headers */                  \
+    X(not_ipv4)          /* neither IPv4 nor ARP (IPv6, LLDP, ...) */             \
+    X(not_for_us)        /* IPv4 not to our address, a VIP or a known flow */     \
+    X(own_frame)         /* our own transmission looped back by the vdev */       \
+    X(fragment)          /* IPv4 fragments (not reassembled) */                   \
+    X(unsupported_l4)    /* L4 protocol the gateway does not translate */         \
+    X(ttl_expired)       /* TTL would reach zero on forwarding */                 \
+    X(no_endpoint)       /* service without eligible backend (reject sent) */     \
+    X(no_service)        /* service CIDR address that is not a live VIP:port */   \
+    X(no_target_port)    /* backend does not serve the service port */            \
+    X(flow_table_full)   /* flow index had no room for a new connection's keys */ \
+    X(flow_conflict)     /* a new connection's key belongs to a live flow */      \
+    X(snat_exhausted)    /* no free SNAT port for the owner */                    \
+    X(no_route)          /* off-subnet destination and no gateway configured */   \
+    X(hold_full)         /* hold queue full while resolving a next hop */         \
+    X(neighbour_timeout) /* next hop did not resolve in time */                   \
+    X(handoff_full)      /* owner's handoff ring full */                          \
+    X(control_ring_full) /* control thread's ring full (message lost) */          \
+    X(tx_full)           /* device did not take the frame */                      \
+    X(arp_ignored)       /* ARP not for us (or not Ethernet/IPv4) */              \
+    X(icmp_ignored)      /* ICMP that is not an echo request to us */             \
+    X(no_mbuf)           /* could not allocate a reply frame */                   \
+    X(dns_dropped)       /* DNS query not answered (short header, QR set) */      \
     X(bad_l4_checksum)   /* locally answered UDP (DNS) with a wrong checksum */
 
 enum class WorkerEvent : uint8_t {

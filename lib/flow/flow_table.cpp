@@ -139,7 +139,8 @@ void FlowTable::lookup_bulk(std::span<const FlowKey> keys, uint32_t now,
     }
 }
 
-Flow* FlowTable::insert(const FlowKey& forward, const NatResult& nat, uint32_t now) {
+InsertResult FlowTable::try_insert(const FlowKey& forward, uint32_t forward_hash,
+                                   const NatResult& nat, uint32_t now) {
     Flow candidate{};
     candidate.key = forward;
     candidate.backend_ip = nat.backend_ip;
@@ -147,12 +148,16 @@ Flow* FlowTable::insert(const FlowKey& forward, const NatResult& nat, uint32_t n
     candidate.snat_ip = nat.snat_ip;
     candidate.snat_port = nat.snat_ip != 0 ? nat.snat_port : 0;
     const FlowKey reply = candidate.reply_key();
-    const uint32_t h_fwd = hash(forward);
+    const uint32_t h_fwd = forward_hash;
     const uint32_t h_rep = hash(reply);
-    if (reply == forward || lookup(forward, h_fwd, now).flow != nullptr ||
-        lookup(reply, h_rep, now).flow != nullptr) {
+    if (reply == forward || lookup(forward, h_fwd, now).flow != nullptr) {
         ++_counters.insert_conflict;
-        return nullptr;
+        return {nullptr, InsertStatus::forward_conflict};
+    }
+    if (lookup(reply, h_rep, now).flow != nullptr) {
+        ++_counters.insert_conflict;
+        ++_counters.reply_conflict;
+        return {nullptr, InsertStatus::reply_conflict};
     }
 
     uint32_t idx = take_free_entry(now);
@@ -160,14 +165,14 @@ Flow* FlowTable::insert(const FlowKey& forward, const NatResult& nat, uint32_t n
         ++_counters.insert_failed;
         _flows[idx].lru_next = _free_head;
         _free_head = idx;
-        return nullptr;
+        return {};
     }
     if (!index_insert(reply, h_rep, idx << 1 | 1)) {
         index_remove(h_fwd, idx << 1);
         ++_counters.insert_failed;
         _flows[idx].lru_next = _free_head;
         _free_head = idx;
-        return nullptr;
+        return {};
     }
 
     Flow& f = _flows[idx];
@@ -183,7 +188,7 @@ Flow* FlowTable::insert(const FlowKey& forward, const NatResult& nat, uint32_t n
     push_head(idx);
     ++_size;
     ++_counters.inserted;
-    return &f;
+    return {&f, InsertStatus::inserted};
 }
 
 uint32_t FlowTable::take_free_entry(uint32_t now) {

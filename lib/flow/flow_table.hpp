@@ -130,6 +130,18 @@ struct FlowRef {
     bool is_reply = false;  // the key was the reply key (backend -> client side)
 };
 
+// Outcome of try_insert(): which key was in the way, or no room in the index.
+enum class InsertStatus : uint8_t {
+    inserted,
+    forward_conflict,  // the forward key is live (e.g. a retransmitted SYN in the same burst)
+    reply_conflict,    // the reply key is live: in fullnat, that SNAT port is taken
+    index_full,        // no slot for a key even after cuckoo moves
+};
+struct InsertResult {
+    Flow* flow = nullptr;  // set when inserted
+    InsertStatus status = InsertStatus::index_full;
+};
+
 struct FlowTableConfig {
     // Field names and defaults as ConntrackConfig (config/config.hpp).
     uint32_t max_flows = 1048576;
@@ -146,6 +158,7 @@ struct FlowCounters {
     uint64_t evicted_established = 0;  // live established/UDP entries evicted (no transitory left)
     uint64_t insert_failed = 0;        // index had no room for a key (refused)
     uint64_t insert_conflict = 0;      // forward or reply key already belongs to a live entry
+    uint64_t reply_conflict = 0;       // of those, the reply key (a taken SNAT port)
 };
 
 class FlowTable {
@@ -179,7 +192,21 @@ public:
     // (insert_failed). A full table evicts (see the file comment). The entry
     // starts in TcpState::none; TCP entries are transitory until
     // update_tcp_state() sees the handshake, others use the UDP timeout.
-    Flow* insert(const FlowKey& forward, const NatResult& nat, uint32_t now);
+    Flow* insert(const FlowKey& forward, const NatResult& nat, uint32_t now) {
+        return try_insert(forward, hash(forward), nat, now).flow;
+    }
+    // insert() that says why it refused (the worker probes SNAT ports on
+    // reply_conflict); `forward_hash` = hash(forward), which the caller has.
+    // The conflict checks come first: a refused insert never evicts.
+    InsertResult try_insert(const FlowKey& forward, uint32_t forward_hash, const NatResult& nat,
+                            uint32_t now);
+    // True while `ref` (from lookup or lookup_bulk) still names the entry
+    // of `key`: an insert (eviction) or erase later in the same burst may
+    // have reused it.
+    static bool still_valid(const FlowRef& ref, const FlowKey& key) {
+        const Flow* f = ref.flow;
+        return f->cls != FlowClass::free && (ref.is_reply ? f->reply_key() == key : f->key == key);
+    }
 
     // Record one TCP segment of the flow (flags from the TCP header) and
     // refresh last_seen; moves the entry between timeout classes as its state

@@ -491,6 +491,73 @@ TEST_P(Dataplane, UnresolvedNextHopIsHeldThenSentOrDropped) {
     EXPECT_EQ(_worker->counters().get(DropReason::neighbour_timeout), 1u);
 }
 
+// perf/RESULTS.md finding 1 (fullnat refused flows as flow_table_full far
+// below capacity): the SNAT probe built the reply key without its protocol,
+// so it never saw a taken port; once the port cursor wrapped, try_insert hit
+// the live reply key and the refusal was counted as a full table. One
+// backend, one SNAT address: the reply-key space is exactly the 64512 ports
+// 1024..65535, so every port must be used before anything is refused, and
+// then the refusal must say snat_exhausted.
+TEST_P(Dataplane, SnatPortSpaceIsUsedUpBeforeRefusing) {
+    const bool fullnat = GetParam() == ForwardingMode::fullnat;
+    _worker.reset();
+    _ctx.conntrack.max_flows = 1 << 17;
+    _worker = std::make_unique<Worker>(_ctx, 0);
+    ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.11"}), {}));
+    constexpr uint32_t kPorts = 65536 - 1024;
+    constexpr uint32_t kFlows = kPorts + 3000;
+    std::vector<bool> port_used(65536, false);
+    uint32_t duplicates = 0;
+    for (uint32_t base = 0; base < kFlows; base += 32) {
+        std::array<rte_mbuf*, 32> burst;
+        const uint32_t n = std::min<uint32_t>(32, kFlows - base);
+        for (uint32_t j = 0; j < n; ++j) {
+            const uint32_t i = base + j;
+            burst[j] = make_l4({.src = htonl(0x0a010000 + i / 50000),
+                                .dst = be("10.96.0.20"),
+                                .sport = be16(static_cast<uint16_t>(1024 + i % 50000)),
+                                .dport = be16(80)});
+        }
+        _now += kHz / 1000;
+        _worker->process_burst(std::span<rte_mbuf* const>(burst.data(), n), _now, false);
+        for (rte_mbuf* m : _worker->take_tx()) {
+            const uint16_t port = ntohs(inspect(m).p.key.src_port);
+            duplicates += fullnat && port_used[port];
+            port_used[port] = true;
+            rte_pktmbuf_free(m);
+        }
+    }
+    const WorkerCounters& c = _worker->counters();
+    EXPECT_EQ(c.get(DropReason::flow_table_full), 0u);
+    EXPECT_EQ(c.get(DropReason::flow_conflict), 0u);
+    EXPECT_EQ(duplicates, 0u) << "two live flows got one SNAT port toward one backend";
+    if (fullnat) {
+        EXPECT_EQ(c.get(WorkerEvent::flow_new), kPorts);
+        EXPECT_EQ(c.get(DropReason::snat_exhausted), kFlows - kPorts);
+    } else {
+        EXPECT_EQ(c.get(WorkerEvent::flow_new), kFlows);
+    }
+}
+
+// A SYN retransmitted within one burst: the second copy must find the flow
+// the first one opened (bulk lookup results are per burst), not a conflict.
+TEST_P(Dataplane, SameNewFlowTwiceInOneBurst) {
+    std::array<rte_mbuf*, 2> burst;
+    for (auto& m : burst) {
+        m = make_l4(
+            {.src = be("10.99.0.2"), .dst = be("10.96.0.20"), .sport = be16(7), .dport = be16(80)});
+    }
+    _worker->process_burst(std::span<rte_mbuf* const>(burst.data(), 2), _now, false);
+    auto out = _worker->take_tx();
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(inspect(out[0]).p.key, inspect(out[1]).p.key) << "same translation";
+    EXPECT_EQ(_worker->counters().get(WorkerEvent::flow_new), 1u);
+    EXPECT_EQ(_worker->counters().get(WorkerEvent::flow_hit), 1u);
+    for (rte_mbuf* m : out) {
+        rte_pktmbuf_free(m);
+    }
+}
+
 // ---- DNS in the worker ----
 
 constexpr const char* kDnsIp = "10.96.0.10";

@@ -131,6 +131,37 @@ TEST(FlowTable, RefusesKeysThatAreAlreadyLive) {
     EXPECT_EQ(t.size(), 1u);
 }
 
+// try_insert says which key was in the way (the worker probes another SNAT
+// port only on a reply conflict), and a refused insert into a full table
+// evicts nothing.
+TEST(FlowTable, TryInsertNamesTheConflictAndNeverEvictsWhenRefusing) {
+    FlowTable t(small_config(1));
+    FlowKey fwd = key(kClient, 40000, kVip, 80, kTcp);
+    ASSERT_EQ(
+        t.try_insert(fwd, FlowTable::hash(fwd), fullnat(kBackend, 80, kSnat, 61000), kT0).status,
+        InsertStatus::inserted);
+    EXPECT_EQ(
+        t.try_insert(fwd, FlowTable::hash(fwd), fullnat(kBackend, 80, kSnat, 61001), kT0).status,
+        InsertStatus::forward_conflict);
+    FlowKey other = key(kClient + 1, 40000, kVip, 80, kTcp);
+    InsertResult r =
+        t.try_insert(other, FlowTable::hash(other), fullnat(kBackend, 80, kSnat, 61000), kT0);
+    EXPECT_EQ(r.status, InsertStatus::reply_conflict);
+    EXPECT_EQ(r.flow, nullptr);
+    EXPECT_EQ(t.counters().reply_conflict, 1u);
+    EXPECT_EQ(t.counters().insert_conflict, 2u);
+    // The table (capacity 1) still holds the first flow: nothing was evicted.
+    EXPECT_NE(t.lookup(fwd, kT0).flow, nullptr);
+    EXPECT_EQ(t.counters().evicted_transitory, 0u);
+    // The same client with a free port goes in (evicting, the table is full).
+    r = t.try_insert(other, FlowTable::hash(other), fullnat(kBackend, 80, kSnat, 61001), kT0);
+    EXPECT_EQ(r.status, InsertStatus::inserted);
+    ASSERT_NE(r.flow, nullptr);
+    EXPECT_TRUE(FlowTable::still_valid(FlowRef{r.flow, false}, other));
+    EXPECT_TRUE(FlowTable::still_valid(FlowRef{r.flow, true}, r.flow->reply_key()));
+    EXPECT_FALSE(FlowTable::still_valid(FlowRef{r.flow, false}, fwd)) << "entry was reused";
+}
+
 struct TimeoutCase {
     const char* description;
     uint8_t proto;
