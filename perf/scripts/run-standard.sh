@@ -17,6 +17,7 @@ report=${2:-perf/results-$(date -u +%Y%m%dT%H%M%SZ).md}
 reps=${REPS:-3}
 budget=${BUDGET_S:-840}
 s=perf/scripts
+d="--duration 1"   # measured seconds per pktgen run (after its warm-up)
 start=$SECONDS
 [ -d "$build" ] || meson setup "$build" >/dev/null
 ninja -C "$build" -j2 app/svcgw perf/svcgw-bench perf/svcgw-pktgen >/dev/null
@@ -69,13 +70,14 @@ print(f'| testpmd io on net_null (2 ports, 1 fwd core) | Mpps {statistics.median
   echo "## svcgw-pktgen, ring link (Worker in-process, 1 core; worker ns/pkt timed apart)"
   echo "| run | figures | reps | command |"
   echo "|---|---|---|---|"
-  d="--duration 1"
+
   for f in 1000 100000 1000000; do ring "flows $f fullnat, 64 backends" -- --flows $f --clients 4096 --backends 64 $d; done
   ring "flows 100000 nat" -- --flows 100000 --clients 4096 --mode nat $d
-  # Flows spread over min(VIPs, flows / clients) services, and one client
-  # has 64k source ports: 64 clients for 1 VIP, 2 for many.
-  ring "vips 1" -- --vips 1 --flows 200000 --backends 2 --clients 64 $d
-  for v in 1000 100000; do ring "vips $v" -- --vips $v --flows 200000 --backends 2 --clients 2 $d; done
+  # Flows spread over min(VIPs, flows / clients) services, one client has
+  # 64k source ports (64 clients for 1 VIP, 2 for many), and fullnat has
+  # 64k SNAT ports per backend (100k flows over 2 backends fit).
+  ring "vips 1" -- --vips 1 --flows 100000 --backends 2 --clients 64 $d
+  for v in 1000 100000; do ring "vips $v" -- --vips $v --flows 100000 --backends 2 --clients 2 $d; done
   for b in 2 100 1000; do ring "backends $b" -- --backends $b --flows 100000 --clients 4096 $d; done
   ring "2 workers (interleaved on 1 core)" -- --workers 2 --flows 100000 --clients 4096 $d
   ring "udp" -- --mix udp --flows 100000 --clients 4096 $d
