@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Faults (issue 7 §4), each bounded in time:
+#  1. a backend killed mid-stream: its keep-alive client sees an error (RST
+#     or timeout) within seconds, not a hang; once the endpoint is deleted,
+#     every new connection goes to the surviving pod;
+#  2. a reload that fails validation (valid YAML, a duplicate ClusterIP)
+#     changes nothing: same services over the API, an established
+#     connection survives it (test_check.sh covers syntax errors);
+#  3. an API client that disconnects mid-request (half the headers, half
+#     a body, nothing at all) harms nothing: the API still answers and the
+#     services are unchanged;
+#  4. the gateway restarted with the same config maps new flows to the same
+#     backends (deterministic Maglev): 30 fixed client source ports, the
+#     pod that answers each, before and after the restart, identical.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+RIG_NAME=faults
+[ "$RIG_GATEWAY" = svcgw ] || exit 2 # restarts and the API are the daemon's
+vip=$RIG_VIP
+url="http://$vip/"
+
+rig_init 42 fullnat
+rig_add_pod a
+rig_add_pod b
+rig_add_pod c
+svc() { echo "mynginx $vip 80 80 TCP $1"; }
+rig_apply "$(svc "$(rig_pod_ip a),$(rig_pod_ip b),$(rig_pod_ip c)")"
+rig_require "curl $url answers" rig_curl -o /dev/null "$url"
+
+# ---- 1. backend killed mid-stream ----
+# Keep-alive clients until one lands on pod a (at most 12 tries).
+victim_out=""
+for ((i = 0; i < 12; i++)); do
+    out="$RIG_TMP/ka$i.out"
+    rig_bg rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$RIG_TMP/ka.stop" 0.3 60 >"$out" 2>&1
+    pid=${RIG_BG_PIDS[-1]}
+    for ((j = 0; j < 20; j++)); do
+        grep -q '^1 ' "$out" 2>/dev/null && break
+        sleep 0.1
+    done
+    if grep -q '^1 .* mynginx-a' "$out"; then
+        victim_out=$out
+        victim_pid=$pid
+        break
+    fi
+done
+rig_require "a keep-alive connection is served by pod a" test -n "$victim_out"
+kill "$(cat "$(rig_pod_dir a)/nginx.pid")"
+start=$SECONDS
+for ((i = 0; i < 150; i++)); do
+    kill -0 "$victim_pid" 2>/dev/null || break
+    sleep 0.1
+done
+took=$((SECONDS - start))
+rig_check "the client of the killed backend fails within 15 s (took ${took}s)" \
+    bash -c "! kill -0 $victim_pid 2>/dev/null"
+rig_check "it reports the broken connection ($(tail -n 1 "$victim_out"))" grep -q '^BROKEN' "$victim_out"
+rig_apply "$(svc "$(rig_pod_ip b),$(rig_pod_ip c)")"
+sleep 0.5
+only_survivors() {
+    local k pod bad=0
+    for ((k = 1; k <= 20; k++)); do
+        pod=$(rig_curl "$url?after-delete=$k" 2>/dev/null | rig_page_pod)
+        case $pod in b | c) ;; *) bad=$((bad + 1)) ;; esac
+    done
+    echo "$bad of 20 new connections not served by b or c"
+    [ "$bad" -eq 0 ]
+}
+rig_check "after deleting pod a's endpoint, new connections go to b or c" only_survivors
+
+# ---- 2. a reload that fails validation changes nothing ----
+ka_out="$RIG_TMP/ka-reload.out"
+rm -f "$RIG_TMP/ka.stop"
+rig_bg rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$RIG_TMP/ka-reload.stop" 0.3 60 >"$ka_out" 2>&1
+ka_pid=${RIG_BG_PIDS[-1]}
+sleep 1
+services_before=$(rig_api /v1/services | sed '$d')
+good_config=$(cat "$RIG_CONFIG")
+# Valid YAML, invalid config: a second service on the same ClusterIP:port.
+RIG_SERVICES=("$(svc "$(rig_pod_ip b)")" "other $vip 80 80 TCP $(rig_pod_ip c)")
+rig_write_config "$RIG_CONFIG"
+kill -HUP "$RIG_GW_PID"
+sleep 1
+rig_check "the daemon survives a reload that fails validation" rig_gateway_alive
+services_after=$(rig_api /v1/services | sed '$d')
+rig_check "the failed reload changed no service" test "$services_before" = "$services_after"
+rig_check "the failed reload is logged" grep -qi 'reload' "$RIG_GW_LOG"
+rig_check "an established connection survives the failed reload" \
+    bash -c "kill -0 $ka_pid 2>/dev/null && ! grep -q BROKEN '$ka_out'"
+touch "$RIG_TMP/ka-reload.stop"
+echo "$good_config" >"$RIG_CONFIG"
+RIG_SERVICES=("$(svc "$(rig_pod_ip b),$(rig_pod_ip c)")")
+
+# ---- 3. API clients that disconnect mid-request ----
+half_requests() {
+    "$RIG_PYTHON" - "$RIG_TMP/api.sock" <<'PY'
+import socket, sys, time
+path = sys.argv[1]
+parts = [
+    b"",                                                   # connect, close
+    b"GET /v1/serv",                                       # half a request line
+    b"POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Le",   # half the headers
+    b"POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Type: application/yaml\r\n"
+    b"Content-Length: 4000\r\n\r\nservices:\n- name: half\n",  # half a body
+    b"PUT /v1/namespaces/default/services/mynginx HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Length: 100000\r\n\r\n{\"ports\": [",
+]
+for p in parts * 4:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    if p:
+        s.sendall(p)
+    time.sleep(0.05)
+    s.close()
+print("sent", len(parts) * 4, "truncated requests")
+PY
+}
+services_before=$(rig_api /v1/services | sed '$d')
+rig_check "truncated API requests can be sent" half_requests
+api_ok() { rig_api /healthz | tail -n 1 | grep -q 'HTTP 200'; }
+rig_check "the API still answers after 20 truncated requests" api_ok
+services_after=$(rig_api /v1/services | sed '$d')
+rig_check "truncated requests changed no service" test "$services_before" = "$services_after"
+rig_check "the service still answers" rig_curl -o /dev/null "$url"
+
+# ---- 4. restart with the same config: the same backends ----
+ports=()
+for ((p = 41000; p < 41030; p++)); do ports+=("$p"); done
+# Which pod answers each fixed source port ("port:pod" per line).
+mapping() {
+    local p pod
+    for p in "${ports[@]}"; do
+        # Connection: close makes nginx close first, so the client's port
+        # is not left in TIME_WAIT and can be bound again after the restart.
+        pod=$(rig_curl --local-port "$p" -H 'Connection: close' "$url?port=$p" 2>/dev/null | rig_page_pod)
+        echo "$p:${pod:-none}"
+    done
+}
+before=$(mapping)
+rig_log "before restart: $(echo "$before" | cut -d: -f2 | sort | uniq -c | tr '\n' ' ')"
+rig_check "every fixed source port got an answer before the restart" \
+    bash -c "! grep -q ':none' <<<'$before'"
+rig_gateway_stop
+rig_apply "${RIG_SERVICES[@]}"
+rig_require "curl $url answers after the restart" rig_curl -o /dev/null "$url"
+after=$(mapping)
+diffs=$(diff <(echo "$before") <(echo "$after") | grep -c '^>' || true)
+same_mapping() {
+    [ "$before" = "$after" ] && return 0
+    echo "before/after: $(paste -d' ' <(echo "$before") <(echo "$after") | awk '$1 != $2' | head -n 8 | tr '\n' ' ')"
+    return 1
+}
+rig_check "the same 30 source ports map to the same pods after the restart ($diffs differ)" same_mapping
+rig_check "both pods are in the mapping (not a one-pod vacuous pass)" \
+    bash -c "grep -q ':b' <<<'$before' && grep -q ':c' <<<'$before'"
+rig_finish
