@@ -380,6 +380,84 @@ Verdict decrement_ttl(uint8_t* frame, const Parsed& p) {
     return Verdict::ok;
 }
 
+std::optional<IcmpQuote> parse_icmp_quote(const uint8_t* frame, const Parsed& p) {
+    if (p.verdict != Verdict::ok || p.l3 != L3::ipv4 || p.key.proto != kProtoIcmp ||
+        !is_icmp_error(p.icmp_type)) {
+        return std::nullopt;
+    }
+    const size_t at = p.payload_offset;
+    const size_t avail = p.payload_length;
+    if (avail < kIpv4MinHeaderLen) {
+        return std::nullopt;
+    }
+    const uint8_t* ip = frame + at;
+    const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
+    if ((ip[0] >> 4) != 4 || ihl < kIpv4MinHeaderLen || avail < ihl + kIcmpQuoteLen) {
+        return std::nullopt;
+    }
+    const uint8_t proto = ip[kIpProtoOff];
+    // A later fragment carries no ports: nothing to match it to.
+    if ((proto != kProtoTcp && proto != kProtoUdp) || (load_be16(ip + kIpFragOff) & 0x1fff) != 0) {
+        return std::nullopt;
+    }
+    IcmpQuote q;
+    q.ip_offset = static_cast<uint16_t>(at);
+    q.l4_offset = static_cast<uint16_t>(at + ihl);
+    // The quote may be cut short of the quoted total length (it usually is).
+    const size_t quoted_total = load_be16(ip + kIpTotalLengthOff);
+    const size_t l4_avail = avail - ihl;
+    q.l4_length = static_cast<uint16_t>(quoted_total > ihl ? std::min(l4_avail, quoted_total - ihl)
+                                                           : l4_avail);
+    if (q.l4_length < kIcmpQuoteLen) {
+        return std::nullopt;
+    }
+    const uint8_t* l4 = ip + ihl;
+    q.key.src_ip = load32(ip + kIpSrcOff);
+    q.key.dst_ip = load32(ip + kIpDstOff);
+    q.key.src_port = load16(l4);
+    q.key.dst_port = load16(l4 + 2);
+    q.key.proto = proto;
+    return q;
+}
+
+void translate_icmp_error(uint8_t* frame, const Parsed& p, const IcmpQuote& q,
+                          uint32_t outer_src_be, uint32_t outer_dst_be, const FlowKey& inner) {
+    uint8_t* qip = frame + q.ip_offset;
+    uint8_t* ql4 = frame + q.l4_offset;
+    // Quoted L4 checksum: incremental over the pseudo-header addresses and
+    // the ports, only when it was quoted.
+    CsumDelta d;
+    d.add32(load32(qip + kIpSrcOff), inner.src_ip);
+    d.add32(load32(qip + kIpDstOff), inner.dst_ip);
+    d.add16(load16(ql4), inner.src_port);
+    d.add16(load16(ql4 + 2), inner.dst_port);
+    const size_t csum_off = l4_checksum_offset(q.key.proto);
+    if (q.l4_length >= csum_off + 2) {
+        const uint16_t old = load16(ql4 + csum_off);
+        if (q.key.proto == kProtoTcp) {
+            store16(ql4 + csum_off, d.apply(old));
+        } else if (old != 0) {
+            const uint16_t updated = d.apply(old);
+            store16(ql4 + csum_off, updated == 0 ? 0xffff : updated);
+        }
+    }
+    store32(qip + kIpSrcOff, inner.src_ip);
+    store32(qip + kIpDstOff, inner.dst_ip);
+    store16(ql4, inner.src_port);
+    store16(ql4 + 2, inner.dst_port);
+    store16(qip + kIpChecksumOff, ipv4_header_checksum(qip));
+    // ICMP checksum over the whole message (no pseudo-header).
+    uint8_t* ip = frame + p.l3_offset;
+    uint8_t* icmp = frame + p.l4_offset;
+    const size_t icmp_len = p.ip_total_length - (p.l4_offset - p.l3_offset);
+    store16(icmp + kIcmpChecksumOff, 0);
+    store16(icmp + kIcmpChecksumOff, internet_checksum(icmp, icmp_len));
+    store32(ip + kIpSrcOff, outer_src_be);
+    store32(ip + kIpDstOff, outer_dst_be);
+    --ip[kIpTtlOff];
+    store16(ip + kIpChecksumOff, ipv4_header_checksum(ip));
+}
+
 size_t build_arp_reply(std::span<uint8_t> out, const MacAddr& our_mac, uint32_t our_ip_be,
                        const MacAddr& peer_mac, uint32_t peer_ip_be) {
     return write_arp(out, peer_mac.data(), kArpOpReply, our_mac, our_ip_be, peer_mac.data(),

@@ -197,6 +197,46 @@ void rewrite_src_dst(uint8_t* frame, const Parsed& p, uint32_t src_ip_be, uint16
 // ttl_expired, and the packet untouched, when TTL <= 1.
 Verdict decrement_ttl(uint8_t* frame, const Parsed& p);
 
+// ---- ICMP errors about a translated flow (path MTU discovery) -------------
+constexpr uint8_t kIcmpTimeExceeded = 11;
+constexpr uint8_t kIcmpParameterProblem = 12;
+constexpr uint8_t kIcmpFragmentationNeeded = 4;  // code under type 3 (RFC 1191)
+
+inline bool is_icmp_error(uint8_t type) {
+    return type == kIcmpDestUnreachable || type == kIcmpTimeExceeded ||
+           type == kIcmpParameterProblem;
+}
+
+// The datagram an ICMP error quotes (RFC 792: its IP header + at least the
+// first 8 bytes of its payload, so ports but maybe no TCP checksum; RFC 1812
+// routers quote more).
+struct IcmpQuote {
+    uint16_t ip_offset = 0;  // frame offset of the quoted IP header
+    uint16_t l4_offset = 0;  // frame offset of the quoted L4 header
+    uint16_t l4_length = 0;  // quoted L4 bytes (>= 8)
+    FlowKey key;             // the quoted datagram's 5-tuple (TCP or UDP only)
+};
+// nullopt unless `p` is an ok ICMP error (type 3, 11 or 12) quoting an
+// unfragmented (first fragment) IPv4 TCP/UDP datagram with its ports.
+std::optional<IcmpQuote> parse_icmp_quote(const uint8_t* frame, const Parsed& p);
+
+// Rewrites an ICMP error for the other side of a NAT: outer addresses, the
+// quoted datagram's addresses and ports, the quoted IP header checksum (full),
+// the quoted L4 checksum (incremental, when quoted: UDP always, TCP only
+// with >= 18 L4 bytes; a UDP checksum of 0 stays 0), the ICMP checksum (full,
+// over the whole message) and the outer header (TTL - 1, full checksum).
+// The caller checked TTL > 1.
+void translate_icmp_error(uint8_t* frame, const Parsed& p, const IcmpQuote& q,
+                          uint32_t outer_src_be, uint32_t outer_dst_be, const FlowKey& inner);
+
+// TCP flag combinations no conforming stack sends (RFC 793/9293): SYN+FIN,
+// SYN+RST, no flags ("NULL" scan), FIN+PSH+URG ("XMAS" scan).
+inline bool tcp_flags_invalid(uint8_t flags) {
+    constexpr uint8_t kXmas = tcp_flag::fin | tcp_flag::psh | tcp_flag::urg;
+    return flags == 0 || (flags & kXmas) == kXmas ||
+           ((flags & tcp_flag::syn) && (flags & (tcp_flag::fin | tcp_flag::rst)));
+}
+
 // ---- Builders for host duties and rejects --------------------------------
 // Each writes a complete frame (valid checksums, padded to kEthMinFrameLen)
 // into `out` and returns its length, or 0 when `out` is too small or the

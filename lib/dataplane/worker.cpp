@@ -57,8 +57,6 @@ constexpr size_t kMaxIpTotal = 65535;
 // Tx batch: a burst from rx plus one from each source can turn into frames.
 constexpr uint16_t kTxBatch = 4 * kWorkerBurst;
 
-constexpr std::array<uint8_t, 6> kBroadcast = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-
 uint16_t bswap16(uint16_t v) {
     return static_cast<uint16_t>(v >> 8 | v << 8);
 }
@@ -66,8 +64,11 @@ uint16_t bswap16(uint16_t v) {
 DropReason drop_for(pkt::Verdict v) {
     switch (v) {
         case pkt::Verdict::unsupported_ethertype:
-        case pkt::Verdict::vlan_tagged:
             return DropReason::not_ipv4;
+        case pkt::Verdict::vlan_tagged:
+            return DropReason::vlan_tagged;
+        case pkt::Verdict::bad_ip_checksum:
+            return DropReason::bad_ip_checksum;
         case pkt::Verdict::fragment:
             return DropReason::fragment;
         case pkt::Verdict::unsupported_l4:
@@ -160,6 +161,13 @@ struct Worker::Impl {
     }
     bool in_service_cidr(uint32_t ip_be) const {
         return (ip_be & ctx.service_mask_be) == ctx.service_net_be;
+    }
+    // 224.0.0.0/4 (RFC 5771), 240.0.0.0/4 incl. 255.255.255.255, and the
+    // port subnet's directed broadcast.
+    bool is_multicast_or_broadcast(uint32_t ip_be) const {
+        const uint8_t first = static_cast<uint8_t>(ip_be);  // network order: first octet
+        return first >= 224 || (ctx.subnet_mask_be != 0xffffffffu && in_subnet(ip_be) &&
+                                (ip_be | ctx.subnet_mask_be) == 0xffffffffu);
     }
     // Addresses the gateway answers ARP and ping for.
     bool is_local(uint32_t ip_be) const {
@@ -308,6 +316,78 @@ struct Worker::Impl {
             return;
         }
         drop(m, DropReason::icmp_ignored);
+    }
+
+    // The worker owning the flow whose key (as the gateway sees it arrive)
+    // is `k`: a client->VIP key or a backend->SNAT/client reply key.
+    uint16_t owner_of_key(const FlowKey& k) const {
+        if (ctx.workers == 1) {
+            return 0;
+        }
+        const bool forward = ctx.table->is_vip(k.dst_ip);
+        if (forward) {
+            if (software_owner) {
+                return owner_of(k.src_ip, k.src_port);
+            }
+            // The queue the NIC's RSS gave the client's packets.
+            const uint32_t h = toeplitz->hash_ipv4_l4(k.src_ip, k.dst_ip, k.src_port, k.dst_port);
+            return reta[h & (reta.size() - 1)];
+        }
+        if (ctx.mode == ForwardingMode::nat) {
+            return owner_of(k.dst_ip, k.dst_port);
+        }
+        if (software_owner) {
+            return static_cast<uint16_t>(bswap16(k.dst_port) % ctx.workers);
+        }
+        return index;  // SNAT ports were chosen so that replies hash to us
+    }
+
+    // ICMP errors (fragmentation needed, port unreachable, time exceeded,
+    // parameter problem) about a packet the gateway translated: the quoted
+    // datagram is translated back and the error sent to the flow's other
+    // side, so path MTU discovery works through the gateway.
+    void handle_icmp_error(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p, bool handed_off) {
+        const std::optional<pkt::IcmpQuote> q = pkt::parse_icmp_quote(frame, p);
+        if (!q) {
+            drop(m, DropReason::icmp_error_untracked);
+            return;
+        }
+        // The quoted datagram went out from us: reversed, it is the flow's
+        // key on the side the error comes from.
+        const FlowKey k = q->key.reversed();
+        if (!handed_off) {
+            const uint16_t owner = owner_of_key(k);
+            if (owner != index) {
+                handoff(m, owner);
+                return;
+            }
+        }
+        FlowRef ref = flows.lookup(k, now_s);
+        if (ref.flow == nullptr) {
+            drop(m, DropReason::icmp_error_untracked);
+            return;
+        }
+        if (p.ttl <= 1) {
+            drop(m, DropReason::ttl_expired);
+            return;
+        }
+        const Flow& f = *ref.flow;
+        FlowKey inner;
+        inner.proto = f.key.proto;
+        if (ref.is_reply) {
+            // About our packet to the backend: tell the client, as the VIP.
+            inner = f.key;
+            pkt::translate_icmp_error(frame, p, *q, f.key.dst_ip, f.key.src_ip, inner);
+            counters.add(WorkerEvent::icmp_error_translated);
+            forward_l2(m, f.key.src_ip);
+            return;
+        }
+        // About our reply to the client: tell the backend, about its packet.
+        inner = f.reply_key();
+        const uint32_t outer_src = f.is_snat() ? f.snat_ip : p.key.src_ip;
+        pkt::translate_icmp_error(frame, p, *q, outer_src, f.backend_ip, inner);
+        counters.add(WorkerEvent::icmp_error_translated);
+        forward_l2(m, f.backend_ip);
     }
 
     // A query to the cluster DNS address, answered in the mbuf it came in
@@ -625,13 +705,34 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
             drop(m, drop_for(p.verdict));
             continue;
         }
-        if (std::memcmp(frame, ctx.mac.data(), 6) != 0 &&
-            std::memcmp(frame, kBroadcast.data(), 6) != 0) {
-            drop(m, DropReason::not_for_us);  // unicast to another host
+        // IPv4 from here on. Only unicast to us: broadcast/multicast frames
+        // are not ours to translate (ARP above is the one exception).
+        if (std::memcmp(frame, ctx.mac.data(), 6) != 0) {
+            drop(m, (frame[0] & 1) != 0 ? DropReason::l2_multicast : DropReason::not_for_us);
+            continue;
+        }
+        // Header checksum: the NIC's verdict when it gives one, else ours.
+        const uint64_t ip_csum = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+        if (ip_csum == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+            (ip_csum != RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+             !pkt::ipv4_header_checksum_ok(frame + p.l3_offset))) [[unlikely]] {
+            drop(m, DropReason::bad_ip_checksum);
+            continue;
+        }
+        if (is_multicast_or_broadcast(p.key.dst_ip)) [[unlikely]] {
+            drop(m, DropReason::ip_multicast);
             continue;
         }
         if (p.key.proto == pkt::kProtoIcmp) {
-            handle_icmp(m, frame, p);
+            if (pkt::is_icmp_error(p.icmp_type)) {
+                handle_icmp_error(m, frame, p, handed_off);
+            } else {
+                handle_icmp(m, frame, p);
+            }
+            continue;
+        }
+        if (p.key.proto == pkt::kProtoTcp && pkt::tcp_flags_invalid(p.tcp_flags)) [[unlikely]] {
+            drop(m, DropReason::bad_tcp_flags);  // scans and garbage: never a flow
             continue;
         }
         if (p.key.dst_ip == ctx.dns_ip_be && ctx.dns_ip_be != 0 && p.key.proto == pkt::kProtoUdp &&

@@ -13,52 +13,59 @@
 namespace svcgw {
 
 // Things that happened to packets; not errors.
-#define SVCGW_WORKER_EVENTS(X)                                               \
-    X(rx)              /* frames received on the worker's queue */           \
-    X(tx)              /* frames handed to the device */                     \
-    X(handoff_out)     /* frames passed to the flow's owner */               \
-    X(handoff_in)      /* frames received from another worker */             \
-    X(control_tx)      /* control-thread frames (ARP requests, GARP) sent */ \
-    X(arp_reply)       /* ARP requests for our address or a VIP answered */  \
-    X(arp_learned)     /* ARP senders passed to the neighbour table */       \
-    X(icmp_echo_reply) /* pings to our address, the DNS address or a VIP */  \
-    X(dns_reply)       /* DNS queries answered in place */                   \
-    X(flow_new)        /* connections balanced to a backend */               \
-    X(flow_hit)        /* client->service packets of a known flow */         \
-    X(flow_reply)      /* backend->client packets translated back */         \
-    X(flow_rebalanced) /* flows whose backend was deleted, balanced again */ \
-    X(flow_expired)    /* flows removed by the idle timers */                \
-    X(reject_rst)      /* TCP connection refused with RST */                 \
-    X(reject_icmp)     /* UDP refused with ICMP port unreachable */          \
-    X(held)            /* frames queued waiting for a next hop's MAC */      \
-    X(resolve_request) /* next hops the worker asked the control to resolve */
+#define SVCGW_WORKER_EVENTS(X)                                                     \
+    X(rx)                    /* frames received on the worker's queue */           \
+    X(tx)                    /* frames handed to the device */                     \
+    X(handoff_out)           /* frames passed to the flow's owner */               \
+    X(handoff_in)            /* frames received from another worker */             \
+    X(control_tx)            /* control-thread frames (ARP requests, GARP) sent */ \
+    X(arp_reply)             /* ARP requests for our address or a VIP answered */  \
+    X(arp_learned)           /* ARP senders passed to the neighbour table */       \
+    X(icmp_echo_reply)       /* pings to our address, the DNS address or a VIP */  \
+    X(dns_reply)             /* DNS queries answered in place */                   \
+    X(icmp_error_translated) /* ICMP errors about a flow sent to its other side */ \
+    X(flow_new)              /* connections balanced to a backend */               \
+    X(flow_hit)              /* client->service packets of a known flow */         \
+    X(flow_reply)            /* backend->client packets translated back */         \
+    X(flow_rebalanced)       /* flows whose backend was deleted, balanced again */ \
+    X(flow_expired)          /* flows removed by the idle timers */                \
+    X(reject_rst)            /* TCP connection refused with RST */                 \
+    X(reject_icmp)           /* UDP refused with ICMP port unreachable */          \
+    X(held)                  /* frames queued waiting for a next hop's MAC */      \
+    X(resolve_request)       /* next hops the worker asked the control to resolve */
 
 // Why a frame was dropped (each one counted, never logged).
-#define SVCGW_WORKER_DROPS(X)                                                     \
-    X(malformed)         /* truncated or inconsistent headers */                  \
-    X(not_ipv4)          /* neither IPv4 nor ARP (IPv6, LLDP, ...) */             \
-    X(not_for_us)        /* IPv4 not to our address, a VIP or a known flow */     \
-    X(own_frame)         /* our own transmission looped back by the vdev */       \
-    X(fragment)          /* IPv4 fragments (not reassembled) */                   \
-    X(unsupported_l4)    /* L4 protocol the gateway does not translate */         \
-    X(ttl_expired)       /* TTL would reach zero on forwarding */                 \
-    X(no_endpoint)       /* service without eligible backend (reject sent) */     \
-    X(no_service)        /* service CIDR address that is not a live VIP:port */   \
-    X(no_target_port)    /* backend does not serve the service port */            \
-    X(flow_table_full)   /* flow index had no room for a new connection's keys */ \
-    X(flow_conflict)     /* a new connection's key belongs to a live flow */      \
-    X(snat_exhausted)    /* no free SNAT port for the owner */                    \
-    X(no_route)          /* off-subnet destination and no gateway configured */   \
-    X(hold_full)         /* hold queue full while resolving a next hop */         \
-    X(neighbour_timeout) /* next hop did not resolve in time */                   \
-    X(handoff_full)      /* owner's handoff ring full */                          \
-    X(control_ring_full) /* control thread's ring full (message lost) */          \
-    X(tx_full)           /* device did not take the frame */                      \
-    X(arp_ignored)       /* ARP not for us (or not Ethernet/IPv4) */              \
-    X(icmp_ignored)      /* ICMP that is not an echo request to us */             \
-    X(no_mbuf)           /* could not allocate a reply frame */                   \
-    X(dns_dropped)       /* DNS query not answered (short header, QR set) */      \
-    X(bad_l4_checksum)   /* locally answered UDP (DNS) with a wrong checksum */
+#define SVCGW_WORKER_DROPS(X)                                                          \
+    X(malformed)            /* truncated or inconsistent headers */                    \
+    X(not_ipv4)             /* neither IPv4 nor ARP (IPv6, LLDP, ...) */               \
+    X(vlan_tagged)          /* 802.1Q/802.1ad tagged frame: untagged ports only */     \
+    X(bad_ip_checksum)      /* IPv4 header checksum wrong (NIC verdict or ours) */     \
+    X(l2_multicast)         /* IPv4 in a broadcast/multicast Ethernet frame */         \
+    X(ip_multicast)         /* IPv4 to a multicast or broadcast address */             \
+    X(bad_tcp_flags)        /* SYN+FIN, SYN+RST, NULL or XMAS segment: never a flow */ \
+    X(not_for_us)           /* IPv4 not to our address, a VIP or a known flow */       \
+    X(own_frame)            /* our own transmission looped back by the vdev */         \
+    X(fragment)             /* IPv4 fragments (not reassembled) */                     \
+    X(unsupported_l4)       /* L4 protocol the gateway does not translate */           \
+    X(ttl_expired)          /* TTL would reach zero on forwarding */                   \
+    X(no_endpoint)          /* service without eligible backend (reject sent) */       \
+    X(no_service)           /* service CIDR address that is not a live VIP:port */     \
+    X(no_target_port)       /* backend does not serve the service port */              \
+    X(flow_table_full)      /* flow index had no room for a new connection's keys */   \
+    X(flow_conflict)        /* a new connection's key belongs to a live flow */        \
+    X(snat_exhausted)       /* no free SNAT port for the owner */                      \
+    X(no_route)             /* off-subnet destination and no gateway configured */     \
+    X(hold_full)            /* hold queue full while resolving a next hop */           \
+    X(neighbour_timeout)    /* next hop did not resolve in time */                     \
+    X(handoff_full)         /* owner's handoff ring full */                            \
+    X(control_ring_full)    /* control thread's ring full (message lost) */            \
+    X(tx_full)              /* device did not take the frame */                        \
+    X(arp_ignored)          /* ARP not for us (or not Ethernet/IPv4) */                \
+    X(icmp_ignored)         /* ICMP that is not an echo request to us */               \
+    X(icmp_error_untracked) /* ICMP error quoting no live flow, or unparsable */       \
+    X(no_mbuf)              /* could not allocate a reply frame */                     \
+    X(dns_dropped)          /* DNS query not answered (short header, QR set) */        \
+    X(bad_l4_checksum)      /* locally answered UDP (DNS) with a wrong checksum */
 
 enum class WorkerEvent : uint8_t {
 #define SVCGW_X(name) name,

@@ -491,6 +491,332 @@ TEST_P(Dataplane, UnresolvedNextHopIsHeldThenSentOrDropped) {
     EXPECT_EQ(_worker->counters().get(DropReason::neighbour_timeout), 1u);
 }
 
+// ---- packet semantics (issue 7 §2) ----
+
+// Copies a frame into a fresh mbuf.
+rte_mbuf* mbuf_of(const std::vector<uint8_t>& f) {
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), f.data(), f.size());
+    m->data_len = static_cast<uint16_t>(f.size());
+    m->pkt_len = m->data_len;
+    return m;
+}
+std::vector<uint8_t> bytes_of(rte_mbuf* m) {
+    const uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+    std::vector<uint8_t> v(f, f + m->data_len);
+    rte_pktmbuf_free(m);
+    return v;
+}
+// Applies `edit` to the frame of `m` (offsets from the IP header), then
+// recomputes both checksums unless told not to.
+rte_mbuf* edit(rte_mbuf* m, const std::function<void(uint8_t* ip)>& fn, bool fix = true) {
+    uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*) + 14;
+    fn(ip);
+    if (fix) {
+        pkt::fill_checksums(ip);
+    }
+    return m;
+}
+// The same datagram with `n` bytes of NOP options after the IP header.
+rte_mbuf* with_ip_options(rte_mbuf* m, size_t n) {
+    uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*) + 14;
+    const size_t total = pkt::load_be16(ip + 2);
+    std::memmove(ip + 20 + n, ip + 20, total - 20);
+    std::memset(ip + 20, 1, n);
+    ip[0] = static_cast<uint8_t>(0x40 | (20 + n) / 4);
+    pkt::store_be16(ip + 2, static_cast<uint16_t>(total + n));
+    pkt::fill_checksums(ip);
+    m->data_len = static_cast<uint16_t>(std::max<size_t>(14 + total + n, 60));
+    m->pkt_len = m->data_len;
+    return m;
+}
+// An ICMP error from `src` to `dst` quoting the IP datagram of `quoted`
+// (an Ethernet frame) with `l4_bytes` of its L4 header.
+rte_mbuf* make_icmp_error(uint32_t src, uint32_t dst, uint8_t type, uint8_t code,
+                          const std::vector<uint8_t>& quoted, size_t l4_bytes, MacAddr src_mac) {
+    const uint8_t* qip = quoted.data() + 14;
+    const size_t qihl = size_t{qip[0] & 0xfu} * 4;
+    const size_t quote = qihl + l4_bytes;
+    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
+    uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+    const size_t len = 14 + 20 + 8 + quote;
+    std::memset(f, 0, std::max<size_t>(len, 60));
+    std::memcpy(f, kGwMac.data(), 6);
+    std::memcpy(f + 6, src_mac.data(), 6);
+    f[12] = 0x08;
+    uint8_t* ip = f + 14;
+    ip[0] = 0x45;
+    pkt::store_be16(ip + 2, static_cast<uint16_t>(20 + 8 + quote));
+    ip[8] = 64;
+    ip[9] = pkt::kProtoIcmp;
+    pkt::store32(ip + 12, src);
+    pkt::store32(ip + 16, dst);
+    uint8_t* icmp = ip + 20;
+    icmp[0] = type;
+    icmp[1] = code;
+    pkt::store_be16(icmp + 6, 1280);  // next-hop MTU (RFC 1191)
+    std::memcpy(icmp + 8, qip, quote);
+    pkt::fill_checksums(ip);
+    m->data_len = static_cast<uint16_t>(std::max<size_t>(len, 60));
+    m->pkt_len = m->data_len;
+    return m;
+}
+struct Quote {
+    pkt::Parsed ip;  // parse of the quoted IP header alone
+    FlowKey key;
+    bool ip_checksum_ok;
+    uint16_t tcp_checksum;  // 0 when not quoted
+};
+Quote quote_of(rte_mbuf* m, const Out& o) {
+    const uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+    auto q = pkt::parse_icmp_quote(f, o.p);
+    EXPECT_TRUE(q.has_value());
+    Quote r{};
+    if (q) {
+        r.key = q->key;
+        r.ip_checksum_ok = pkt::ipv4_header_checksum_ok(f + q->ip_offset);
+        r.tcp_checksum = q->l4_length >= 18 ? pkt::load16(f + q->l4_offset + 16) : 0;
+    }
+    return r;
+}
+
+TEST_P(Dataplane, PacketSemanticsTable) {
+    const bool fullnat = GetParam() == ForwardingMode::fullnat;
+    ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.11"}), {}));
+    const uint32_t client = be("10.99.0.2"), vip = be("10.96.0.20"), gw = be("10.99.0.1");
+    const uint32_t pod = be("10.99.0.11");
+    auto syn = [&](uint16_t sport, uint8_t flags = tcp_flag::syn) {
+        return make_l4(
+            {.src = client, .dst = vip, .sport = be16(sport), .dport = be16(80), .flags = flags});
+    };
+    // A flow to quote: its forwarded SYN and the translated SYN-ACK.
+    std::vector<uint8_t> forwarded, replied;
+    uint16_t snat_port = 0;
+    std::vector<Step> steps = {
+        {"SYN opens the flow the ICMP cases quote", [&] { return syn(41000); }, std::nullopt,
+         [&](const Out& o) { snat_port = o.p.key.src_port; }},
+        {"truncated IPv4 header: malformed",
+         [&] {
+             rte_mbuf* m = syn(41001);
+             m->data_len = m->pkt_len = 14 + 12;
+             return m;
+         },
+         DropReason::malformed, nullptr},
+        {"IHL 4 (< 5): malformed",
+         [&] {
+             return edit(
+                 syn(41002), [](uint8_t* ip) { ip[0] = 0x44; }, false);
+         },
+         DropReason::malformed, nullptr},
+        {"total length beyond the frame: malformed",
+         [&] { return edit(syn(41003), [](uint8_t* ip) { pkt::store_be16(ip + 2, 1500); }); },
+         DropReason::malformed, nullptr},
+        {"wrong IP header checksum: counted drop, no flow",
+         [&] {
+             return edit(
+                 syn(41004), [](uint8_t* ip) { ip[10] ^= 0x21; }, false);
+         },
+         DropReason::bad_ip_checksum, nullptr},
+        {"IP options: accepted, forwarded with options kept and checksums right",
+         [&] { return with_ip_options(syn(41005), 8); }, std::nullopt,
+         [&](const Out& o) {
+             EXPECT_EQ(o.p.l4_offset - o.p.l3_offset, 28);
+             EXPECT_EQ(o.p.key.dst_ip, pod);
+             EXPECT_EQ(o.p.key.dst_port, be16(8080));
+         }},
+        {"zero-length UDP payload (UDP length 8): forwarded",
+         [&] {
+             rte_mbuf* m = make_l4({.proto = pkt::kProtoUdp,
+                                    .src = client,
+                                    .dst = vip,
+                                    .sport = be16(5001),
+                                    .dport = be16(53)});
+             return edit(m, [](uint8_t* ip) {
+                 pkt::store_be16(ip + 2, 28);
+                 pkt::store_be16(ip + 24, 8);
+             });
+         },
+         std::nullopt,
+         [&](const Out& o) {
+             EXPECT_EQ(o.p.payload_length, 0);
+             EXPECT_EQ(o.p.key.dst_port, be16(5353));
+         }},
+        {"UDP length 0: malformed",
+         [&] {
+             rte_mbuf* m = make_l4({.proto = pkt::kProtoUdp,
+                                    .src = client,
+                                    .dst = vip,
+                                    .sport = be16(5002),
+                                    .dport = be16(53)});
+             return edit(m, [](uint8_t* ip) { pkt::store_be16(ip + 24, 0); });
+         },
+         DropReason::malformed, nullptr},
+        {"802.1Q-tagged frame: counted drop",
+         [&] {
+             rte_mbuf* m = syn(41006);
+             rte_pktmbuf_mtod(m, uint8_t*)[12] = 0x81;
+             rte_pktmbuf_mtod(m, uint8_t*)[13] = 0x00;
+             return m;
+         },
+         DropReason::vlan_tagged, nullptr},
+        {"IPv4 in a broadcast frame: counted drop",
+         [&] {
+             rte_mbuf* m = syn(41007);
+             std::memset(rte_pktmbuf_mtod(m, uint8_t*), 0xff, 6);
+             return m;
+         },
+         DropReason::l2_multicast, nullptr},
+        {"IPv4 in a multicast frame: counted drop",
+         [&] {
+             rte_mbuf* m = syn(41008);
+             rte_pktmbuf_mtod(m, uint8_t*)[0] = 0x01;
+             return m;
+         },
+         DropReason::l2_multicast, nullptr},
+        {"multicast destination address: counted drop",
+         [&] {
+             return make_l4(
+                 {.src = client, .dst = be("239.1.2.3"), .sport = be16(1), .dport = be16(80)});
+         },
+         DropReason::ip_multicast, nullptr},
+        {"subnet broadcast destination address: counted drop",
+         [&] {
+             return make_l4(
+                 {.src = client, .dst = be("10.99.0.255"), .sport = be16(1), .dport = be16(80)});
+         },
+         DropReason::ip_multicast, nullptr},
+        {"SYN+FIN: counted drop, no flow",
+         [&] { return syn(41009, tcp_flag::syn | tcp_flag::fin); }, DropReason::bad_tcp_flags,
+         nullptr},
+        {"NULL scan (no flags): counted drop", [&] { return syn(41010, 0); },
+         DropReason::bad_tcp_flags, nullptr},
+        {"XMAS scan (FIN+PSH+URG): counted drop",
+         [&] { return syn(41011, tcp_flag::fin | tcp_flag::psh | tcp_flag::urg); },
+         DropReason::bad_tcp_flags, nullptr},
+        {"first fragment (MF): counted drop",
+         [&] { return edit(syn(41012), [](uint8_t* ip) { pkt::store_be16(ip + 6, 0x2000); }); },
+         DropReason::fragment, nullptr},
+        {"later fragment (offset): counted drop",
+         [&] { return edit(syn(41013), [](uint8_t* ip) { pkt::store_be16(ip + 6, 0x0010); }); },
+         DropReason::fragment, nullptr},
+        {"TTL 1 toward a VIP: counted drop (no Time Exceeded)",
+         [&] {
+             return make_l4(
+                 {.src = client, .dst = vip, .sport = be16(41014), .dport = be16(80), .ttl = 1});
+         },
+         DropReason::ttl_expired, nullptr},
+    };
+    for (const Step& step : steps) {
+        run(step);
+        if (HasFatalFailure()) {
+            return;
+        }
+    }
+    EXPECT_EQ(_worker->counters().get(WorkerEvent::flow_new), 3u) << "SYN, options, UDP only";
+
+    // Capture the flow's translated frames for the ICMP cases.
+    auto through = [&](rte_mbuf* in) {
+        _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+        auto out = _worker->take_tx();
+        EXPECT_EQ(out.size(), 1u);
+        return out.empty() ? std::vector<uint8_t>{} : bytes_of(out[0]);
+    };
+    forwarded = through(syn(41000));
+    replied = through(make_l4({.src = pod,
+                               .dst = fullnat ? gw : client,
+                               .sport = be16(8080),
+                               .dport = fullnat ? snat_port : be16(41000),
+                               .flags = tcp_flag::syn | tcp_flag::ack,
+                               .src_mac = kPod1Mac}));
+    ASSERT_FALSE(forwarded.empty());
+    ASSERT_FALSE(replied.empty());
+    const uint32_t router = be("10.99.0.254");
+
+    std::vector<Step> icmp = {
+        {"frag needed from the backend side quoting 8 bytes of TCP (katran#159): to the client, "
+         "as about its own packet to the VIP",
+         [&] {
+             return make_icmp_error(router, fullnat ? gw : client, 3, 4, forwarded, 8, kRouterMac);
+         },
+         std::nullopt,
+         [&](const Out& o) {
+             EXPECT_EQ(o.p.icmp_type, 3);
+             EXPECT_EQ(o.p.icmp_code, 4);
+             EXPECT_EQ(o.p.key.src_ip, vip);
+             EXPECT_EQ(o.p.key.dst_ip, client);
+             EXPECT_EQ(o.dst_mac, kClientMac);
+             EXPECT_EQ(o.p.ttl, 63);
+         }},
+        {"frag needed quoting the full TCP header: inner checksum updated too",
+         [&] {
+             return make_icmp_error(router, fullnat ? gw : client, 3, 4, forwarded, 20, kRouterMac);
+         },
+         std::nullopt, nullptr},
+        {"port unreachable from the client quoting our reply: to the backend, about its packet",
+         [&] { return make_icmp_error(client, vip, 3, 3, replied, 20, kClientMac); }, std::nullopt,
+         [&](const Out& o) {
+             EXPECT_EQ(o.p.key.dst_ip, pod);
+             EXPECT_EQ(o.p.key.src_ip, fullnat ? gw : client);
+             EXPECT_EQ(o.dst_mac, kPod1Mac);
+         }},
+        {"time exceeded quoting a flow nobody tracks: counted drop",
+         [&] {
+             std::vector<uint8_t> other = forwarded;
+             other[14 + 20] ^= 0x40;  // another source port
+             return make_icmp_error(router, fullnat ? gw : client, 11, 0, other, 8, kRouterMac);
+         },
+         DropReason::icmp_error_untracked, nullptr},
+    };
+    for (const Step& step : icmp) {
+        run(step);
+        if (HasFatalFailure()) {
+            return;
+        }
+    }
+}
+
+// The quoted datagram after translation, checked field by field.
+TEST_P(Dataplane, IcmpErrorQuoteIsTranslatedBothWays) {
+    const bool fullnat = GetParam() == ForwardingMode::fullnat;
+    ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.11"}), {}));
+    const uint32_t client = be("10.99.0.2"), vip = be("10.96.0.20"), gw = be("10.99.0.1");
+    const uint32_t pod = be("10.99.0.11");
+    auto once = [&](rte_mbuf* in) {
+        _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+        auto out = _worker->take_tx();
+        EXPECT_EQ(out.size(), 1u);
+        return out.empty() ? nullptr : out[0];
+    };
+    // The client's original segment (what it will expect to see quoted).
+    rte_mbuf* syn_in =
+        make_l4({.src = client, .dst = vip, .sport = be16(42000), .dport = be16(80)});
+    const std::vector<uint8_t> original(rte_pktmbuf_mtod(syn_in, uint8_t*),
+                                        rte_pktmbuf_mtod(syn_in, uint8_t*) + syn_in->data_len);
+    std::vector<uint8_t> forwarded = bytes_of(once(syn_in));
+    ASSERT_FALSE(forwarded.empty());
+    for (size_t l4_bytes : {size_t{8}, size_t{20}}) {
+        SCOPED_TRACE("quoted L4 bytes: " + std::to_string(l4_bytes));
+        rte_mbuf* out = once(make_icmp_error(be("10.99.0.254"), fullnat ? gw : client, 3, 4,
+                                             forwarded, l4_bytes, kRouterMac));
+        ASSERT_NE(out, nullptr);
+        Out o = inspect(out);
+        EXPECT_TRUE(o.checksums_ok) << "outer IP and ICMP checksums";
+        Quote q = quote_of(out, o);
+        EXPECT_TRUE(q.ip_checksum_ok);
+        EXPECT_EQ(q.key.src_ip, client);
+        EXPECT_EQ(q.key.src_port, be16(42000));
+        EXPECT_EQ(q.key.dst_ip, vip);
+        EXPECT_EQ(q.key.dst_port, be16(80));
+        if (l4_bytes >= 18) {
+            // Exactly the client's own TCP checksum: the translation undid ours.
+            EXPECT_EQ(q.tcp_checksum, pkt::load16(original.data() + 14 + 20 + 16));
+        }
+        rte_pktmbuf_free(out);
+    }
+    EXPECT_EQ(_worker->counters().get(WorkerEvent::icmp_error_translated), 2u);
+    (void)pod;
+}
+
 // perf/RESULTS.md finding 1 (fullnat refused flows as flow_table_full far
 // below capacity): the SNAT probe built the reply key without its protocol,
 // so it never saw a taken port; once the port cursor wrapped, try_insert hit
