@@ -144,7 +144,12 @@ Fixture& fixture(bool fullnat, uint32_t flows) {
     o.fullnat = fullnat;
     o.max_flows = std::max<uint32_t>(flows * 2, 65536);  // headroom: no eviction
     o.pool = bench_pool();
-    o.name = "bw" + std::to_string(fullnat) + "_" + std::to_string(flows);
+    // A fresh name per gateway: a closed net_ring port keeps its name, so a
+    // fixture built again (the reply benchmarks reuse the 1000-flow shape)
+    // would fail in rte_eth_from_rings.
+    static unsigned created = 0;
+    o.name = "bw" + std::to_string(fullnat) + "_" + std::to_string(flows) + "_" +
+             std::to_string(created++);
     fx.gw = pktgen::InprocGateway::create(o);
     if (!fx.gw || !fx.gw->add_services(fx.shape)) {
         std::abort();
