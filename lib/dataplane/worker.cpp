@@ -395,8 +395,9 @@ struct Worker::Impl {
     void handle_dns(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p) {
         uint8_t* ip = frame + p.l3_offset;
         const uint64_t l4_csum = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+        // UNKNOWN: check it ourselves; GOOD/NONE: the device vouches for it.
         if (l4_csum == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
-            (l4_csum != RTE_MBUF_F_RX_L4_CKSUM_GOOD && !pkt::l4_checksum_ok(ip))) {
+            (l4_csum == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN && !pkt::l4_checksum_ok(ip))) {
             drop(m, DropReason::bad_l4_checksum);  // the kernel would drop it too
             return;
         }
@@ -711,10 +712,11 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
             drop(m, (frame[0] & 1) != 0 ? DropReason::l2_multicast : DropReason::not_for_us);
             continue;
         }
-        // Header checksum: the NIC's verdict when it gives one, else ours.
+        // Header checksum: the NIC's verdict when it gives one (NONE = the
+        // device vouches for the header), else ours.
         const uint64_t ip_csum = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
         if (ip_csum == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
-            (ip_csum != RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+            (ip_csum == RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN &&
              !pkt::ipv4_header_checksum_ok(frame + p.l3_offset))) [[unlikely]] {
             drop(m, DropReason::bad_ip_checksum);
             continue;
