@@ -18,6 +18,29 @@
 // A frame received by another worker goes to its owner over an SPSC ring per
 // (from, to) pair. This is what makes vdevs without RSS (net_af_packet fans
 // out with a kernel hash) correct with any number of workers.
+//
+// Packet semantics (each drop counted under its own reason, never logged):
+//  - malformed headers (truncated, IHL < 5, total length beyond the frame,
+//    UDP length < 8, TCP data offset out of range): drop.malformed;
+//  - IPv4 header checksum wrong: drop.bad_ip_checksum (device verdict, or
+//    checked in software when the device gives none);
+//  - IP options: accepted and kept; offsets follow the IHL;
+//  - UDP with an empty payload: forwarded like any datagram;
+//  - 802.1Q/802.1ad tags: drop.vlan_tagged (untagged ports only);
+//  - IPv4 in broadcast/multicast frames, or to 224/4, 240/4 or the subnet's
+//    broadcast address: drop.l2_multicast / drop.ip_multicast (ARP is the
+//    only broadcast the gateway answers);
+//  - TTL <= 1 on a forwarded packet: drop.ttl_expired, no Time Exceeded
+//    (as IPVS; the gateway is not a hop the client traces);
+//  - SYN+FIN, SYN+RST, NULL, XMAS: drop.bad_tcp_flags, never a flow;
+//  - IPv4 fragments: drop.fragment (no reassembly; TCP sets DF and does
+//    path MTU discovery, which the next point keeps working);
+//  - ICMP errors (types 3, 11, 12) quoting a tracked flow's datagram, even
+//    with only 8 bytes of its L4 header: handed to the flow's owner and
+//    translated for the other side (outer and quoted addresses and ports,
+//    quoted IP and L4 checksums, ICMP checksum), so a client gets
+//    "fragmentation needed" about its own client->VIP packet; untracked
+//    ones: drop.icmp_error_untracked.
 #pragma once
 
 #include <atomic>
