@@ -201,7 +201,9 @@ protected:
         ASSERT_EQ(rte_rcu_qsbr_init(_qsbr, 1), 0);
         rte_rcu_qsbr_thread_register(_qsbr, 0);
         rte_rcu_qsbr_thread_online(_qsbr, 0);
-        auto table = ServiceTable::create(_qsbr, ServiceTableOptions{.max_vips = 64});
+        // Two traffic-counter lanes: one test runs two workers.
+        auto table =
+            ServiceTable::create(_qsbr, ServiceTableOptions{.max_vips = 64, .stats_lanes = 2});
         ASSERT_TRUE(table);
         _table = std::move(*table);
         ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.11", "10.99.0.12"}), {}));
@@ -493,14 +495,6 @@ TEST_P(Dataplane, UnresolvedNextHopIsHeldThenSentOrDropped) {
 
 // ---- packet semantics (issue 7 §2) ----
 
-// Copies a frame into a fresh mbuf.
-rte_mbuf* mbuf_of(const std::vector<uint8_t>& f) {
-    rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
-    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), f.data(), f.size());
-    m->data_len = static_cast<uint16_t>(f.size());
-    m->pkt_len = m->data_len;
-    return m;
-}
 std::vector<uint8_t> bytes_of(rte_mbuf* m) {
     const uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
     std::vector<uint8_t> v(f, f + m->data_len);
@@ -815,6 +809,86 @@ TEST_P(Dataplane, IcmpErrorQuoteIsTranslatedBothWays) {
     }
     EXPECT_EQ(_worker->counters().get(WorkerEvent::icmp_error_translated), 2u);
     (void)pod;
+}
+
+// With two workers, an ICMP error reaches the flow's owner whichever worker
+// received it (the owner is computed from the quoted datagram), and the
+// owner translates it.
+TEST_P(Dataplane, IcmpErrorGoesToTheFlowOwner) {
+    const bool fullnat = GetParam() == ForwardingMode::fullnat;
+    ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.11"}), {}));
+    _worker.reset();
+    std::vector<rte_ring*> rings;
+    auto ring = [&](const std::string& name, unsigned esize) {
+        rte_ring* r = rte_ring_create_elem((name + std::to_string(fullnat)).c_str(), esize, 64,
+                                           SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        EXPECT_NE(r, nullptr);
+        rings.push_back(r);
+        return r;
+    };
+    _ctx.workers = 2;
+    _ctx.handoff = {nullptr, ring("h01", sizeof(void*)), ring("h10", sizeof(void*)), nullptr};
+    _ctx.to_control = {_to_control, ring("c1", sizeof(ControlMessage))};
+    std::array<std::unique_ptr<Worker>, 2> w = {std::make_unique<Worker>(_ctx, 0),
+                                                std::make_unique<Worker>(_ctx, 1)};
+    // Runs a frame on worker `at`; a handoff is followed to the other worker.
+    // Returns the frame sent (or nullptr) and which worker sent it.
+    auto run_on = [&](uint16_t at, rte_mbuf* in) -> std::pair<rte_mbuf*, int> {
+        w[at]->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+        auto out = w[at]->take_tx();
+        if (!out.empty()) {
+            return {out[0], at};
+        }
+        const uint16_t to = 1 - at;
+        void* handed = nullptr;
+        if (rte_ring_dequeue(_ctx.handoff[at * 2 + to], &handed) != 0) {
+            return {nullptr, -1};
+        }
+        rte_mbuf* m = static_cast<rte_mbuf*>(handed);
+        w[to]->process_burst(std::span<rte_mbuf* const>(&m, 1), _now, true);
+        out = w[to]->take_tx();
+        return {out.empty() ? nullptr : out[0], out.empty() ? -1 : to};
+    };
+    const uint32_t client = be("10.99.0.2"), vip = be("10.96.0.20"), gw = be("10.99.0.1");
+    const uint32_t pod = be("10.99.0.11");
+    for (uint16_t sport = 43000; sport < 43004; ++sport) {
+        SCOPED_TRACE("client port " + std::to_string(sport));
+        auto [fwd, owner] = run_on(
+            0, make_l4({.src = client, .dst = vip, .sport = be16(sport), .dport = be16(80)}));
+        ASSERT_NE(fwd, nullptr);
+        std::vector<uint8_t> forwarded = bytes_of(fwd);
+        const uint16_t snat_port = pkt::parse(forwarded.data(), forwarded.size()).key.src_port;
+        rte_mbuf* rep = nullptr;
+        int rep_at = -1;
+        std::tie(rep, rep_at) = run_on(0, make_l4({.src = pod,
+                                                   .dst = fullnat ? gw : client,
+                                                   .sport = be16(8080),
+                                                   .dport = fullnat ? snat_port : be16(sport),
+                                                   .flags = tcp_flag::syn | tcp_flag::ack,
+                                                   .src_mac = kPod1Mac}));
+        ASSERT_NE(rep, nullptr);
+        EXPECT_EQ(rep_at, owner) << "both directions on one worker";
+        std::vector<uint8_t> replied = bytes_of(rep);
+        for (uint16_t at : {uint16_t{0}, uint16_t{1}}) {
+            auto [to_client, by] =
+                run_on(at, make_icmp_error(be("10.99.0.254"), fullnat ? gw : client, 3, 4,
+                                           forwarded, 8, kRouterMac));
+            ASSERT_NE(to_client, nullptr) << "received on worker " << at;
+            EXPECT_EQ(by, owner);
+            EXPECT_EQ(inspect(to_client).p.key.dst_ip, client);
+            rte_pktmbuf_free(to_client);
+            auto [to_pod, by2] =
+                run_on(at, make_icmp_error(client, vip, 3, 3, replied, 8, kClientMac));
+            ASSERT_NE(to_pod, nullptr) << "received on worker " << at;
+            EXPECT_EQ(by2, owner);
+            EXPECT_EQ(inspect(to_pod).p.key.dst_ip, pod);
+            rte_pktmbuf_free(to_pod);
+        }
+    }
+    w = {};
+    for (rte_ring* r : rings) {
+        rte_ring_free(r);
+    }
 }
 
 // perf/RESULTS.md finding 1 (fullnat refused flows as flow_table_full far
