@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -225,6 +226,41 @@ void BM_PacketEstablishedPathBurst(benchmark::State& state) {
                            benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_PacketEstablishedPathBurst)->Arg(1000)->Arg(100000)->Arg(1000000);
+
+// ICMP "fragmentation needed" quoting a translated segment (RFC 792 8-byte
+// quote): parse, quote parse and the full translation (slow path, per error).
+void BM_PacketIcmpErrorTranslate(benchmark::State& state) {
+    auto quoted = tcp_frame(htonl(0x0a630001), htons(61000));
+    const size_t quote = kIpv4MinHeaderLen + 8;
+    std::vector<uint8_t> f(kEthHeaderLen + kIpv4MinHeaderLen + kIcmpHeaderLen + quote, 0);
+    store_be16(f.data() + 12, kEtherTypeIpv4);
+    uint8_t* ip = f.data() + kEthHeaderLen;
+    ip[0] = 0x45;
+    store_be16(ip + 2, static_cast<uint16_t>(f.size() - kEthHeaderLen));
+    ip[8] = 64;
+    ip[9] = kProtoIcmp;
+    store32(ip + 12, htonl(0x0a6300fe));
+    store32(ip + 16, htonl(0x0a630001));
+    ip[20] = kIcmpDestUnreachable;
+    ip[21] = kIcmpFragmentationNeeded;
+    std::memcpy(ip + 28, quoted.data() + kEthHeaderLen, quote);
+    fill_checksums(ip);
+    const std::vector<uint8_t> original = f;
+    FlowKey inner;
+    inner.src_ip = htonl(0x0a010001);
+    inner.dst_ip = htonl(0x0a600014);
+    inner.src_port = htons(40000);
+    inner.dst_port = htons(80);
+    inner.proto = kProtoTcp;
+    for (auto _ : state) {
+        std::memcpy(f.data(), original.data(), f.size());
+        Parsed p = parse(f.data(), f.size());
+        auto q = parse_icmp_quote(f.data(), p);
+        translate_icmp_error(f.data(), p, *q, inner.dst_ip, inner.src_ip, inner);
+        benchmark::DoNotOptimize(f.data());
+    }
+}
+BENCHMARK(BM_PacketIcmpErrorTranslate);
 
 void BM_PacketToeplitzHash(benchmark::State& state) {
     const Toeplitz rss(kRssDefaultKey);
