@@ -4,30 +4,9 @@
 
 namespace svcgw::pkt {
 
-namespace {
+using namespace hdr;
 
-// Offsets inside the headers (RFC 791 §3.1, RFC 793 §3.1, RFC 768, RFC 792,
-// RFC 826).
-constexpr size_t kIpTotalLengthOff = 2;
-constexpr size_t kIpIdOff = 4;
-constexpr size_t kIpFragOff = 6;
-constexpr size_t kIpTtlOff = 8;
-constexpr size_t kIpProtoOff = 9;
-constexpr size_t kIpChecksumOff = 10;
-constexpr size_t kIpSrcOff = 12;
-constexpr size_t kIpDstOff = 16;
-constexpr uint16_t kIpFragMask = 0x3fff;  // MF flag + 13-bit fragment offset
-constexpr uint16_t kIpFlagDf = 0x4000;
-constexpr size_t kTcpSeqOff = 4;
-constexpr size_t kTcpAckOff = 8;
-constexpr size_t kTcpDataOffsetOff = 12;
-constexpr size_t kTcpFlagsOff = 13;
-constexpr size_t kTcpChecksumOff = 16;
-constexpr size_t kUdpLengthOff = 4;
-constexpr size_t kUdpChecksumOff = 6;
-constexpr size_t kIcmpChecksumOff = 2;
-constexpr size_t kIcmpQuoteLen = 8;  // RFC 792: IP header + first 64 bits of the datagram
-constexpr uint16_t kArpHtypeEthernet = 1;
+namespace {
 
 size_t l4_checksum_offset(uint8_t proto) {
     switch (proto) {
@@ -131,132 +110,6 @@ std::string_view to_string(Verdict verdict) {
             break;
     }
     return "?";
-}
-
-Parsed parse(const uint8_t* frame, size_t len, bool verify_ip_checksum) {
-    Parsed p;
-    if (len < kEthHeaderLen) {
-        p.verdict = Verdict::truncated;
-        return p;
-    }
-    const uint16_t ether_type = load_be16(frame + 12);
-    p.l3_offset = kEthHeaderLen;
-    if (ether_type == kEtherTypeVlan || ether_type == kEtherTypeQinQ) {
-        p.verdict = Verdict::vlan_tagged;
-        return p;
-    }
-    if (ether_type == kEtherTypeArp) {
-        if (len < kEthHeaderLen + kArpBodyLen) {
-            p.verdict = Verdict::truncated;
-            return p;
-        }
-        const uint8_t* a = frame + kEthHeaderLen;
-        p.arp_op = load_be16(a + 6);
-        if (load_be16(a) != kArpHtypeEthernet || load_be16(a + 2) != kEtherTypeIpv4 || a[4] != 6 ||
-            a[5] != 4 || (p.arp_op != kArpOpRequest && p.arp_op != kArpOpReply)) {
-            p.verdict = Verdict::bad_arp;
-            return p;
-        }
-        p.l3 = L3::arp;
-        p.key.src_ip = load32(a + 14);
-        p.key.dst_ip = load32(a + 24);
-        p.verdict = Verdict::ok;
-        return p;
-    }
-    if (ether_type != kEtherTypeIpv4) {
-        p.verdict = Verdict::unsupported_ethertype;
-        return p;
-    }
-
-    const uint8_t* ip = frame + kEthHeaderLen;
-    const size_t avail = len - kEthHeaderLen;
-    if (avail < kIpv4MinHeaderLen) {
-        p.verdict = Verdict::truncated;
-        return p;
-    }
-    if ((ip[0] >> 4) != 4) {
-        p.verdict = Verdict::bad_ip_version;
-        return p;
-    }
-    const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
-    if (ihl < kIpv4MinHeaderLen || ihl > avail) {
-        p.verdict = Verdict::bad_ihl;
-        return p;
-    }
-    const uint16_t total = load_be16(ip + kIpTotalLengthOff);
-    if (total < ihl || total > avail) {
-        p.verdict = Verdict::bad_total_length;
-        return p;
-    }
-    if (verify_ip_checksum && !ipv4_header_checksum_ok(ip)) {
-        p.verdict = Verdict::bad_ip_checksum;
-        return p;
-    }
-    p.l3 = L3::ipv4;
-    p.ip_total_length = total;
-    p.ttl = ip[kIpTtlOff];
-    p.key.proto = ip[kIpProtoOff];
-    p.key.src_ip = load32(ip + kIpSrcOff);
-    p.key.dst_ip = load32(ip + kIpDstOff);
-    if (load_be16(ip + kIpFragOff) & kIpFragMask) {
-        p.verdict = Verdict::fragment;
-        return p;
-    }
-
-    const uint8_t* l4 = ip + ihl;
-    const size_t l4_len = total - ihl;
-    p.l4_offset = static_cast<uint16_t>(kEthHeaderLen + ihl);
-    switch (p.key.proto) {
-        case kProtoTcp: {
-            if (l4_len < kTcpMinHeaderLen) {
-                p.verdict = Verdict::truncated_l4;
-                return p;
-            }
-            const size_t doff = size_t{l4[kTcpDataOffsetOff]} >> 4 << 2;  // 32-bit words
-            if (doff < kTcpMinHeaderLen || doff > l4_len) {
-                p.verdict = Verdict::bad_tcp_offset;
-                return p;
-            }
-            p.key.src_port = load16(l4);
-            p.key.dst_port = load16(l4 + 2);
-            p.tcp_flags = l4[kTcpFlagsOff];
-            p.payload_offset = static_cast<uint16_t>(p.l4_offset + doff);
-            p.payload_length = static_cast<uint16_t>(l4_len - doff);
-            break;
-        }
-        case kProtoUdp: {
-            if (l4_len < kUdpHeaderLen) {
-                p.verdict = Verdict::truncated_l4;
-                return p;
-            }
-            const uint16_t udp_len = load_be16(l4 + kUdpLengthOff);
-            if (udp_len < kUdpHeaderLen || udp_len > l4_len) {
-                p.verdict = Verdict::bad_udp_length;
-                return p;
-            }
-            p.key.src_port = load16(l4);
-            p.key.dst_port = load16(l4 + 2);
-            p.payload_offset = static_cast<uint16_t>(p.l4_offset + kUdpHeaderLen);
-            p.payload_length = static_cast<uint16_t>(udp_len - kUdpHeaderLen);
-            break;
-        }
-        case kProtoIcmp: {
-            if (l4_len < kIcmpHeaderLen) {
-                p.verdict = Verdict::truncated_l4;
-                return p;
-            }
-            p.icmp_type = l4[0];
-            p.icmp_code = l4[1];
-            p.payload_offset = static_cast<uint16_t>(p.l4_offset + kIcmpHeaderLen);
-            p.payload_length = static_cast<uint16_t>(l4_len - kIcmpHeaderLen);
-            break;
-        }
-        default:
-            p.verdict = Verdict::unsupported_l4;
-            return p;
-    }
-    p.verdict = Verdict::ok;
-    return p;
 }
 
 uint64_t csum_partial(const uint8_t* data, size_t len, uint64_t sum) {

@@ -10,6 +10,7 @@
 #include <rte_ring_elem.h>
 
 #include <array>
+#include <new>
 #include <optional>
 
 #include "common/hash.hpp"
@@ -111,6 +112,19 @@ struct Worker::Impl {
     std::vector<SnatCursor> snat_cursors;
     uint32_t snat_first = kSnatPortLo;
     uint32_t snat_count = 1;
+    // Per-burst scratch of process(): frames to translate with their parse,
+    // their VIP keys, then their flow keys and lookup results.
+    struct Scratch {
+        struct Pending {
+            rte_mbuf* m;
+            pkt::Parsed p;
+        };
+        std::array<Pending, kVipBurstMax> l4;
+        std::array<VipKey, kVipBurstMax> keys;
+        std::array<uint8_t, kVipBurstMax> slot_of;  // flow-key slot -> l4 index
+        std::array<FlowKey, kVipBurstMax> flow_keys;
+        std::array<FlowRef, kVipBurstMax> refs;
+    } scratch;
     // Per-burst event tallies, added to `counters` once per burst.
     uint64_t burst_hits = 0;
     uint64_t burst_replies = 0;
@@ -675,12 +689,10 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
     zone = ctx.dns_zone != nullptr ? ctx.dns_zone->load(std::memory_order_acquire) : nullptr;
     const uint16_t dns_port_be = bswap16(kDnsPort);
 
-    struct Pending {
-        rte_mbuf* m;
-        pkt::Parsed p;
-    };
-    std::array<Pending, kVipBurstMax> l4;
-    std::array<VipKey, kVipBurstMax> keys;
+    // Per-burst scratch lives in Impl: arrays of structs with default
+    // member initialisers would be zeroed on every burst (~5 KB of stores).
+    auto& l4 = scratch.l4;
+    auto& keys = scratch.keys;
     uint32_t n_l4 = 0;
 
     for (size_t i = 0; i < frames.size(); ++i) {
@@ -697,7 +709,11 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
             drop(m, DropReason::own_frame);
             continue;
         }
-        pkt::Parsed p = pkt::parse(frame, m->data_len);
+        // Parsed straight into the next pending slot (prvalue: no copy);
+        // frames that leave early just get overwritten.
+        Scratch::Pending& slot = l4[n_l4];
+        slot.m = m;
+        const pkt::Parsed& p = *::new (&slot.p) pkt::Parsed(pkt::parse(frame, m->data_len));
         if (p.l3 == pkt::L3::arp && p.verdict == pkt::Verdict::ok) {
             handle_arp(m, frame, p);
             continue;
@@ -742,7 +758,6 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
             handle_dns(m, frame, p);
             continue;
         }
-        l4[n_l4] = Pending{m, p};
         keys[n_l4] = VipKey{p.key.dst_ip, p.key.dst_port, p.key.proto, 0};
         ++n_l4;
     }
@@ -753,9 +768,9 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
 
     // Classify, hand foreign frames over, and gather the flow keys of the
     // rest for one bulk lookup (STYLE §9: hash all, prefetch all, then look up).
-    std::array<uint8_t, kVipBurstMax> slot_of;  // flow-key slot -> l4 index
-    std::array<FlowKey, kVipBurstMax> flow_keys;
-    std::array<FlowRef, kVipBurstMax> refs;
+    auto& slot_of = scratch.slot_of;
+    auto& flow_keys = scratch.flow_keys;
+    auto& refs = scratch.refs;
     uint64_t vip_bits = 0;  // bit i: l4[i] hit a VIP (else reply side)
     uint32_t n_flows = 0;
     for (uint32_t i = 0; i < n_l4; ++i) {
