@@ -8,6 +8,8 @@
 #include <limits>
 #include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
+
 #include "config/parse.hpp"
 
 namespace svcgw {
@@ -26,6 +28,47 @@ struct Parsed {
     Errors errors;
 };
 
+// yaml-cpp 0.7's LoadAll never returns (it allocates a null document per
+// turn until memory runs out) when a ',' stands where a top-level node should
+// start or end, e.g. ",", "[a] ," or "- a\n," (upstream issue #1040). An
+// event-only first pass finds a document that does not move the stream on.
+class StuckDocumentFinder : public YAML::EventHandler {
+public:
+    void OnDocumentStart(const YAML::Mark& mark) override {
+        stuck = started && mark.pos == last.pos;
+        started = true;
+        last = mark;
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+
+    bool stuck = false;
+    bool started = false;
+    YAML::Mark last;
+};
+
+// Throws YAML::Exception on syntax errors, like LoadAll.
+std::vector<YAML::Node> load_all_documents(const std::string& text) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    StuckDocumentFinder finder;
+    while (parser.HandleNextDocument(finder)) {
+        if (finder.stuck) {
+            throw YAML::ParserException(finder.last, "unexpected ','");
+        }
+    }
+    return YAML::LoadAll(text);
+}
+
 bool has_key(const YAML::Node& doc, std::string_view key) {
     for (auto it = doc.begin(); it != doc.end(); ++it) {
         if (it->first.IsScalar() && it->first.Scalar() == key) {
@@ -41,7 +84,7 @@ Parsed parse_stream(std::string_view yaml, const std::string& source_name, Nativ
     Reader reader(source_name);
     std::vector<YAML::Node> docs;
     try {
-        docs = YAML::LoadAll(std::string(yaml));
+        docs = load_all_documents(std::string(yaml));
     } catch (const YAML::Exception& e) {
         reader.error(reader.location(e.mark), "", "YAML syntax error: " + e.msg);
         out.errors = reader.take_errors();

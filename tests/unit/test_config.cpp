@@ -206,6 +206,11 @@ struct ErrorCase {
 const ErrorCase kErrorCases[] = {
     {"YAML syntax error", "services: [\n  {name: a\n", "", "YAML syntax error", "3:1"},
     {"bad indentation", "dns:\n  domain: a\n ttl_s: 3\n", "", "YAML syntax error", "3:2"},
+    // yaml-cpp 0.7's LoadAll loops forever on these (upstream issue #1040).
+    {"lone comma", ",\n", "", "unexpected ','", "1:1"},
+    {"comma after a flow node", "[a] ,\n", "", "unexpected ','", "1:5"},
+    {"comma after a block sequence", "- a\n,\n", "", "unexpected ','", "2:1"},
+    {"comma in a second document", "dns: {}\n---\n,\n", "", "unexpected ','", "3:1"},
     {"document is not a mapping", "- a\n- b\n", "documents[0]", "expected a mapping", "1:1"},
     {"section of wrong type", "dns: [1, 2]\n", "dns", "expected a mapping, got a sequence", "1:6"},
     {"integer expected", "dpdk:\n  memory_mb: lots\n", "dpdk.memory_mb", "expected an integer",
