@@ -386,20 +386,17 @@ struct Worker::Impl {
             return;
         }
         const Flow& f = *ref.flow;
-        FlowKey inner;
-        inner.proto = f.key.proto;
         if (ref.is_reply) {
-            // About our packet to the backend: tell the client, as the VIP.
-            inner = f.key;
-            pkt::translate_icmp_error(frame, p, *q, f.key.dst_ip, f.key.src_ip, inner);
+            // About our packet to the backend: tell the client, as the VIP,
+            // about the packet it sent (client -> VIP).
+            pkt::translate_icmp_error(frame, p, *q, f.key.dst_ip, f.key.src_ip, f.key);
             counters.add(WorkerEvent::icmp_error_translated);
             forward_l2(m, f.key.src_ip);
             return;
         }
         // About our reply to the client: tell the backend, about its packet.
-        inner = f.reply_key();
         const uint32_t outer_src = f.is_snat() ? f.snat_ip : p.key.src_ip;
-        pkt::translate_icmp_error(frame, p, *q, outer_src, f.backend_ip, inner);
+        pkt::translate_icmp_error(frame, p, *q, outer_src, f.backend_ip, f.reply_key());
         counters.add(WorkerEvent::icmp_error_translated);
         forward_l2(m, f.backend_ip);
     }
