@@ -51,6 +51,9 @@ constexpr uint32_t kSnatAttempts = 256;
 // SNAT cursor slots per worker (16 B each, 16 KiB: L1/L2 resident); more
 // than the (SNAT address, backend, target port) tuples a worker usually sees.
 constexpr uint32_t kSnatCursorSlots = 1024;
+// Cursor restarts step by 2^32 / golden ratio: successive starts land far
+// apart in any port range (Fibonacci hashing, Knuth 6.4).
+constexpr uint32_t kSnatRestartStride = 0x9e3779b9u;
 // RFC 1035 §4.2.1: DNS over UDP on port 53.
 constexpr uint16_t kDnsPort = 53;
 // RFC 791: the IPv4 total length is a 16-bit field.
@@ -110,6 +113,7 @@ struct Worker::Impl {
         uint32_t next = 0;
     };
     std::vector<SnatCursor> snat_cursors;
+    uint32_t snat_restart = 0;  // advances by kSnatRestartStride per cursor (re)start
     uint32_t snat_first = kSnatPortLo;
     uint32_t snat_count = 1;
     // Per-burst scratch of process(): frames to translate with their parse,
@@ -473,8 +477,14 @@ struct Worker::Impl {
                              1;  // 0 = unused slot
         SnatCursor& c = snat_cursors[tag & (kSnatCursorSlots - 1)];
         if (c.tag != tag) {
+            // A new space, or another one evicted ours: start somewhere new
+            // each time. A fixed start per space made two spaces sharing a
+            // slot re-probe their used ports from the same point on every
+            // switch, until kSnatAttempts ran out (snat_exhausted with 64+
+            // backends, RESULTS.md).
             c.tag = tag;
-            c.next = static_cast<uint32_t>(tag >> 32);  // spread starting points
+            snat_restart += kSnatRestartStride;
+            c.next = snat_restart;
         }
         if (toeplitz) {
             // Reply tuple: backend -> snat:port; the next port whose RSS queue is ours.
