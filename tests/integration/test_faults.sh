@@ -131,12 +131,14 @@ for ((p = 41000; p < 41030; p++)); do ports+=("$p"); done
 mapping() {
     local p pod
     for p in "${ports[@]}"; do
-        # Connection: close makes nginx close first, so the client's port
-        # is not left in TIME_WAIT and can be bound again after the restart.
         pod=$(rig_curl --local-port "$p" -H 'Connection: close' "$url?port=$p" 2>/dev/null | rig_page_pod)
         echo "$p:${pod:-none}"
     done
 }
+# The same source ports are bound again after the restart: curl may close
+# first and leave them in TIME_WAIT (bind: EADDRINUSE), so the client
+# namespace keeps no TIME_WAIT sockets.
+rig_client sysctl -qw net.ipv4.tcp_max_tw_buckets=0
 before=$(mapping)
 rig_log "before restart: $(echo "$before" | cut -d: -f2 | sort | uniq -c | tr '\n' ' ')"
 rig_check "every fixed source port got an answer before the restart" \
