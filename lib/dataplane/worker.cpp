@@ -708,8 +708,10 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
             rte_prefetch0(rte_pktmbuf_mtod(frames[i + 1], void*));
         }
         uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
-        if (m->nb_segs != 1) {
-            drop(m, DropReason::malformed);  // jumbo chains: not supported
+        // Chained (jumbo) frames are not supported; runts cannot hold the
+        // Ethernet header the own-frame check below reads.
+        if (m->nb_segs != 1 || m->data_len < pkt::kEthHeaderLen) {
+            drop(m, DropReason::malformed);
             continue;
         }
         if (std::memcmp(frame + 6, ctx.mac.data(), 6) == 0) {
