@@ -56,6 +56,9 @@ FlowTable::FlowTable(const FlowTableConfig& config) {
     _timeout[static_cast<uint8_t>(FlowClass::transitory)] = config.tcp_transitory_timeout_s;
     _timeout[static_cast<uint8_t>(FlowClass::established)] = config.tcp_established_timeout_s;
     _timeout[static_cast<uint8_t>(FlowClass::udp)] = config.udp_timeout_s;
+    // Unreplied UDP differs only in eviction order; a shorter timeout (Linux:
+    // 30 s) would need its own ConntrackConfig field.
+    _timeout[static_cast<uint8_t>(FlowClass::udp_unreplied)] = config.udp_timeout_s;
 
     _flows_bytes = size_t{_capacity} * sizeof(Flow);
     _buckets_bytes = size_t{_bucket_count} * sizeof(Bucket);
@@ -183,7 +186,7 @@ InsertResult FlowTable::try_insert(const FlowKey& forward, uint32_t forward_hash
     f.tcp_seen = 0;
     f.tcp_state = TcpState::none;
     f.cls = forward.proto == static_cast<uint8_t>(Protocol::tcp) ? FlowClass::transitory
-                                                                 : FlowClass::udp;
+                                                                 : FlowClass::udp_unreplied;
     f.user_flags = 0;
     push_head(idx);
     ++_size;
@@ -204,19 +207,13 @@ uint32_t FlowTable::take_free_entry(uint32_t now) {
             }
         }
         if (victim == kNil) {
-            const uint32_t tr = _lists[static_cast<uint8_t>(FlowClass::transitory)].tail;
-            if (tr != kNil) {
-                victim = tr;
+            // Ties go to unreplied UDP: a flood's entries before a fresh
+            // handshake of the same second.
+            victim = older_tail(FlowClass::udp_unreplied, FlowClass::transitory, now);
+            if (victim != kNil) {
                 ++_counters.evicted_transitory;
             } else {
-                const uint32_t es = _lists[static_cast<uint8_t>(FlowClass::established)].tail;
-                const uint32_t ud = _lists[static_cast<uint8_t>(FlowClass::udp)].tail;
-                if (es == kNil ||
-                    (ud != kNil && now - _flows[ud].last_seen > now - _flows[es].last_seen)) {
-                    victim = ud;
-                } else {
-                    victim = es;
-                }
+                victim = older_tail(FlowClass::udp, FlowClass::established, now);
                 ++_counters.evicted_established;
             }
         }
@@ -225,6 +222,19 @@ uint32_t FlowTable::take_free_entry(uint32_t now) {
     uint32_t idx = _free_head;
     _free_head = _flows[idx].lru_next;
     return idx;
+}
+
+uint32_t FlowTable::older_tail(FlowClass first, FlowClass second, uint32_t now) const {
+    const uint32_t a = _lists[static_cast<uint8_t>(first)].tail;
+    const uint32_t b = _lists[static_cast<uint8_t>(second)].tail;
+    if (a == kNil) {
+        return b;
+    }
+    if (b == kNil) {
+        return a;
+    }
+    // Ages, not raw stamps: `now` is u32 and may wrap.
+    return now - _flows[b].last_seen > now - _flows[a].last_seen ? b : a;
 }
 
 void FlowTable::reclaim(uint32_t idx) {
@@ -341,14 +351,19 @@ void FlowTable::apply_tcp_seen(Flow* flow, uint8_t seen, uint32_t now) {
     FlowClass cls =
         flow->tcp_state == TcpState::established ? FlowClass::established : FlowClass::transitory;
     if (cls != flow->cls) {
-        uint32_t idx = static_cast<uint32_t>(flow - _flows);
-        unlink(idx);
-        flow->cls = cls;
-        flow->last_seen = now;
-        push_head(idx);
+        move_to_class(flow, cls, now);
     } else {
         touch(flow, now);
     }
+}
+
+void FlowTable::move_to_class(Flow* flow, FlowClass cls, uint32_t now) {
+    // The head of the new list, stamped `now`: the list stays ordered.
+    uint32_t idx = static_cast<uint32_t>(flow - _flows);
+    unlink(idx);
+    flow->cls = cls;
+    flow->last_seen = now;
+    push_head(idx);
 }
 
 void FlowTable::unlink(uint32_t idx) {

@@ -19,14 +19,23 @@
 // Expired entries are absent to lookup() (and reclaimed there), and are
 // reclaimed in the background by expire(now, budget) from the LRU tails.
 //
-// LRU: three lists, each holding entries of one timeout class, so that each
+// LRU: four lists, each holding entries of one timeout class, so that each
 // list is ordered by last_seen and expiry from its tail is exact:
 // transitory (TCP before establishment, or after FIN/RST), established TCP,
-// and UDP (and any other protocol). An entry moves to the head of its list at
-// most once per clock tick (when last_seen changes), which keeps the
+// assured UDP (and any other protocol), and unreplied UDP (not assured yet). An entry moves to the
+// head of its list at most once per clock tick (when last_seen changes), which keeps the
 // established-flow path free of writes to neighbouring entries.
-// When full, insert() evicts the transitory tail first; established/UDP
-// entries (the older of the two tails) only when no transitory entry exists.
+// When full, insert() evicts an expired tail if any, else the older of the
+// transitory and unreplied-UDP tails (a spoofed-source flood only ever makes
+// such entries), and established TCP / assured UDP (the older of the two
+// tails) only when nothing else is left, like Linux conntrack's early drop
+// of unassured entries: a flood cannot push out live connections.
+//
+// UDP assurance (as Linux's IPS_ASSURED for UDP): a UDP entry starts
+// unreplied and becomes assured at the first packet touched after a reply
+// has been counted (packets_rev != 0), in either direction. A one-shot
+// request/response (or a flood a backend echoes, one reply per spoofed
+// source) stays evictable; a real two-way exchange is protected.
 #pragma once
 
 #include <cstddef>
@@ -70,7 +79,14 @@ constexpr uint8_t rst = 0x40;      // RST either way
 }  // namespace tcp_seen
 
 // Which timeout class (and LRU list) an entry is in.
-enum class FlowClass : uint8_t { transitory = 0, established = 1, udp = 2, free = 3 };
+// udp_unreplied has the UDP timeout but is evicted like transitory.
+enum class FlowClass : uint8_t {
+    transitory = 0,
+    established = 1,
+    udp = 2,  // assured: a packet after a reply
+    udp_unreplied = 3,
+    free = 4,
+};
 
 // The NAT decision stored with a connection, all by value (the service
 // objects it came from are freed by RCU; DESIGN §1).
@@ -103,9 +119,9 @@ struct alignas(64) Flow {
     uint32_t last_seen;     // seconds, the `now` of the last touch
     uint32_t lru_prev;      // entry index, table-owned
     uint32_t lru_next;      // entry index, table-owned
-    uint32_t packets_fwd;   // worker-maintained counters (the table only zeroes them)
-    uint32_t packets_rev;
-    uint8_t tcp_seen;  // tcp_seen::* bits
+    uint32_t packets_fwd;   // worker-maintained counters (the table zeroes them)
+    uint32_t packets_rev;   // the table reads it: != 0 = a reply was seen (UDP assurance)
+    uint8_t tcp_seen;       // tcp_seen::* bits
     TcpState tcp_state;
     FlowClass cls;       // timeout class = LRU list; free when not in use
     uint8_t user_flags;  // worker-defined, zeroed on insert
@@ -154,8 +170,10 @@ struct FlowCounters {
     uint64_t inserted = 0;
     uint64_t erased = 0;               // erase() calls (control-driven or backend gone)
     uint64_t expired = 0;              // reclaimed after their timeout (lookup, expire, insert)
-    uint64_t evicted_transitory = 0;   // live half-open/closing entries evicted by a full table
-    uint64_t evicted_established = 0;  // live established/UDP entries evicted (no transitory left)
+    uint64_t evicted_transitory = 0;   // live half-open/closing TCP or unreplied UDP entries
+                                       // evicted by a full table
+    uint64_t evicted_established = 0;  // live established TCP / assured UDP entries evicted
+                                       // (nothing else left)
     uint64_t insert_failed = 0;        // index had no room for a key (refused)
     uint64_t insert_conflict = 0;      // forward or reply key already belongs to a live entry
     uint64_t reply_conflict = 0;       // of those, the reply key (a taken SNAT port)
@@ -191,7 +209,8 @@ public:
     // already live (insert_conflict), or the index has no room
     // (insert_failed). A full table evicts (see the file comment). The entry
     // starts in TcpState::none; TCP entries are transitory until
-    // update_tcp_state() sees the handshake, others use the UDP timeout.
+    // update_tcp_state() sees the handshake, others are udp_unreplied (UDP
+    // timeout) until assured (see the file comment).
     Flow* insert(const FlowKey& forward, const NatResult& nat, uint32_t now) {
         return try_insert(forward, hash(forward), nat, now).flow;
     }
@@ -221,8 +240,11 @@ public:
         }
     }
     // Refresh last_seen (UDP, or any packet that does not change TCP state).
+    // Call it before counting the packet in packets_fwd/packets_rev.
     void touch(Flow* flow, uint32_t now) {
-        if (flow->last_seen != now) {
+        if (flow->cls == FlowClass::udp_unreplied && flow->packets_rev != 0) [[unlikely]] {
+            move_to_class(flow, FlowClass::udp, now);
+        } else if (flow->last_seen != now) {
             flow->last_seen = now;
             move_to_head(flow);
         }
@@ -273,7 +295,7 @@ private:
     static constexpr uint32_t kSlots = 8;            // 8 x (4 + 4) bytes = one cache line
     static constexpr uint32_t kEmpty = 0xffffffffu;  // slot value of an empty slot
     static constexpr uint32_t kNil = 0xffffffffu;    // end of an LRU list
-    static constexpr int kClasses = 3;               // LRU lists (FlowClass without free)
+    static constexpr int kClasses = 4;               // LRU lists (FlowClass without free)
 
     struct alignas(64) Bucket {
         uint32_t sig[kSlots];  // full 32-bit hash of the key
@@ -329,6 +351,9 @@ private:
 
     static uint8_t next_tcp_seen(uint8_t seen, uint8_t tcp_flags, bool is_reply);
     void apply_tcp_seen(Flow* flow, uint8_t seen, uint32_t now);
+    void move_to_class(Flow* flow, FlowClass cls, uint32_t now);
+    // The older of two LRU tails (ties: `first`), kNil when both are empty.
+    uint32_t older_tail(FlowClass first, FlowClass second, uint32_t now) const;
     void move_to_head(Flow* flow) {
         uint32_t idx = static_cast<uint32_t>(flow - _flows);
         List& list = _lists[static_cast<uint8_t>(flow->cls)];

@@ -39,8 +39,7 @@ tests=(
     "test_surface.sh"
     "test_mtu.sh"
     "test_faults.sh"
-    # test_flood.sh is not listed yet: its UDP-flood part fails on a real
-    # bug (a spoofed UDP flood evicts established TCP flows, issue 7 §3).
+    "test_flood.sh"
 )
 
 passed=0

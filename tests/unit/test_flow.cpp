@@ -225,7 +225,7 @@ TEST(FlowTable, TimeoutFollowsTheState) {
          TcpState::syn_sent,
          FlowClass::transitory,
          30},
-        {"udp", kUdp, {}, TcpState::none, FlowClass::udp, 300},
+        {"udp, unreplied", kUdp, {}, TcpState::none, FlowClass::udp_unreplied, 300},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.description);
@@ -339,12 +339,125 @@ TEST(FlowTable, FullTableReclaimsAnExpiredEntryBeforeEvicting) {
     EXPECT_NE(t.lookup(syn, kT0 + 301).flow, nullptr);
 }
 
+// A UDP exchange as the worker records it: request, reply, next request
+// (touch before counting the packet).
+void assure_udp(FlowTable& t, Flow* f, uint32_t now) {
+    t.touch(f, now);
+    ++f->packets_fwd;
+    t.touch(f, now);
+    ++f->packets_rev;
+    EXPECT_EQ(f->cls, FlowClass::udp_unreplied) << "one reply alone does not assure";
+    t.touch(f, now);
+    ++f->packets_fwd;
+    EXPECT_EQ(f->cls, FlowClass::udp) << "a packet after the reply assures";
+}
+
+TEST(FlowTable, UdpIsAssuredByAPacketAfterAReplyAndKeepsItsTimeout) {
+    FlowTable t(small_config(16));
+    Flow* f = t.insert(key(kClient, 1, kVip, 53, kUdp), fullnat(kBackend, 53, kSnat, 1), kT0);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->cls, FlowClass::udp_unreplied);
+    EXPECT_EQ(t.timeout_of(*f), 300u);
+    // Forward packets alone never assure it.
+    for (uint32_t s = 0; s < 5; ++s) {
+        t.touch(f, kT0 + s);
+        ++f->packets_fwd;
+    }
+    EXPECT_EQ(f->cls, FlowClass::udp_unreplied);
+    assure_udp(t, f, kT0 + 10);
+    EXPECT_EQ(f->last_seen, kT0 + 10);
+    EXPECT_EQ(t.timeout_of(*f), 300u);
+    EXPECT_FALSE(t.is_expired(*f, kT0 + 310));
+    EXPECT_TRUE(t.is_expired(*f, kT0 + 311));
+    // Expiry from the assured list's tail still works.
+    EXPECT_EQ(t.expire(kT0 + 311, 16), 1u);
+    EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(FlowTable, EvictsHalfOpenTcpAndUnrepliedUdpBeforeEstablishedAndAssured) {
+    FlowTable t(small_config(6));
+    FlowKey est = key(kClient, 1, kVip, 80, kTcp);
+    FlowKey assured = key(kClient, 2, kVip, 53, kUdp);
+    FlowKey old_udp = key(kClient, 3, kVip, 53, kUdp);
+    FlowKey half_open = key(kClient, 4, kVip, 80, kTcp);
+    FlowKey new_udp = key(kClient, 5, kVip, 53, kUdp);
+    FlowKey fill = key(kClient, 6, kVip, 53, kUdp);
+    // The protected entries are the oldest of all.
+    handshake(t, t.insert(est, fullnat(kBackend, 80, kSnat, 1), kT0), kT0);
+    assure_udp(t, t.insert(assured, fullnat(kBackend, 53, kSnat, 2), kT0), kT0);
+    ASSERT_NE(t.insert(old_udp, fullnat(kBackend, 53, kSnat, 3), kT0 + 1), nullptr);
+    t.update_tcp_state(t.insert(half_open, fullnat(kBackend, 80, kSnat, 4), kT0 + 2), tcp_flag::syn,
+                       false, kT0 + 2);
+    ASSERT_NE(t.insert(new_udp, fullnat(kBackend, 53, kSnat, 5), kT0 + 3), nullptr);
+    ASSERT_NE(t.insert(fill, fullnat(kBackend, 53, kSnat, 6), kT0 + 3), nullptr);
+    ASSERT_EQ(t.size(), 6u);
+
+    // LRU across the two evictable lists: old_udp, half_open, new_udp, fill.
+    const FlowKey order[] = {old_udp, half_open, new_udp, fill};
+    uint16_t port = 100;
+    for (const FlowKey& victim : order) {
+        const uint32_t now = kT0 + 5;
+        ASSERT_NE(t.lookup(victim, now).flow, nullptr);
+        // The newcomer is established at once, so it is not evictable.
+        Flow* n =
+            t.insert(key(kClient, port, kVip, 80, kTcp), fullnat(kBackend, 80, kSnat, port), now);
+        ++port;
+        ASSERT_NE(n, nullptr);
+        handshake(t, n, now);
+        EXPECT_EQ(t.lookup(victim, now).flow, nullptr);
+        EXPECT_NE(t.lookup(est, now).flow, nullptr);
+        EXPECT_NE(t.lookup(assured, now).flow, nullptr);
+    }
+    EXPECT_EQ(t.counters().evicted_transitory, 4u);
+    EXPECT_EQ(t.counters().evicted_established, 0u);
+    // Nothing evictable is left: now the least recently used protected
+    // entry goes (est and assured are the oldest).
+    ASSERT_NE(
+        t.insert(key(kClient, 200, kVip, 53, kUdp), fullnat(kBackend, 53, kSnat, 200), kT0 + 6),
+        nullptr);
+    EXPECT_EQ(t.counters().evicted_established, 1u);
+    EXPECT_EQ(t.size(), 6u);
+}
+
+TEST(FlowTable, UnrepliedUdpFloodNeverEvictsEstablishedOrAssuredFlows) {
+    constexpr uint32_t kMax = 256;
+    FlowTable t(small_config(kMax));
+    FlowKey est = key(kClient, 1, kVip, 80, kTcp);
+    FlowKey assured = key(kClient, 2, kVip, 53, kUdp);
+    handshake(t, t.insert(est, fullnat(kBackend, 80, kSnat, 1), kT0), kT0);
+    assure_udp(t, t.insert(assured, fullnat(kBackend, 53, kSnat, 2), kT0), kT0);
+    // Spoofed sources, one packet each (some echoed once by the backend),
+    // always newer than the two live flows, for many table lifetimes.
+    std::mt19937 rng(7);
+    uint32_t now = kT0;
+    for (uint32_t i = 0; i < 20 * kMax; ++i) {
+        now = kT0 + 1 + i / 64;  // the flood outlives neither timeout
+        FlowKey k = key(0x0b000000 + i, static_cast<uint16_t>(rng()), kVip, 53, kUdp);
+        Flow* f = t.insert(k, fullnat(kBackend, 53, kSnat, static_cast<uint16_t>(1000 + i)), now);
+        ASSERT_NE(f, nullptr);
+        t.touch(f, now);
+        ++f->packets_fwd;
+        if (i % 2 == 0) {
+            t.touch(f, now);  // the backend's one echo
+            ++f->packets_rev;
+        }
+        ASSERT_LE(t.size(), kMax);
+    }
+    ASSERT_LT(now - kT0, 300u);
+    EXPECT_NE(t.lookup(est, now).flow, nullptr);
+    EXPECT_NE(t.lookup(assured, now).flow, nullptr);
+    EXPECT_EQ(t.counters().evicted_established, 0u);
+    EXPECT_EQ(t.counters().evicted_transitory, 20 * kMax - (kMax - 2));
+}
+
 TEST(FlowTable, EvictsTheOlderOfEstablishedAndUdp) {
     FlowTable t(small_config(2));
     FlowKey tcp = key(kClient, 1, kVip, 80, kTcp);
     FlowKey udp = key(kClient, 2, kVip, 53, kUdp);
     handshake(t, t.insert(tcp, fullnat(kBackend, 80, kSnat, 1), kT0 + 10), kT0 + 10);
-    ASSERT_NE(t.insert(udp, fullnat(kBackend, 53, kSnat, 2), kT0), nullptr);
+    Flow* u = t.insert(udp, fullnat(kBackend, 53, kSnat, 2), kT0);
+    ASSERT_NE(u, nullptr);
+    assure_udp(t, u, kT0);
     ASSERT_NE(t.insert(key(kClient, 3, kVip, 53, kUdp), fullnat(kBackend, 53, kSnat, 3), kT0 + 20),
               nullptr);
     EXPECT_EQ(t.lookup(udp, kT0 + 20).flow, nullptr);
@@ -445,7 +558,7 @@ TEST(FlowTable, TcpFlagsOnANonTcpFlowOnlyRefreshIt) {
     FlowTable t(small_config(16));
     Flow* f = t.insert(key(kClient, 1, kVip, 53, kUdp), fullnat(kBackend, 53, kSnat, 1), kT0);
     t.update_tcp_state(f, tcp_flag::syn, false, kT0 + 5);
-    EXPECT_EQ(f->cls, FlowClass::udp);
+    EXPECT_EQ(f->cls, FlowClass::udp_unreplied);
     EXPECT_EQ(f->tcp_state, TcpState::none);
     EXPECT_EQ(f->last_seen, kT0 + 5);
 }
@@ -529,11 +642,11 @@ TEST(FlowTable, FillsToCapacityWithoutIndexFailures) {
         ASSERT_EQ(r.flow, f.flow) << i;
         ASSERT_TRUE(r.is_reply);
     }
-    // One more evicts instead of failing.
+    // One more evicts (an unreplied UDP entry) instead of failing.
     EXPECT_NE(t.insert(key(kClient, 2, kVip, 80, kUdp), fullnat(kBackend, 81, kSnat, 1), kT0),
               nullptr);
     EXPECT_EQ(t.size(), kMax);
-    EXPECT_EQ(t.counters().evicted_established, 1u);
+    EXPECT_EQ(t.counters().evicted_transitory, 1u);
     double per_flow = static_cast<double>(t.memory_bytes()) / t.capacity();
     RecordProperty("bytes_per_flow", std::to_string(per_flow));
     EXPECT_LT(per_flow, 96.0);
