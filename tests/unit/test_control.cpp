@@ -143,6 +143,7 @@ TEST_F(Fixture, CreateGetReplaceDelete) {
     ASSERT_NE(rec, nullptr);
     ASSERT_TRUE(rec->config.cluster_ip);  // allocated from service_cidr
     const Ipv4 vip = *rec->config.cluster_ip;
+    const int64_t created = rec->created_unix_s;  // rec dangles after the next change
     EXPECT_EQ(rec->origin, Origin::api);
 
     r = call("GET", "/v1/namespaces/default/services/web");
@@ -170,7 +171,7 @@ TEST_F(Fixture, CreateGetReplaceDelete) {
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "configured");
     EXPECT_EQ(*state.find("default", "web")->config.cluster_ip, vip);
-    EXPECT_EQ(state.find("default", "web")->created_unix_s, rec->created_unix_s);
+    EXPECT_EQ(state.find("default", "web")->created_unix_s, created);
 
     r = call("DELETE", "/v1/namespaces/default/services/web");
     ASSERT_EQ(r.status, 200);
