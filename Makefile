@@ -44,8 +44,11 @@ fuzz: deps
 demo: build
 	tools/demo.sh $(BUILD)
 
+# BM_PacketEstablishedPath (single-packet variant) segfaults on long release
+# runs with ASLR on; left out until fixed (perf/RESULTS.md, finding 7).
+BENCH_FILTER ?= -BM_PacketEstablishedPath/
 bench: build
-	perf/run-bench.sh $(BUILD)
+	perf/run-bench.sh $(BUILD) '$(BENCH_FILTER)'
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
