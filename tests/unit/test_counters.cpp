@@ -15,30 +15,14 @@
 
 #include "table/service_table.hpp"
 #include "telemetry/collect.hpp"
+#include "test_eal.hpp"
 
 namespace svcgw {
 namespace {
 
 class EalEnvironment : public ::testing::Environment {
 public:
-    void SetUp() override {
-        const std::string prefix = "--file-prefix=svcgw_test_counters_" + std::to_string(getpid());
-        std::vector<std::string> args = {"test_counters",
-                                         "--no-huge",
-                                         "--no-pci",
-                                         "--no-shconf",
-                                         "--no-telemetry",
-                                         "-l",
-                                         "0",
-                                         "--log-level=error",
-                                         prefix};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0)
-            << rte_strerror(rte_errno);
-    }
+    void SetUp() override { svcgw::test_support::init_test_eal("test_counters"); }
     void TearDown() override { rte_eal_cleanup(); }
 };
 const auto* const kEal = ::testing::AddGlobalTestEnvironment(new EalEnvironment);

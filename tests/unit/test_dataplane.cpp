@@ -26,6 +26,7 @@
 #include "dns/responder.hpp"
 #include "dns/zone.hpp"
 #include "table/service_table.hpp"
+#include "test_eal.hpp"
 
 namespace svcgw {
 namespace {
@@ -49,25 +50,7 @@ rte_mempool* g_pool = nullptr;
 class Env : public ::testing::Environment {
 public:
     void SetUp() override {
-        std::string prefix = "--file-prefix=test_dataplane_" + std::to_string(getpid());
-        std::vector<std::string> args = {"test_dataplane",
-                                         "--no-huge",
-                                         "--no-pci",
-                                         "--no-shconf",
-                                         "--no-telemetry",
-                                         "-l",
-                                         "0",
-                                         "--log-level=error",
-                                         prefix};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        // A failed set-up must fail the run, not skip every test.
-        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
-            std::fprintf(stderr, "rte_eal_init failed\n");
-            std::exit(1);
-        }
+        svcgw::test_support::init_test_eal("test_dataplane");
         g_pool = rte_pktmbuf_pool_create("test_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                          SOCKET_ID_ANY);
         if (g_pool == nullptr) {

@@ -18,33 +18,14 @@
 #include "control/snapshot_publisher.hpp"
 #include "control/state.hpp"
 #include "dns/responder.hpp"
+#include "test_eal.hpp"
 
 namespace svcgw {
 namespace {
 
 class EalEnvironment : public ::testing::Environment {
 public:
-    void SetUp() override {
-        const std::string prefix =
-            "--file-prefix=svcgw_test_dns_publish_" + std::to_string(getpid());
-        std::vector<std::string> args = {"test_dns_publish",
-                                         "--no-huge",
-                                         "--no-pci",
-                                         "--no-shconf",
-                                         "--no-telemetry",
-                                         "-l",
-                                         "0",
-                                         "--log-level=error",
-                                         prefix};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
-            std::fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
-            std::abort();
-        }
-    }
+    void SetUp() override { svcgw::test_support::init_test_eal("test_dns_publish"); }
     void TearDown() override { rte_eal_cleanup(); }
 };
 const auto* const kEal = ::testing::AddGlobalTestEnvironment(new EalEnvironment);

@@ -26,45 +26,15 @@
 #include <vector>
 
 #include "table/service_table.hpp"
+#include "test_eal.hpp"
 
 namespace svcgw {
 namespace {
 
-// EAL once per process. --no-shconf rather than --in-memory: DPDK 22.11
-// treats --no-huge as legacy memory, which --in-memory rejects. One lcore: the tests' reader
-// threads are plain std::threads registered in the QSBR variable, not EAL lcores (and "-l 0-2"
-// fails on a 2-CPU box). EAL pins the calling thread to its lcore; the
-// original CPU set is restored so reader threads can run in parallel.
+// EAL once per process (test_eal.hpp).
 class EalEnvironment : public ::testing::Environment {
 public:
-    void SetUp() override {
-        cpu_set_t cpus;
-        CPU_ZERO(&cpus);
-        const bool have_cpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0;
-        const std::string prefix =
-            "--file-prefix=svcgw_test_table_stress_" + std::to_string(getpid());
-        std::vector<std::string> args = {"test_table_stress",
-                                         "--no-huge",
-                                         "--no-pci",
-                                         "--no-shconf",
-                                         "--no-telemetry",
-                                         "-l",
-                                         "0",
-                                         "--log-level=error",
-                                         prefix};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
-            // Fail loudly: a skipped suite would look like a pass.
-            std::fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
-            std::abort();
-        }
-        if (have_cpus) {
-            sched_setaffinity(0, sizeof(cpus), &cpus);
-        }
-    }
+    void SetUp() override { svcgw::test_support::init_test_eal("test_table_stress"); }
     void TearDown() override { rte_eal_cleanup(); }
 };
 

@@ -1,0 +1,50 @@
+// EAL for the unit tests (DESIGN §5): no hugepages, no PCI, no shared
+// config, one lcore, and a file prefix unique to this process so suites run
+// side by side. Not --in-memory: with --no-huge DPDK 22.11 uses legacy
+// memory, which --in-memory rejects. Not "-l 0-2": it fails on a 2-CPU box;
+// the tests' reader threads are plain std::threads. EAL pins the calling
+// thread to its lcore, so the original CPU set is restored for them.
+#pragma once
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace svcgw::test_support {
+
+inline void init_test_eal(const std::string& name) {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    const bool have_cpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0;
+    std::vector<std::string> args = {
+        name,
+        "--no-huge",
+        "--no-pci",
+        "--no-shconf",
+        "--no-telemetry",
+        "-l",
+        "0",
+        "--log-level=error",
+        "--file-prefix=svcgw_" + name + "_" + std::to_string(getpid())};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+        // Fail loudly: a suite that skipped every test would look like a pass.
+        std::fprintf(stderr, "%s: rte_eal_init failed: %s\n", name.c_str(),
+                     rte_strerror(rte_errno));
+        std::abort();
+    }
+    if (have_cpus) {
+        sched_setaffinity(0, sizeof(cpus), &cpus);
+    }
+}
+
+}  // namespace svcgw::test_support
