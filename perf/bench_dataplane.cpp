@@ -89,13 +89,9 @@ BENCHMARK(BM_PacketChecksumFull);
 // The established-flow step of a worker, per packet: parse, flow lookup,
 // state update, fullnat rewrite, TTL. Packets of n distinct flows in random
 // order, so the 1M case pays the cache/TLB misses of a big table.
-void BM_PacketEstablishedPath(benchmark::State& state) {
-    const uint32_t n = static_cast<uint32_t>(state.range(0));
-    FlowTableConfig config;
-    config.max_flows = n;
-    FlowTable table(config);
-    constexpr size_t kFrames = 4096;  // a working set of frames (mbufs) in L1/L2
-    std::vector<std::vector<uint8_t>> frames;
+// n established fullnat flows (client -> 10.96.0.20:80, 16 backends);
+// returns their forward keys.
+std::vector<FlowKey> fill_established(FlowTable& table, uint32_t n) {
     std::vector<FlowKey> keys;
     for (uint32_t i = 0; i < n; ++i) {
         FlowKey k;
@@ -115,6 +111,17 @@ void BM_PacketEstablishedPath(benchmark::State& state) {
         table.update_tcp_state(f, tcp_flag::ack, false, 1);
         keys.push_back(k);
     }
+    return keys;
+}
+
+void BM_PacketEstablishedPath(benchmark::State& state) {
+    const uint32_t n = static_cast<uint32_t>(state.range(0));
+    FlowTableConfig config;
+    config.max_flows = n;
+    FlowTable table(config);
+    constexpr size_t kFrames = 4096;  // a working set of frames (mbufs) in L1/L2
+    std::vector<std::vector<uint8_t>> frames;
+    const std::vector<FlowKey> keys = fill_established(table, n);
     std::mt19937 rng(3);
     for (size_t i = 0; i < kFrames; ++i) {
         const FlowKey& k = keys[rng() % keys.size()];
@@ -158,25 +165,7 @@ void BM_PacketEstablishedPathBurst(benchmark::State& state) {
     FlowTableConfig config;
     config.max_flows = n;
     FlowTable table(config);
-    std::vector<FlowKey> keys;
-    for (uint32_t i = 0; i < n; ++i) {
-        FlowKey k;
-        k.src_ip = htonl(0x0a000000u + (i >> 8));
-        k.src_port = htons(static_cast<uint16_t>(1024 + (i & 0xff)));
-        k.dst_ip = htonl(0x0a600014);
-        k.dst_port = htons(80);
-        k.proto = kProtoTcp;
-        NatResult nat;
-        nat.backend_ip = htonl(0x0a630000u + (i % 16));
-        nat.backend_port = htons(8080);
-        nat.snat_ip = htonl(0x0a640000u + (i >> 16));
-        nat.snat_port = htons(static_cast<uint16_t>(i));
-        Flow* f = table.insert(k, nat, 1);
-        table.update_tcp_state(f, tcp_flag::syn, false, 1);
-        table.update_tcp_state(f, tcp_flag::syn | tcp_flag::ack, true, 1);
-        table.update_tcp_state(f, tcp_flag::ack, false, 1);
-        keys.push_back(k);
-    }
+    const std::vector<FlowKey> keys = fill_established(table, n);
     constexpr size_t kFrames = 4096;
     std::mt19937 rng(3);
     std::vector<std::vector<uint8_t>> frames;
