@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_eal.hpp"
 #include "control/state.hpp"
 #include "control/table_publisher.hpp"
 #include "table/service_table.hpp"
@@ -40,26 +41,6 @@ constexpr uint32_t kServices = 10000;
 constexpr uint32_t kEndpointsPerService = 3;  // 30,000 endpoints
 constexpr uint32_t kMaxVips = 65536;
 constexpr int kChanges = 1000;  // endpoint changes per latency run
-
-void init_eal() {
-    static const bool ready = [] {
-        const std::string prefix = "--file-prefix=svcgw_bench_control_" + std::to_string(getpid());
-        std::vector<std::string> args = {
-            "svcgw-bench", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
-            "-l",          "0",         "-m",       "512",         "--log-level=error",
-            prefix};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0 && rte_errno != EALREADY) {
-            std::fprintf(stderr, "bench_control: rte_eal_init failed\n");
-            std::abort();
-        }
-        return true;
-    }();
-    (void)ready;
-}
 
 Config base() {
     Config c;
@@ -93,7 +74,7 @@ struct Rig {
     std::unique_ptr<ControlState> state;
 
     explicit Rig(uint32_t readers) {
-        init_eal();
+        bench_eal_init();
         qsbr = static_cast<rte_rcu_qsbr*>(
             rte_zmalloc("bench_ctl_qsbr", rte_rcu_qsbr_get_memsize(readers), RTE_CACHE_LINE_SIZE));
         rte_rcu_qsbr_init(qsbr, readers);

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_eal.hpp"
 #include "control/snapshot_publisher.hpp"
 #include "control/state.hpp"
 #include "control/table_publisher.hpp"
@@ -35,27 +36,6 @@ namespace {
 constexpr uint32_t kServices = 10000;
 constexpr uint32_t kEndpointsPerService = 3;
 constexpr uint32_t kMaxVips = 65536;
-
-void init_eal() {
-    static const bool ready = [] {
-        const std::string prefix = "--file-prefix=svcgw_bench_dnsctl_" + std::to_string(getpid());
-        std::vector<std::string> args = {
-            "svcgw-bench", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
-            "-l",          "0",         "-m",       "512",         "--log-level=error",
-            prefix};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        // Another benchmark family may have brought EAL up already.
-        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0 && rte_errno != EALREADY) {
-            std::fprintf(stderr, "bench_dns_control: rte_eal_init failed\n");
-            std::abort();
-        }
-        return true;
-    }();
-    (void)ready;
-}
 
 // bench_control.cpp's shape: svc-<i> in "bench", a named port, 3 endpoints.
 ServiceConfig bench_service(uint32_t i) {
@@ -88,7 +68,7 @@ struct Rig {
     std::unique_ptr<ControlState> state;
 
     Rig() {
-        init_eal();
+        bench_eal_init();
         qsbr = static_cast<rte_rcu_qsbr*>(
             rte_zmalloc("bench_dnsctl_qsbr", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
         rte_rcu_qsbr_init(qsbr, 1);

@@ -25,38 +25,17 @@
 #include <string>
 #include <vector>
 
+#include "bench_eal.hpp"
 #include "table/service_table.hpp"
 
 namespace svcgw {
 namespace {
 
-// Enough for 2 x 100k hash slots (two hashes) plus rings, without hugepages.
-constexpr const char* kEalMemoryMb = "512";
 constexpr uint32_t kPortsPerService = 2;  // typical Kubernetes services: 1-2 ports
 // Random key stream, larger than any cache level's worth of keys so hits
 // are spread over the whole table; a power of two for cheap wrapping.
 constexpr size_t kKeyStream = 1 << 16;
 constexpr uint32_t kBurst = 32;  // a typical rx burst
-
-void init_eal_once() {
-    static const bool ready = [] {
-        const std::string prefix = "--file-prefix=svcgw_bench_table_" + std::to_string(getpid());
-        std::vector<std::string> args = {
-            "svcgw-bench", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
-            "-l",          "0",         "-m",       kEalMemoryMb,  "--log-level=error",
-            prefix};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
-            std::fprintf(stderr, "bench_table: rte_eal_init failed\n");
-            std::abort();
-        }
-        return true;
-    }();
-    (void)ready;
-}
 
 rte_rcu_qsbr* bench_qsbr() {
     // No reader registers: the benchmarks run on one thread, so every grace
@@ -103,7 +82,7 @@ LookupFixture& lookup_fixture(uint32_t vips) {
     if (slot) {
         return *slot;
     }
-    init_eal_once();
+    bench_eal_init();
     slot = std::make_unique<LookupFixture>();
     ServiceTableOptions options;
     options.max_vips = vips;
@@ -186,7 +165,7 @@ void BM_TableLookupBulk(benchmark::State& state) {
 // build (ring included) + hash pointer swaps + retire + reclaim (no reader
 // is registered, so reclaim frees the old object at once).
 void BM_TableReplaceService(benchmark::State& state) {
-    init_eal_once();
+    bench_eal_init();
     const auto endpoints = static_cast<uint32_t>(state.range(0));
     constexpr uint32_t kOtherServices = 1000;  // a table that is not empty
     ServiceTableOptions options;

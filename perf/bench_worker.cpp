@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_eal.hpp"
 #include "flow/flow_table.hpp"
 #include "pktgen/inproc.hpp"
 #include "pktgen/traffic.hpp"
@@ -37,32 +38,9 @@ constexpr unsigned kPoolMbufs = 8191;  // 2^n - 1 (mempool's optimum)
 constexpr uint32_t kBackends = 16;     // a mid-size Deployment
 constexpr uint32_t kClients = 4096;
 
-void init_eal_once() {
-    static const bool ready = [] {
-        std::string prefix = "--file-prefix=svcgw_bench_worker_" + std::to_string(getpid());
-        std::vector<std::string> args = {
-            "svcgw-bench", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
-            "-l",          "0",         "-m",       "1024",        "--log-level=error",
-            prefix};
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        // svcgw-bench links several families that each bring the EAL up on
-        // first use (bench_table, bench_control): whichever ran first wins,
-        // and its EAL (no hugepages, lcore 0) serves this file as well.
-        if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0 && rte_errno != EALREADY) {
-            std::fprintf(stderr, "bench_worker: rte_eal_init failed\n");
-            std::abort();
-        }
-        return true;
-    }();
-    (void)ready;
-}
-
 rte_mempool* bench_pool() {
     static rte_mempool* const pool = [] {
-        init_eal_once();
+        bench_eal_init();
         rte_mempool* p = rte_pktmbuf_pool_create("bench_worker", kPoolMbufs, 256, 0,
                                                  RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
         if (p == nullptr) {
