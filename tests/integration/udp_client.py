@@ -1,6 +1,7 @@
 """UDP client for the rig: sends COUNT requests to VIP:PORT, each from a new
 socket (a new source port, so a new flow), retrying a lost one up to RETRIES
-times. Prints one line per request: "<source port> <answer or LOST>".
+times. Sockets stay open until the end so the kernel cannot hand a port out
+twice. Prints one line per request: "<source port> <answer or LOST>".
 
 Usage: udp_client.py VIP PORT COUNT [RETRIES]
 """
@@ -14,6 +15,7 @@ def main() -> int:
     vip, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     retries = int(sys.argv[4]) if len(sys.argv) > 4 else 2
     lost = 0
+    open_sockets = []
     for i in range(count):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.settimeout(TIMEOUT_S)
@@ -33,6 +35,8 @@ def main() -> int:
         if answer == "LOST":
             lost += 1
         print(sock.getsockname()[1], answer, flush=True)
+        open_sockets.append(sock)
+    for sock in open_sockets:
         sock.close()
     return 1 if lost else 0
 
