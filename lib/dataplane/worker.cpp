@@ -723,12 +723,15 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
         Scratch::Pending& slot = l4[n_l4];
         slot.m = m;
         const pkt::Parsed& p = *::new (&slot.p) pkt::Parsed(pkt::parse(frame, m->data_len));
-        if (p.l3 == pkt::L3::arp && p.verdict == pkt::Verdict::ok) {
-            handle_arp(m, frame, p);
-            continue;
-        }
+        // Verdict first, then l3, as separate byte tests: GCC fuses
+        // `l3 == arp && verdict == ok` into one 16-bit load of two bytes
+        // parse() just stored apart, a store-forwarding stall per packet.
         if (p.verdict != pkt::Verdict::ok) {
             drop(m, drop_for(p.verdict));
+            continue;
+        }
+        if (p.l3 == pkt::L3::arp) {
+            handle_arp(m, frame, p);
             continue;
         }
         // IPv4 from here on. Only unicast to us: broadcast/multicast frames
