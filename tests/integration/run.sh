@@ -40,6 +40,7 @@ tests=(
     "test_mtu.sh"
     "test_faults.sh"
     "test_flood.sh"
+    "test_churn.sh fullnat"
 )
 
 passed=0
