@@ -16,6 +16,12 @@
 //                       service loses its last R backends through
 //                       ServiceTable::upsert, the call a SIGHUP reload makes;
 //                       odd flow slots then open new connections)
+//   --changes N --change-every-ms X   (ring: N changes, the first at S, then
+//                       one every X ms: odd ones remove the last R backends,
+//                       even ones add them back. Even slots stay established
+//                       through all of them; after each change a rotating
+//                       batch of odd slots opens new connections, sized so
+//                       the new flows of the whole run fit the flow table)
 //                       memif: the same change as a config reload of the
 //                       daemon: --reload-pid PID --reload-from NEW
 //                       --reload-to CFG (NEW is renamed over CFG, then
@@ -86,6 +92,8 @@ struct Options {
     uint16_t workers = 1;
     double change_at = -1;
     uint32_t remove = 0;
+    uint32_t changes = 1;        // remove, add back, remove, ... (ring only past 1)
+    double change_every_ms = 0;  // between two changes
     std::string emit_config;
     std::string device;
     // memif + svcgw: the change is a config reload. At change_at the file
@@ -112,7 +120,9 @@ struct Stats {
     uint64_t connections = 0, stalled = 0;
     std::array<uint64_t, static_cast<size_t>(VerifyError::count)> errors{};
     uint64_t moved_alive = 0, moved_dead = 0;     // existing flows after a change
-    uint64_t new_after_change = 0, remapped = 0;  // new flows vs the old ring
+    uint64_t new_after_change = 0, remapped = 0;  // new flows vs the ring before the change
+    uint64_t changes = 0, change_cycles = 0;      // changes made, their cost (generator side)
+    uint64_t reopened = 0;                        // connections opened by the changes
     LatencyHistogram latency;
     void error(VerifyError e) { ++errors[static_cast<size_t>(e)]; }
     uint64_t error_total() const {
@@ -123,6 +133,8 @@ struct Stats {
         return t;
     }
 };
+
+uint32_t max_flows(const Options& o);
 
 // ---- the link ------------------------------------------------------------
 
@@ -231,7 +243,14 @@ public:
     void report(double seconds_measured, uint64_t worker_cycles);
     // After warmup(): flows that never got a frame back.
     uint64_t unanswered() const { return _unseen; }
-    void set_old_rings(std::vector<std::unique_ptr<const Service>> old) { _old = std::move(old); }
+    // The rings of the two service sets a change switches between: all
+    // backends, and all but the last --remove (what the old ring would
+    // have picked for a new flow).
+    void set_rings(std::vector<std::unique_ptr<const Service>> full,
+                   std::vector<std::unique_ptr<const Service>> reduced) {
+        _rings[0] = std::move(full);
+        _rings[1] = std::move(reduced);
+    }
 
     Stats stats;
     RingLink* ring = nullptr;  // set on the ring link (ARP, disruption)
@@ -290,7 +309,7 @@ private:
     void on_frame(const uint8_t* f, uint16_t len, bool measuring);
     void on_forward(const uint8_t* f, const pkt::Parsed& p, const Tag& t, bool measuring);
     void on_reply(const uint8_t* f, const pkt::Parsed& p, const Tag& t);
-    void apply_change(uint64_t now);
+    bool apply_change(uint64_t now);
     void open_new_connections();
     void loop(double seconds, bool warm);
 
@@ -304,10 +323,13 @@ private:
     uint32_t _cursor = 0;
     uint64_t _hz = 0;
     uint64_t _unseen = 0;
-    uint32_t _alive_backends = 0;  // per service, after a change
+    uint32_t _alive_backends = 0;  // per service: the first N are alive
     bool _changed = false;
-    uint64_t _new_connections_at = UINT64_MAX;         // tsc: odd slots open new connections
-    std::vector<std::unique_ptr<const Service>> _old;  // rings before a change
+    bool _reduced = false;                      // the last --remove backends are out
+    uint64_t _settled_tsc = UINT64_MAX;         // frames sent after this meet the new ring
+    uint64_t _new_connections_at = UINT64_MAX;  // tsc: odd slots open new connections
+    uint32_t _reopen_cursor = 0;                // next odd slot (index / 2) to reopen
+    std::array<std::vector<std::unique_ptr<const Service>>, 2> _rings;  // full, reduced
 };
 
 uint16_t Generator::fill_fresh(rte_mbuf** m, uint16_t want, bool warm) {
@@ -470,6 +492,11 @@ void Generator::on_forward(const uint8_t* f, const pkt::Parsed& p, const Tag& t,
         stats.error(VerifyError::bad_source);
     }
     uint32_t b_index = backend - _s.backend_ip(service, 0);
+    if (ring != nullptr && t.tsc > _settled_tsc && b_index >= _alive_backends) {
+        // Sent after the last change, which the in-process worker applied
+        // before reading it: a removed backend must get nothing.
+        stats.error(VerifyError::dead_backend);
+    }
     if (t.generation == sl.generation && sl.backend != 0 && sl.backend != backend) {
         uint32_t old_index = sl.backend - _s.backend_ip(service, 0);
         if (old_index < _alive_backends) {
@@ -482,16 +509,16 @@ void Generator::on_forward(const uint8_t* f, const pkt::Parsed& p, const Tag& t,
     if (t.generation == sl.generation && sl.backend != backend) {
         if (sl.backend == 0) {
             ++_backend_conns[size_t{service} * _s.backends + b_index];
-            if (_changed && !_old.empty() && measuring) {
-                // New connection after the change: where would the old ring
-                // have sent it?
+            if (_changed && !_rings[0].empty() && measuring && t.tsc > _settled_tsc) {
+                // New connection after the change: where would the ring
+                // before it have sent it?
                 FlowKey k;
                 k.src_ip = be32(e.client_ip);
                 k.dst_ip = be32(_s.vip_ip(service));
                 k.src_port = be16(e.client_port);
                 k.dst_port = be16(kVipPort);
                 k.proto = _s.tcp() ? pkt::kProtoTcp : pkt::kProtoUdp;
-                const Service& old = *_old[service];
+                const Service& old = *_rings[_reduced ? 0 : 1][service];
                 uint32_t before = old.backends()[old.ring().pick(flow_hash(k))].ip_be;
                 ++stats.new_after_change;
                 stats.remapped += before != be32(backend);
@@ -560,39 +587,62 @@ void Generator::on_reply(const uint8_t* f, const pkt::Parsed& p, const Tag& t) {
     }
 }
 
-void Generator::apply_change(uint64_t now) {
+bool Generator::apply_change(uint64_t now) {
+    const bool reduce = !_reduced;
     std::vector<uint32_t> keep;
-    for (uint32_t b = 0; b + _o.remove < _s.backends; ++b) {
-        keep.push_back(b);
+    for (uint32_t b = 0; b < _s.backends; ++b) {
+        if (!reduce || b + _o.remove < _s.backends) {
+            keep.push_back(b);
+        }
     }
     if (ring != nullptr) {
         InprocGateway& gw = ring->gateway();
+        uint64_t t0 = rte_rdtsc();
         for (uint32_t v = 0; v < _s.vips; ++v) {
             auto done = gw.table().upsert(service_config(_s, v, keep), MaglevConfig{});
             if (!done) {
                 std::fprintf(stderr, "pktgen: change failed: %s\n", done.error().str().c_str());
-                return;
+                return false;
             }
         }
+        stats.change_cycles += rte_rdtsc() - t0;
         _new_connections_at = now;
+        _settled_tsc = rte_rdtsc();
     } else {
         if (std::rename(_o.reload_from.c_str(), _o.reload_to.c_str()) != 0 ||
             kill(_o.reload_pid, SIGHUP) != 0) {
             std::fprintf(stderr, "pktgen: reload failed: %s\n", std::strerror(errno));
-            return;
+            return false;
         }
         _new_connections_at = now + static_cast<uint64_t>(kReloadSettleS * _hz);
+        _settled_tsc = _new_connections_at;
     }
     _alive_backends = static_cast<uint32_t>(keep.size());
+    _reduced = reduce;
     _changed = true;
+    ++stats.changes;
+    return true;
 }
 
 void Generator::open_new_connections() {
     // Odd slots start new connections (new tuples); even ones carry on.
-    for (uint32_t i = 1; i < _s.flows; i += 2) {
+    // Each change reopens a batch, rotating: every new tuple is a new flow
+    // that lives on in the table, and a full table would evict established
+    // flows (which then move, through no fault of the change), so the
+    // batches of all changes together fit in the room left.
+    uint32_t odd = _s.flows / 2;
+    if (odd == 0) {
+        return;
+    }
+    uint64_t room = max_flows(_o) > _s.flows ? (max_flows(_o) - _s.flows) / 2 : 0;
+    uint64_t batch = std::clamp<uint64_t>(room / std::max(1u, _o.changes), 1, odd);
+    for (uint64_t n = 0; n < batch; ++n) {
+        uint32_t i = 2 * _reopen_cursor + 1;
+        _reopen_cursor = _reopen_cursor + 1 == odd ? 0 : _reopen_cursor + 1;
         ++_slots[i].generation;
         _slots[i].backend = 0;
     }
+    stats.reopened += batch;
 }
 
 void Generator::loop(double seconds, bool warm) {
@@ -602,14 +652,15 @@ void Generator::loop(double seconds, bool warm) {
     uint64_t change = _o.change_at >= 0 && _o.remove > 0 && !warm && can_change
                           ? start + static_cast<uint64_t>(_o.change_at * _hz)
                           : UINT64_MAX;
+    auto change_every = static_cast<uint64_t>(_o.change_every_ms * 1e-3 * static_cast<double>(_hz));
     double rate = warm ? (_o.rate > 0 ? std::min(_o.rate, kWarmupPps) : kWarmupPps) : _o.rate;
     uint64_t sent_at_start = stats.tx;
     uint64_t now = start;
     uint32_t warm_left = 0;
     while ((now = rte_rdtsc()) < end) {
         if (now >= change) {
-            apply_change(now);
-            change = UINT64_MAX;
+            bool more = apply_change(now) && stats.changes < _o.changes;
+            change = more ? change + change_every : UINT64_MAX;
         }
         if (now >= _new_connections_at) {
             open_new_connections();
@@ -714,29 +765,34 @@ void Generator::report(double seconds, uint64_t worker_cycles) {
         std::printf("backend shares (connections / even split): min %.3f max %.3f over %zu\n",
                     min_share, max_share, _backend_conns.size());
     }
+    double remapped = stats.new_after_change == 0 ? 0.0
+                                                  : static_cast<double>(stats.remapped) /
+                                                        static_cast<double>(stats.new_after_change);
     if (_changed) {
         std::printf(
-            "change: existing flows moved %lu (surviving backends) + %lu (removed); "
-            "new flows remapped %.4f (1/N = %.4f)\n",
-            stats.moved_alive, stats.moved_dead,
-            stats.new_after_change == 0
-                ? 0.0
-                : static_cast<double>(stats.remapped) / static_cast<double>(stats.new_after_change),
-            _s.backends == 0 ? 0.0 : static_cast<double>(_o.remove) / _s.backends);
+            "change: %lu of %u changes (remove/add back %u of %u backends per service); existing "
+            "flows moved %lu (surviving backends) + %lu (removed); new flows remapped %.4f of "
+            "%lu vs the ring before their change (R/N = %.4f); %lu connections reopened; "
+            "%.1f us per change (upsert of %u services)\n",
+            stats.changes, _o.changes, _o.remove, _s.backends, stats.moved_alive, stats.moved_dead,
+            remapped, stats.new_after_change,
+            _s.backends == 0 ? 0.0 : static_cast<double>(_o.remove) / _s.backends, stats.reopened,
+            stats.changes == 0 ? 0.0
+                               : static_cast<double>(stats.change_cycles) * 1e6 /
+                                     static_cast<double>(_hz) / static_cast<double>(stats.changes),
+            _s.vips);
     }
     std::printf(
         "RESULT tx_mpps=%.4f rx_mpps=%.4f lost=%ld errors=%lu conn_per_s=%.0f "
         "worker_ns_per_pkt=%.2f lat_p50_ns=%lu lat_p99_ns=%lu lat_p999_ns=%lu "
         "share_min=%.3f share_max=%.3f moved_alive=%lu moved_dead=%lu remapped=%.4f "
-        "stalled=%lu\n",
+        "stalled=%lu changes=%lu new_after_change=%lu dead_backend=%lu\n",
         mpps(stats.tx), mpps(stats.rx), static_cast<long>(stats.tx) - static_cast<long>(stats.rx),
         stats.error_total(), static_cast<double>(stats.connections) / seconds, ns_per_pkt,
         stats.latency.quantile(0.5), stats.latency.quantile(0.99), stats.latency.quantile(0.999),
-        min_share, max_share, stats.moved_alive, stats.moved_dead,
-        stats.new_after_change == 0
-            ? 0.0
-            : static_cast<double>(stats.remapped) / static_cast<double>(stats.new_after_change),
-        stats.stalled);
+        min_share, max_share, stats.moved_alive, stats.moved_dead, remapped, stats.stalled,
+        stats.changes, stats.new_after_change,
+        stats.errors[static_cast<size_t>(VerifyError::dead_backend)]);
 }
 
 // ---- set-up --------------------------------------------------------------
@@ -747,7 +803,8 @@ void usage() {
                  "[--vips N] [--backends N] [--flows N] [--mix established|handshake|syn|udp] "
                  "[--size BYTES] [--mode fullnat|nat] [--rate PPS] [--duration S] [--workers N] "
                  "[--max-flows N] "
-                 "[--change-at S --remove R [--reload-pid PID --reload-from NEW --reload-to CFG]] "
+                 "[--change-at S --remove R [--changes N --change-every-ms X] "
+                 "[--reload-pid PID --reload-from NEW --reload-to CFG]] "
                  "[--emit-config FILE --device SPEC] -- EAL options\n");
 }
 
@@ -800,6 +857,10 @@ std::optional<Options> parse_options(int argc, char** argv, int& eal_start) {
             o.change_at = std::strtod(v.c_str(), nullptr);
         } else if (a == "--remove") {
             o.remove = static_cast<uint32_t>(num());
+        } else if (a == "--changes") {
+            o.changes = static_cast<uint32_t>(std::max(1ul, num()));
+        } else if (a == "--change-every-ms") {
+            o.change_every_ms = std::max(0.0, std::strtod(v.c_str(), nullptr));
         } else if (a == "--emit-config") {
             o.emit_config = v;
         } else if (a == "--device") {
@@ -820,6 +881,10 @@ std::optional<Options> parse_options(int argc, char** argv, int& eal_start) {
     o.shape.frame_size = std::clamp<uint32_t>(o.shape.frame_size, min, kMaxFrame);
     if (o.remove >= o.shape.backends) {
         o.remove = 0;
+    }
+    if (o.changes > 1 && (o.link != "ring" || o.peer != Peer::svcgw)) {
+        std::fprintf(stderr, "pktgen: --changes past 1 needs --link ring\n");
+        return std::nullopt;
     }
     return o;
 }
@@ -956,15 +1021,21 @@ int run(int argc, char** argv) {
     Generator gen(o, *link, pool);
     gen.ring = ring;
     if ((ring != nullptr || o.reload_pid != 0) && o.change_at >= 0 && o.remove > 0) {
-        std::vector<std::unique_ptr<const Service>> old;
+        std::vector<uint32_t> kept;
+        for (uint32_t b = 0; b + o.remove < o.shape.backends; ++b) {
+            kept.push_back(b);
+        }
+        std::vector<std::unique_ptr<const Service>> full, reduced;
         for (uint32_t v = 0; v < o.shape.vips; ++v) {
-            auto built = Service::build(service_config(o.shape, v), MaglevConfig{});
-            if (!built) {
+            auto all = Service::build(service_config(o.shape, v), MaglevConfig{});
+            auto some = Service::build(service_config(o.shape, v, kept), MaglevConfig{});
+            if (!all || !some) {
                 return 1;
             }
-            old.push_back(std::move(*built));
+            full.push_back(std::move(*all));
+            reduced.push_back(std::move(*some));
         }
-        gen.set_old_rings(std::move(old));
+        gen.set_rings(std::move(full), std::move(reduced));
     }
     const char* mixes[] = {"established", "handshake", "syn", "udp"};
     std::printf(

@@ -175,18 +175,19 @@ inline Tag read_tag(const uint8_t* frame, const pkt::Parsed& p) {
 }
 
 // Verification errors, one counter each (X-macro as in worker_counters.hpp).
-#define SVCGW_PKTGEN_ERRORS(X)                                                 \
-    X(malformed)       /* does not parse as Ethernet/IPv4 TCP/UDP or ARP */    \
-    X(bad_checksum)    /* IPv4 header or L4 checksum wrong */                  \
-    X(no_tag)          /* payload lost our tag */                              \
-    X(unknown_flow)    /* tag names no flow we sent */                         \
-    X(bad_l2)          /* wrong source or destination MAC */                   \
-    X(bad_ttl)         /* TTL not decremented by exactly one */                \
-    X(wrong_backend)   /* backend not in the flow's service */                 \
-    X(wrong_port)      /* target port wrong for the service port */            \
-    X(bad_source)      /* source does not match the mode (fullnat/nat) */      \
-    X(backend_changed) /* a flow moved while its old backend survives */       \
-    X(bad_reply)       /* backend->client answer not translated back to VIP */ \
+#define SVCGW_PKTGEN_ERRORS(X)                                                   \
+    X(malformed)       /* does not parse as Ethernet/IPv4 TCP/UDP or ARP */      \
+    X(bad_checksum)    /* IPv4 header or L4 checksum wrong */                    \
+    X(no_tag)          /* payload lost our tag */                                \
+    X(unknown_flow)    /* tag names no flow we sent */                           \
+    X(bad_l2)          /* wrong source or destination MAC */                     \
+    X(bad_ttl)         /* TTL not decremented by exactly one */                  \
+    X(wrong_backend)   /* backend not in the flow's service */                   \
+    X(wrong_port)      /* target port wrong for the service port */              \
+    X(bad_source)      /* source does not match the mode (fullnat/nat) */        \
+    X(backend_changed) /* a flow moved while its old backend survives */         \
+    X(dead_backend)    /* sent after a change, forwarded to a removed backend */ \
+    X(bad_reply)       /* backend->client answer not translated back to VIP */   \
     X(unexpected)      /* a frame to nobody we play */
 
 enum class VerifyError : uint8_t {

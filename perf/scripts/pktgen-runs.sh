@@ -27,7 +27,7 @@ for i in $(seq "$reps"); do
   fi
   perf_release_prefix "$prefix"
   grep '^RESULT' "$perf_tmp/run" >>"$out" || true
-  grep -E '^(change|worker|EAL|warm-up)' "$perf_tmp/run" | cut -c1-300 | sed "s/^/#   run $i: /" \
+  grep -E '^(change|worker|EAL|warm-up)' "$perf_tmp/run" | cut -c1-400 | sed "s/^/#   run $i: /" \
     >>"$perf_tmp/notes" || true
 done
 python3 "$here/summarize.py" "$label" "$*" "$out"

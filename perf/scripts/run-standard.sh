@@ -83,7 +83,10 @@ print(f'| testpmd io on net_null (2 ports, 1 fwd core) | Mpps {statistics.median
   ring "udp" -- --mix udp --flows 100000 --clients 4096 $d
   ring "syn (new connections)" -- --mix syn --flows 100000 --clients 4096 $d
   ring "handshake+data+FIN" -- --mix handshake --flows 10000 --clients 4096 $d
-  ring "disruption: remove 1 of 16 (upsert)" -- --flows 100000 --clients 4096 --change-at 0.4 --remove 1 --duration 1.5
+  # Endpoint churn: 1000 changes (remove 1 of 16, add it back, ...) every
+  # 2 ms; even flow slots stay established through all of them.
+  ring "disruption: 1000 changes, remove/add back 1 of 16 every 2 ms (upsert)" -- --flows 100000 \
+    --clients 4096 --change-at 0.2 --remove 1 --changes 1000 --change-every-ms 2 --duration 2.5
   echo
   echo "## Micro-benchmarks (svcgw-bench, synthetic frames, ns per iteration)"
   echo '```'
