@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string_view>
@@ -405,13 +406,87 @@ private:
     std::vector<uint32_t> _empty;          // tail only: slots still free
 };
 
+// The turns of weighted rounds. After r rounds a backend of weight w has
+// placed floor(r * w / max_weight) slots (the credit rule below), so it
+// places in round r exactly when that floor steps up, and backends of equal
+// weight place in the same rounds. Rounds are generated per weight class
+// from a heap of each class's next placing round: a round costs the
+// backends that place in it, not all N (one backend at 1000x the weight of
+// 999 others cost 1000 credit updates per slot).
+class WeightRounds {
+public:
+    WeightRounds(std::span<const Cursor> cursors, uint32_t max_weight) : _max(max_weight) {
+        std::vector<uint32_t> by_weight(cursors.size());
+        for (uint32_t i = 0; i < by_weight.size(); ++i) {
+            by_weight[i] = i;
+        }
+        // Stable: members of a class stay in turn (index) order.
+        std::stable_sort(by_weight.begin(), by_weight.end(), [&](uint32_t a, uint32_t b) {
+            return cursors[a].weight < cursors[b].weight;
+        });
+        for (size_t k = 0; k < by_weight.size(); ++k) {
+            const uint32_t w = cursors[by_weight[k]].weight;
+            if (_classes.empty() || _classes.back().weight != w) {
+                _classes.push_back({w, _members.size(), 0});
+            }
+            _members.push_back(by_weight[k]);
+            _classes.back().end = _members.size();
+        }
+        for (uint32_t c = 0; c < _classes.size(); ++c) {
+            _heap.push_back({next_placing_round(0, _classes[c].weight), c});
+        }
+        std::make_heap(_heap.begin(), _heap.end(), std::greater<>());
+        _turns.reserve(cursors.size());
+    }
+
+    // Backends placing in the next round that has any, in index order.
+    std::span<const uint32_t> next() {
+        const uint64_t round = _heap.front().first;
+        _turns.clear();
+        while (!_heap.empty() && _heap.front().first == round) {
+            std::pop_heap(_heap.begin(), _heap.end(), std::greater<>());
+            const uint32_t c = _heap.back().second;
+            const Class& cls = _classes[c];
+            const size_t mid = _turns.size();
+            _turns.insert(_turns.end(), _members.begin() + static_cast<ptrdiff_t>(cls.begin),
+                          _members.begin() + static_cast<ptrdiff_t>(cls.end));
+            std::inplace_merge(_turns.begin(), _turns.begin() + static_cast<ptrdiff_t>(mid),
+                               _turns.end());
+            _heap.back().first = next_placing_round(round, cls.weight);
+            std::push_heap(_heap.begin(), _heap.end(), std::greater<>());
+        }
+        return _turns;
+    }
+
+private:
+    struct Class {
+        uint32_t weight;
+        size_t begin;  // members [begin, end) of _members
+        size_t end;
+    };
+
+    // First round after `round` in which floor(r * w / max) steps up. The
+    // heaviest class places every round, so rounds stay <= M <= 2^24 and the
+    // products below 2^57: no overflow.
+    uint64_t next_placing_round(uint64_t round, uint64_t w) const {
+        const uint64_t placed = round * w / _max;
+        return ((placed + 1) * _max + w - 1) / w;
+    }
+
+    uint64_t _max;
+    std::vector<Class> _classes;
+    std::vector<uint32_t> _members;                    // backend indices grouped by class
+    std::vector<std::pair<uint64_t, uint32_t>> _heap;  // (next round, class), min-heap
+    std::vector<uint32_t> _turns;
+};
+
 // Turns go round the active backends in sorted order. With weights, each
 // round a backend gains its weight as credit and places one slot per
 // max_weight of credit (at most one per round since weight <= max_weight):
 // after r rounds it holds floor(r * weight / max_weight) slots, so shares
 // are proportional to weight within one slot, weights need not sum to M and
-// scaling every weight by the same factor changes nothing. Rounds cost
-// O(active backends), so very skewed weights cost O(M * max / mean) turns.
+// scaling every weight by the same factor changes nothing. WeightRounds
+// generates the rounds at a cost per placing backend.
 //
 // Each round is filled in two passes: first every backend of the round gets
 // a non-empty candidate list, then the turns take their slots in order. The
@@ -429,25 +504,13 @@ std::vector<Entry> fill(std::span<const Cursor> cursors, uint32_t m, uint32_t ma
     for (uint32_t i = 0; i < n; ++i) {
         round[i] = i;
     }
-    std::vector<uint64_t> credit(kWeighted ? n : 0, 0);
-    std::vector<uint64_t> weight(kWeighted ? n : 0);
-    for (uint32_t i = 0; i < weight.size(); ++i) {
-        weight[i] = cursors[i].weight;
-    }
+    WeightRounds rounds(kWeighted ? cursors : std::span<const Cursor>{}, max_weight);
     // The backends that place a slot in the next round, in turn order.
     auto next_round = [&]() -> std::span<const uint32_t> {
         if constexpr (!kWeighted) {
             return round;
         }
-        uint32_t placing = 0;
-        for (uint32_t i = 0; i < n; ++i) {
-            credit[i] += weight[i];
-            const bool places = credit[i] >= max_weight;
-            credit[i] -= places ? max_weight : 0;
-            round[placing] = i;  // branch-free: kept only if it places
-            placing += places ? 1 : 0;
-        }
-        return std::span<const uint32_t>(round).first(placing);
+        return rounds.next();
     };
     uint32_t filled = 0;
     std::span<const uint32_t> rest;  // turns of the round the probing phase stopped in

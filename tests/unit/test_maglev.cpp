@@ -236,6 +236,23 @@ TEST(MaglevBuild, Avx512KernelMatchesTextbookAlgorithm) {
     expect_textbook_rings();
 }
 
+TEST(MaglevBuild, SkewedAndDistinctWeightsMatchTextbookAlgorithm) {
+    // Rounds come per weight class (WeightRounds): one backend far heavier
+    // than the rest, many distinct weights, equal weights, a drained one.
+    auto backends = make_backends(200);
+    for (uint32_t i = 0; i < backends.size(); ++i) {
+        backends[i].weight = i % 4 == 0 ? 7 : i % 60;  // 0 drains
+    }
+    backends[3].weight = 3000;
+    for (const uint32_t m : {251u, 2003u, 10007u}) {
+        const auto ring = build_ok(backends, m, 9);
+        const auto expected = reference_ring(backends, m, 9);
+        for (uint32_t s = 0; s < m; ++s) {
+            ASSERT_EQ(ring.at(s), expected[s]) << "slot " << s << " m=" << m;
+        }
+    }
+}
+
 TEST(MaglevBuild, KernelsGiveIdenticalBytes) {
     // Larger and skewed inputs than the textbook comparison can afford.
     auto backends = make_backends(2000);
