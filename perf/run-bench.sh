@@ -7,11 +7,20 @@ filter=${2:-.}
 bench="$build/perf/svcgw-bench"
 [ -x "$bench" ] || { echo "run-bench: $bench not built" >&2; exit 1; }
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+log=$(mktemp)
+trap 'rm -f "$out" "$log"' EXIT
 echo "# $(date -u +%F) $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# $bench --benchmark_filter='$filter' --benchmark_repetitions=7"
+# The console log names the benchmarks that finished, so a crash names the
+# one that was running: the next one after the log's last line.
+status=0
 "$bench" --benchmark_filter="$filter" --benchmark_repetitions=7 \
-  --benchmark_format=json --benchmark_out="$out" --benchmark_out_format=json >/dev/null
+  --benchmark_out="$out" --benchmark_out_format=json >"$log" 2>&1 || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "run-bench: $bench exited with status $status; the last lines it printed:" >&2
+  tail -n 5 "$log" >&2
+  exit "$status"
+fi
 python3 - "$out" <<'PY'
 import json, sys, statistics
 runs = {}
