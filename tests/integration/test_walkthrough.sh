@@ -145,7 +145,9 @@ if $api; then
     flow_listed() {
         local i
         for ((i = 0; i < 30; i++)); do
-            rig_ctl flows | grep -Eq "TCP +$(rig_client_ip):[0-9]+ +$vip:80 +$(rig_pod_ip b):80 +ESTABLISHED" && return 0
+            # Not a pipe into grep -q: under pipefail, grep quitting at the first
+            # match makes a still-writing svcgwctl fail (EPIPE) and the check with it.
+            grep -Eq "TCP +$(rig_client_ip):[0-9]+ +$vip:80 +$(rig_pod_ip b):80 +ESTABLISHED" <<<"$(rig_ctl flows)" && return 0
             sleep 0.2
         done
         rig_ctl flows
