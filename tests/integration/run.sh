@@ -5,6 +5,14 @@
 # Tests run one after the other (each builds its own namespaces) under a
 # time limit. A test that exits 2 declares itself not applicable to the
 # selected gateway; it is listed as skipped, never hidden.
+#
+# Sanitizers: the options below are exported for every test, so a BUILD_DIR
+# configured with -Db_sanitize=address,undefined (make asan-integration) runs
+# the daemon, svcgwctl and --check runs under ASan/LSan/UBSan. Each report
+# goes to a file of its own (log_path) rather than to stderr, where the
+# tests discard the output of many runs (svcgwctl, --check) and only read
+# the exit codes; a test that leaves a report fails, whatever its status.
+# (The options are inert for an unsanitized build.)
 # Usage: tests/integration/run.sh BUILD_DIR [TEST_NAME_FILTER]
 set -uo pipefail
 
@@ -48,17 +56,42 @@ failed=0
 skipped=0
 failed_names=()
 logdir=$(mktemp -d /tmp/svcgw-integration.XXXX)
+# halt_on_error: a UBSan finding stops the process, like an ASan one, so it
+# cannot scroll by unnoticed.
+asan_base="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+ubsan_base="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+# LSan: only leaks inside libraries are suppressed (lsan.supp says which, why).
+export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+sanitizer_dir="$logdir/sanitizer"
+mkdir -p "$sanitizer_dir"
+# The sanitizer reports a test left (files named PREFIX.<pid>).
+sanitizer_reports() {
+    compgen -G "$sanitizer_dir/$1.*" || true
+}
 for t in "${tests[@]}"; do
     if [ -n "$filter" ] && [[ "$t" != *"$filter"* ]]; then
         continue
     fi
     read -r -a argv <<<"$t"
     name="${t// /-}"
-    name=${name%.sh}
+    name=${name//.sh/}
     echo "=== $t (gateway: $gateway)"
-    log="$logdir/${name//.sh/}.log"
+    log="$logdir/$name.log"
+    export ASAN_OPTIONS="$asan_base:log_path=$sanitizer_dir/$name"
+    export UBSAN_OPTIONS="$ubsan_base:log_path=$sanitizer_dir/$name"
     timeout -k 10 "$per_test_timeout" bash "$here/${argv[0]}" "${argv[@]:1}" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
+    # Belt and braces: a report in a file, or one that reached the output
+    # anyway (a process started with its own options), fails the test.
+    reports=$(sanitizer_reports "$name")
+    if [ -n "$reports" ] || grep -Eq 'ERROR: (Address|Leak)Sanitizer|: runtime error: ' "$log"; then
+        for r in $reports; do
+            echo "----- sanitizer report $r (first 60 lines) -----"
+            head -n 60 "$r"
+        done
+        echo "--- FAILED $t: sanitizer report(s) (exit status $rc)"
+        rc=1
+    fi
     case $rc in
         0) passed=$((passed + 1)) ;;
         2)
