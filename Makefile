@@ -3,14 +3,15 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: help deps build test unit integration asan fuzz demo bench format clean
+.PHONY: help deps build test unit integration asan asan-build asan-unit asan-integration fuzz demo bench format clean
 
 help:
 	@echo "make demo   - install, build and replay the Kubernetes Service walkthrough"
 	@echo "make test   - install, build and run every unit and integration test"
 	@echo "make build  - configure and build into $(BUILD)/"
 	@echo "make bench  - run the micro-benchmarks (perf/)"
-	@echo "make asan   - unit tests under ASan/UBSan in $(ASAN_BUILD)/"
+	@echo "make asan   - unit and integration tests under ASan/UBSan in $(ASAN_BUILD)/"
+	@echo "              (make asan-unit / make asan-integration: one of the two)"
 	@echo "make fuzz   - short libFuzzer run of every target (FUZZ_SECONDS, default 60, in build-fuzz/)"
 
 deps:
@@ -30,11 +31,20 @@ integration: build
 
 test: unit integration
 
-asan: deps
-	[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled -Dbuildtype=debugoptimized -Db_ndebug=false
+# jemalloc is left out: ASan must own malloc to see heap errors and leaks.
+asan-build: deps
+	[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled -Dbuildtype=debugoptimized -Db_ndebug=false -Djemalloc=disabled
 	ninja -C $(ASAN_BUILD)
+
+asan-unit: asan-build
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
+
+# run.sh sets the sanitizer options and fails a test that leaves a report.
+asan-integration: asan-build
+	tests/integration/run.sh $(ASAN_BUILD)
+
+asan: asan-unit asan-integration
 
 # Short run of every libFuzzer target (clang build in build-fuzz/), for CI.
 FUZZ_SECONDS ?= 60
