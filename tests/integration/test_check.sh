@@ -98,7 +98,7 @@ sleep 1
 rig_check "daemon still running after a SIGHUP with a broken file" rig_gateway_alive
 rig_check "the old service still answers after the broken reload" rig_wait_pod "http://$vip/" a
 reload_error() {
-    tail -n +"$((log_lines_before + 1))" "$RIG_GW_LOG" | grep -Eq "$RIG_CONFIG:[0-9]+:[0-9]+: " ||
+    tail -n +"$((log_lines_before + 1))" "$RIG_GW_LOG" | grep -E "$RIG_CONFIG:[0-9]+:[0-9]+: " >/dev/null ||
         { echo "no '$RIG_CONFIG:line:col: ' error in the log after the reload"; return 1; }
 }
 rig_check "the rejected reload is logged as FILE:line:col" reload_error
