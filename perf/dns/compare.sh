@@ -224,6 +224,14 @@ run_svcgw() {
 }
 
 [ "$(id -u)" -eq 0 ] || { log "needs root (ip netns)"; exit 1; }
+missing=()
+for p in knot knot-dnsutils dnsperf; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
 python3 "$here/gen_services.py" "$work/zone" --services "$services"
 setup_topology
 echo "# $(date -u +%F) $services services, ${duration}s per run, dnsperf -c $clients," \

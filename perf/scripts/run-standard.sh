@@ -19,6 +19,7 @@ budget=${BUDGET_S:-840}
 s=perf/scripts
 d="--duration 1"   # measured seconds per pktgen run (after its warm-up)
 start=$SECONDS
+tools/install-deps.sh  # a fresh clone: dpdk-testpmd, benchmark, ...
 [ -d "$build" ] || meson setup "$build" >/dev/null
 ninja -C "$build" -j2 app/svcgw perf/svcgw-bench perf/svcgw-pktgen >/dev/null
 within() {
