@@ -126,7 +126,10 @@ rig_check "the service still answers" rig_curl -o /dev/null "$url"
 
 # ---- 4. restart with the same config: the same backends ----
 ports=()
-for ((p = 41000; p < 41030; p++)); do ports+=("$p"); done
+# Above the ephemeral range (32768-60999): an earlier curl's port, still in
+# TIME_WAIT, cannot be one of them (connect() hands out consecutive ports
+# from a per-boot hashed offset, so a collision hit several at once).
+for ((p = 61000; p < 61030; p++)); do ports+=("$p"); done
 # Which pod answers each fixed source port ("port:pod" per line).
 mapping() {
     local p pod
@@ -139,6 +142,7 @@ mapping() {
 # first and leave them in TIME_WAIT (bind: EADDRINUSE), so the client
 # namespace keeps no TIME_WAIT sockets.
 rig_client sysctl -qw net.ipv4.tcp_max_tw_buckets=0
+rig_client sysctl -qw net.ipv4.ip_local_reserved_ports="${ports[0]}-${ports[-1]}"
 before=$(mapping)
 rig_log "before restart: $(echo "$before" | cut -d: -f2 | sort | uniq -c | tr '\n' ' ')"
 rig_check "every fixed source port got an answer before the restart" \
