@@ -196,7 +196,7 @@ TEST_F(Fixture, ErrorPathsChangeNothing) {
         std::string method, path, body;
         int status;
         const char* reason;
-        std::map<std::string, std::string> headers;
+        std::map<std::string, std::string> headers = {};
     };
     const std::vector<Case> cases = {
         {"bad JSON", "PUT", "/v1/namespaces/default/services/web", "{\"ports\": [", 400,
