@@ -12,6 +12,8 @@
 #include <rte_ring_elem.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -264,6 +266,33 @@ protected:
             v.push_back(_worker->counters().get(static_cast<DropReason>(i)));
         }
         return v;
+    }
+
+    // Offers `count` new TCP connections to the ClusterIP in bursts of 32,
+    // one burst per millisecond (client i: 10.1.0.(i / 50000), port
+    // 1024 + i % 50000). Every transmitted frame goes to `on_tx`, which
+    // frees it; `after_burst` runs after each burst.
+    void offer_new_flows(uint32_t count, const std::function<void(rte_mbuf*)>& on_tx,
+                         const std::function<void()>& after_burst = {}) {
+        for (uint32_t base = 0; base < count; base += 32) {
+            std::array<rte_mbuf*, 32> burst;
+            const uint32_t n = std::min<uint32_t>(32, count - base);
+            for (uint32_t j = 0; j < n; ++j) {
+                const uint32_t i = base + j;
+                burst[j] = make_l4({.src = htonl(0x0a010000 + i / 50000),
+                                    .dst = be("10.96.0.20"),
+                                    .sport = be16(static_cast<uint16_t>(1024 + i % 50000)),
+                                    .dport = be16(80)});
+            }
+            _now += kHz / 1000;
+            _worker->process_burst(std::span<rte_mbuf* const>(burst.data(), n), _now, false);
+            for (rte_mbuf* m : _worker->take_tx()) {
+                on_tx(m);
+            }
+            if (after_burst) {
+                after_burst();
+            }
+        }
     }
 
     rte_rcu_qsbr* _qsbr = nullptr;
@@ -891,25 +920,12 @@ TEST_P(Dataplane, SnatPortSpaceIsUsedUpBeforeRefusing) {
     constexpr uint32_t kFlows = kPorts + 3000;
     std::vector<bool> port_used(65536, false);
     uint32_t duplicates = 0;
-    for (uint32_t base = 0; base < kFlows; base += 32) {
-        std::array<rte_mbuf*, 32> burst;
-        const uint32_t n = std::min<uint32_t>(32, kFlows - base);
-        for (uint32_t j = 0; j < n; ++j) {
-            const uint32_t i = base + j;
-            burst[j] = make_l4({.src = htonl(0x0a010000 + i / 50000),
-                                .dst = be("10.96.0.20"),
-                                .sport = be16(static_cast<uint16_t>(1024 + i % 50000)),
-                                .dport = be16(80)});
-        }
-        _now += kHz / 1000;
-        _worker->process_burst(std::span<rte_mbuf* const>(burst.data(), n), _now, false);
-        for (rte_mbuf* m : _worker->take_tx()) {
-            const uint16_t port = ntohs(inspect(m).p.key.src_port);
-            duplicates += fullnat && port_used[port];
-            port_used[port] = true;
-            rte_pktmbuf_free(m);
-        }
-    }
+    offer_new_flows(kFlows, [&](rte_mbuf* m) {
+        const uint16_t port = ntohs(inspect(m).p.key.src_port);
+        duplicates += fullnat && port_used[port];
+        port_used[port] = true;
+        rte_pktmbuf_free(m);
+    });
     const WorkerCounters& c = _worker->counters();
     EXPECT_EQ(c.get(DropReason::flow_table_full), 0u);
     EXPECT_EQ(c.get(DropReason::flow_conflict), 0u);
@@ -941,27 +957,13 @@ TEST_P(Dataplane, ManyBackendsOpenEveryFlow) {
     }
     ASSERT_TRUE(_table->upsert(nginx_service(endpoints), {}));
     constexpr uint32_t kFlows = 60000;
-    for (uint32_t base = 0; base < kFlows; base += 32) {
-        std::array<rte_mbuf*, 32> burst;
-        const uint32_t n = std::min<uint32_t>(32, kFlows - base);
-        for (uint32_t j = 0; j < n; ++j) {
-            const uint32_t i = base + j;
-            burst[j] = make_l4({.src = htonl(0x0a010000 + i / 50000),
-                                .dst = be("10.96.0.20"),
-                                .sport = be16(static_cast<uint16_t>(1024 + i % 50000)),
-                                .dport = be16(80)});
-        }
-        _now += kHz / 1000;
-        _worker->process_burst(std::span<rte_mbuf* const>(burst.data(), n), _now, false);
-        for (rte_mbuf* m : _worker->take_tx()) {
-            rte_pktmbuf_free(m);
-        }
+    offer_new_flows(kFlows, rte_pktmbuf_free, [&] {
         // Backends' MACs are unknown here: drain what waits for them.
         _worker->service_hold_queue(_now + 2 * kHz);
         ControlMessage msg;
         while (rte_ring_dequeue_elem(_to_control, &msg, sizeof msg) == 0) {
         }
-    }
+    });
     const WorkerCounters& c = _worker->counters();
     EXPECT_EQ(c.get(DropReason::snat_exhausted), 0u);
     EXPECT_EQ(c.get(DropReason::flow_table_full), 0u);
