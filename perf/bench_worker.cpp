@@ -273,20 +273,27 @@ void BM_WorkerRefill(benchmark::State& state) {
 }
 BENCHMARK(BM_WorkerRefill);
 
-// Established client->VIP packets of `flows` flows in random order.
-void worker_established(benchmark::State& state, bool fullnat) {
-    Fixture& fx = fixture(fullnat, static_cast<uint32_t>(state.range(0)));
+// Feeds `frames` (the fixture's forward or reply templates) to worker 0
+// burst after burst; returns the bursts that did not all come back.
+size_t run_bursts(benchmark::State& state, Fixture& fx,
+                  const std::vector<std::vector<uint8_t>>& frames) {
     Bursts b;
     Worker& w = fx.gw->worker(0);
     size_t base = 0, lost = 0;
     for (auto _ : state) {
-        b.refill(fx.forward, base);
+        b.refill(frames, base);
         w.process_burst(b.burst(), rte_rdtsc(), false);
         w.flush_tx();
         lost += !b.collect(fx.gw->from_svcgw(0));
         base = (base + kBurst) % kTemplates;
     }
-    set_counters(state, lost);
+    return lost;
+}
+
+// Established client->VIP packets of `flows` flows in random order.
+void worker_established(benchmark::State& state, bool fullnat) {
+    Fixture& fx = fixture(fullnat, static_cast<uint32_t>(state.range(0)));
+    set_counters(state, run_bursts(state, fx, fx.forward));
     state.counters["flow_bytes"] = static_cast<double>(fx.bytes_per_flow);
     state.counters["unopened"] = static_cast<double>(fx.unopened);
 }
@@ -296,26 +303,14 @@ void BM_WorkerBurstEstablishedFullnat(benchmark::State& state) {
 void BM_WorkerBurstEstablishedNat(benchmark::State& state) {
     worker_established(state, false);
 }
-// 1M fullnat flows: the worker refuses ~35% at open (RESULTS.md, findings);
-// add ->Arg(1000000) back once that is fixed.
-BENCHMARK(BM_WorkerBurstEstablishedFullnat)->Arg(1000)->Arg(100000);
+BENCHMARK(BM_WorkerBurstEstablishedFullnat)->Arg(1000)->Arg(100000)->Arg(1000000);
 BENCHMARK(BM_WorkerBurstEstablishedNat)->Arg(1000)->Arg(1000000);
 
 // Backend -> client answers of established fullnat flows (reply key hit,
 // rewrite back to VIP -> client).
 void BM_WorkerBurstReplyFullnat(benchmark::State& state) {
     Fixture& fx = fixture(true, static_cast<uint32_t>(state.range(0)));
-    Bursts b;
-    Worker& w = fx.gw->worker(0);
-    size_t base = 0, lost = 0;
-    for (auto _ : state) {
-        b.refill(fx.reply, base);
-        w.process_burst(b.burst(), rte_rdtsc(), false);
-        w.flush_tx();
-        lost += !b.collect(fx.gw->from_svcgw(0));
-        base = (base + kBurst) % kTemplates;
-    }
-    set_counters(state, lost);
+    set_counters(state, run_bursts(state, fx, fx.reply));
 }
 BENCHMARK(BM_WorkerBurstReplyFullnat)->Arg(1000)->Arg(1000000);
 
