@@ -52,6 +52,7 @@ RIG_CONFIG=""
 RIG_DPDK_DEVICE=""
 RIG_DPDK_LCORES=${SVCGW_LCORES:-0-1}
 RIG_DPDK_EXTRA=()
+RIG_PORT_GATEWAY=""  # the port's `gateway:` (next hop off the subnet), if any
 RIG_HUGEPAGES=${SVCGW_HUGEPAGES:-auto}
 RIG_MEMORY_MB=${SVCGW_MEMORY_MB:-256}
 RIG_SERVICES=()
@@ -440,7 +441,7 @@ rig_write_config() {
         echo "  file_prefix: $RIG_ID"
         echo "  extra_args: [$extra]"
         echo "ports:"
-        echo "  - {name: ext0, device: \"$RIG_DPDK_DEVICE\", address: $(rig_gw_ip)/24}"
+        echo "  - {name: ext0, device: \"$RIG_DPDK_DEVICE\", address: $(rig_gw_ip)/24${RIG_PORT_GATEWAY:+, gateway: $RIG_PORT_GATEWAY}}"
         echo "network: {service_cidr: $RIG_SERVICE_CIDR, snat_addresses: []}"
         echo "forwarding: {mode: $RIG_MODE}"
         echo "dns: {cluster_ip: $RIG_DNS_IP, domain: cluster.local}"

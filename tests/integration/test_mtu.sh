@@ -55,16 +55,8 @@ far_gw_ip="172.30.${RIG_NET}.1"
 far_ip="172.30.${RIG_NET}.100"
 
 # The gateway reaches off-subnet destinations (the far client) through its
-# port's `gateway:` (config/svcgw.yaml): the router. lib.sh writes the port
-# line; this adds the key and fails loudly if the line ever changes shape.
-eval "$(declare -f rig_write_config | sed '1s/^rig_write_config/mtu_write_config_base/')"
-rig_write_config() {
-    local file=$1 port_line
-    port_line="address: $(rig_gw_ip)/24}"
-    mtu_write_config_base "$file"
-    grep -qF "$port_line" "$file" || rig_die "no '$port_line' in the generated config"
-    sed -i "s|$port_line|address: $(rig_gw_ip)/24, gateway: $rt_ip}|" "$file"
-}
+# port's `gateway:` (config/svcgw.yaml): the router.
+RIG_PORT_GATEWAY=$rt_ip
 
 # mtu_veth NS_A DEV_A NS_B DEV_B MTU: a point-to-point veth, both ends at MTU.
 mtu_veth() {
