@@ -151,13 +151,37 @@ std::pair<long, long> position(const std::string& location) {
 
 }  // namespace
 
+std::optional<ServiceType> parse_service_type(std::string_view text) {
+    for (ServiceType type : {ServiceType::cluster_ip, ServiceType::node_port,
+                             ServiceType::load_balancer, ServiceType::external_name}) {
+        if (text == to_string(type)) {
+            return type;
+        }
+    }
+    return std::nullopt;
+}
+
+std::string_view to_string(ServiceType type) {
+    switch (type) {
+        case ServiceType::cluster_ip:
+            return "ClusterIP";
+        case ServiceType::node_port:
+            return "NodePort";
+        case ServiceType::load_balancer:
+            return "LoadBalancer";
+        case ServiceType::external_name:
+            return "ExternalName";
+    }
+    return "ClusterIP";
+}
+
 uint16_t EndpointConfig::target_port_for(const ServicePortConfig& service_port) const {
     if (service_port.target_port_name.empty()) {
         return service_port.target_port;
     }
-    for (const auto& [name, port] : named_ports) {
-        if (name == service_port.name) {
-            return port;
+    for (const EndpointPort& p : ports) {
+        if (p.name == service_port.name) {
+            return p.port;
         }
     }
     return 0;
@@ -165,7 +189,8 @@ uint16_t EndpointConfig::target_port_for(const ServicePortConfig& service_port) 
 
 bool ServiceConfig::operator==(const ServiceConfig& other) const {
     return name == other.name && ns == other.ns && cluster_ip == other.cluster_ip &&
-           headless == other.headless && session_affinity == other.session_affinity &&
+           headless == other.headless && type == other.type &&
+           external_name == other.external_name && session_affinity == other.session_affinity &&
            session_affinity_timeout_s == other.session_affinity_timeout_s && ports == other.ports &&
            endpoints == other.endpoints;
 }

@@ -24,6 +24,11 @@ namespace svcgw {
 enum class HugepageMode { automatic, on, off };  // "auto" | true | false
 enum class ForwardingMode { fullnat, nat };
 enum class SessionAffinity { none, client_ip };  // "None" | "ClientIP"
+// Kubernetes Service types, spelled as Kubernetes spells them ("ClusterIP",
+// "NodePort", "LoadBalancer", "ExternalName").
+enum class ServiceType { cluster_ip, node_port, load_balancer, external_name };
+std::optional<ServiceType> parse_service_type(std::string_view text);
+std::string_view to_string(ServiceType type);
 
 // Where a value was written, so that checks run after parsing can still point
 // at file:line:col. Keys are typed paths relative to the owning object
@@ -96,16 +101,29 @@ struct ServicePortConfig {
     bool operator==(const ServicePortConfig&) const = default;
 };
 
+// One port of an endpoint, keyed by the *service* port's name, as
+// EndpointSlice `ports` list them ({name, port}).
+struct EndpointPort {
+    std::string name;
+    uint16_t port = 0;
+
+    bool operator==(const EndpointPort&) const = default;
+};
+
 struct EndpointConfig {
     Ipv4 ip;
     bool ready = true;
     bool serving = true;
     bool terminating = false;
     uint32_t weight = 100;
-    // Per-endpoint target ports by *service* port name, as EndpointSlice
-    // `ports` list them ({name, port}). They resolve a named targetPort
+    // Per-endpoint target ports. They resolve a named targetPort
     // (ServicePortConfig::target_port_name); a numeric target_port is used as is.
-    std::vector<std::pair<std::string, uint16_t>> named_ports;
+    std::vector<EndpointPort> ports;
+    // EndpointSlice topology: the pod's DNS hostname (StatefulSets), its node
+    // and zone. Empty = unset.
+    std::string hostname;
+    std::string node_name;
+    std::string zone;
 
     // The target port for one service port, 0 if it cannot be resolved (a
     // named targetPort this endpoint does not expose: it gets no traffic for
@@ -120,6 +138,8 @@ struct ServiceConfig {
     std::string ns = "default";
     std::optional<Ipv4> cluster_ip;  // resolved (allocated) after loading unless headless
     bool headless = false;           // cluster_ip: None
+    ServiceType type = ServiceType::cluster_ip;
+    std::string external_name;  // type ExternalName: the DNS name the service aliases
     SessionAffinity session_affinity = SessionAffinity::none;
     uint32_t session_affinity_timeout_s = 10800;
     std::vector<ServicePortConfig> ports;

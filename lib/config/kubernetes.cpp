@@ -5,6 +5,7 @@
 // Display paths are "Kind/namespace/name.field.path" (kubectl's field paths).
 #include <limits>
 #include <map>
+#include <tuple>
 
 #include "config/parse.hpp"
 
@@ -32,11 +33,13 @@ const std::vector<std::string_view> kIgnoredMetadata = {"uid",
 
 // Service spec fields that make sense only for types or features we do not
 // implement: rejected with "not supported" rather than "unknown key".
-const std::vector<std::string_view> kUnsupportedServiceSpec = {
-    "externalIPs",           "externalName",
-    "loadBalancerIP",        "loadBalancerSourceRanges",
-    "loadBalancerClass",     "allocateLoadBalancerNodePorts",
-    "externalTrafficPolicy", "healthCheckNodePort"};
+const std::vector<std::string_view> kUnsupportedServiceSpec = {"externalIPs",
+                                                               "loadBalancerIP",
+                                                               "loadBalancerSourceRanges",
+                                                               "loadBalancerClass",
+                                                               "allocateLoadBalancerNodePorts",
+                                                               "externalTrafficPolicy",
+                                                               "healthCheckNodePort"};
 
 std::optional<std::string> scalar_at(const YAML::Node& map, std::string_view key) {
     if (!map.IsMap()) {
@@ -169,8 +172,8 @@ void KubernetesDocuments::add_service(const YAML::Node& doc, const std::string& 
         return;
     }
     Fields spec(r, *spec_node, top.path("spec"),
-                concat({"type", "clusterIP", "clusterIPs", "ports", "sessionAffinity",
-                        "sessionAffinityConfig"},
+                concat({"type", "clusterIP", "clusterIPs", "externalName", "ports",
+                        "sessionAffinity", "sessionAffinityConfig"},
                        kUnsupportedServiceSpec),
                 {"selector", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy",
                  "publishNotReadyAddresses", "trafficDistribution"});
@@ -181,13 +184,14 @@ void KubernetesDocuments::add_service(const YAML::Node& doc, const std::string& 
         }
     }
     if (auto node = spec.get("type")) {
-        auto type = r.string(*node, spec.path("type"));
-        if (type && (*type == "NodePort" || *type == "LoadBalancer" || *type == "ExternalName")) {
-            r.error(*node, spec.path("type"),
-                    "unsupported service type '" + *type + "' (only ClusterIP)");
-        } else if (type && *type != "ClusterIP") {
-            r.error(*node, spec.path("type"), "unknown service type '" + *type + "'");
-        }
+        auto type = read_service_type(r, *node, spec.path("type"));
+        record(src, r, "type", spec.path("type"), *node, type.has_value());
+        svc.type = type.value_or(svc.type);
+    }
+    if (auto node = spec.get("externalName")) {
+        auto name = r.string(*node, spec.path("externalName"));
+        record(src, r, "external_name", spec.path("externalName"), *node, name.has_value());
+        svc.external_name = name.value_or("");
     }
 
     // clusterIP and clusterIPs (dual stack): the IPv4 entry is the VIP;
@@ -367,7 +371,7 @@ void KubernetesDocuments::add_slice(const YAML::Node& doc, const std::string& pr
 
     // The slice's ports name the *service* ports and give each endpoint's
     // resolved target port (a named targetPort is resolved per pod).
-    std::vector<std::pair<std::string, uint16_t>> named_ports;
+    std::vector<EndpointPort> named_ports;
     if (auto ports = top.get("ports"); ports && r.expect_seq(*ports, top.path("ports"))) {
         for (size_t i = 0; i < ports->size(); ++i) {
             std::string path = index_path(top.path("ports"), i);
@@ -385,7 +389,7 @@ void KubernetesDocuments::add_slice(const YAML::Node& doc, const std::string& pr
             // A null port means "all ports" in the API; nothing to resolve then.
             if (auto node = pf.get("port")) {
                 if (auto port = r.integer(*node, pf.path("port"), 1, kU16Max)) {
-                    named_ports.emplace_back(name, static_cast<uint16_t>(*port));
+                    named_ports.push_back(EndpointPort{name, static_cast<uint16_t>(*port)});
                 }
             }
         }
@@ -401,8 +405,8 @@ void KubernetesDocuments::add_slice(const YAML::Node& doc, const std::string& pr
             }
             SliceEndpoint se;
             se.source.emplace_back("", SourceRef{path, r.location(item), true});
-            Fields ef(r, item, path, {"addresses", "conditions"},
-                      {"hostname", "nodeName", "zone", "targetRef", "hints", "deprecatedTopology"});
+            Fields ef(r, item, path, {"addresses", "conditions", "hostname", "nodeName", "zone"},
+                      {"targetRef", "hints", "deprecatedTopology"});
             auto addresses = ef.get("addresses");
             if (!addresses) {
                 r.error(ef.location(), ef.path("addresses"), "missing addresses");
@@ -431,6 +435,17 @@ void KubernetesDocuments::add_slice(const YAML::Node& doc, const std::string& pr
                 continue;
             }
             se.endpoint.ip = *ip;
+            for (auto [key, typed, target] :
+                 {std::tuple{"hostname", "hostname", &se.endpoint.hostname},
+                  {"nodeName", "node_name", &se.endpoint.node_name},
+                  {"zone", "zone", &se.endpoint.zone}}) {
+                if (auto node = ef.get(key)) {
+                    auto text = r.string(*node, ef.path(key));
+                    se.source.emplace_back(
+                        typed, SourceRef{ef.path(key), r.location(*node), text.has_value()});
+                    *target = text.value_or("");
+                }
+            }
             // Kubernetes' defaults: ready unset = true, serving unset = ready,
             // terminating unset = false.
             std::optional<bool> ready, serving, terminating;
@@ -451,7 +466,7 @@ void KubernetesDocuments::add_slice(const YAML::Node& doc, const std::string& pr
             se.endpoint.ready = ready.value_or(true);
             se.endpoint.serving = serving.value_or(se.endpoint.ready);
             se.endpoint.terminating = terminating.value_or(false);
-            se.endpoint.named_ports = named_ports;
+            se.endpoint.ports = named_ports;
             slice.endpoints.push_back(std::move(se));
         }
     }

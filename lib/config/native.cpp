@@ -86,7 +86,9 @@ EndpointConfig parse_endpoint(Reader& r, const YAML::Node& node, const std::stri
     if (!r.expect_map(node, path)) {
         return ep;
     }
-    Fields f(r, node, path, {"ip", "ready", "serving", "terminating", "weight", "ports"});
+    Fields f(r, node, path,
+             {"ip", "ready", "serving", "terminating", "weight", "ports", "hostname", "node_name",
+              "zone"});
     FieldReader read(r, source, typed);
     if (auto ip = read.ipv4(f, "ip")) {
         ep.ip = *ip;
@@ -100,6 +102,9 @@ EndpointConfig parse_endpoint(Reader& r, const YAML::Node& node, const std::stri
     assign(ep.serving, read.boolean(f, "serving"));
     assign(ep.terminating, read.boolean(f, "terminating"));
     assign(ep.weight, read.integer(f, "weight", 0, kU16Max));
+    assign(ep.hostname, read.string(f, "hostname"));
+    assign(ep.node_name, read.string(f, "node_name"));
+    assign(ep.zone, read.string(f, "zone"));
     if (auto ports = f.get("ports"); ports && r.expect_seq(*ports, f.path("ports"))) {
         for (size_t i = 0; i < ports->size(); ++i) {
             const YAML::Node& item = (*ports)[i];
@@ -117,7 +122,7 @@ EndpointConfig parse_endpoint(Reader& r, const YAML::Node& node, const std::stri
                 r.error(pf.location(), pf.path("port"), "missing required key 'port'");
             }
             if (port) {
-                ep.named_ports.emplace_back(name.value_or(""), static_cast<uint16_t>(*port));
+                ep.ports.push_back(EndpointPort{name.value_or(""), static_cast<uint16_t>(*port)});
             }
         }
     }
@@ -247,6 +252,21 @@ std::optional<Protocol> read_protocol(Reader& reader, const YAML::Node& node,
     return std::nullopt;
 }
 
+std::optional<ServiceType> read_service_type(Reader& reader, const YAML::Node& node,
+                                             const std::string& path) {
+    auto text = reader.string(node, path);
+    if (!text) {
+        return std::nullopt;
+    }
+    if (auto type = parse_service_type(*text)) {
+        return type;
+    }
+    reader.error(
+        node, path,
+        "unknown service type '" + *text + "' (ClusterIP, NodePort, LoadBalancer or ExternalName)");
+    return std::nullopt;
+}
+
 std::optional<TargetPort> read_target_port(Reader& reader, const YAML::Node& node,
                                            const std::string& path) {
     if (!node.IsScalar()) {
@@ -285,7 +305,7 @@ std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& se
             continue;
         }
         Fields f(r, node, svc_path,
-                 {"name", "namespace", "cluster_ip", "session_affinity",
+                 {"name", "namespace", "type", "cluster_ip", "external_name", "session_affinity",
                   "session_affinity_timeout_s", "ports", "endpoints"});
         FieldReader read(r, svc.locations, "");
         if (auto name = read.string(f, "name")) {
@@ -295,6 +315,11 @@ std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& se
             record_at(svc.locations, "name", f.path("name"), f.location(), false);
         }
         assign(svc.ns, read.string(f, "namespace"));
+        assign(svc.type,
+               read.read(f, "type", "type", [&](const YAML::Node& n, const std::string& p) {
+                   return read_service_type(r, n, p);
+               }));
+        assign(svc.external_name, read.string(f, "external_name"));
         auto cluster_ip = read.read(
             f, "cluster_ip", "cluster_ip",
             [&](const YAML::Node& n, const std::string& p) -> std::optional<std::optional<Ipv4>> {

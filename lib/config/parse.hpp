@@ -17,6 +17,9 @@ namespace svcgw::config_detail {
 // Shared field readers (native and Kubernetes spell the values alike).
 std::optional<Protocol> read_protocol(Reader& reader, const YAML::Node& node,
                                       const std::string& path);
+// "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName".
+std::optional<ServiceType> read_service_type(Reader& reader, const YAML::Node& node,
+                                             const std::string& path);
 // A targetPort: an integer, or a string naming a port (Kubernetes IntOrString).
 struct TargetPort {
     uint16_t number = 0;

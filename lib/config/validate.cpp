@@ -111,6 +111,39 @@ bool is_dns_name(std::string_view s) {
     return true;
 }
 
+// Kubernetes DNS-1123 subdomain (node names, ExternalName targets): lower-case
+// DNS-1123 labels joined by dots, at most 253 characters.
+bool is_dns1123_subdomain(std::string_view s) {
+    if (s.empty() || s.size() > kMaxDomainName) {
+        return false;
+    }
+    size_t start = 0;
+    while (true) {
+        size_t dot = s.find('.', start);
+        if (!is_dns1123_label(s.substr(start, dot == std::string_view::npos ? dot : dot - start))) {
+            return false;
+        }
+        if (dot == std::string_view::npos) {
+            return true;
+        }
+        start = dot + 1;
+    }
+}
+
+// Kubernetes label value (zones come from the topology.kubernetes.io/zone
+// label): at most 63 of [A-Za-z0-9-_.], starting and ending alphanumeric.
+bool is_label_value(std::string_view s) {
+    auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+    if (s.empty()) {
+        return true;
+    }
+    if (s.size() > kMaxLabel || !alnum(s.front()) || !alnum(s.back())) {
+        return false;
+    }
+    return std::all_of(s.begin(), s.end(),
+                       [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
 bool overlaps(const Ipv4Prefix& a, const Ipv4Prefix& b) {
     return a.length <= b.length ? a.contains(b.network()) : b.contains(a.network());
 }
@@ -444,6 +477,7 @@ private:
             service_error(i, "cluster_ip",
                           "a headless service (cluster_ip None) has no cluster IP");
         }
+        check_service_type(i);
         if (svc.cluster_ip && valid(svc.locations, "cluster_ip") && _cidr_ok) {
             Ipv4 ip = *svc.cluster_ip;
             if (!cidr.contains(ip)) {
@@ -470,10 +504,39 @@ private:
         check_endpoints(i);
     }
 
+    void check_service_type(size_t i) {
+        ServiceConfig& svc = _config.services[i];
+        if (svc.type != ServiceType::external_name) {
+            if (!svc.external_name.empty()) {
+                service_error(i, "external_name",
+                              "external_name is only for services of type ExternalName");
+            }
+            return;
+        }
+        if (svc.headless || svc.cluster_ip) {
+            service_error(i, "cluster_ip",
+                          "an ExternalName service has no cluster IP (leave cluster_ip unset)");
+        }
+        std::string name = svc.external_name;
+        if (!name.empty() && name.back() == '.') {
+            name.pop_back();  // absolute form, as Kubernetes accepts it
+        }
+        if (name.empty()) {
+            service_error(i, "external_name", "an ExternalName service needs an external_name");
+        } else if (!is_dns1123_subdomain(name)) {
+            service_error(i, "external_name",
+                          "invalid external_name '" + svc.external_name +
+                              "': must be a lower-case DNS name (RFC 1123 labels joined by dots)");
+        } else {
+            svc.external_name = name;
+        }
+    }
+
     void check_service_ports(size_t i) {
         const ServiceConfig& svc = _config.services[i];
-        if (svc.ports.empty() && !svc.headless) {
-            // Headless services may have no ports (DNS only), as in Kubernetes.
+        if (svc.ports.empty() && !svc.headless && svc.type != ServiceType::external_name) {
+            // Headless and ExternalName services may have no ports (DNS only),
+            // as in Kubernetes.
             service_error(i, "ports", "at least one port is required");
         }
         std::map<std::string, size_t> names;
@@ -537,12 +600,27 @@ private:
                               "duplicate endpoint " + ep.ip.str() + " (also endpoints[" +
                                   std::to_string(it->second) + "])");
             }
+            if (!ep.hostname.empty() && !is_dns1123_label(ep.hostname)) {
+                service_error(i, base + ".hostname",
+                              "invalid hostname '" + ep.hostname + "': must be a DNS-1123 label");
+            }
+            if (!ep.node_name.empty() && !is_dns1123_subdomain(ep.node_name)) {
+                service_error(
+                    i, base + ".node_name",
+                    "invalid node_name '" + ep.node_name + "': must be a DNS-1123 subdomain");
+            }
+            if (!is_label_value(ep.zone)) {
+                service_error(i, base + ".zone",
+                              "invalid zone '" + ep.zone +
+                                  "': must be a label value (at most 63 of A-Z a-z 0-9 - _ ., "
+                                  "alphanumeric at both ends)");
+            }
             if (ep.weight > kMaxWeight) {
                 service_error(i, base + ".weight",
                               "must be between 0 and " + std::to_string(kMaxWeight));
             }
-            for (size_t m = 0; m < ep.named_ports.size(); ++m) {
-                if (ep.named_ports[m].second == 0) {
+            for (size_t m = 0; m < ep.ports.size(); ++m) {
+                if (ep.ports[m].port == 0) {
                     service_error(i, base + ".ports[" + std::to_string(m) + "].port",
                                   "must be between 1 and 65535");
                 }
@@ -599,7 +677,7 @@ private:
             const ServiceConfig& svc = _config.services[i];
             if (svc.cluster_ip) {
                 taken.insert(svc.cluster_ip->value);  // explicit IPs first
-            } else if (!svc.headless) {
+            } else if (!svc.headless && svc.type != ServiceType::external_name) {
                 pending.push_back(i);
             }
         }

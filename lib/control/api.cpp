@@ -45,18 +45,25 @@ json service_to_json(const ServiceRecord& r) {
                 {"serving", e.serving},
                 {"terminating", e.terminating},
                 {"weight", e.weight}};
-        if (!e.named_ports.empty()) {
+        if (!e.ports.empty()) {
             json named = json::array();
-            for (const auto& [name, port] : e.named_ports) {
-                named.push_back(json{{"name", name}, {"port", port}});
+            for (const EndpointPort& p : e.ports) {
+                named.push_back(json{{"name", p.name}, {"port", p.port}});
             }
             ep["ports"] = std::move(named);
         }
+        for (auto [key, value] :
+             {std::pair{"hostname", &e.hostname}, {"node_name", &e.node_name}, {"zone", &e.zone}}) {
+            if (!value->empty()) {
+                ep[key] = *value;
+            }
+        }
         endpoints.push_back(std::move(ep));
     }
-    return json{
+    json out{
         {"name", s.name},
         {"namespace", s.ns},
+        {"type", std::string(to_string(s.type))},
         {"cluster_ip", s.headless ? "None" : (s.cluster_ip ? s.cluster_ip->str() : "")},
         {"session_affinity",
          s.session_affinity == SessionAffinity::client_ip ? "ClientIP" : "None"},
@@ -66,6 +73,10 @@ json service_to_json(const ServiceRecord& r) {
         {"creationTimestamp", rfc3339(r.created_unix_s)},
         {"origin", r.origin == Origin::file ? "file" : "api"},
     };
+    if (!s.external_name.empty()) {
+        out["external_name"] = s.external_name;
+    }
+    return out;
 }
 
 json traffic_json(const TrafficStats& t) {

@@ -163,9 +163,9 @@ std::string services_table(const json& items, const GetOptions& o, int64_t now) 
     for (const auto& s : items) {
         std::vector<std::string> row = {
             s.value("name", ""),
-            "ClusterIP",
+            s.value("type", std::string("ClusterIP")),
             service_ip(s),
-            "<none>",
+            s.value("external_name", std::string("<none>")),
             format_ports(s.value("ports", json::array())),
             format_age(age_seconds(s.value("creationTimestamp", ""), now))};
         if (o.wide) {
@@ -235,11 +235,16 @@ std::string describe_service(const json& s) {
     out += field("Labels", "<none>");
     out += field("Annotations", "<none>");
     out += field("Selector", "<none>");
-    out += field("Type", "ClusterIP");
-    out += field("IP Family Policy", "SingleStack");
-    out += field("IP Families", "IPv4");
-    out += field("IP", ip);
-    out += field("IPs", ip);
+    const std::string type = s.value("type", std::string("ClusterIP"));
+    out += field("Type", type);
+    if (type == "ExternalName") {
+        out += field("External Name", s.value("external_name", ""));
+    } else {
+        out += field("IP Family Policy", "SingleStack");
+        out += field("IP Families", "IPv4");
+        out += field("IP", ip);
+        out += field("IPs", ip);
+    }
     for (const auto& p : s.value("ports", json::array())) {
         const std::string proto = p.value("protocol", std::string("TCP"));
         const std::string name = p.value("name", "");

@@ -29,7 +29,7 @@ ServiceConfig dns_view(const ServiceConfig& service) {
             if (ep.ready) {
                 EndpointConfig e;
                 e.ip = ep.ip;
-                e.named_ports = ep.named_ports;  // resolve named target ports
+                e.ports = ep.ports;  // resolve named target ports
                 view.endpoints.push_back(std::move(e));
             }
         }

@@ -57,7 +57,8 @@ bool is_fallback_candidate(const EndpointConfig& ep) {
 Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& config,
                                                       const MaglevConfig& maglev,
                                                       const StatsSource* stats) {
-    if (!config.headless && !config.cluster_ip) {
+    // Headless and ExternalName services have no VIP (DNS only).
+    if (!config.headless && !config.cluster_ip && config.type != ServiceType::external_name) {
         return fail("cluster_ip", "service has no ClusterIP (not allocated and not headless)");
     }
     std::set<std::pair<uint16_t, Protocol>> seen_ports;

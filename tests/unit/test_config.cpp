@@ -174,6 +174,89 @@ services:
     EXPECT_EQ(ep.target_port_for(svc.ports[1]), 5353);  // named: from the endpoint
 }
 
+TEST(ConfigParse, ServiceTypeAndEndpointTopology) {
+    Config config = load_ok(R"(
+services:
+  - name: db
+    cluster_ip: None
+    ports: [{name: pg, port: 5432}]
+    endpoints:
+      - {ip: 10.1.0.1, hostname: db-0, node_name: worker-1.example, zone: eu-west-1a}
+      - {ip: 10.1.0.2}
+  - name: lb
+    type: LoadBalancer
+    ports: [{port: 80}]
+  - name: search
+    type: ExternalName
+    external_name: search.example.com.
+)");
+    const ServiceConfig* db = find_service(config, "default/db");
+    ASSERT_NE(db, nullptr);
+    EXPECT_EQ(db->type, ServiceType::cluster_ip);
+    EXPECT_EQ(db->endpoints[0].hostname, "db-0");
+    EXPECT_EQ(db->endpoints[0].node_name, "worker-1.example");
+    EXPECT_EQ(db->endpoints[0].zone, "eu-west-1a");
+    EXPECT_EQ(db->endpoints[1].hostname, "");  // unset
+    const ServiceConfig* lb = find_service(config, "default/lb");
+    ASSERT_NE(lb, nullptr);
+    EXPECT_EQ(lb->type, ServiceType::load_balancer);
+    EXPECT_TRUE(lb->cluster_ip.has_value());  // its ClusterIP part is served
+    const ServiceConfig* search = find_service(config, "default/search");
+    ASSERT_NE(search, nullptr);
+    EXPECT_EQ(search->type, ServiceType::external_name);
+    EXPECT_EQ(search->external_name, "search.example.com");  // absolute dot dropped
+    EXPECT_FALSE(search->cluster_ip.has_value());            // no VIP allocated
+    EXPECT_FALSE(search->headless);
+    // Each field takes part in equality.
+    ServiceConfig other = *db;
+    other.endpoints[0].zone = "eu-west-1b";
+    EXPECT_FALSE(other == *db);
+    other = *search;
+    other.external_name = "other.example.com";
+    EXPECT_FALSE(other == *search);
+}
+
+TEST(Kubernetes, ServiceTypeAndEndpointTopology) {
+    auto result = load_config(R"(apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: web, namespace: shop}
+  spec:
+    clusterIP: None
+    ports: [{name: http, port: 80}]
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}
+  addressType: IPv4
+  endpoints:
+  - addresses: [10.1.0.7]
+    hostname: web-0
+    nodeName: kind-worker
+    zone: zone-a
+    targetRef: {kind: Pod, name: web-0}
+  ports: [{name: http, port: 80, protocol: TCP}]
+- apiVersion: v1
+  kind: Service
+  metadata: {name: docs, namespace: shop}
+  spec: {type: ExternalName, externalName: docs.example.org}
+)",
+                              kSource);
+    ASSERT_TRUE(result.has_value()) << all_errors(result.error());
+    const ServiceConfig* web = find_service(*result, "shop/web");
+    ASSERT_NE(web, nullptr);
+    ASSERT_EQ(web->endpoints.size(), 1u);
+    EXPECT_EQ(web->endpoints[0].hostname, "web-0");
+    EXPECT_EQ(web->endpoints[0].node_name, "kind-worker");
+    EXPECT_EQ(web->endpoints[0].zone, "zone-a");
+    const ServiceConfig* docs = find_service(*result, "shop/docs");
+    ASSERT_NE(docs, nullptr);
+    EXPECT_EQ(docs->type, ServiceType::external_name);
+    EXPECT_EQ(docs->external_name, "docs.example.org");
+    EXPECT_FALSE(docs->cluster_ip.has_value());
+}
+
 TEST(ConfigParse, HugepagesAcceptsAutoTrueFalse) {
     EXPECT_EQ(load_ok("dpdk: {hugepages: auto}").dpdk.hugepages, HugepageMode::automatic);
     EXPECT_EQ(load_ok("dpdk: {hugepages: true}").dpdk.hugepages, HugepageMode::on);
@@ -302,6 +385,25 @@ const ErrorCase kErrorCases[] = {
     {"weight range",
      "services: [{name: a, ports: [{port: 1}], endpoints: [{ip: 10.1.0.1, weight: 65536}]}]\n",
      "services[0].endpoints[0].weight", "between 0 and 65535", "1:77"},
+    {"unknown service type", "services: [{name: a, type: Cluster, ports: [{port: 1}]}]\n",
+     "services[0].type", "unknown service type 'Cluster'", "1:28"},
+    {"external_name without ExternalName",
+     "services: [{name: a, external_name: x.example, ports: [{port: 1}]}]\n",
+     "services[0].external_name", "only for services of type ExternalName", "1:37"},
+    {"ExternalName without external_name", "services: [{name: a, type: ExternalName}]\n",
+     "services[0].external_name", "needs an external_name", "1:12"},
+    {"ExternalName headless",
+     "services: [{name: a, type: ExternalName, external_name: x.example, cluster_ip: None}]\n",
+     "services[0].cluster_ip", "has no cluster IP", "1:80"},
+    {"endpoint hostname",
+     "services: [{name: a, ports: [{port: 1}], endpoints: [{ip: 10.1.0.1, hostname: Web-0}]}]\n",
+     "services[0].endpoints[0].hostname", "invalid hostname 'Web-0'", "1:79"},
+    {"endpoint node_name",
+     "services: [{name: a, ports: [{port: 1}], endpoints: [{ip: 10.1.0.1, node_name: -n1}]}]\n",
+     "services[0].endpoints[0].node_name", "DNS-1123 subdomain", "1:80"},
+    {"endpoint zone",
+     "services: [{name: a, ports: [{port: 1}], endpoints: [{ip: 10.1.0.1, zone: \"eu west\"}]}]\n",
+     "services[0].endpoints[0].zone", "must be a label value", "1:75"},
     {"ports list empty", "services:\n  - name: a\n    ports: []\n", "services[0].ports",
      "at least one port", "3:12"},
     {"ports missing", "services:\n  - name: a\n", "services[0].ports", "at least one port", "2:5"},
@@ -724,18 +826,24 @@ TEST(Kubernetes, AllocatesWhenClusterIpIsEmpty) {
 }
 
 const ErrorCase kKubernetesErrors[] = {
-    {"NodePort",
-     "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  type: NodePort\n  "
+    {"unknown type",
+     "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  type: Ingress\n  "
      "ports: [{port: 1}]\n",
-     "Service/default/a.spec.type", "unsupported service type 'NodePort'", "5:9"},
-    {"LoadBalancer",
+     "Service/default/a.spec.type", "unknown service type 'Ingress'", "5:9"},
+    {"ExternalName not a DNS name",
      "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {type: "
-     "LoadBalancer, ports: [{port: 1}]}\n",
-     "Service/default/a.spec.type", "unsupported service type 'LoadBalancer'", "4:14"},
-    {"ExternalName",
+     "ExternalName, externalName: X_Y.example}\n",
+     "Service/default/a.spec.externalName", "invalid external_name 'X_Y.example'", "4:42"},
+    {"ExternalName with a clusterIP",
      "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {type: "
-     "ExternalName, externalName: x.example}\n",
-     "Service/default/a.spec.type", "unsupported service type 'ExternalName'", "4:14"},
+     "ExternalName, externalName: x.example, clusterIP: 10.96.0.9}\n",
+     "Service/default/a.spec.clusterIP", "an ExternalName service has no cluster IP", "4:64"},
+    {"slice hostname",
+     "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: "
+     "[{port: 1}]}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: "
+     "s, labels: {kubernetes.io/service-name: a}}\naddressType: IPv4\nendpoints:\n- addresses: "
+     "[10.1.0.1]\n  hostname: web.0\n",
+     "EndpointSlice/default/s.endpoints[0].hostname", "must be a DNS-1123 label", "12:13"},
     {"externalIPs",
      "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {externalIPs: "
      "[1.2.3.4], ports: [{port: 1}]}\n",
@@ -835,7 +943,7 @@ TEST(EndpointConfig, TargetPortFor) {
     EndpointConfig ep;
     EXPECT_EQ(ep.target_port_for(numeric), 8080);
     EXPECT_EQ(ep.target_port_for(named), 0);  // not resolvable: no traffic for this port
-    ep.named_ports = {{"other", 1}, {"http", 9000}};
+    ep.ports = {{"other", 1}, {"http", 9000}};
     EXPECT_EQ(ep.target_port_for(named), 9000);
     EXPECT_EQ(ep.target_port_for(numeric), 8080);  // numeric is used as is
 }

@@ -106,6 +106,17 @@ TEST(GetServices, KubectlLayout) {
     EXPECT_EQ(t.substr(0, t.find('\n')),
               "NAMESPACE   NAME      TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE");
     EXPECT_EQ(services_table(json::array(), {}, 0), "");
+    // The type column and an ExternalName's alias, as kubectl prints them.
+    json lb = service("edge", "10.96.0.30", json::array());
+    lb["type"] = "LoadBalancer";
+    json alias = service("docs", "", json::array());
+    alias["type"] = "ExternalName";
+    alias["external_name"] = "docs.example.org";
+    alias["ports"] = json::array();
+    EXPECT_EQ(services_table(json::array({lb, alias}), {}, 1027),
+              "NAME   TYPE           CLUSTER-IP   EXTERNAL-IP        PORT(S)   AGE\n"
+              "edge   LoadBalancer   10.96.0.30   <none>             80/TCP    27s\n"
+              "docs   ExternalName   <none>       docs.example.org   <none>    27s\n");
 }
 
 TEST(GetEndpoints, KubectlLayout) {

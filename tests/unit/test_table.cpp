@@ -246,7 +246,7 @@ TEST(Service, PortWithoutTargetOnSomeBackendsGetsItsOwnRing) {
     ServicePortConfig named = port(80, 0, Protocol::tcp, "http");
     named.target_port_name = "web";
     auto with_port = endpoint("10.0.0.1");
-    with_port.named_ports = {{"http", 8080}};
+    with_port.ports = {{"http", 8080}};
     auto without_port = endpoint("10.0.0.2");
     auto svc =
         build_ok(service("web", "10.96.0.20", {named, port(443, 8443, Protocol::tcp, "https")},
