@@ -16,24 +16,55 @@ packages=(
   # integration rig: offload control, kernel reference gateway (iptables DNAT)
   ethtool iptables iputils-ping
   hping3 tcpdump  # hardening tests: bounded floods, packet captures on failure
+  etcd-server openssl  # tests/k8s: the test Kubernetes API's store and certificates
 )
+
+# Debian's kubectl (kubernetes-client, 1.20) is tests/k8s's independent client.
+# Where another package already owns /usr/bin/kubectl (the Google Cloud SDK's
+# on some images), installing it would fail on that file: it is unpacked
+# under $kubectl_dir instead (tests/k8s/kube.sh looks there first).
+kubectl_pkg=kubernetes-client
+kubectl_dir=/opt/svcgw/kubernetes-client
+kubectl_owner=$(dpkg-query -S /usr/bin/kubectl 2>/dev/null | cut -d: -f1 || true)
+unpack_kubectl=0
+if [ -n "$kubectl_owner" ] && [ "$kubectl_owner" != "$kubectl_pkg" ]; then
+  [ -x "$kubectl_dir/usr/bin/kubectl" ] || unpack_kubectl=1
+else
+  packages+=("$kubectl_pkg")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ] && [ "$unpack_kubectl" -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing ${missing[*]}; run as root" >&2
+  echo "install-deps: missing ${missing[*]}${unpack_kubectl/1/ $kubectl_pkg (unpacked)}; run as root" >&2
   exit 1
 fi
-echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
-# Debian starts nginx on install; pods run their own instances.
-if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
-  systemctl stop nginx || true
+if [ ${#missing[@]} -ne 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [ "$unpack_kubectl" -eq 1 ]; then
+  echo "install-deps: unpacking $kubectl_pkg into $kubectl_dir (/usr/bin/kubectl belongs to $kubectl_owner)"
+  tmp=$(mktemp -d)
+  chown _apt "$tmp" 2>/dev/null || true  # apt downloads as _apt
+  (cd "$tmp" && apt-get download -q "$kubectl_pkg")
+  mkdir -p "$kubectl_dir"
+  dpkg-deb -x "$tmp"/"$kubectl_pkg"_*.deb "$kubectl_dir"
+  rm -rf "$tmp"
+fi
+# Debian starts nginx (and etcd) on install; pods and tests run their own.
+if command -v systemctl >/dev/null; then
+  for unit in nginx etcd; do
+    if systemctl is-active --quiet "$unit" 2>/dev/null; then
+      systemctl stop "$unit" || true
+      [ "$unit" = etcd ] && systemctl disable --quiet etcd 2>/dev/null || true
+    fi
+  done
 fi

@@ -49,6 +49,7 @@ tests=(
     "test_faults.sh"
     "test_flood.sh"
     "test_churn.sh fullnat"
+    "test_kubeapi.sh"
 )
 
 passed=0
