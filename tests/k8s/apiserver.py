@@ -19,9 +19,9 @@ import datetime
 import ipaddress
 import json
 import random
+import os
 import select
 import signal
-import socket
 import ssl
 import sys
 import threading
@@ -158,13 +158,18 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             data = b""
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                try:
+                    size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                except ValueError:
+                    self.close_connection = True
+                    raise bad_request("malformed chunked body") from None
                 if size == 0:
                     self.rfile.readline()
                     return data
                 data += self.rfile.read(size)
                 self.rfile.readline()
                 if len(data) > MAX_BODY_BYTES:
+                    self.close_connection = True
                     raise ApiError(413, "RequestEntityTooLarge", "the request body is too large")
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
@@ -173,9 +178,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def json_body(self):
-        raw = self.read_body()
         try:
-            return json.loads(raw or b"null")
+            return json.loads(self.body or b"null")
         except ValueError as e:
             raise bad_request(f"the body is not JSON: {e}") from None
 
@@ -190,6 +194,10 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         self.query = dict(parse_qsl(url.query, keep_blank_values=True))
         try:
+            # Read first: an error answered before the body was read would
+            # leave it in the stream, where it would be taken for the next
+            # request on this keep-alive connection.
+            self.body = self.read_body()
             user = self.server.authn.user(self.headers.get("Authorization", ""))
             if user is None:
                 raise ApiError(401, "Unauthorized", "Unauthorized")
@@ -198,8 +206,6 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self.resource(parts, user)
         except ApiError as e:
-            if e.code >= 400 and self.command in ("POST", "PUT", "PATCH") and e.code != 413:
-                pass  # the body was read (or will be discarded with the connection)
             self.fail(e)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
@@ -234,7 +240,7 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     def fail_method(self) -> bool:
-        self.fail(ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource"))
+        self.fail(ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
         return True
 
     def resource(self, parts: list, user: str) -> None:
@@ -452,13 +458,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if a.lifetime:
-        threading.Timer(a.lifetime, stop).start()
+        timer = threading.Timer(a.lifetime, stop)
+        timer.daemon = True
+        timer.start()
     bound = srv.server_address[1]
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:
             f.write(f"{bound}\n")
-        import os
-
         os.replace(a.port_file + ".tmp", a.port_file)
     print(f"apiserver: serving https://{srv.server_address[0]}:{bound} (etcd {a.etcd})", file=sys.stderr, flush=True)
     srv.serve_forever(poll_interval=0.2)

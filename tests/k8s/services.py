@@ -214,7 +214,8 @@ def allocate(svc: dict, old, others: list, ranges: Ranges) -> list:
     typ = spec.get("type")
     need = typ == "NodePort" or (typ == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts", True))
     old_ports = {(p.get("port"), p.get("protocol")): p.get("nodePort") for p in old_spec.get("ports") or []}
-    fresh = []  # ports that get a new nodePort, after the kept and asked-for ones
+    # Kept and asked-for nodePorts are placed first, so a new one never takes theirs.
+    order = []
     for i, p in enumerate(spec.get("ports") or []):
         old_np = old_ports.get((p.get("port"), p.get("protocol")))
         if not need:
@@ -222,10 +223,10 @@ def allocate(svc: dict, old, others: list, ranges: Ranges) -> list:
                 del p["nodePort"]  # left behind by a type change
             continue
         if p.get("nodePort") or old_np:
-            fresh.insert(0, (i, p, old_np))
+            order.insert(0, (i, p, old_np))
         else:
-            fresh.append((i, p, None))
-    for i, p, old_np in fresh:
+            order.append((i, p, None))
+    for i, p, old_np in order:
         np, e = _node_port(p.get("nodePort"), old_np, used_ports, ranges, f"spec.ports[{i}].nodePort")
         errs += e
         if np:

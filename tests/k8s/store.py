@@ -291,16 +291,16 @@ class Store:
                     raise conflict(res, name)
                 self._carry(res, new, current, subresource, ns, name)
                 self._admit(res, new, current)
-                if (new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers")):
-                    return self._delete_kv(res, key, kv, new, dry_run, retry=False) or new
                 if self._same(new, current):
                     return current  # nothing to write: same resourceVersion, no event
-                if dry_run:
+                if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+                    done = self._delete_kv(key, kv, new, dry_run)  # the last finalizer went
+                elif dry_run:
                     return new
-                ok, rev, _ = self.etcd.txn([Etcd.cmp_mod(key, kv.mod_revision)], [Etcd.op_put(key, self.encode(new))])
-            if ok:
-                new["metadata"]["resourceVersion"] = str(rev)
-                return new
+                else:
+                    done = self._put_kv(key, kv, new)
+            if done is not None:
+                return done
             if pinned:
                 raise conflict(res, name)
 
@@ -396,31 +396,34 @@ class Store:
                 marked = copy.deepcopy(obj)
                 marked["metadata"]["deletionTimestamp"] = now_rfc3339()
                 marked["metadata"]["deletionGracePeriodSeconds"] = 0
-                if dry_run:
-                    return marked, False
-                ok, rev, _ = self.etcd.txn([Etcd.cmp_mod(key, kv.mod_revision)], [Etcd.op_put(key, self.encode(marked))])
-                if ok:
-                    marked["metadata"]["resourceVersion"] = str(rev)
+                if dry_run or self._put_kv(key, kv, marked) is not None:
                     return marked, False
                 continue
             if res.kind == "Namespace" and not dry_run:
                 self._empty_namespace(name)
-            gone = self._delete_kv(res, key, kv, obj, dry_run, retry=True)
+            gone = self._delete_kv(key, kv, obj, dry_run)
             if gone is not None:
                 return gone, True
 
-    def _delete_kv(self, res, key: str, kv, obj: dict, dry_run: bool, retry: bool):
-        """Deletes key if it is still at kv's revision: the last state with
-        the deletion's resourceVersion; None when it changed (retry)."""
+    def _put_kv(self, key: str, kv, obj: dict):
+        """Writes obj if key is still at kv's revision: obj with its new
+        resourceVersion, or None when the key changed meanwhile."""
+        ok, rev, _ = self.etcd.txn([Etcd.cmp_mod(key, kv.mod_revision)], [Etcd.op_put(key, self.encode(obj))])
+        if not ok:
+            return None
+        obj["metadata"]["resourceVersion"] = str(rev)
+        return obj
+
+    def _delete_kv(self, key: str, kv, obj: dict, dry_run: bool):
+        """Deletes key if it is still at kv's revision: obj with the
+        deletion's resourceVersion, or None when the key changed meanwhile."""
         if dry_run:
             return obj
         ok, rev, _ = self.etcd.txn([Etcd.cmp_mod(key, kv.mod_revision)], [Etcd.op_delete(key)])
-        if ok:
-            obj["metadata"]["resourceVersion"] = str(rev)
-            return obj
-        if not retry:
-            raise conflict(res, obj["metadata"]["name"])
-        return None
+        if not ok:
+            return None
+        obj["metadata"]["resourceVersion"] = str(rev)
+        return obj
 
     def _empty_namespace(self, ns: str) -> None:
         # The namespace controller's work, done at once: every object in it goes.
