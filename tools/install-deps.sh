@@ -59,12 +59,12 @@ if [ "$unpack_kubectl" -eq 1 ]; then
   dpkg-deb -x "$tmp"/"$kubectl_pkg"_*.deb "$kubectl_dir"
   rm -rf "$tmp"
 fi
-# Debian starts nginx (and etcd) on install; pods and tests run their own.
+# Debian starts nginx and etcd on install; pods and tests run their own.
 if command -v systemctl >/dev/null; then
   for unit in nginx etcd; do
     if systemctl is-active --quiet "$unit" 2>/dev/null; then
       systemctl stop "$unit" || true
-      [ "$unit" = etcd ] && systemctl disable --quiet etcd 2>/dev/null || true
     fi
   done
+  systemctl disable --quiet etcd 2>/dev/null || true
 fi

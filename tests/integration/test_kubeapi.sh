@@ -10,7 +10,12 @@ source "$(dirname "$0")/lib.sh"
 source "$RIG_DIR/../k8s/kube.sh"
 
 RIG_NAME=kubeapi
-trap 'rc=$?; kube_down; exit $rc' EXIT
+kube_exit() {
+    local rc=$?
+    kube_down
+    exit "$rc"
+}
+trap kube_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 kube_up || rig_die "the test API did not start"

@@ -59,7 +59,12 @@ class Client:
 
 
 def next_event(resp):
-    line = resp.readline()
+    """The next event; None at the end of the stream; "timeout" when the
+    connection's read timeout passed first."""
+    try:
+        line = resp.readline()
+    except OSError:  # TimeoutError, then "cannot read from timed out object"
+        return "timeout"
     return json.loads(line) if line.strip() else None
 
 
@@ -67,7 +72,7 @@ def events_until(resp, count: int, deadline_s: float = 10, skip_bookmarks: bool 
     out, end = [], time.monotonic() + deadline_s
     while len(out) < count and time.monotonic() < end:
         ev = next_event(resp)
-        if ev is None:
+        if ev is None or ev == "timeout":
             break
         if skip_bookmarks and ev["type"] == "BOOKMARK":
             continue
@@ -106,14 +111,22 @@ class Checks:
 
 
 def main() -> int:
-    server, ca, admin_token, svcgw_token, etcd_url = sys.argv[1:6]
+    check = Checks()
+    try:
+        run(check, *sys.argv[1:6])
+    except Exception as e:  # noqa: BLE001 - a crash is one more failure, with its reason
+        check("the checks ran to the end", False, f"{type(e).__name__}: {e}")
+    print(f"check_api: {check.passed} passed, {check.failed} failed")
+    return 1 if check.failed else 0
+
+
+def run(check: Checks, server: str, ca: str, admin_token: str, svcgw_token: str, etcd_url: str) -> None:
     api = Client(server, ca, admin_token)
     etcd = Etcd(etcd_url)
-    check = Checks()
 
     st, _ = api.call("POST", "/api/v1/namespaces", {"metadata": {"name": NS}})
     if not check("create namespace", st == 201, st):
-        return 1
+        return
 
     # ------------------------------------------------ versions and conflicts
     st, a1 = api.call("POST", SVC, service("web", {"app": "web"}, selector={"app": "web"}))
@@ -277,8 +290,6 @@ def main() -> int:
     st, _ = api.call("DELETE", f"/api/v1/namespaces/{NS}")
     st2, left = api.call("GET", SLICES)
     check("deleting the namespace removes its objects", st == 200 and not left.get("items"), (st, left))
-    print(f"check_api: {check.passed} passed, {check.failed} failed")
-    return 1 if check.failed else 0
 
 
 if __name__ == "__main__":

@@ -154,7 +154,8 @@ kube_start_etcd() {
 }
 
 kube_start_apiserver() {
-    local listen=127.0.0.1:${KUBE_APISERVER_PORT:-0} i
+    local listen=127.0.0.1:${KUBE_APISERVER_PORT:-0} i extra
+    read -r -a extra <<<"${KUBE_APISERVER_ARGS:-}"
     rm -f "$KUBE_DIR/apiserver.port"
     "${KUBE_NS_PREFIX[@]}" timeout -k 5 "$KUBE_LIFETIME" "$KUBE_PYTHON" "$KUBE_HERE/apiserver.py" \
         --etcd "$KUBE_ETCD" --listen "$listen" --port-file "$KUBE_DIR/apiserver.port" \
@@ -163,7 +164,7 @@ kube_start_apiserver() {
         --role "svcgw=$KUBE_HERE/svcgw-clusterrole.json" \
         --service-cluster-ip-range "$KUBE_SERVICE_CIDR" \
         --min-request-timeout "$KUBE_MIN_REQUEST_TIMEOUT" \
-        ${KUBE_APISERVER_ARGS:-} >>"$KUBE_DIR/apiserver.log" 2>&1 &
+        "${extra[@]}" >>"$KUBE_DIR/apiserver.log" 2>&1 &
     KUBE_APISERVER_PID=$!
     for ((i = 0; i < KUBE_START_TIMEOUT * 5; i++)); do
         if [ -s "$KUBE_DIR/apiserver.port" ]; then
@@ -180,6 +181,7 @@ kube_start_apiserver() {
     return 1
 }
 
+# shellcheck disable=SC2120 # NETNS is optional
 kube_up() {
     KUBE_NETNS=${1:-}
     KUBE_NS_PREFIX=()
@@ -194,8 +196,8 @@ kube_up() {
     KUBE_SVCGW_TOKEN=$(openssl rand -hex 16)
     printf '%s,admin,1,"system:masters"\n%s,svcgw,2\n' "$KUBE_ADMIN_TOKEN" "$KUBE_SVCGW_TOKEN" >"$KUBE_DIR/tokens.csv"
     chmod 600 "$KUBE_DIR/tokens.csv"
-    local try
-    for try in 1 2 3; do # a free port can be taken between the probe and etcd's bind
+    local _
+    for _ in 1 2 3; do # a free port can be taken between the probe and etcd's bind
         kube_start_etcd && break
         kill "$KUBE_ETCD_PID" 2>/dev/null
         wait "$KUBE_ETCD_PID" 2>/dev/null
@@ -271,7 +273,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
         trap kube_down EXIT
         trap 'exit 130' INT
         trap 'exit 143' TERM
-        kube_up || exit 1
+        kube_up "" || exit 1
         echo "export KUBECONFIG=$KUBE_ADMIN_KUBECONFIG   # admin; svcgw: $KUBE_SVCGW_KUBECONFIG"
         echo "kubectl: $KUBECTL --cache-dir $KUBE_DIR/kube-cache ...   (up for ${KUBE_LIFETIME}s, Ctrl-C stops)"
         wait "$KUBE_APISERVER_PID"
