@@ -26,6 +26,7 @@ import ssl
 import sys
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -49,6 +50,11 @@ IDLE_TIMEOUT_S = 120
 # How often a watch checks its deadline and whether its client hung up.
 WATCH_POLL_S = 0.5
 TABLE_GROUP_VERSIONS = ("meta.k8s.io/v1", "meta.k8s.io/v1beta1")
+
+
+def internal_error(e: Exception) -> ApiError:
+    return ApiError(500, "InternalError", f"Internal error occurred: {e}", {"causes": [{"message": str(e)}]})
+
 
 # ------------------------------------------------------------------ discovery
 
@@ -171,7 +177,11 @@ class Handler(BaseHTTPRequestHandler):
                 if len(data) > MAX_BODY_BYTES:
                     self.close_connection = True
                     raise ApiError(413, "RequestEntityTooLarge", "the request body is too large")
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self.headers.get("Content-Length") or "0"
+        if not length.isdigit():
+            self.close_connection = True
+            raise bad_request(f"bad Content-Length {length!r}")
+        length = int(length)
         if length > MAX_BODY_BYTES:
             self.close_connection = True
             raise ApiError(413, "RequestEntityTooLarge", "the request body is too large")
@@ -209,6 +219,13 @@ class Handler(BaseHTTPRequestHandler):
             self.fail(e)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
+        except Exception as e:  # noqa: BLE001 - etcd away, or a bug: a 500, as kube answers
+            traceback.print_exc()
+            self.close_connection = True
+            try:
+                self.fail(internal_error(e))
+            except OSError:
+                pass
 
     def non_resource(self, parts: list) -> bool:
         p = "/" + "/".join(parts)
@@ -365,7 +382,11 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             include = self.query.get("includeObject", "Metadata")
             while not w.done and time.monotonic() < deadline and not self.client_gone():
-                for ev in w.next(min(WATCH_POLL_S, max(0.0, deadline - time.monotonic()))):
+                try:
+                    events = w.next(min(WATCH_POLL_S, max(0.0, deadline - time.monotonic())))
+                except Exception as e:  # noqa: BLE001 - etcd's stream broke: the watch ends with an ERROR
+                    events, w.done = [{"type": "ERROR", "object": internal_error(e).status()}], True
+                for ev in events:
                     if out != "json" and ev["type"] in ("ADDED", "MODIFIED", "DELETED"):
                         o = ev["object"]
                         ev = {"type": ev["type"], "object": as_table(res, [o], {"resourceVersion": o["metadata"]["resourceVersion"]}, include, out[1])}

@@ -129,8 +129,25 @@ EOF
     chmod 600 "$3"
 }
 
+# kube_wait_ready PID CHECK...: until CHECK succeeds (true), PID exits or
+# KUBE_START_TIMEOUT passes (false).
+kube_wait_ready() {
+    local pid=$1 i
+    shift
+    for ((i = 0; i < KUBE_START_TIMEOUT * 5; i++)); do
+        "$@" && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.2
+    done
+    return 1
+}
+
+kube_etcd_healthy() {
+    kube_in curl -sf --max-time 1 "$KUBE_ETCD/health" 2>/dev/null | grep -q '"health":"true"'
+}
+
 kube_start_etcd() {
-    local ports client peer i
+    local ports client peer
     ports=$(kube_free_ports 2) || return 1
     read -r client peer <<<"$ports"
     KUBE_ETCD=http://127.0.0.1:$client
@@ -143,18 +160,19 @@ kube_start_etcd() {
         --experimental-watch-progress-notify-interval "$KUBE_BOOKMARK_INTERVAL" \
         --logger zap --log-level warn >>"$KUBE_DIR/etcd.log" 2>&1 &
     KUBE_ETCD_PID=$!
-    for ((i = 0; i < KUBE_START_TIMEOUT * 5; i++)); do
-        if kube_in curl -sf --max-time 1 "$KUBE_ETCD/health" 2>/dev/null | grep -q '"health":"true"'; then
-            return 0
-        fi
-        kill -0 "$KUBE_ETCD_PID" 2>/dev/null || break
-        sleep 0.2
-    done
-    return 1
+    kube_wait_ready "$KUBE_ETCD_PID" kube_etcd_healthy
+}
+
+kube_apiserver_ready() {
+    [ -s "$KUBE_DIR/apiserver.port" ] || return 1
+    KUBE_APISERVER_PORT=$(cat "$KUBE_DIR/apiserver.port")
+    KUBE_SERVER=https://127.0.0.1:$KUBE_APISERVER_PORT
+    kube_in curl -sf --max-time 1 --cacert "$KUBE_CA" -H "Authorization: Bearer $KUBE_ADMIN_TOKEN" \
+        "$KUBE_SERVER/readyz" >/dev/null 2>&1
 }
 
 kube_start_apiserver() {
-    local listen=127.0.0.1:${KUBE_APISERVER_PORT:-0} i extra
+    local listen=127.0.0.1:${KUBE_APISERVER_PORT:-0} extra
     read -r -a extra <<<"${KUBE_APISERVER_ARGS:-}"
     rm -f "$KUBE_DIR/apiserver.port"
     "${KUBE_NS_PREFIX[@]}" timeout -k 5 "$KUBE_LIFETIME" "$KUBE_PYTHON" "$KUBE_HERE/apiserver.py" \
@@ -166,19 +184,7 @@ kube_start_apiserver() {
         --min-request-timeout "$KUBE_MIN_REQUEST_TIMEOUT" \
         "${extra[@]}" >>"$KUBE_DIR/apiserver.log" 2>&1 &
     KUBE_APISERVER_PID=$!
-    for ((i = 0; i < KUBE_START_TIMEOUT * 5; i++)); do
-        if [ -s "$KUBE_DIR/apiserver.port" ]; then
-            KUBE_APISERVER_PORT=$(cat "$KUBE_DIR/apiserver.port")
-            KUBE_SERVER=https://127.0.0.1:$KUBE_APISERVER_PORT
-            if kube_in curl -sf --max-time 1 --cacert "$KUBE_CA" -H "Authorization: Bearer $KUBE_ADMIN_TOKEN" \
-                "$KUBE_SERVER/readyz" >/dev/null 2>&1; then
-                return 0
-            fi
-        fi
-        kill -0 "$KUBE_APISERVER_PID" 2>/dev/null || break
-        sleep 0.2
-    done
-    return 1
+    kube_wait_ready "$KUBE_APISERVER_PID" kube_apiserver_ready
 }
 
 # shellcheck disable=SC2120 # NETNS is optional
