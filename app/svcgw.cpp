@@ -86,7 +86,7 @@ void usage() {
 
 bool same_dpdk(const DpdkConfig& a, const DpdkConfig& b) {
     return a.lcores == b.lcores && a.memory_mb == b.memory_mb && a.hugepages == b.hugepages &&
-           a.file_prefix == b.file_prefix && a.extra_args == b.extra_args;
+           a.file_prefix == b.file_prefix && a.extra_args == b.extra_args && a.idle == b.idle;
 }
 
 bool same_ports(const std::vector<PortConfig>& a, const std::vector<PortConfig>& b) {
@@ -312,6 +312,7 @@ Result<void> Daemon::start(unsigned workers) {
     c.service_net_be = htonl(_config.network.service_cidr.network().value);
     c.service_mask_be = htonl(_config.network.service_cidr.mask());
     c.mode = _config.forwarding;
+    c.idle = _config.dpdk.idle;
     for (Ipv4 ip : _config.network.snat_addresses) {
         c.snat_be.push_back(htonl(ip.value));
     }
@@ -352,8 +353,9 @@ Result<void> Daemon::start(unsigned workers) {
     std::set<uint32_t> addresses = _announced;
     addresses.insert(c.address_be);
     announce(addresses);
-    log("running: %zu services, forwarding %s", _state->records().size(),
-        _config.forwarding == ForwardingMode::fullnat ? "fullnat" : "nat");
+    log("running: %zu services, forwarding %s, idle %s", _state->records().size(),
+        _config.forwarding == ForwardingMode::fullnat ? "fullnat" : "nat",
+        _config.dpdk.idle == IdleMode::adaptive ? "adaptive" : "poll");
     return {};
 }
 

@@ -23,6 +23,7 @@ namespace svcgw {
 
 enum class HugepageMode { automatic, on, off };  // "auto" | true | false
 enum class ForwardingMode { fullnat, nat };
+enum class IdleMode { poll, adaptive };          // "poll" | "adaptive"
 enum class SessionAffinity { none, client_ip };  // "None" | "ClientIP"
 // Kubernetes Service types, spelled as Kubernetes spells them ("ClusterIP",
 // "NodePort", "LoadBalancer", "ExternalName").
@@ -50,6 +51,9 @@ struct DpdkConfig {
     HugepageMode hugepages = HugepageMode::automatic;
     std::string file_prefix = "svcgw";
     std::vector<std::string> extra_args;
+    // poll: workers busy-poll their queues (lowest latency, a core each);
+    // adaptive: a worker with nothing to do backs off to short sleeps.
+    IdleMode idle = IdleMode::poll;
 };
 
 struct PortConfig {

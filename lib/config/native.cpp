@@ -56,6 +56,30 @@ public:
             return _reader.boolean(n, p);
         });
     }
+    // One of a fixed set of words; `what` names the value in the error
+    // ("unknown mode 'dsr' (fullnat or nat)").
+    template <class E, size_t N>
+    std::optional<E> choice(const Fields& f, std::string_view key, std::string_view what,
+                            const std::pair<std::string_view, E> (&words)[N]) {
+        return read(
+            f, key, key, [&](const YAML::Node& n, const std::string& p) -> std::optional<E> {
+                auto text = _reader.string(n, p);
+                if (!text) {
+                    return std::nullopt;
+                }
+                std::string known;
+                for (size_t i = 0; i < N; ++i) {
+                    if (*text == words[i].first) {
+                        return words[i].second;
+                    }
+                    known += std::string(i == 0 ? "" : (i + 1 == N ? " or " : ", ")) +
+                             std::string(words[i].first);
+                }
+                _reader.error(n, p,
+                              "unknown " + std::string(what) + " '" + *text + "' (" + known + ")");
+                return std::nullopt;
+            });
+    }
     std::optional<Ipv4> ipv4(const Fields& f, std::string_view key) {
         return read(f, key, key,
                     [&](const YAML::Node& n, const std::string& p) { return _reader.ipv4(n, p); });
@@ -189,6 +213,9 @@ DpdkConfig parse_dpdk(Reader& r, const Fields& f, FieldReader& read, SourceMap& 
                          return std::nullopt;
                      }));
     assign(dpdk.file_prefix, read.string(f, "file_prefix"));
+    assign(dpdk.idle,
+           read.choice<IdleMode>(f, "idle", "idle mode",
+                                 {{"poll", IdleMode::poll}, {"adaptive", IdleMode::adaptive}}));
     if (auto args = f.get("extra_args"); args && r.expect_seq(*args, f.path("extra_args"))) {
         for (size_t i = 0; i < args->size(); ++i) {
             std::string path = index_path(f.path("extra_args"), i);
@@ -405,8 +432,8 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
         return Fields(r, *node, std::string(key), std::move(allowed));
     };
 
-    if (auto f =
-            section("dpdk", {"lcores", "memory_mb", "hugepages", "file_prefix", "extra_args"})) {
+    if (auto f = section(
+            "dpdk", {"lcores", "memory_mb", "hugepages", "file_prefix", "extra_args", "idle"})) {
         FieldReader read(r, src, "dpdk");
         config.dpdk = parse_dpdk(r, *f, read, src);
     }
@@ -431,22 +458,9 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
     }
     if (auto f = section("forwarding", {"mode"})) {
         FieldReader read(r, src, "forwarding");
-        assign(config.forwarding,
-               read.read(
-                   *f, "mode", "mode",
-                   [&](const YAML::Node& n, const std::string& p) -> std::optional<ForwardingMode> {
-                       auto text = r.string(n, p);
-                       if (text && *text == "fullnat") {
-                           return ForwardingMode::fullnat;
-                       }
-                       if (text && *text == "nat") {
-                           return ForwardingMode::nat;
-                       }
-                       if (text) {
-                           r.error(n, p, "unknown mode '" + *text + "' (fullnat or nat)");
-                       }
-                       return std::nullopt;
-                   }));
+        assign(config.forwarding, read.choice<ForwardingMode>(*f, "mode", "mode",
+                                                              {{"fullnat", ForwardingMode::fullnat},
+                                                               {"nat", ForwardingMode::nat}}));
     }
     if (auto f = section("maglev", {"table_size", "seed"})) {
         FieldReader read(r, src, "maglev");

@@ -4,16 +4,20 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
+#include <sys/prctl.h>
+#include <time.h>
 
 #include <array>
 #include <new>
 #include <optional>
 
 #include "common/hash.hpp"
+#include "dataplane/idle_backoff.hpp"
 #include "dataplane/packet.hpp"
 #include "flow/affinity_table.hpp"
 #include "flow/flow_table.hpp"
@@ -58,6 +62,9 @@ constexpr uint32_t kSnatRestartStride = 0x9e3779b9u;
 constexpr uint16_t kDnsPort = 53;
 // RFC 791: the IPv4 total length is a 16-bit field.
 constexpr size_t kMaxIpTotal = 65535;
+// Timer slack of an adaptive worker's sleeps (Linux's default is 50 us):
+// small next to kIdleSleepMinUs, so a sleep ends close to when it was asked.
+constexpr unsigned long kIdleTimerSlackNs = 1000;
 // Tx batch: a burst from rx plus one from each source can turn into frames.
 constexpr uint16_t kTxBatch = 4 * kWorkerBurst;
 
@@ -138,8 +145,9 @@ struct Worker::Impl {
     uint32_t census_cursor = 0;
     mutable std::mutex census_lock;
     FlowCensus census_done;
-    bool census_ready = false;    // census_work complete, not yet handed over
-    uint32_t census_start_s = 0;  // no new pass before this
+    bool census_ready = false;       // census_work complete, not yet handed over
+    uint32_t census_start_s = 0;     // no new pass before this
+    uint64_t next_housekeeping = 0;  // TSC; see poll_once
 
     Impl(const WorkerContext& c, uint16_t i)
         : ctx(c),
@@ -992,50 +1000,85 @@ uint16_t Worker::index() const {
     return _impl->index;
 }
 
+uint32_t Worker::poll_once(uint64_t now) {
+    Impl& w = *_impl;
+    const WorkerContext& ctx = w.ctx;
+    std::array<rte_mbuf*, kWorkerBurst> burst;
+    uint32_t taken = rte_eth_rx_burst(ctx.port_id, w.index, burst.data(), kWorkerBurst);
+    if (taken != 0) {
+        process_burst(std::span(burst.data(), taken), now, false);
+    }
+    for (uint16_t from = 0; from < ctx.workers; ++from) {
+        rte_ring* ring =
+            ctx.handoff.empty() ? nullptr : ctx.handoff[size_t{from} * ctx.workers + w.index];
+        if (ring == nullptr) {
+            continue;
+        }
+        unsigned got = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(burst.data()),
+                                                 kWorkerBurst, nullptr);
+        if (got != 0) {
+            process_burst(std::span(burst.data(), got), now, true);
+            taken += got;
+        }
+    }
+    if (w.index == 0 && ctx.control_tx != nullptr) {
+        unsigned got = rte_ring_sc_dequeue_burst(
+            ctx.control_tx, reinterpret_cast<void**>(burst.data()), kWorkerBurst, nullptr);
+        for (unsigned i = 0; i < got; ++i) {
+            w.queue_tx(burst[i]);
+        }
+        w.counters.add(WorkerEvent::control_tx, got);
+        taken += got;
+    }
+    if (now >= w.next_housekeeping) {
+        w.next_housekeeping = now + ctx.tsc_hz * kHousekeepingUs / 1'000'000;
+        service_hold_queue(now);
+        expire_flows(now, kExpiryBudget);
+        census_step(now, kCensusBudget);
+    }
+    w.flush();
+    // Nothing from the snapshot or the neighbour view is held past here.
+    rte_rcu_qsbr_quiescent(ctx.qsbr, w.index);
+    return taken;
+}
+
 void Worker::run() {
     Impl& w = *_impl;
     const WorkerContext& ctx = w.ctx;
     rte_rcu_qsbr_thread_register(ctx.qsbr, w.index);
     rte_rcu_qsbr_thread_online(ctx.qsbr, w.index);
-    std::array<rte_mbuf*, kWorkerBurst> burst;
-    const uint64_t housekeeping_ticks = ctx.tsc_hz * kHousekeepingUs / 1'000'000;
-    uint64_t next_housekeeping = 0;
+    const bool adaptive = ctx.idle == IdleMode::adaptive;
+    if (adaptive) {
+        // Sleeps as asked, not up to the default 50 us later: the slack would
+        // be added to every sleep's bound (kIdleSleepMaxUs).
+        prctl(PR_SET_TIMERSLACK, kIdleTimerSlackNs);
+    }
+    IdleBackoff backoff(ctx.tsc_hz);
     // Acquire: pairs with the control thread's release store on shutdown.
     while (!ctx.stop->load(std::memory_order_acquire)) {
-        uint64_t now = rte_rdtsc();
-        uint16_t n = rte_eth_rx_burst(ctx.port_id, w.index, burst.data(), kWorkerBurst);
-        if (n != 0) {
-            process_burst(std::span(burst.data(), n), now, false);
+        const uint64_t now = rte_rdtsc();
+        const uint32_t taken = poll_once(now);
+        if (!adaptive) {
+            continue;
         }
-        for (uint16_t from = 0; from < ctx.workers; ++from) {
-            rte_ring* ring =
-                ctx.handoff.empty() ? nullptr : ctx.handoff[size_t{from} * ctx.workers + w.index];
-            if (ring == nullptr) {
-                continue;
+        const IdleAction next = backoff.next(taken != 0, now);
+        if (next.kind == IdleAction::Kind::pause) {
+            for (uint32_t i = 0; i < kIdlePausesPerPoll; ++i) {
+                rte_pause();
             }
-            unsigned got = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(burst.data()),
-                                                     kWorkerBurst, nullptr);
-            if (got != 0) {
-                process_burst(std::span(burst.data(), got), now, true);
-            }
+        } else if (next.kind == IdleAction::Kind::sleep) {
+            // Offline while asleep, so the control thread's grace periods
+            // (reclaim of tables, zones, neighbour views) never wait for us.
+            // Offline is a release store: the reads of shared state above
+            // are done before a reclaimer can see us gone; online ends with
+            // a full fence pairing with rte_rcu_qsbr_check's loads, so
+            // nothing is read again before we count as a reader.
+            rte_rcu_qsbr_thread_offline(ctx.qsbr, w.index);
+            const timespec pause{0, static_cast<long>(next.sleep_us) * 1000};
+            nanosleep(&pause, nullptr);
+            rte_rcu_qsbr_thread_online(ctx.qsbr, w.index);
+            w.counters.add(WorkerEvent::idle_sleep);
         }
-        if (w.index == 0 && ctx.control_tx != nullptr) {
-            unsigned got = rte_ring_sc_dequeue_burst(
-                ctx.control_tx, reinterpret_cast<void**>(burst.data()), kWorkerBurst, nullptr);
-            for (unsigned i = 0; i < got; ++i) {
-                w.queue_tx(burst[i]);
-            }
-            w.counters.add(WorkerEvent::control_tx, got);
-        }
-        if (now >= next_housekeeping) {
-            next_housekeeping = now + housekeeping_ticks;
-            service_hold_queue(now);
-            expire_flows(now, kExpiryBudget);
-            census_step(now, kCensusBudget);
-        }
-        w.flush();
-        // Nothing from the snapshot or the neighbour view is held past here.
-        rte_rcu_qsbr_quiescent(ctx.qsbr, w.index);
     }
     rte_rcu_qsbr_thread_offline(ctx.qsbr, w.index);
     rte_rcu_qsbr_thread_unregister(ctx.qsbr, w.index);

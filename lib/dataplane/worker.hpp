@@ -3,10 +3,13 @@
 // counters; nothing on the per-packet path takes a lock or does an atomic
 // read-modify-write.
 //
-// Loop (run()): rx burst + handoff rings -> process_burst() -> tx burst;
-// then the hold queue, a budget of flow expiry, frames from the control
-// thread (worker 0), and rte_rcu_qsbr_quiescent() once per iteration.
-// process_burst() is callable without the loop (unit tests, benchmarks).
+// Loop (run() repeats poll_once()): rx burst + handoff rings ->
+// process_burst() -> tx burst; frames from the control thread (worker 0);
+// every kHousekeepingUs the hold queue, a budget of flow expiry and a census
+// step; rte_rcu_qsbr_quiescent() once per iteration. With `dpdk.idle:
+// adaptive`, polls that find nothing back off to short sleeps
+// (dataplane/idle_backoff.hpp), RCU-offline while asleep. process_burst()
+// and poll_once() are callable without the loop (unit tests, benchmarks).
 //
 // Ownership of a flow (both directions must meet on one worker):
 //  - nat:     owner = hash(client ip, client port) % workers, computed from
@@ -100,7 +103,8 @@ struct WorkerContext {
     uint32_t service_net_be = 0;  // network.service_cidr
     uint32_t service_mask_be = 0;
     ForwardingMode mode = ForwardingMode::fullnat;
-    std::vector<uint32_t> snat_be;  // SNAT source addresses (fullnat)
+    IdleMode idle = IdleMode::poll;  // dpdk.idle: what run() does when it finds nothing
+    std::vector<uint32_t> snat_be;   // SNAT source addresses (fullnat)
     ConntrackConfig conntrack;
     const ServiceTable* table = nullptr;
     rte_rcu_qsbr* qsbr = nullptr;  // thread id of worker i = i
@@ -160,6 +164,12 @@ public:
     // The lcore loop; returns when *context.stop becomes true. Registers
     // with the QSBR variable on entry and goes offline on exit.
     void run();
+
+    // One iteration of the loop at `now_tsc` (the worker must be online in
+    // the QSBR variable): rx burst, handoff rings, control-thread frames
+    // (worker 0), housekeeping when due, tx flush, quiescent report. Returns
+    // the frames it took in; 0 = it found nothing to do.
+    uint32_t poll_once(uint64_t now_tsc);
 
     // Processes one burst as the loop does. `handed_off` = the frames come
     // from another worker (owner checks skipped). Frames to send end up in

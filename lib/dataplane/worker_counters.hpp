@@ -13,26 +13,27 @@
 namespace svcgw {
 
 // Things that happened to packets; not errors.
-#define SVCGW_WORKER_EVENTS(X)                                                     \
-    X(rx)                    /* frames received on the worker's queue */           \
-    X(tx)                    /* frames handed to the device */                     \
-    X(handoff_out)           /* frames passed to the flow's owner */               \
-    X(handoff_in)            /* frames received from another worker */             \
-    X(control_tx)            /* control-thread frames (ARP requests, GARP) sent */ \
-    X(arp_reply)             /* ARP requests for our address or a VIP answered */  \
-    X(arp_learned)           /* ARP senders passed to the neighbour table */       \
-    X(icmp_echo_reply)       /* pings to our address, the DNS address or a VIP */  \
-    X(dns_reply)             /* DNS queries answered in place */                   \
-    X(icmp_error_translated) /* ICMP errors about a flow sent to its other side */ \
-    X(flow_new)              /* connections balanced to a backend */               \
-    X(flow_hit)              /* client->service packets of a known flow */         \
-    X(flow_reply)            /* backend->client packets translated back */         \
-    X(flow_rebalanced)       /* flows whose backend was deleted, balanced again */ \
-    X(flow_expired)          /* flows removed by the idle timers */                \
-    X(reject_rst)            /* TCP connection refused with RST */                 \
-    X(reject_icmp)           /* UDP refused with ICMP port unreachable */          \
-    X(held)                  /* frames queued waiting for a next hop's MAC */      \
-    X(resolve_request)       /* next hops the worker asked the control to resolve */
+#define SVCGW_WORKER_EVENTS(X)                                                       \
+    X(rx)                    /* frames received on the worker's queue */             \
+    X(tx)                    /* frames handed to the device */                       \
+    X(handoff_out)           /* frames passed to the flow's owner */                 \
+    X(handoff_in)            /* frames received from another worker */               \
+    X(control_tx)            /* control-thread frames (ARP requests, GARP) sent */   \
+    X(arp_reply)             /* ARP requests for our address or a VIP answered */    \
+    X(arp_learned)           /* ARP senders passed to the neighbour table */         \
+    X(icmp_echo_reply)       /* pings to our address, the DNS address or a VIP */    \
+    X(dns_reply)             /* DNS queries answered in place */                     \
+    X(icmp_error_translated) /* ICMP errors about a flow sent to its other side */   \
+    X(flow_new)              /* connections balanced to a backend */                 \
+    X(flow_hit)              /* client->service packets of a known flow */           \
+    X(flow_reply)            /* backend->client packets translated back */           \
+    X(flow_rebalanced)       /* flows whose backend was deleted, balanced again */   \
+    X(flow_expired)          /* flows removed by the idle timers */                  \
+    X(reject_rst)            /* TCP connection refused with RST */                   \
+    X(reject_icmp)           /* UDP refused with ICMP port unreachable */            \
+    X(held)                  /* frames queued waiting for a next hop's MAC */        \
+    X(resolve_request)       /* next hops the worker asked the control to resolve */ \
+    X(idle_sleep)            /* sleeps with nothing to do (dpdk.idle: adaptive) */
 
 // Why a frame was dropped (each one counted, never logged).
 #define SVCGW_WORKER_DROPS(X)                                                          \

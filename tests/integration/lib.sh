@@ -55,6 +55,9 @@ RIG_DPDK_EXTRA=()
 RIG_PORT_GATEWAY=""  # the port's `gateway:` (next hop off the subnet), if any
 RIG_HUGEPAGES=${SVCGW_HUGEPAGES:-auto}
 RIG_MEMORY_MB=${SVCGW_MEMORY_MB:-256}
+# Workers sleep when idle: the rig shares 2 cores between several daemons,
+# pods and clients (SVCGW_IDLE=poll measures the busy-polling default).
+RIG_IDLE=${SVCGW_IDLE:-adaptive}
 RIG_SERVICES=()
 RIG_PODS=()
 RIG_BG_PIDS=()
@@ -440,6 +443,7 @@ rig_write_config() {
         echo "  hugepages: $RIG_HUGEPAGES"
         echo "  file_prefix: $RIG_ID"
         echo "  extra_args: [$extra]"
+        echo "  idle: $RIG_IDLE"
         echo "ports:"
         echo "  - {name: ext0, device: \"$RIG_DPDK_DEVICE\", address: $(rig_gw_ip)/24${RIG_PORT_GATEWAY:+, gateway: $RIG_PORT_GATEWAY}}"
         echo "network: {service_cidr: $RIG_SERVICE_CIDR, snat_addresses: []}"

@@ -61,6 +61,7 @@ TEST(ConfigDefaults, EmptyDocumentGivesDesignDefaults) {
         EXPECT_EQ(config.dpdk.hugepages, HugepageMode::automatic);
         EXPECT_EQ(config.dpdk.file_prefix, "svcgw");
         EXPECT_TRUE(config.dpdk.extra_args.empty());
+        EXPECT_EQ(config.dpdk.idle, IdleMode::poll);
         EXPECT_TRUE(config.ports.empty());
         EXPECT_EQ(config.network.service_cidr.str(), "10.96.0.0/16");
         EXPECT_TRUE(config.network.snat_addresses.empty());
@@ -110,7 +111,7 @@ services:
 
 TEST(ConfigParse, EveryKeyIsRead) {
     Config config = load_ok(R"(
-dpdk: {lcores: "0,2-3", memory_mb: 1024, hugepages: false, file_prefix: gw1, extra_args: [--log-level=8, -n4]}
+dpdk: {lcores: "0,2-3", memory_mb: 1024, hugepages: false, file_prefix: gw1, extra_args: [--log-level=8, -n4], idle: adaptive}
 ports:
   - {name: ext0, device: "0000:03:00.0", address: 192.168.7.2/24, gateway: 192.168.7.1}
   - {name: ext1, device: "net_tap0", address: 172.16.0.1/31}
@@ -138,6 +139,7 @@ services:
     EXPECT_EQ(config.dpdk.hugepages, HugepageMode::off);
     EXPECT_EQ(config.dpdk.file_prefix, "gw1");
     EXPECT_EQ(config.dpdk.extra_args, (std::vector<std::string>{"--log-level=8", "-n4"}));
+    EXPECT_EQ(config.dpdk.idle, IdleMode::adaptive);
     ASSERT_EQ(config.ports.size(), 2u);
     EXPECT_EQ(config.ports[0].device, "0000:03:00.0");
     EXPECT_EQ(config.ports[0].address.str(), "192.168.7.2/24");
@@ -263,6 +265,11 @@ TEST(ConfigParse, HugepagesAcceptsAutoTrueFalse) {
     EXPECT_EQ(load_ok("dpdk: {hugepages: false}").dpdk.hugepages, HugepageMode::off);
 }
 
+TEST(ConfigParse, IdleAcceptsPollAdaptive) {
+    EXPECT_EQ(load_ok("dpdk: {idle: poll}").dpdk.idle, IdleMode::poll);
+    EXPECT_EQ(load_ok("dpdk: {idle: adaptive}").dpdk.idle, IdleMode::adaptive);
+}
+
 TEST(ConfigParse, ParseConfigDoesNotValidateOrAllocate) {
     auto parsed = parse_config(
         "maglev: {table_size: 1000}\nservices: [{name: web, ports: [{port: 80}]}]\n", kSource);
@@ -307,6 +314,8 @@ const ErrorCase kErrorCases[] = {
      "services[0].endpoints[0].ready", "expected true or false", "4:39"},
     {"hugepages value", "dpdk: {hugepages: maybe}\n", "dpdk.hugepages", "auto, true or false",
      "1:19"},
+    {"idle value", "dpdk: {idle: sleep}\n", "dpdk.idle",
+     "unknown idle mode 'sleep' (poll or adaptive)", "1:14"},
     {"unknown top-level key", "dnss: {}\n", "dnss", "did you mean 'dns'?", "1:1"},
     {"unknown key with suggestion",
      "services:\n  - name: a\n    ports:\n      - {port: 80, "
