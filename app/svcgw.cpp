@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -45,6 +46,8 @@
 #include "control/state.hpp"
 #include "control/table_publisher.hpp"
 #include "dataplane/worker.hpp"
+#include "kube/feed.hpp"
+#include "kube/feed_sync.hpp"
 #include "port/arp.hpp"
 #include "port/eal_args.hpp"
 #include "port/neighbour.hpp"
@@ -131,6 +134,17 @@ std::vector<std::string> fixed_sections_changed(const Config& a, const Config& b
         a.network.snat_addresses != b.network.snat_addresses) {
         changed.push_back("network");
     }
+    if (a.kubernetes.enabled != b.kubernetes.enabled ||
+        a.kubernetes.kubeconfig != b.kubernetes.kubeconfig ||
+        a.kubernetes.cluster_ips != b.kubernetes.cluster_ips ||
+        a.kubernetes.load_balancer_class != b.kubernetes.load_balancer_class ||
+        a.kubernetes.default_class != b.kubernetes.default_class ||
+        a.kubernetes.service_proxy_name != b.kubernetes.service_proxy_name ||
+        a.kubernetes.batch_window_ms != b.kubernetes.batch_window_ms ||
+        a.kubernetes.watch_timeout_s != b.kubernetes.watch_timeout_s ||
+        a.kubernetes.backoff_max_ms != b.kubernetes.backoff_max_ms) {
+        changed.push_back("kubernetes");  // the feed's threads and selection are set up once
+    }
     // dns.cluster_ip is baked into the workers' context; domain and TTL
     // would need a zone rebuild even when no service changed, which the
     // per-service publish path does not do: all three need a restart.
@@ -196,6 +210,8 @@ public:
 
 private:
     Result<void> create_rings();
+    Result<void> start_feed();
+    void feed_schedule();
     void control_tick();
     void reload();
     void send_control_frame(rte_mbuf* frame);
@@ -222,7 +238,10 @@ private:
     std::vector<rte_ring*> _rings;
     std::vector<rte_ring*> _mbuf_rings;  // rings of rte_mbuf* to drain on shutdown
     std::atomic<bool> _stop{false};
-    std::set<uint32_t> _announced;  // VIPs announced with a gratuitous ARP
+    std::set<uint32_t> _announced;               // VIPs announced with a gratuitous ARP
+    std::unique_ptr<kube::FeedSync> _feed_sync;  // control thread side of the feed
+    std::unique_ptr<kube::Feed> _feed;           // reflector threads (kubernetes.enabled)
+    int _feed_timer = -1;                        // the feed's batch window
     bool _launched = false;
     bool _shut_down = false;
 };
@@ -258,17 +277,22 @@ Result<void> Daemon::start(unsigned workers) {
     // NXDOMAIN). Serials start at the Unix time so a restart does not go back.
     _zones = std::make_unique<ZonePublisher>(_config.dns, _config.network.service_cidr, _qsbr,
                                              static_cast<uint32_t>(now_unix()));
-    auto zone = _zones->publish_all(_config.services);
-    if (!zone) {
-        return Unexpected<Error>{zone.error().front()};
+    // With the Kubernetes feed, DNS waits for the cluster's first complete
+    // list (SERVFAIL until then, never a premature NXDOMAIN).
+    const bool dns_now = !_config.kubernetes.enabled;
+    if (dns_now) {
+        auto zone = _zones->publish_all(_config.services);
+        if (!zone) {
+            return Unexpected<Error>{zone.error().front()};
+        }
+        const ZoneStats zs = _zones->stats();
+        log("dns: %s:53, zone %s: %llu names, %llu records, serial %u, built in %.1f ms",
+            _config.dns.cluster_ip.str().c_str(), _config.dns.domain.c_str(),
+            static_cast<unsigned long long>(zs.nodes), static_cast<unsigned long long>(zs.records),
+            zs.serial, static_cast<double>(zs.last_build_us) / 1000.0);
     }
-    const ZoneStats zs = _zones->stats();
-    log("dns: %s:53, zone %s: %llu names, %llu records, serial %u, built in %.1f ms",
-        _config.dns.cluster_ip.str().c_str(), _config.dns.domain.c_str(),
-        static_cast<unsigned long long>(zs.nodes), static_cast<unsigned long long>(zs.records),
-        zs.serial, static_cast<double>(zs.last_build_us) / 1000.0);
     _publisher = std::make_unique<DaemonPublisher>(
-        TablePublisher(*_table, _config.services, _config.maglev), *_zones);
+        TablePublisher(*_table, _config.services, _config.maglev), *_zones, dns_now);
     _state = std::make_unique<ControlState>(_config, *_publisher, now_unix());
     _api = std::make_unique<ApiHandler>(_queue);
     // Refused at start-up (before any port is touched): a TCP API without a token.
@@ -347,6 +371,9 @@ Result<void> Daemon::start(unsigned workers) {
         ++index;
     }
     _launched = true;
+    if (auto feed = start_feed(); !feed) {
+        return feed;
+    }
 
     // Announce ourselves so that neighbours update stale caches at once.
     _announced = vips_of(_config);
@@ -396,6 +423,66 @@ Result<void> Daemon::create_rings() {
     }
     _mbuf_rings.push_back(_context.control_tx);
     return {};
+}
+
+Result<void> Daemon::start_feed() {
+    const KubernetesConfig& k = _config.kubernetes;
+    if (!k.enabled) {
+        return {};
+    }
+    auto access = kube::cluster_access(k.kubeconfig);
+    if (!access) {
+        return Unexpected<Error>{access.error()};
+    }
+    kube::Selection selection{k.cluster_ips, k.load_balancer_class, k.default_class,
+                              k.service_proxy_name};
+    _feed_sync = std::make_unique<kube::FeedSync>(
+        selection, std::set<kube::Kind>{kube::Kind::service, kube::Kind::endpoint_slice},
+        k.batch_window_ms, [](const std::string& line) { log("%s", line.c_str()); });
+    kube::FeedOptions options;
+    options.access = *access;
+    // kube-proxy's list filter: unlabelled Services, or only ours when named.
+    options.service_label_selector =
+        k.service_proxy_name.empty()
+            ? "!" + std::string(kube::kServiceProxyNameLabel)
+            : std::string(kube::kServiceProxyNameLabel) + "=" + k.service_proxy_name;
+    options.watch_timeout_s = k.watch_timeout_s;
+    options.backoff_max_ms = k.backoff_max_ms;
+    _feed_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (_feed_timer < 0) {
+        return fail("kubernetes", std::string("timerfd: ") + std::strerror(errno));
+    }
+    auto feed = kube::Feed::start(options);
+    if (!feed) {
+        return Unexpected<Error>{feed.error()};
+    }
+    _feed = std::move(*feed);
+    log("kubernetes: following %s (%s), DNS waits for the first complete list",
+        access->server().c_str(), access->source.c_str());
+    return {};
+}
+
+// Hands what the reflectors decoded to the model and publishes when due;
+// arms the batch timer when a publish has to wait for the window.
+void Daemon::feed_schedule() {
+    auto wait = _feed_sync->poll(*_state, std::chrono::steady_clock::now(), now_unix());
+    if (_feed_sync->take_first_sync()) {
+        auto live = _publisher->go_live(_state->config().services);
+        if (!live) {
+            log("dns: zone build failed: %s", live.error().front().str().c_str());
+        } else {
+            const ZoneStats zs = _zones->stats();
+            log("dns: %s:53 live after the first list: %llu names, serial %u",
+                _config.dns.cluster_ip.str().c_str(), static_cast<unsigned long long>(zs.nodes),
+                zs.serial);
+        }
+    }
+    announce_new_vips();
+    if (wait) {
+        itimerspec once{{0, 0},
+                        {static_cast<time_t>(*wait / 1000), long(*wait % 1000) * 1'000'000}};
+        timerfd_settime(_feed_timer, 0, &once, nullptr);
+    }
 }
 
 void Daemon::send_control_frame(rte_mbuf* frame) {
@@ -534,6 +621,12 @@ int Daemon::run() {
     epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
     ev.data.fd = _queue.fd();
     epoll_ctl(efd, EPOLL_CTL_ADD, _queue.fd(), &ev);
+    if (_feed != nullptr) {
+        ev.data.fd = _feed->fd();
+        epoll_ctl(efd, EPOLL_CTL_ADD, _feed->fd(), &ev);
+        ev.data.fd = _feed_timer;
+        epoll_ctl(efd, EPOLL_CTL_ADD, _feed_timer, &ev);
+    }
 
     bool running = true;
     while (running) {
@@ -551,6 +644,17 @@ int Daemon::run() {
                 uint64_t expirations = 0;
                 (void)!read(tfd, &expirations, sizeof expirations);
                 control_tick();
+                continue;
+            }
+            if (_feed != nullptr && events[i].data.fd == _feed->fd()) {
+                _feed_sync->receive(_feed->take());
+                feed_schedule();
+                continue;
+            }
+            if (_feed != nullptr && events[i].data.fd == _feed_timer) {
+                uint64_t expirations = 0;
+                (void)!read(_feed_timer, &expirations, sizeof expirations);
+                feed_schedule();
                 continue;
             }
             if (events[i].data.fd == _queue.fd()) {
@@ -581,6 +685,11 @@ void Daemon::shutdown() {
         return;
     }
     _shut_down = true;
+    _feed.reset();  // joins the reflector threads
+    if (_feed_timer >= 0) {
+        close(_feed_timer);
+        _feed_timer = -1;
+    }
     _metrics_server.reset();  // no new jobs; pending ones time out
     _api_server.reset();
     // Release: pairs with the workers' acquire load of the stop flag.

@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential meson ninja-build pkg-config
   libdpdk-dev dpdk dpdk-dev libyaml-cpp-dev libjemalloc-dev
-  libcpp-httplib-dev nlohmann-json3-dev
+  libcpp-httplib-dev libssl-dev nlohmann-json3-dev  # libssl: the feed's in-memory CA and client certs
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   clang-14 libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh)

@@ -95,6 +95,20 @@ struct MetricsConfig {
     std::string listen = "tcp:127.0.0.1:9100";
 };
 
+// The Kubernetes feed (issue 11): svcgw follows a cluster's Services and
+// EndpointSlices through list+watch. Restart-only, like `api`.
+struct KubernetesConfig {
+    bool enabled = false;
+    std::string kubeconfig;    // "" = in-cluster (service account files and env)
+    bool cluster_ips = false;  // serve every Service's ClusterIP (the seed's mode)
+    std::string load_balancer_class = "svcgw.io/lb";
+    bool default_class = false;       // also LoadBalancer Services without a class
+    std::string service_proxy_name;   // "" = Services without the label, as kube-proxy
+    uint32_t batch_window_ms = 5;     // at most one publish per window (1 .. 10)
+    uint32_t watch_timeout_s = 300;   // server-side watch timeout (timeoutSeconds)
+    uint32_t backoff_max_ms = 30000;  // reconnect back-off cap
+};
+
 struct ServicePortConfig {
     std::string name;  // may be empty for a single-port service
     uint16_t port = 0;
@@ -168,6 +182,7 @@ struct Config {
     DnsConfig dns;
     ApiConfig api;
     MetricsConfig metrics;
+    KubernetesConfig kubernetes;
     std::vector<ServiceConfig> services;
     SourceMap locations;  // all but services ("dns.cluster_ip", "ports[0].address")
 };

@@ -3,6 +3,7 @@
 // API server adds on export are accepted and ignored; fields that change
 // behaviour we do not implement are errors, never silently dropped.
 // Display paths are "Kind/namespace/name.field.path" (kubectl's field paths).
+#include <deque>
 #include <limits>
 #include <map>
 #include <tuple>
@@ -110,9 +111,11 @@ void KubernetesDocuments::add_object(const YAML::Node& doc, const std::string& f
         prefix = kind + "/" + (ns.empty() ? std::string(kDefaultNamespace) : ns) + "/" + name;
     }
     if (kind == "Service") {
-        add_service(doc, prefix);
+        _services.push_back(decode_service(doc, prefix));
     } else if (kind == "EndpointSlice") {
-        add_slice(doc, prefix);
+        if (auto slice = read_slice(doc, prefix); slice && slice->forwardable) {
+            _slices.push_back(std::move(*slice));
+        }
     } else if (!in_list &&
                (kind == "List" || kind == "ServiceList" || kind == "EndpointSliceList")) {
         Fields f(r, doc, prefix, {"apiVersion", "kind", "items", "metadata"});
@@ -131,7 +134,8 @@ void KubernetesDocuments::add_object(const YAML::Node& doc, const std::string& f
     }
 }
 
-void KubernetesDocuments::add_service(const YAML::Node& doc, const std::string& prefix) {
+ServiceConfig KubernetesDocuments::decode_service(const YAML::Node& doc,
+                                                  const std::string& prefix) {
     Reader& r = _reader;
     ServiceConfig svc;
     SourceMap& src = svc.locations;
@@ -164,12 +168,10 @@ void KubernetesDocuments::add_service(const YAML::Node& doc, const std::string& 
     auto spec_node = top.get("spec");
     if (!spec_node) {
         r.error(top.location(), top.path("spec"), "missing spec");
-        _services.push_back(std::move(svc));
-        return;
+        return svc;
     }
     if (!r.expect_map(*spec_node, top.path("spec"))) {
-        _services.push_back(std::move(svc));
-        return;
+        return svc;
     }
     Fields spec(r, *spec_node, top.path("spec"),
                 concat({"type", "clusterIP", "clusterIPs", "externalName", "ports",
@@ -316,10 +318,20 @@ void KubernetesDocuments::add_service(const YAML::Node& doc, const std::string& 
             }
         }
     }
-    _services.push_back(std::move(svc));
+    return svc;
 }
 
-void KubernetesDocuments::add_slice(const YAML::Node& doc, const std::string& prefix) {
+std::optional<EndpointSliceConfig> KubernetesDocuments::decode_slice(const YAML::Node& doc,
+                                                                     const std::string& prefix) {
+    auto slice = read_slice(doc, prefix);
+    if (!slice) {
+        return std::nullopt;
+    }
+    return std::move(slice->config);
+}
+
+std::optional<KubernetesDocuments::Slice> KubernetesDocuments::read_slice(
+    const YAML::Node& doc, const std::string& prefix) {
     Reader& r = _reader;
     Fields top(r, doc, prefix,
                {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"});
@@ -336,6 +348,9 @@ void KubernetesDocuments::add_slice(const YAML::Node& doc, const std::string& pr
                     concat(kIgnoredMetadata, {"generateName"}));
         if (auto node = meta.get("namespace")) {
             ns = r.string(*node, meta.path("namespace")).value_or(ns);
+        }
+        if (auto node = meta.get("name")) {
+            slice.config.name = r.string(*node, meta.path("name")).value_or("");
         }
         if (auto labels = meta.get("labels");
             labels && r.expect_map(*labels, meta.path("labels"))) {
@@ -362,7 +377,14 @@ void KubernetesDocuments::add_slice(const YAML::Node& doc, const std::string& pr
         r.error(top.location(), top.path("addressType"), "missing addressType");
     }
     if (type && (*type == "IPv6" || *type == "FQDN")) {
-        return;  // nothing we can forward to; Kubernetes mirrors these per family
+        // Nothing we can forward to; Kubernetes mirrors these per family.
+        slice.forwardable = false;
+        if (service) {
+            slice.config.ns = ns;
+            slice.config.service = *service;
+            return slice;
+        }
+        return std::nullopt;
     }
     if (type && *type != "IPv4") {
         r.error(*address_type, top.path("addressType"),
@@ -403,8 +425,9 @@ void KubernetesDocuments::add_slice(const YAML::Node& doc, const std::string& pr
             if (!r.expect_map(item, path)) {
                 continue;
             }
-            SliceEndpoint se;
-            se.source.emplace_back("", SourceRef{path, r.location(item), true});
+            EndpointConfig endpoint;
+            std::vector<std::pair<std::string, SourceRef>> source;
+            source.emplace_back("", SourceRef{path, r.location(item), true});
             Fields ef(r, item, path, {"addresses", "conditions", "hostname", "nodeName", "zone"},
                       {"targetRef", "hints", "deprecatedTopology"});
             auto addresses = ef.get("addresses");
@@ -426,22 +449,22 @@ void KubernetesDocuments::add_slice(const YAML::Node& doc, const std::string& pr
                 auto parsed = r.ipv4((*addresses)[a], index_path(ef.path("addresses"), a));
                 if (a == 0) {
                     ip = parsed;
-                    se.source.emplace_back(
-                        "ip", SourceRef{index_path(ef.path("addresses"), 0),
-                                        r.location((*addresses)[0]), parsed.has_value()});
+                    source.emplace_back("ip",
+                                        SourceRef{index_path(ef.path("addresses"), 0),
+                                                  r.location((*addresses)[0]), parsed.has_value()});
                 }
             }
             if (!ip) {
                 continue;
             }
-            se.endpoint.ip = *ip;
+            endpoint.ip = *ip;
             for (auto [key, typed, target] :
-                 {std::tuple{"hostname", "hostname", &se.endpoint.hostname},
-                  {"nodeName", "node_name", &se.endpoint.node_name},
-                  {"zone", "zone", &se.endpoint.zone}}) {
+                 {std::tuple{"hostname", "hostname", &endpoint.hostname},
+                  {"nodeName", "node_name", &endpoint.node_name},
+                  {"zone", "zone", &endpoint.zone}}) {
                 if (auto node = ef.get(key)) {
                     auto text = r.string(*node, ef.path(key));
-                    se.source.emplace_back(
+                    source.emplace_back(
                         typed, SourceRef{ef.path(key), r.location(*node), text.has_value()});
                     *target = text.value_or("");
                 }
@@ -463,17 +486,20 @@ void KubernetesDocuments::add_slice(const YAML::Node& doc, const std::string& pr
                     terminating = r.boolean(*node, cf.path("terminating"));
                 }
             }
-            se.endpoint.ready = ready.value_or(true);
-            se.endpoint.serving = serving.value_or(se.endpoint.ready);
-            se.endpoint.terminating = terminating.value_or(false);
-            se.endpoint.ports = named_ports;
-            slice.endpoints.push_back(std::move(se));
+            endpoint.ready = ready.value_or(true);
+            endpoint.serving = serving.value_or(endpoint.ready);
+            endpoint.terminating = terminating.value_or(false);
+            endpoint.ports = named_ports;
+            slice.config.endpoints.push_back(std::move(endpoint));
+            slice.sources.push_back(std::move(source));
         }
     }
-    if (service) {
-        slice.service_key = ns + "/" + *service;
-        _slices.push_back(std::move(slice));
+    if (!service) {
+        return std::nullopt;
     }
+    slice.config.ns = ns;
+    slice.config.service = *service;
+    return slice;
 }
 
 std::vector<ServiceConfig> KubernetesDocuments::finish(std::vector<ServiceConfig> services) {
@@ -485,21 +511,39 @@ std::vector<ServiceConfig> KubernetesDocuments::finish(std::vector<ServiceConfig
     for (size_t i = 0; i < services.size(); ++i) {
         by_key.emplace(services[i].key(), i);  // the first wins; duplicates are reported later
     }
-    for (Slice& slice : _slices) {
-        auto it = by_key.find(slice.service_key);
+    // Slices by service, in input order; then each service's endpoints are
+    // the merge of its slices (merge_slices), with where each was written.
+    std::map<size_t, std::vector<const Slice*>> by_service;
+    for (const Slice& slice : _slices) {
+        auto it = by_key.find(slice.config.service_key());
         if (it == by_key.end()) {
-            _reader.error(
-                slice.location, key_path(slice.path, "metadata.labels"),
-                "service '" + slice.service_key + "' of this EndpointSlice is not in the input");
+            _reader.error(slice.location, key_path(slice.path, "metadata.labels"),
+                          "service '" + slice.config.service_key() +
+                              "' of this EndpointSlice is not in the input");
             continue;
         }
-        ServiceConfig& svc = services[it->second];
-        for (SliceEndpoint& se : slice.endpoints) {
-            std::string typed = index_path("endpoints", svc.endpoints.size());
-            for (auto& [suffix, ref] : se.source) {
-                svc.locations[suffix.empty() ? typed : key_path(typed, suffix)] = ref;
+        by_service[it->second].push_back(&slice);
+    }
+    for (const auto& [index, slices] : by_service) {
+        ServiceConfig& svc = services[index];
+        std::vector<const EndpointSliceConfig*> configs;
+        // Per IP, the places it was written, in input order.
+        std::map<Ipv4, std::deque<const std::vector<std::pair<std::string, SourceRef>>*>> sources;
+        for (const Slice* slice : slices) {
+            configs.push_back(&slice->config);
+            for (size_t i = 0; i < slice->config.endpoints.size(); ++i) {
+                sources[slice->config.endpoints[i].ip].push_back(&slice->sources[i]);
             }
-            svc.endpoints.push_back(std::move(se.endpoint));
+        }
+        for (EndpointConfig& ep : merge_slices(configs)) {
+            std::string typed = index_path("endpoints", svc.endpoints.size());
+            if (auto src = sources.find(ep.ip); src != sources.end() && !src->second.empty()) {
+                for (const auto& [suffix, ref] : *src->second.front()) {
+                    svc.locations[suffix.empty() ? typed : key_path(typed, suffix)] = ref;
+                }
+                src->second.pop_front();
+            }
+            svc.endpoints.push_back(std::move(ep));
         }
     }
     _slices.clear();
@@ -507,3 +551,74 @@ std::vector<ServiceConfig> KubernetesDocuments::finish(std::vector<ServiceConfig
 }
 
 }  // namespace svcgw::config_detail
+
+namespace svcgw {
+
+namespace {
+
+// The object's kubectl-style name for error paths ("Service/ns/name").
+std::string object_prefix(const YAML::Node& object, std::string_view kind) {
+    std::string name, ns;
+    if (object.IsMap() && object["metadata"] && object["metadata"].IsMap()) {
+        const YAML::Node meta = object["metadata"];
+        if (meta["name"] && meta["name"].IsScalar()) {
+            name = meta["name"].Scalar();
+        }
+        if (meta["namespace"] && meta["namespace"].IsScalar()) {
+            ns = meta["namespace"].Scalar();
+        }
+    }
+    return std::string(kind) + "/" + (ns.empty() ? "default" : ns) + "/" + name;
+}
+
+}  // namespace
+
+Result<ServiceConfig, Errors> service_from_manifest(const YAML::Node& object,
+                                                    const std::string& source) {
+    config_detail::Reader reader(source);
+    config_detail::KubernetesDocuments docs(reader);
+    ServiceConfig svc;
+    try {
+        if (reader.expect_map(object, "Service")) {
+            svc = docs.decode_service(object, object_prefix(object, "Service"));
+        }
+    } catch (const YAML::Exception& e) {
+        reader.error(reader.location(e.mark), "", "YAML error: " + e.msg);
+    }
+    if (reader.has_errors()) {
+        return Unexpected<Errors>{reader.take_errors()};
+    }
+    return svc;
+}
+
+Result<EndpointSliceConfig, Errors> slice_from_manifest(const YAML::Node& object,
+                                                        const std::string& source) {
+    config_detail::Reader reader(source);
+    config_detail::KubernetesDocuments docs(reader);
+    std::optional<EndpointSliceConfig> slice;
+    try {
+        if (reader.expect_map(object, "EndpointSlice")) {
+            slice = docs.decode_slice(object, object_prefix(object, "EndpointSlice"));
+        }
+    } catch (const YAML::Exception& e) {
+        reader.error(reader.location(e.mark), "", "YAML error: " + e.msg);
+    }
+    if (reader.has_errors()) {
+        return Unexpected<Errors>{reader.take_errors()};
+    }
+    if (!slice) {
+        return Unexpected<Errors>{
+            Errors{Error{object_prefix(object, "EndpointSlice"), "not an EndpointSlice", {}}}};
+    }
+    return std::move(*slice);
+}
+
+std::vector<EndpointConfig> merge_slices(std::span<const EndpointSliceConfig* const> slices) {
+    std::vector<EndpointConfig> endpoints;
+    for (const EndpointSliceConfig* slice : slices) {
+        endpoints.insert(endpoints.end(), slice->endpoints.begin(), slice->endpoints.end());
+    }
+    return endpoints;
+}
+
+}  // namespace svcgw

@@ -12,6 +12,11 @@ namespace {
 constexpr uint64_t kU16Max = std::numeric_limits<uint16_t>::max();
 constexpr uint64_t kU32Max = std::numeric_limits<uint32_t>::max();
 constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
+// Issue 11: a rollout is batched into one publish per window of at most 10 ms.
+constexpr uint64_t kMaxBatchWindowMs = 10;
+// kube-apiserver caps a watch at --min-request-timeout x 2 (30 min by
+// default); a longer timeoutSeconds would only be cut short.
+constexpr uint64_t kMaxWatchTimeoutS = 3600;
 
 std::string lower(std::string text) {
     for (char& c : text) {
@@ -417,7 +422,7 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
     config.source = r.source();
     Fields top(r, doc, "",
                {"dpdk", "ports", "network", "forwarding", "maglev", "conntrack", "dns", "api",
-                "metrics", "services"});
+                "metrics", "kubernetes", "services"});
     SourceMap& src = config.locations;
     auto section = [&](std::string_view key,
                        std::vector<std::string_view> allowed) -> std::optional<Fields> {
@@ -498,6 +503,22 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
     if (auto f = section("metrics", {"listen"})) {
         FieldReader read(r, src, "metrics");
         assign(config.metrics.listen, read.string(*f, "listen"));
+    }
+    if (auto f =
+            section("kubernetes", {"enabled", "kubeconfig", "cluster_ips", "load_balancer_class",
+                                   "default_class", "service_proxy_name", "batch_window_ms",
+                                   "watch_timeout_s", "backoff_max_ms"})) {
+        FieldReader read(r, src, "kubernetes");
+        KubernetesConfig& k = config.kubernetes;
+        assign(k.enabled, read.boolean(*f, "enabled"));
+        assign(k.kubeconfig, read.string(*f, "kubeconfig"));
+        assign(k.cluster_ips, read.boolean(*f, "cluster_ips"));
+        assign(k.load_balancer_class, read.string(*f, "load_balancer_class"));
+        assign(k.default_class, read.boolean(*f, "default_class"));
+        assign(k.service_proxy_name, read.string(*f, "service_proxy_name"));
+        assign(k.batch_window_ms, read.integer(*f, "batch_window_ms", 1, kMaxBatchWindowMs));
+        assign(k.watch_timeout_s, read.integer(*f, "watch_timeout_s", 1, kMaxWatchTimeoutS));
+        assign(k.backoff_max_ms, read.integer(*f, "backoff_max_ms", 100, kU32Max));
     }
     if (auto services = top.get("services")) {
         config.services = parse_native_services(r, *services, "services");

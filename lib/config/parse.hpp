@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/manifest.hpp"
 #include "config/reader.hpp"
 
 namespace svcgw::config_detail {
@@ -41,25 +42,26 @@ public:
     explicit KubernetesDocuments(Reader& reader) : _reader(reader) {}
 
     void add(const YAML::Node& doc, size_t doc_index);
+    // One object decoded alone (the watch feed): errors go to the reader.
+    ServiceConfig decode_service(const YAML::Node& doc, const std::string& prefix);
+    std::optional<EndpointSliceConfig> decode_slice(const YAML::Node& doc,
+                                                    const std::string& prefix);
     // `services` (native ones from the same stream) followed by the
     // Kubernetes Services, with every EndpointSlice's endpoints merged in.
     std::vector<ServiceConfig> finish(std::vector<ServiceConfig> services);
 
 private:
-    struct SliceEndpoint {
-        EndpointConfig endpoint;
-        std::vector<std::pair<std::string, SourceRef>> source;  // suffix ("ip") -> where
-    };
     struct Slice {
-        std::string service_key;  // "ns/name"
+        EndpointSliceConfig config;
+        bool forwardable = true;  // false: an IPv6 or FQDN slice (no endpoints)
         std::string path;
         std::string location;
-        std::vector<SliceEndpoint> endpoints;
+        // Per endpoint: typed suffix ("ip") -> where it was written.
+        std::vector<std::vector<std::pair<std::string, SourceRef>>> sources;
     };
 
     void add_object(const YAML::Node& doc, const std::string& fallback_path, bool in_list);
-    void add_service(const YAML::Node& doc, const std::string& prefix);
-    void add_slice(const YAML::Node& doc, const std::string& prefix);
+    std::optional<Slice> read_slice(const YAML::Node& doc, const std::string& prefix);
 
     Reader& _reader;
     std::vector<ServiceConfig> _services;

@@ -212,6 +212,10 @@ public:
         check_dns();
         check_listen("api.listen", _config.api.listen);
         check_listen("metrics.listen", _config.metrics.listen);
+        if (_config.kubernetes.load_balancer_class.empty()) {
+            config_error("kubernetes.load_balancer_class",
+                         "must not be empty (Kubernetes' loadBalancerClass of svcgw's Services)");
+        }
         if (_config.api.listen.starts_with("tcp:") && _config.api.token_file.empty()) {
             config_error("api.token_file", "api.listen on TCP requires api.token_file");
         }

@@ -71,7 +71,7 @@ json service_to_json(const ServiceRecord& r) {
         {"ports", std::move(ports)},
         {"endpoints", std::move(endpoints)},
         {"creationTimestamp", rfc3339(r.created_unix_s)},
-        {"origin", r.origin == Origin::file ? "file" : "api"},
+        {"origin", std::string(to_string(r.origin))},
     };
     if (!s.external_name.empty()) {
         out["external_name"] = s.external_name;

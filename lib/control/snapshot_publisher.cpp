@@ -160,8 +160,19 @@ ZoneStats ZonePublisher::stats() const {
     return s;
 }
 
+Result<void, Errors> SnapshotPublisher::go_live(const std::vector<ServiceConfig>& services) {
+    auto done = _zones.publish_all(services);
+    if (done) {
+        _dns_live = true;
+    }
+    return done;
+}
+
 Result<void> SnapshotPublisher::publish(const std::vector<ServiceConfig>& next,
                                         const ServiceDiff& diff, const MaglevConfig& maglev) {
+    if (!_dns_live) {
+        return _table.publish(next, diff, maglev);
+    }
     auto prepared = _zones.prepare(next, diff);
     if (!prepared) {
         return Unexpected<Error>{prepared.error().front()};

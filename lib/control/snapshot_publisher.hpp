@@ -105,15 +105,22 @@ private:
 
 class SnapshotPublisher : public ServicePublisher {
 public:
-    SnapshotPublisher(TablePublisher table, ZonePublisher& zones)
-        : _table(std::move(table)), _zones(zones) {}
+    // `dns_live` false: changes reach the VIP table only and no zone is
+    // published (workers answer SERVFAIL) until go_live(); the Kubernetes
+    // feed holds DNS so until its first complete list.
+    SnapshotPublisher(TablePublisher table, ZonePublisher& zones, bool dns_live = true)
+        : _table(std::move(table)), _zones(zones), _dns_live(dns_live) {}
 
     Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
                          const MaglevConfig& maglev) override;
+    // Publishes the zone of the whole running set; later changes update it.
+    Result<void, Errors> go_live(const std::vector<ServiceConfig>& services);
+    bool dns_live() const { return _dns_live; }
 
 private:
     TablePublisher _table;
     ZonePublisher& _zones;
+    bool _dns_live;
 };
 
 }  // namespace svcgw

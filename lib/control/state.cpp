@@ -2,9 +2,22 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 #include <utility>
 
 namespace svcgw {
+
+std::string_view to_string(Origin origin) {
+    switch (origin) {
+        case Origin::file:
+            return "file";
+        case Origin::api:
+            return "api";
+        case Origin::kubernetes:
+            return "kubernetes";
+    }
+    return "api";
+}
 
 ApiError not_found(const std::string& ns, const std::string& name) {
     (void)ns;
@@ -266,13 +279,20 @@ Result<DiffCounts, Errors> ControlState::reload(Config file, int64_t now_unix_s)
     std::set<std::string> named;
     std::map<std::string, Origin> origins;
     std::vector<ServiceConfig> next;
+    // The cluster wins over the file: a file entry with the key of a
+    // service the Kubernetes feed serves is not applied.
+    std::erase_if(file.services, [&](const ServiceConfig& s) {
+        auto r = _records.find(s.key());
+        return r != _records.end() && r->second.origin == Origin::kubernetes;
+    });
     for (auto& s : file.services) {
         named.insert(s.key());
         origins[s.key()] = Origin::file;
     }
     for (const auto& s : _config.services) {
         const ServiceRecord& r = _records.at(s.key());
-        if (r.origin == Origin::api && !named.contains(s.key())) {
+        if (r.origin == Origin::kubernetes ||
+            (r.origin == Origin::api && !named.contains(s.key()))) {
             next.push_back(s);  // API-created: persists until deleted through the API
         }
     }
@@ -283,6 +303,188 @@ Result<DiffCounts, Errors> ControlState::reload(Config file, int64_t now_unix_s)
     // services without a cluster_ip keep the IP they run with.
     file.services.clear();
     return commit(std::move(next), origins, now_unix_s, &file);
+}
+
+}  // namespace svcgw
+
+namespace svcgw {
+
+namespace {
+
+// "ns/name" of an error path named by name_services ("ns/name.ports[0]").
+std::string key_of_path(const std::string& path) {
+    size_t slash = path.find('/');
+    if (slash == std::string::npos) {
+        return {};
+    }
+    return path.substr(0, path.find('.', slash));
+}
+
+// Every (VIP, port, protocol) a service answers on.
+std::set<std::tuple<uint32_t, uint16_t, Protocol>> vip_keys(const ServiceConfig& s) {
+    std::set<std::tuple<uint32_t, uint16_t, Protocol>> keys;
+    if (s.cluster_ip && !s.headless) {
+        for (const ServicePortConfig& p : s.ports) {
+            keys.emplace(s.cluster_ip->value, p.port, p.protocol);
+        }
+    }
+    return keys;
+}
+
+}  // namespace
+
+std::optional<Result<SyncOutcome, Errors>> ControlState::sync_endpoints(
+    Origin origin, std::vector<ServiceConfig>& upserts) {
+    // Applies when every upsert is a running service of `origin` whose
+    // endpoints alone differ: then each one is validated alone (its name,
+    // VIP and ports are as validated before), and the set is patched in
+    // place: O(changed services), not O(running set), per event.
+    std::vector<std::vector<ServiceConfig>::iterator> slots;
+    for (ServiceConfig& s : upserts) {
+        auto rec = _records.find(s.key());
+        if (rec == _records.end() || rec->second.origin != origin) {
+            return std::nullopt;
+        }
+        ServiceConfig same = rec->second.config;
+        same.endpoints = s.endpoints;
+        if (!(same == s) || s.cluster_ip != rec->second.config.cluster_ip) {
+            return std::nullopt;
+        }
+        auto slot = std::lower_bound(
+            _config.services.begin(), _config.services.end(), rec->first,
+            [](const ServiceConfig& c, const std::string& key) { return c.key() < key; });
+        if (slot == _config.services.end() || slot->key() != rec->first) {
+            return std::nullopt;
+        }
+        slots.push_back(slot);
+    }
+    SyncOutcome outcome;
+    std::vector<std::pair<std::vector<ServiceConfig>::iterator, ServiceConfig>> previous;
+    ServiceDiff diff;
+    for (size_t i = 0; i < upserts.size(); ++i) {
+        if (upserts[i] == *slots[i]) {
+            continue;
+        }
+        Config one = skeleton();
+        one.services.push_back(upserts[i]);
+        auto valid = validate_and_allocate(one, {*slots[i]});
+        if (!valid) {
+            outcome.rejected.emplace_back(upserts[i].key(),
+                                          name_services(valid.error(), one.services));
+            continue;
+        }
+        previous.emplace_back(slots[i], std::move(*slots[i]));
+        *slots[i] = std::move(one.services.front());
+        diff.changed.push_back(&*slots[i]);
+    }
+    if (!outcome.rejected.empty()) {
+        // A rejected endpoint change withdraws the service: the general path.
+        for (auto& [slot, old] : previous) {
+            *slot = std::move(old);
+        }
+        return std::nullopt;
+    }
+    if (diff.empty()) {
+        return Result<SyncOutcome, Errors>(std::move(outcome));
+    }
+    auto published = _publisher.publish(_config.services, diff, _config.maglev);
+    if (!published) {
+        for (auto& [slot, old] : previous) {
+            *slot = std::move(old);
+        }
+        return Result<SyncOutcome, Errors>(
+            Unexpected<Errors>{name_services({published.error()}, _config.services)});
+    }
+    ++_version;
+    for (const ServiceConfig* s : diff.changed) {
+        _records.at(s->key()).config = *s;
+    }
+    outcome.counts.changed = diff.changed.size();
+    return Result<SyncOutcome, Errors>(std::move(outcome));
+}
+
+Result<SyncOutcome, Errors> ControlState::sync(Origin origin, std::vector<ServiceConfig> upserts,
+                                               const std::vector<std::string>& removals,
+                                               int64_t now_unix_s) {
+    if (removals.empty()) {
+        if (auto fast = sync_endpoints(origin, upserts)) {
+            return std::move(*fast);
+        }
+    }
+    std::map<std::string, ServiceConfig> incoming;
+    for (ServiceConfig& s : upserts) {
+        s.locations.clear();
+        std::string key = s.key();
+        incoming.insert_or_assign(std::move(key), std::move(s));
+    }
+    std::set<std::string> removed;
+    for (const std::string& key : removals) {
+        auto r = _records.find(key);
+        if (r != _records.end() && r->second.origin == origin && !incoming.contains(key)) {
+            removed.insert(key);
+        }
+    }
+    SyncOutcome outcome;
+    std::set<std::string> left_out;  // rejected keys
+    // Each round leaves out the services the validation blamed; a conflict
+    // blamed on a service outside the batch leaves out the batch services
+    // that share its VIP. Bounded: every round leaves out at least one.
+    while (true) {
+        std::vector<ServiceConfig> next;
+        std::map<std::string, Origin> origins;
+        for (const ServiceConfig& s : _config.services) {
+            const std::string key = s.key();
+            const bool mine = _records.at(key).origin == origin;
+            if (removed.contains(key) || (incoming.contains(key) && !left_out.contains(key)) ||
+                (mine && left_out.contains(key))) {
+                continue;
+            }
+            next.push_back(s);
+        }
+        for (const auto& [key, s] : incoming) {
+            if (!left_out.contains(key)) {
+                next.push_back(s);
+                origins[key] = origin;
+            }
+        }
+        auto done = commit(std::move(next), origins, now_unix_s, nullptr);
+        if (done) {
+            outcome.counts = *done;
+            return outcome;
+        }
+        std::map<std::string, Errors> blamed;
+        for (const Error& e : done.error()) {
+            blamed[key_of_path(e.path)].push_back(e);
+        }
+        size_t before = left_out.size();
+        for (const auto& [key, errors] : blamed) {
+            if (incoming.contains(key) && !left_out.contains(key)) {
+                left_out.insert(key);
+                outcome.rejected.emplace_back(key, errors);
+                continue;
+            }
+            auto other = _records.find(key);
+            if (other == _records.end()) {
+                continue;
+            }
+            auto theirs = vip_keys(other->second.config);
+            for (const auto& [mine, s] : incoming) {
+                if (left_out.contains(mine)) {
+                    continue;
+                }
+                for (const auto& k : vip_keys(s)) {
+                    if (theirs.contains(k)) {
+                        left_out.insert(mine);
+                        outcome.rejected.emplace_back(mine, errors);
+                        break;
+                    }
+                }
+            }
+        }
+        if (left_out.size() == before) {
+            return Unexpected<Errors>{done.error()};  // not attributable: nothing changed
+        }
+    }
 }
 
 }  // namespace svcgw

@@ -26,6 +26,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
@@ -33,7 +35,10 @@
 
 namespace svcgw {
 
-enum class Origin { file, api };
+// Where a running service came from. For one ns/name the cluster wins over
+// the file and the file over the API (lib/control/README.md, "Origins").
+enum class Origin { file, api, kubernetes };
+std::string_view to_string(Origin origin);  // "file" | "api" | "kubernetes"
 
 struct ServiceRecord {
     ServiceConfig config;
@@ -78,6 +83,13 @@ public:
                                  const MaglevConfig& maglev) = 0;
 };
 
+// A live source's batch (the Kubernetes feed): what was published, and
+// the services left out, each with why.
+struct SyncOutcome {
+    DiffCounts counts;
+    std::vector<std::pair<std::string, Errors>> rejected;  // "ns/name" -> errors
+};
+
 // Outcome per service, as kubectl prints it: created | configured | unchanged | deleted.
 struct ChangeOutcome {
     std::string ns;
@@ -104,6 +116,16 @@ public:
     // whole running set). The restart-only sections are checked by the caller.
     Result<DiffCounts, Errors> reload(Config file, int64_t now_unix_s);
 
+    // A batch of a live origin (the Kubernetes feed): `upserts` create or
+    // replace services (taking over a file or API service of the same
+    // name), `removals` delete services of `origin` (other origins' keys
+    // are left alone). Unlike apply, one bad service does not fail the
+    // batch: it is left out (a running service of `origin` with its key is
+    // withdrawn) and returned in `rejected`; the rest is published in one
+    // step. Errors only when publishing itself fails (nothing changed).
+    Result<SyncOutcome, Errors> sync(Origin origin, std::vector<ServiceConfig> upserts,
+                                     const std::vector<std::string>& removals, int64_t now_unix_s);
+
     const ServiceRecord* find(const std::string& ns, const std::string& name) const;
     // Sorted by namespace/name.
     const std::map<std::string, ServiceRecord>& records() const { return _records; }
@@ -119,6 +141,9 @@ private:
                                       int64_t now_unix_s, const Config* sections);
 
     Config skeleton() const;  // _config without services
+    // sync()'s fast path: only endpoints of running `origin` services change.
+    std::optional<Result<SyncOutcome, Errors>> sync_endpoints(Origin origin,
+                                                              std::vector<ServiceConfig>& upserts);
 
     Config _config;  // the services are the running set, ordered by key
     std::map<std::string, ServiceRecord> _records;

@@ -50,6 +50,7 @@ tests=(
     "test_flood.sh"
     "test_churn.sh fullnat"
     "test_kubeapi.sh"
+    "test_kube_walkthrough.sh"
 )
 
 passed=0

@@ -1,0 +1,210 @@
+#include "kube/cluster_model.hpp"
+
+namespace svcgw::kube {
+
+namespace {
+
+constexpr std::string_view kLoadBalancer = "LoadBalancer";
+
+std::string slice_key(const EndpointSliceConfig& slice) {
+    return slice.ns + "/" + slice.name;
+}
+
+std::string first_message(const Errors& errors) {
+    std::string message;
+    for (const Error& e : errors) {
+        message +=
+            (message.empty() ? "" : "; ") + (e.path.empty() ? "" : e.path + ": ") + e.message;
+    }
+    return message;
+}
+
+}  // namespace
+
+Ownership owns(const Selection& selection, const ServiceMeta& meta) {
+    // kube-proxy's rule: a labelled Service belongs to the proxy it names.
+    if (meta.proxy_name.has_value() != !selection.service_proxy_name.empty() ||
+        (meta.proxy_name && *meta.proxy_name != selection.service_proxy_name)) {
+        return Ownership::none;
+    }
+    if (meta.type == kLoadBalancer &&
+        (meta.load_balancer_class == selection.load_balancer_class ||
+         (meta.load_balancer_class.empty() && selection.default_class))) {
+        return Ownership::load_balancer;
+    }
+    return selection.cluster_ips ? Ownership::cluster_ip : Ownership::none;
+}
+
+ClusterModel::ClusterModel(Selection selection, std::set<Kind> kinds)
+    : _selection(std::move(selection)), _kinds(std::move(kinds)) {}
+
+void ClusterModel::apply(Delta delta) {
+    switch (delta.type) {
+        case Delta::Type::upsert:
+            upsert(std::move(delta.object));
+            break;
+        case Delta::Type::remove:
+            remove(delta.object);
+            break;
+        case Delta::Type::relisted:
+            relisted(delta.kind, std::move(delta.objects));
+            break;
+    }
+}
+
+void ClusterModel::upsert(Object object) {
+    if (!object.ok()) {
+        _problems.push_back(Problem{object.kind, object.key, first_message(object.errors)});
+        // A bad object counts as absent: what it was before is withdrawn.
+        remove(object);
+        if (object.kind == Kind::service) {
+            _bad_services.insert(object.key);
+        }
+        return;
+    }
+    switch (object.kind) {
+        case Kind::service: {
+            auto& watched = std::get<WatchedService>(object.value);
+            _bad_services.erase(object.key);
+            auto it = _services.find(object.key);
+            if (it == _services.end() || !(it->second == watched)) {
+                _services.insert_or_assign(object.key, std::move(watched));
+                _dirty.insert(object.key);
+            }
+            break;
+        }
+        case Kind::endpoint_slice: {
+            auto& slice = std::get<EndpointSliceConfig>(object.value);
+            const std::string service = slice.service_key();
+            auto owner = _slice_owner.find(object.key);
+            if (owner != _slice_owner.end() && owner->second != service) {
+                drop_slice(object.key);  // the slice moved to another service
+            }
+            auto& mine = _slices[service];
+            auto it = mine.find(slice.name);
+            if (it == mine.end() || !(it->second == slice)) {
+                mine.insert_or_assign(slice.name, std::move(slice));
+                _dirty.insert(service);
+            }
+            _slice_owner[object.key] = service;
+            break;
+        }
+        case Kind::node: {
+            auto& node = std::get<NodeInfo>(object.value);
+            _nodes.insert_or_assign(object.key, std::move(node));
+            break;
+        }
+    }
+}
+
+void ClusterModel::drop_slice(const std::string& key) {
+    auto owner = _slice_owner.find(key);
+    if (owner == _slice_owner.end()) {
+        return;
+    }
+    auto service = _slices.find(owner->second);
+    if (service != _slices.end()) {
+        service->second.erase(key.substr(key.find('/') + 1));
+        if (service->second.empty()) {
+            _slices.erase(service);
+        }
+    }
+    _dirty.insert(owner->second);
+    _slice_owner.erase(owner);
+}
+
+void ClusterModel::remove(const Object& object) {
+    switch (object.kind) {
+        case Kind::service:
+            _bad_services.erase(object.key);
+            if (_services.erase(object.key) != 0) {
+                _dirty.insert(object.key);
+            }
+            break;
+        case Kind::endpoint_slice:
+            drop_slice(object.key);
+            break;
+        case Kind::node:
+            _nodes.erase(object.key);
+            break;
+    }
+}
+
+void ClusterModel::relisted(Kind kind, std::vector<Object> objects) {
+    // The list is the whole truth for its kind: what it lacks is gone.
+    std::set<std::string> present;
+    for (const Object& o : objects) {
+        present.insert(o.key);
+    }
+    std::vector<Object> gone;
+    auto forget = [&](const std::string& key) {
+        if (!present.contains(key)) {
+            Object o;
+            o.kind = kind;
+            o.key = key;
+            gone.push_back(std::move(o));
+        }
+    };
+    switch (kind) {
+        case Kind::service:
+            for (const auto& [key, svc] : _services) {
+                forget(key);
+            }
+            for (const std::string& key : _bad_services) {
+                forget(key);
+            }
+            break;
+        case Kind::endpoint_slice:
+            for (const auto& [key, owner] : _slice_owner) {
+                forget(key);
+            }
+            break;
+        case Kind::node:
+            for (const auto& [key, node] : _nodes) {
+                forget(key);
+            }
+            break;
+    }
+    for (const Object& o : gone) {
+        remove(o);
+    }
+    for (Object& o : objects) {
+        upsert(std::move(o));
+    }
+    _listed.insert(kind);
+}
+
+std::optional<ServiceConfig> ClusterModel::desired(const std::string& key) const {
+    auto it = _services.find(key);
+    if (it == _services.end() || owns(_selection, it->second.meta) == Ownership::none) {
+        return std::nullopt;
+    }
+    ServiceConfig config = it->second.config;
+    if (auto slices = _slices.find(key); slices != _slices.end()) {
+        std::vector<const EndpointSliceConfig*> ordered;  // by slice name: deterministic
+        for (const auto& [name, slice] : slices->second) {
+            ordered.push_back(&slice);
+        }
+        config.endpoints = merge_slices(ordered);
+    }
+    return config;
+}
+
+Changes ClusterModel::take_changes() {
+    Changes changes;
+    for (const std::string& key : _dirty) {
+        if (auto config = desired(key)) {
+            changes.upserts.push_back(std::move(*config));
+        } else {
+            changes.removals.push_back(key);
+        }
+    }
+    _dirty.clear();
+    return changes;
+}
+
+std::vector<Problem> ClusterModel::take_problems() {
+    return std::exchange(_problems, {});
+}
+
+}  // namespace svcgw::kube

@@ -1,0 +1,141 @@
+#include "kube/feed_sync.hpp"
+
+#include <algorithm>
+
+namespace svcgw::kube {
+
+namespace {
+
+std::string errors_text(const Errors& errors) {
+    std::string text;
+    for (const Error& e : errors) {
+        text += (text.empty() ? "" : "; ") + (e.path.empty() ? "" : e.path + ": ") + e.message;
+    }
+    return text;
+}
+
+}  // namespace
+
+void LagHistogram::add(uint64_t us) {
+    size_t i = 0;
+    while (i < kBuckets && us > kBucketsUs[i]) {
+        ++i;
+    }
+    ++counts[i];
+    ++count;
+    sum_us += us;
+    recent_us.push_back(us);
+    if (recent_us.size() > kRecent) {
+        recent_us.pop_front();
+    }
+}
+
+uint64_t LagHistogram::percentile_us(double p) const {
+    if (recent_us.empty()) {
+        return 0;
+    }
+    std::vector<uint64_t> sorted(recent_us.begin(), recent_us.end());
+    size_t rank = static_cast<size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(rank), sorted.end());
+    return sorted[rank];
+}
+
+FeedSync::FeedSync(Selection selection, std::set<Kind> kinds, uint32_t window_ms, Log log)
+    : _model(std::move(selection), std::move(kinds)), _window(window_ms), _log(std::move(log)) {}
+
+void FeedSync::receive(std::vector<Delta> deltas) {
+    for (Delta& d : deltas) {
+        _pending.push_back(d.received);
+        _model.apply(std::move(d));
+    }
+    _dirty = _dirty || !deltas.empty();
+}
+
+std::optional<uint32_t> FeedSync::poll(ControlState& state, Clock::time_point now,
+                                       int64_t now_unix_s) {
+    if (!_dirty || !_model.synced()) {
+        return std::nullopt;
+    }
+    if (_last_publish && now < *_last_publish + _window) {
+        auto wait = std::chrono::ceil<std::chrono::milliseconds>(*_last_publish + _window - now);
+        return static_cast<uint32_t>(std::max<int64_t>(1, wait.count()));
+    }
+    publish(state, now, now_unix_s);
+    return std::nullopt;
+}
+
+void FeedSync::event(int64_t unix_s, std::string type, std::string reason, std::string object,
+                     std::string message) {
+    _log("kubernetes: " + reason + " " + object + ": " + message);
+    _events.push_back(FeedEvent{unix_s, std::move(type), std::move(reason), std::move(object),
+                                std::move(message)});
+    if (_events.size() > kMaxEvents) {
+        _events.pop_front();
+    }
+}
+
+void FeedSync::publish(ControlState& state, Clock::time_point now, int64_t now_unix_s) {
+    for (const Problem& p : _model.take_problems()) {
+        ++_stats.invalid;
+        event(now_unix_s, "Warning", "InvalidObject", std::string(kind_name(p.kind)) + "/" + p.key,
+              p.message + " (skipped)");
+    }
+    Changes changes = _model.take_changes();
+    // Services rejected earlier are tried again: what blocked them (a VIP
+    // held by another service, say) may be gone.
+    std::set<std::string> upserted;
+    for (const ServiceConfig& s : changes.upserts) {
+        upserted.insert(s.key());
+    }
+    for (const std::string& key : _rejected) {
+        if (upserted.contains(key)) {
+            continue;
+        }
+        if (auto config = _model.desired(key)) {
+            changes.upserts.push_back(std::move(*config));
+        }
+    }
+    const bool first = !_stats.synced;
+    const auto started = Clock::now();
+    auto done =
+        state.sync(Origin::kubernetes, std::move(changes.upserts), changes.removals, now_unix_s);
+    const auto finished = Clock::now();
+    _stats.last_publish_us = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(finished - started).count());
+    _dirty = false;
+    _last_publish = now;
+    if (!done) {
+        ++_stats.publish_errors;
+        event(now_unix_s, "Warning", "PublishFailed", "Service", errors_text(done.error()));
+        _pending.clear();
+        return;
+    }
+    std::set<std::string> still_rejected;
+    for (const auto& [key, errors] : done->rejected) {
+        still_rejected.insert(key);
+        if (!_rejected.contains(key)) {
+            ++_stats.rejected;
+            event(now_unix_s, "Warning", "Rejected", "Service/" + key,
+                  errors_text(errors) + " (not served)");
+        }
+    }
+    _rejected = std::move(still_rejected);
+    if (done->counts.added + done->counts.changed + done->counts.removed != 0) {
+        ++_stats.publishes;
+    }
+    for (Clock::time_point received : _pending) {
+        _stats.lag.add(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(finished - received).count()));
+    }
+    _pending.clear();
+    if (first) {
+        _stats.synced = true;
+        _first_sync = true;
+        event(now_unix_s, "Normal", "Synced", "Service",
+              std::to_string(_model.service_count()) + " services, " +
+                  std::to_string(_model.slice_count()) + " endpoint slices listed; " +
+                  std::to_string(done->counts.added) + " services published");
+    }
+}
+
+}  // namespace svcgw::kube

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# The seed's walkthrough driven only by kubectl (issue 11 §4): svcgw follows
+# the test Kubernetes API (tests/k8s, etcd + apiserver.py, in the gateway's
+# namespace) with `kubernetes: {cluster_ips: true}`. Before the first list
+# DNS answers SERVFAIL; then apply a Service and its EndpointSlice, curl the
+# ClusterIP, dig the name; replace the pod by editing the slice; scale to
+# two with a keep-alive connection that never breaks; delete.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$RIG_DIR/../k8s/kube.sh"
+
+[ "$RIG_GATEWAY" = svcgw ] || { echo "test_kube_walkthrough: svcgw only (skipped for $RIG_GATEWAY)"; exit 0; }
+command -v dig >/dev/null || { echo "test_kube_walkthrough: missing dig (bind9-dnsutils)"; exit 1; }
+RIG_NAME=kube-walkthrough
+rig_init 18 fullnat
+trap 'kube_down; rig_cleanup' EXIT
+vip=$RIG_VIP
+url="http://$vip/"
+dns=$RIG_DNS_IP
+name=mynginx.default.svc.cluster.local
+
+KUBE_SERVICE_CIDR=$RIG_SERVICE_CIDR
+kube_up "$(rig_ns gw)" || rig_die "the test API did not start"
+m=$KUBE_DIR/manifests
+mkdir -p "$m"
+k() { kube_kubectl "$@"; }
+q() { rig_client dig @"$dns" +time=1 +tries=1 +norec "$@" 2>&1; }
+status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -n 1; }
+
+# The API is down when svcgw starts: the feed backs off and retries, and
+# DNS stays SERVFAIL (never NXDOMAIN) until the first complete list.
+kube_stop_pid "$KUBE_APISERVER_PID"
+rig_config_extra "kubernetes: {enabled: true, kubeconfig: \"$KUBE_SVCGW_KUBECONFIG\", cluster_ips: true, batch_window_ms: 5}"
+rig_ctl_start  # writes the config and starts svcgw
+out=$(q "$name" A)
+rig_check "before the first list: dig $name answers SERVFAIL ($(status_of "$out"))" \
+    test "$(status_of "$out")" = SERVFAIL
+kube_start_apiserver || rig_die "the test API did not restart"
+feed_synced() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        grep -q "kubernetes: Synced" "$RIG_GW_LOG" && return 0
+        sleep 0.1
+    done
+    echo "no 'Synced' in the gateway log"
+    return 1
+}
+rig_require "the feed lists the cluster once the API is back" feed_synced
+out=$(q "$name" A)
+rig_check "after the first list: dig $name is NXDOMAIN, not SERVFAIL ($(status_of "$out"))" \
+    test "$(status_of "$out")" = NXDOMAIN
+
+# manifests: the Service (fixed ClusterIP) and its slice, as kubectl applies them.
+service_yaml() {
+    cat <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: mynginx, namespace: default}
+spec:
+  clusterIP: $vip
+  selector: {app: mynginx}
+  ports: [{name: http, port: 80, targetPort: 80, protocol: TCP}]
+EOF
+}
+slice_yaml() { # POD...
+    echo "apiVersion: discovery.k8s.io/v1"
+    echo "kind: EndpointSlice"
+    echo "metadata: {name: mynginx-abc, namespace: default, labels: {kubernetes.io/service-name: mynginx}}"
+    echo "addressType: IPv4"
+    echo "ports: [{name: http, port: 80, protocol: TCP}]"
+    echo "endpoints:"
+    local pod
+    for pod in "$@"; do
+        echo "- {addresses: [\"$(rig_pod_ip "$pod")\"], conditions: {ready: true}}"
+    done
+}
+apply_slice() { # POD...
+    slice_yaml "$@" >"$m/slice.yaml"
+    k apply -f "$m/slice.yaml" >/dev/null
+}
+
+# (1) expose: one pod behind the ClusterIP, by kubectl alone.
+rig_add_pod a
+service_yaml >"$m/service.yaml"
+rig_check "kubectl apply the Service" k apply -f "$m/service.yaml"
+rig_check "kubectl apply its EndpointSlice (pod a)" apply_slice a
+rig_require "step 1: curl $url is answered by pod a" rig_wait_pod "$url" a
+out=$(q "$name" A)
+rig_check "step 1: dig $name answers $vip" grep -Eq "^$name\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+A[[:space:]]+$vip" <<<"$out"
+get_svc=$(rig_ctl get service mynginx -o json)
+rig_check "svcgwctl shows origin kubernetes" grep -q '"origin": *"kubernetes"' <<<"$get_svc"
+
+# (2) replace the pod: edit the slice.
+rig_del_pod a
+rig_add_pod b
+rig_check "kubectl apply the slice with pod b" apply_slice b
+rig_require "step 2: after replacing the pod, $url is answered by pod b" rig_wait_pod "$url" b
+
+# A keep-alive connection to pod b, opened before scale-out, must survive it.
+ka_out="$RIG_TMP/keepalive.out"
+ka_stop="$RIG_TMP/keepalive.stop"
+rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$ka_stop" 1 120 >"$ka_out" 2>&1 &
+ka_pid=$!
+RIG_BG_PIDS+=("$ka_pid")
+ka_lines() { grep -c '^[0-9]' "$ka_out" || true; }
+wait_ka_lines() {
+    local want=$1 i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(ka_lines)" -ge "$want" ] && return 0
+        grep -q BROKEN "$ka_out" && break
+        sleep 0.1
+    done
+    echo "keep-alive client: $(tail -n 2 "$ka_out" | tr '\n' ' ')"
+    return 1
+}
+rig_require "keep-alive connection through $vip is up" wait_ka_lines 2
+
+# (3) scale to two.
+rig_add_pod c
+rig_check "kubectl apply the slice with pods b and c" apply_slice b c
+rig_require "step 3: the new pod c starts answering $url" rig_wait_pod "$url" c
+spread=30
+for ((i = 1; i <= spread; i++)); do
+    rig_curl -o /dev/null "$url?spread=$i" || true
+done
+n_b=$(rig_count_requests b 'spread=')
+n_c=$(rig_count_requests c 'spread=')
+rig_check "step 3: all $spread requests answered, both pods used (b=$n_b c=$n_c)" \
+    test $((n_b + n_c)) -eq "$spread" -a "$n_b" -gt 0 -a "$n_c" -gt 0
+ka_mid=$(ka_lines)
+rig_check "keep-alive requests continued during scale-out" wait_ka_lines $((ka_mid + 2))
+
+# (4) scale in: pod c leaves the slice; the keep-alive connection to b stays.
+rig_check "kubectl apply the slice with pod b only" apply_slice b
+rig_check "step 4: after scale-in, $url is answered by pod b" rig_wait_pod "$url" b
+touch "$ka_stop"
+ka_rc=1
+for ((i = 0; i < 50; i++)); do
+    if ! kill -0 "$ka_pid" 2>/dev/null; then
+        wait "$ka_pid"
+        ka_rc=$?
+        break
+    fi
+    sleep 0.1
+done
+rig_check "the keep-alive client never broke ($(ka_lines) requests): $(tail -n 1 "$ka_out")" \
+    test "$ka_rc" -eq 0
+rig_check "svcgw's view converged to kubectl's (endpoints of mynginx = pod b)" \
+    grep -Eq "^mynginx +$(rig_pod_ip b):80 " <<<"$(rig_ctl get endpoints mynginx)"
+
+# (5) delete: the VIP refuses at once and the name goes.
+rig_check "kubectl delete service mynginx" k delete service mynginx
+gone() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        rig_ctl get service mynginx >/dev/null 2>&1 || return 0
+        sleep 0.1
+    done
+    echo "svcgwctl still lists mynginx"
+    return 1
+}
+rig_check "step 5: svcgw dropped the service" gone
+rig_check "step 5: $url fails fast" rig_expect_fast_failure "$url"
+out=$(q "$name" A)
+rig_check "step 5: dig $name is NXDOMAIN ($(status_of "$out"))" test "$(status_of "$out")" = NXDOMAIN
+
+rig_finish
