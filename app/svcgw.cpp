@@ -587,7 +587,11 @@ StatsSnapshot Daemon::stats() {
         workers.push_back(w.get());
         census.push_back(w->census());
     }
-    return collect_stats(*_table, workers, census);
+    StatsSnapshot s = collect_stats(*_table, workers, census);
+    if (_feed != nullptr) {
+        s.kubernetes = feed_stats(*_feed, *_feed_sync);
+    }
+    return s;
 }
 
 std::vector<FlowSample> Daemon::flows(size_t limit) {

@@ -143,9 +143,25 @@ json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::s
                                    {"flow_evictions", w.flow_evictions}});
         }
     }
-    return json{{"services", s.services},        {"config_version", s.config_version},
-                {"ports", std::move(ports)},     {"backends", std::move(backends)},
-                {"workers", std::move(workers)}, {"dns", std::move(dns_total)}};
+    json out{{"services", s.services},        {"config_version", s.config_version},
+             {"ports", std::move(ports)},     {"backends", std::move(backends)},
+             {"workers", std::move(workers)}, {"dns", std::move(dns_total)}};
+    if (s.kubernetes.enabled) {
+        const FeedStats& k = s.kubernetes;
+        json kinds = json::object();
+        for (const FeedKindStats& kind : k.kinds) {
+            kinds[kind.kind] = json{{"events", kind.events},        {"bookmarks", kind.bookmarks},
+                                    {"relists", kind.relists},      {"restarts", kind.restarts},
+                                    {"expired", kind.expired},      {"errors", kind.errors},
+                                    {"last_error", kind.last_error}};
+        }
+        out["kubernetes"] = json{{"synced", k.synced},        {"kinds", std::move(kinds)},
+                                 {"publishes", k.publishes},  {"rejected", k.rejected},
+                                 {"invalid", k.invalid},      {"publish_errors", k.publish_errors},
+                                 {"lag_count", k.lag_count},  {"lag_p50_us", k.lag_p50_us},
+                                 {"lag_p99_us", k.lag_p99_us}};
+    }
+    return out;
 }
 
 // Native service text (JSON is YAML) through the config parser, so the API

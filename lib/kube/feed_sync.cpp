@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "kube/feed.hpp"
+
 namespace svcgw::kube {
 
 namespace {
@@ -136,6 +138,36 @@ void FeedSync::publish(ControlState& state, Clock::time_point now, int64_t now_u
                   std::to_string(_model.slice_count()) + " endpoint slices listed; " +
                   std::to_string(done->counts.added) + " services published");
     }
+}
+
+FeedStats feed_stats(const Feed& feed, const FeedSync& sync) {
+    FeedStats out;
+    out.enabled = true;
+    out.synced = sync.synced();
+    for (const Feed::KindCounters& k : feed.counters()) {
+        const ReflectorCounters& c = *k.counters;
+        out.kinds.push_back(FeedKindStats{
+            std::string(kind_name(k.kind)), c.events.load(std::memory_order_relaxed),
+            c.bookmarks.load(std::memory_order_relaxed), c.relists.load(std::memory_order_relaxed),
+            c.restarts.load(std::memory_order_relaxed), c.expired.load(std::memory_order_relaxed),
+            c.errors.load(std::memory_order_relaxed), k.last_error});
+    }
+    const FeedSyncStats& s = sync.stats();
+    out.publishes = s.publishes;
+    out.rejected = s.rejected;
+    out.invalid = s.invalid;
+    out.publish_errors = s.publish_errors;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= LagHistogram::kBuckets; ++i) {
+        cumulative += s.lag.counts[i];
+        out.lag_buckets.emplace_back(i < LagHistogram::kBuckets ? LagHistogram::kBucketsUs[i] : 0,
+                                     cumulative);
+    }
+    out.lag_count = s.lag.count;
+    out.lag_sum_us = s.lag.sum_us;
+    out.lag_p50_us = s.lag.percentile_us(0.5);
+    out.lag_p99_us = s.lag.percentile_us(0.99);
+    return out;
 }
 
 }  // namespace svcgw::kube

@@ -23,6 +23,7 @@
 
 #include "control/state.hpp"
 #include "kube/cluster_model.hpp"
+#include "telemetry/stats.hpp"
 
 namespace svcgw::kube {
 
@@ -98,5 +99,9 @@ private:
     FeedSyncStats _stats;
     std::deque<FeedEvent> _events;
 };
+
+class Feed;
+// The counters of both halves, as /v1/stats and /metrics show them.
+FeedStats feed_stats(const Feed& feed, const FeedSync& sync);
 
 }  // namespace svcgw::kube

@@ -70,6 +70,57 @@ std::string render_prometheus(const StatsSnapshot& s) {
     w.family("svcgw_config_version", "gauge", "Published service-set version.");
     w.sample("svcgw_config_version", "", s.config_version);
 
+    if (s.kubernetes.enabled) {
+        const FeedStats& k = s.kubernetes;
+        w.family("svcgw_kubernetes_synced", "gauge",
+                 "1 once the feed's first complete list is published.");
+        w.sample("svcgw_kubernetes_synced", "", k.synced ? 1 : 0);
+        struct KindMetric {
+            const char* name;
+            const char* help;
+            uint64_t FeedKindStats::*field;
+        };
+        const KindMetric kinds[] = {
+            {"svcgw_kubernetes_events_total", "Watch events received.", &FeedKindStats::events},
+            {"svcgw_kubernetes_bookmarks_total", "Watch bookmarks received.",
+             &FeedKindStats::bookmarks},
+            {"svcgw_kubernetes_relists_total", "Complete lists.", &FeedKindStats::relists},
+            {"svcgw_kubernetes_watch_restarts_total", "Watches opened again.",
+             &FeedKindStats::restarts},
+            {"svcgw_kubernetes_expired_total", "410 Gone answers (relist).",
+             &FeedKindStats::expired},
+            {"svcgw_kubernetes_errors_total", "Failed requests and bad lines.",
+             &FeedKindStats::errors},
+        };
+        for (const auto& m : kinds) {
+            w.family(m.name, "counter", m.help);
+            for (const FeedKindStats& kind : k.kinds) {
+                w.sample(m.name, "kind=\"" + kind.kind + "\"", kind.*m.field);
+            }
+        }
+        w.family("svcgw_kubernetes_publishes_total", "counter",
+                 "Feed batches that changed the service set.");
+        w.sample("svcgw_kubernetes_publishes_total", "", k.publishes);
+        w.family("svcgw_kubernetes_rejected_total", "counter", "Services left out by validation.");
+        w.sample("svcgw_kubernetes_rejected_total", "", k.rejected);
+        w.family("svcgw_kubernetes_invalid_objects_total", "counter",
+                 "Objects that could not be decoded.");
+        w.sample("svcgw_kubernetes_invalid_objects_total", "", k.invalid);
+        w.family("svcgw_kubernetes_publish_errors_total", "counter",
+                 "Feed batches the publisher refused.");
+        w.sample("svcgw_kubernetes_publish_errors_total", "", k.publish_errors);
+        const char* lag = "svcgw_kubernetes_event_lag_seconds";
+        w.family(lag, "histogram",
+                 "From a watch event's arrival to its publish in the data plane.");
+        for (const auto& [le_us, count] : k.lag_buckets) {
+            std::string le = le_us == 0 ? "+Inf" : std::to_string(static_cast<double>(le_us) / 1e6);
+            w.sample("svcgw_kubernetes_event_lag_seconds_bucket", "le=\"" + le + "\"", count);
+        }
+        w.sample_text("svcgw_kubernetes_event_lag_seconds_sum", "",
+                      std::to_string(static_cast<double>(k.lag_sum_us) / 1e6));
+        w.sample("svcgw_kubernetes_event_lag_seconds_count", "", k.lag_count);
+    }
+
     struct PortMetric {
         const char* name;
         const char* type;

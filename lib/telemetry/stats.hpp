@@ -42,12 +42,31 @@ struct WorkerStatsView {
     uint64_t flow_evictions = 0;
 };
 
+// The Kubernetes feed (lib/kube): per watched kind, and event -> data
+// plane lag (cumulative Prometheus buckets, upper bounds in microseconds).
+struct FeedKindStats {
+    std::string kind;  // Service | EndpointSlice | Node
+    uint64_t events = 0, bookmarks = 0, relists = 0, restarts = 0, expired = 0, errors = 0;
+    std::string last_error;
+};
+
+struct FeedStats {
+    bool enabled = false;
+    bool synced = false;
+    std::vector<FeedKindStats> kinds;
+    uint64_t publishes = 0, rejected = 0, invalid = 0, publish_errors = 0;
+    std::vector<std::pair<uint64_t, uint64_t>>
+        lag_buckets;  // (le_us, cumulative count); last le = 0: +Inf
+    uint64_t lag_count = 0, lag_sum_us = 0, lag_p50_us = 0, lag_p99_us = 0;
+};
+
 struct StatsSnapshot {
     std::vector<PortStats> ports;
     std::vector<BackendStats> backends;
     std::vector<WorkerStatsView> workers;
     uint64_t services = 0;
     uint64_t config_version = 0;
+    FeedStats kubernetes;
 };
 
 // One live connection as the census saw it.

@@ -13,7 +13,15 @@ source "$RIG_DIR/../k8s/kube.sh"
 command -v dig >/dev/null || { echo "test_kube_walkthrough: missing dig (bind9-dnsutils)"; exit 1; }
 RIG_NAME=kube-walkthrough
 rig_init 18 fullnat
-trap 'kube_down; rig_cleanup' EXIT
+# The API goes first (its processes live in the gateway's namespace); the
+# test's status passes through to rig_cleanup, which exits with it.
+kube_rig_exit() {
+    local rc=$?
+    kube_down
+    (exit "$rc")
+    rig_cleanup
+}
+trap kube_rig_exit EXIT
 vip=$RIG_VIP
 url="http://$vip/"
 dns=$RIG_DNS_IP
@@ -127,6 +135,15 @@ n_b=$(rig_count_requests b 'spread=')
 n_c=$(rig_count_requests c 'spread=')
 rig_check "step 3: all $spread requests answered, both pods used (b=$n_b c=$n_c)" \
     test $((n_b + n_c)) -eq "$spread" -a "$n_b" -gt 0 -a "$n_c" -gt 0
+slice_events=$(rig_stats '.kubernetes.kinds.EndpointSlice.events')
+rig_check "GET /v1/stats counts the slice events (${slice_events:-none} >= 2)" test "${slice_events:-0}" -ge 2
+rig_check "GET /v1/stats: synced, no rejected service" \
+    test "$(rig_stats '.kubernetes.synced'),$(rig_stats '.kubernetes.rejected')" = "true,0"
+metrics=$(ip netns exec "$(rig_ns gw)" curl -s --max-time 3 http://127.0.0.1:9100/metrics)
+lag_count=$(awk '/^svcgw_kubernetes_event_lag_seconds_count/ { print $2 }' <<<"$metrics")
+rig_check "GET /metrics: the event -> data plane lag histogram has samples (${lag_count:-none})" \
+    test "${lag_count:-0}" -ge 3
+rig_log "feed lag p50/p99: $(rig_stats '.kubernetes.lag_p50_us') / $(rig_stats '.kubernetes.lag_p99_us') us"
 ka_mid=$(ka_lines)
 rig_check "keep-alive requests continued during scale-out" wait_ka_lines $((ka_mid + 2))
 
