@@ -15,8 +15,6 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
-#include <rte_ring.h>
-#include <rte_ring_elem.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -46,9 +44,10 @@
 #include "control/state.hpp"
 #include "control/table_publisher.hpp"
 #include "dataplane/worker.hpp"
+#include "gateway/control_tick.hpp"
+#include "gateway/worker_setup.hpp"
 #include "kube/feed.hpp"
 #include "kube/feed_sync.hpp"
-#include "port/arp.hpp"
 #include "port/eal_args.hpp"
 #include "port/neighbour.hpp"
 #include "port/port.hpp"
@@ -57,14 +56,6 @@
 
 namespace svcgw {
 namespace {
-
-// Housekeeping period of the control thread: drains worker messages, runs
-// ARP timers and RCU reclaim. 1 ms keeps ARP resolution latency low while
-// costing ~1000 wakeups/s, nothing next to a busy-polling worker.
-constexpr long kTickNs = 1'000'000;
-// Messages drained per tick per worker ring: bounded so a flood of ARP
-// cannot starve signal handling.
-constexpr unsigned kControlDrainBudget = 256;
 
 __attribute__((format(printf, 1, 2))) void log(const char* format, ...) {
     std::fputs("svcgw: ", stderr);
@@ -209,12 +200,9 @@ public:
     std::vector<FlowSample> flows(size_t limit) override;
 
 private:
-    Result<void> create_rings();
     Result<void> start_feed();
     void feed_schedule();
-    void control_tick();
     void reload();
-    void send_control_frame(rte_mbuf* frame);
     void announce(const std::set<uint32_t>& vips);
     void announce_new_vips();
     void shutdown();
@@ -233,10 +221,10 @@ private:
     std::unique_ptr<ApiServer> _metrics_server;
     Port _port;
     std::unique_ptr<NeighbourTable> _neighbours;
+    std::unique_ptr<WorkerRings> _rings;
     WorkerContext _context;
+    std::unique_ptr<ControlTick> _tick;
     std::vector<std::unique_ptr<Worker>> _worker_objects;
-    std::vector<rte_ring*> _rings;
-    std::vector<rte_ring*> _mbuf_rings;  // rings of rte_mbuf* to drain on shutdown
     std::atomic<bool> _stop{false};
     std::set<uint32_t> _announced;               // VIPs announced with a gratuitous ARP
     std::unique_ptr<kube::FeedSync> _feed_sync;  // control thread side of the feed
@@ -321,37 +309,18 @@ Result<void> Daemon::start(unsigned workers) {
         mbufs);
 
     _neighbours = std::make_unique<NeighbourTable>(_port.address, _qsbr);
-    auto rings = create_rings();
+    auto rings = WorkerRings::create(_workers, "");
     if (!rings) {
-        return rings;
+        return Unexpected<Error>{rings.error()};
     }
-
-    WorkerContext& c = _context;
-    c.port_id = _port.port_id;
-    c.workers = _workers;
-    c.mac = _port.mac;
-    c.address_be = htonl(_port.address.address.value);
-    c.subnet_mask_be = htonl(_port.address.mask());
-    c.gateway_be = _port.gateway ? htonl(_port.gateway->value) : 0;
-    c.service_net_be = htonl(_config.network.service_cidr.network().value);
-    c.service_mask_be = htonl(_config.network.service_cidr.mask());
-    c.mode = _config.forwarding;
-    c.idle = _config.dpdk.idle;
-    for (Ipv4 ip : _config.network.snat_addresses) {
-        c.snat_be.push_back(htonl(ip.value));
-    }
-    if (c.snat_be.empty()) {
-        c.snat_be.push_back(c.address_be);
-    }
-    c.conntrack = _config.conntrack;
-    c.table = _table.get();
-    c.qsbr = _qsbr;
-    c.neighbours = &_neighbours->view();
-    c.pool = _port.pool;
-    c.stop = &_stop;
-    c.tsc_hz = rte_get_tsc_hz();
-    c.dns_ip_be = htonl(_config.dns.cluster_ip.value);
-    c.dns_zone = &_zones->current();
+    _rings = std::move(*rings);
+    _context = make_worker_context(
+        _config, _port, _workers, *_rings,
+        WorkerShared{_table.get(), _qsbr, &_neighbours->view(), &_zones->current(), &_stop});
+    _tick = std::make_unique<ControlTick>(_context, *_neighbours, [this] {
+        _table->reclaim();
+        _zones->reclaim();
+    });
 
     for (uint16_t i = 0; i < _workers; ++i) {
         _worker_objects.push_back(std::make_unique<Worker>(_context, i));
@@ -378,50 +347,11 @@ Result<void> Daemon::start(unsigned workers) {
     // Announce ourselves so that neighbours update stale caches at once.
     _announced = vips_of(_config);
     std::set<uint32_t> addresses = _announced;
-    addresses.insert(c.address_be);
+    addresses.insert(_context.address_be);
     announce(addresses);
     log("running: %zu services, forwarding %s, idle %s", _state->records().size(),
         _config.forwarding == ForwardingMode::fullnat ? "fullnat" : "nat",
         _config.dpdk.idle == IdleMode::adaptive ? "adaptive" : "poll");
-    return {};
-}
-
-Result<void> Daemon::create_rings() {
-    auto make = [this](const std::string& name, unsigned esize) -> rte_ring* {
-        rte_ring* r = rte_ring_create_elem(name.c_str(), esize, kHandoffRingSize, rte_socket_id(),
-                                           RING_F_SP_ENQ | RING_F_SC_DEQ);
-        if (r != nullptr) {
-            _rings.push_back(r);
-        }
-        return r;
-    };
-    _context.handoff.assign(size_t{_workers} * _workers, nullptr);
-    for (uint16_t from = 0; from < _workers; ++from) {
-        for (uint16_t to = 0; to < _workers; ++to) {
-            if (from == to) {
-                continue;
-            }
-            rte_ring* r =
-                make("handoff_" + std::to_string(from) + "_" + std::to_string(to), sizeof(void*));
-            if (r == nullptr) {
-                return fail("", "cannot create handoff ring");
-            }
-            _mbuf_rings.push_back(r);
-            _context.handoff[size_t{from} * _workers + to] = r;
-        }
-    }
-    for (uint16_t w = 0; w < _workers; ++w) {
-        rte_ring* r = make("to_control_" + std::to_string(w), sizeof(ControlMessage));
-        if (r == nullptr) {
-            return fail("", "cannot create control ring");
-        }
-        _context.to_control.push_back(r);
-    }
-    _context.control_tx = make("control_tx", sizeof(void*));
-    if (_context.control_tx == nullptr) {
-        return fail("", "cannot create control tx ring");
-    }
-    _mbuf_rings.push_back(_context.control_tx);
     return {};
 }
 
@@ -485,49 +415,11 @@ void Daemon::feed_schedule() {
     }
 }
 
-void Daemon::send_control_frame(rte_mbuf* frame) {
-    if (frame == nullptr) {
-        return;
-    }
-    if (rte_ring_enqueue(_context.control_tx, frame) != 0) {
-        rte_pktmbuf_free(frame);
-    }
-}
 
 void Daemon::announce(const std::set<uint32_t>& addresses) {
     for (uint32_t ip_be : addresses) {
-        send_control_frame(build_gratuitous_arp(_port.pool, _port.mac, ip_be));
+        _tick->announce(ip_be);
     }
-}
-
-void Daemon::control_tick() {
-    uint64_t now = now_ms();
-    ControlMessage messages[64];
-    for (rte_ring* ring : _context.to_control) {
-        unsigned drained = 0;
-        while (drained < kControlDrainBudget) {
-            unsigned n =
-                rte_ring_dequeue_burst_elem(ring, messages, sizeof(ControlMessage), 64, nullptr);
-            if (n == 0) {
-                break;
-            }
-            drained += n;
-            for (unsigned i = 0; i < n; ++i) {
-                Ipv4 ip{ntohl(messages[i].ip_be)};
-                if (messages[i].kind == ControlMessage::learned) {
-                    _neighbours->learned(ip, messages[i].mac, now);
-                } else {
-                    _neighbours->want(ip, now);
-                }
-            }
-        }
-    }
-    for (Ipv4 ip : _neighbours->tick(now)) {
-        send_control_frame(
-            build_arp_request(_port.pool, _port.mac, _context.address_be, htonl(ip.value)));
-    }
-    _table->reclaim();
-    _zones->reclaim();
 }
 
 void Daemon::reload() {
@@ -615,7 +507,7 @@ int Daemon::run() {
         log("cannot set up epoll/signalfd/timerfd: %s", std::strerror(errno));
         return 1;
     }
-    itimerspec period{{0, kTickNs}, {0, kTickNs}};
+    itimerspec period{{0, kControlTickNs}, {0, kControlTickNs}};
     timerfd_settime(tfd, 0, &period, nullptr);
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -647,7 +539,7 @@ int Daemon::run() {
             if (events[i].data.fd == tfd) {
                 uint64_t expirations = 0;
                 (void)!read(tfd, &expirations, sizeof expirations);
-                control_tick();
+                _tick->run(now_ms());
                 continue;
             }
             if (_feed != nullptr && events[i].data.fd == _feed->fd()) {
@@ -719,17 +611,8 @@ void Daemon::shutdown() {
         log("worker %u:%s", worker->index(), line.c_str());
     }
     _worker_objects.clear();  // frees held frames and flow tables
-    for (rte_ring* r : _mbuf_rings) {
-        void* frame = nullptr;
-        while (rte_ring_dequeue(r, &frame) == 0) {
-            rte_pktmbuf_free(static_cast<rte_mbuf*>(frame));
-        }
-    }
-    _mbuf_rings.clear();
-    for (rte_ring* r : _rings) {
-        rte_ring_free(r);
-    }
-    _rings.clear();
+    _tick.reset();
+    _rings.reset();  // frees frames left in the rings
     _neighbours.reset();
     _state.reset();
     _publisher.reset();

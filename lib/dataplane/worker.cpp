@@ -1042,11 +1042,20 @@ uint32_t Worker::poll_once(uint64_t now) {
     return taken;
 }
 
+void Worker::attach() {
+    rte_rcu_qsbr_thread_register(_impl->ctx.qsbr, _impl->index);
+    rte_rcu_qsbr_thread_online(_impl->ctx.qsbr, _impl->index);
+}
+
+void Worker::detach() {
+    rte_rcu_qsbr_thread_offline(_impl->ctx.qsbr, _impl->index);
+    rte_rcu_qsbr_thread_unregister(_impl->ctx.qsbr, _impl->index);
+}
+
 void Worker::run() {
     Impl& w = *_impl;
     const WorkerContext& ctx = w.ctx;
-    rte_rcu_qsbr_thread_register(ctx.qsbr, w.index);
-    rte_rcu_qsbr_thread_online(ctx.qsbr, w.index);
+    attach();
     const bool adaptive = ctx.idle == IdleMode::adaptive;
     if (adaptive) {
         // Sleeps as asked, not up to the default 50 us later: the slack would
@@ -1080,8 +1089,7 @@ void Worker::run() {
             w.counters.add(WorkerEvent::idle_sleep);
         }
     }
-    rte_rcu_qsbr_thread_offline(ctx.qsbr, w.index);
-    rte_rcu_qsbr_thread_unregister(ctx.qsbr, w.index);
+    detach();
 }
 
 }  // namespace svcgw

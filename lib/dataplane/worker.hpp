@@ -161,14 +161,21 @@ public:
     // through `reta`, instead of handing replies over. Call before run().
     void enable_rss_steering(std::span<const uint16_t> reta);
 
-    // The lcore loop; returns when *context.stop becomes true. Registers
-    // with the QSBR variable on entry and goes offline on exit.
+    // The lcore loop: attach(), poll_once() until *context.stop becomes
+    // true (backing off between empty polls with dpdk.idle: adaptive),
+    // detach().
     void run();
 
-    // One iteration of the loop at `now_tsc` (the worker must be online in
-    // the QSBR variable): rx burst, handoff rings, control-thread frames
-    // (worker 0), housekeeping when due, tx flush, quiescent report. Returns
-    // the frames it took in; 0 = it found nothing to do.
+    // Registers the calling thread as this worker's RCU reader (thread id =
+    // index) and goes online; detach() goes offline and unregisters. A
+    // caller of poll_once() without run() (the harness) brackets it so.
+    void attach();
+    void detach();
+
+    // One iteration of the loop at `now_tsc`, between attach() and
+    // detach(): rx burst, handoff rings, control-thread frames (worker 0),
+    // housekeeping when due, tx flush, quiescent report. Returns the frames
+    // it took in; 0 = it found nothing to do.
     uint32_t poll_once(uint64_t now_tsc);
 
     // Processes one burst as the loop does. `handed_off` = the frames come

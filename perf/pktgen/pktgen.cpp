@@ -183,17 +183,15 @@ public:
         _gw->step(now);
         worker_cycles += rte_rdtsc() - t0;
         if (now >= _next_control) {
-            _next_control = now + rte_get_tsc_hz() / 1000;  // the daemon's 1 ms tick
-            for (uint32_t ip_be : _gw->control(now / (rte_get_tsc_hz() / 1000))) {
-                arp_requests.push_back(ip_be);
-            }
+            const uint64_t tick = rte_get_tsc_hz() * kControlTickNs / 1'000'000'000;
+            _next_control = now + tick;
+            _gw->control(now / (rte_get_tsc_hz() / 1000));
         }
     }
     MacAddr peer_mac() const override { return _gw->mac(); }
     InprocGateway& gateway() { return *_gw; }
 
     uint64_t worker_cycles = 0;
-    std::vector<uint32_t> arp_requests;  // the control thread's, answered by us
 
 private:
     std::unique_ptr<InprocGateway> _gw;
@@ -400,12 +398,6 @@ void Generator::receive(bool measuring) {
     }
     if (n != 0) {
         rte_pktmbuf_free_bulk(m.data(), n);
-    }
-    if (ring != nullptr) {
-        for (uint32_t ip_be : ring->arp_requests) {
-            answer_arp(ip_be, _link.peer_mac(), htonl(kGatewayIp));
-        }
-        ring->arp_requests.clear();
     }
 }
 
@@ -903,7 +895,7 @@ int emit_config(const Options& o) {
         << "\", address: " << Ipv4{kGatewayIp}.str() << "/" << int{kLinkPrefix} << "}\n"
         << "network: {service_cidr: " << Ipv4{kServiceNet}.str() << "/" << int{kServiceCidrLen}
         << "}\n"
-        << "dns: {cluster_ip: 172.31.255.254}\n"  // inside the service CIDR, past the VIPs
+        << "dns: {cluster_ip: " << Ipv4{kDnsIp}.str() << "}\n"
         << "forwarding: {mode: " << (s.fullnat ? "fullnat" : "nat") << "}\n"
         << "conntrack: {max_flows: " << max_flows(o) << "}\n"
         << "services:\n";

@@ -29,6 +29,7 @@ constexpr uint32_t kBackendBase = 0x0a800000;   // 10.128.0.0, room for 8M backe
 constexpr uint32_t kServiceNet = 0xac100000;    // 172.16.0.0: off the port's /8 (svcgw requires it)
 constexpr uint32_t kVipBase = kServiceNet + 1;  // the network address is no VIP
 constexpr uint8_t kServiceCidrLen = 12;         // 172.16.0.0/12: 1M VIPs
+constexpr uint32_t kDnsIp = 0xac1ffffe;         // 172.31.255.254: in the CIDR, past the VIPs
 constexpr uint16_t kVipPort = 80;
 constexpr uint16_t kTargetPort = 8080;
 // Source ports of clients start above the privileged range.

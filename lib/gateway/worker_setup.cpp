@@ -1,0 +1,106 @@
+#include "gateway/worker_setup.hpp"
+
+#include <arpa/inet.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+namespace svcgw {
+
+Result<std::unique_ptr<WorkerRings>> WorkerRings::create(uint16_t workers,
+                                                         const std::string& prefix) {
+    std::unique_ptr<WorkerRings> rings(new WorkerRings());
+    WorkerRings& r = *rings;
+    auto make = [&](const std::string& name, unsigned esize, unsigned size,
+                    bool frames) -> rte_ring* {
+        rte_ring* ring =
+            rte_ring_create_elem((prefix + name).c_str(), esize, size,
+                                 static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (ring != nullptr) {
+            r._all.push_back(ring);
+            if (frames) {
+                r._frames.push_back(ring);
+            }
+        }
+        return ring;
+    };
+    r.handoff.assign(size_t{workers} * workers, nullptr);
+    for (uint16_t from = 0; from < workers; ++from) {
+        for (uint16_t to = 0; to < workers; ++to) {
+            if (from == to) {
+                continue;
+            }
+            rte_ring* ring = make("handoff_" + std::to_string(from) + "_" + std::to_string(to),
+                                  sizeof(void*), kHandoffRingSize, true);
+            if (ring == nullptr) {
+                return fail("",
+                            "cannot create handoff ring: " + std::string(rte_strerror(rte_errno)));
+            }
+            r.handoff[size_t{from} * workers + to] = ring;
+        }
+    }
+    for (uint16_t w = 0; w < workers; ++w) {
+        rte_ring* ring = make("to_control_" + std::to_string(w), sizeof(ControlMessage),
+                              kControlRingSize, false);
+        if (ring == nullptr) {
+            return fail("", "cannot create control ring: " + std::string(rte_strerror(rte_errno)));
+        }
+        r.to_control.push_back(ring);
+    }
+    r.control_tx = make("control_tx", sizeof(void*), kControlRingSize, true);
+    if (r.control_tx == nullptr) {
+        return fail("", "cannot create control tx ring: " + std::string(rte_strerror(rte_errno)));
+    }
+    return rings;
+}
+
+WorkerRings::~WorkerRings() {
+    for (rte_ring* ring : _frames) {
+        void* frame = nullptr;
+        while (rte_ring_dequeue(ring, &frame) == 0) {
+            rte_pktmbuf_free(static_cast<rte_mbuf*>(frame));
+        }
+    }
+    for (rte_ring* ring : _all) {
+        rte_ring_free(ring);
+    }
+}
+
+WorkerContext make_worker_context(const Config& config, const Port& port, uint16_t workers,
+                                  const WorkerRings& rings, const WorkerShared& shared) {
+    WorkerContext c;
+    c.port_id = port.port_id;
+    c.workers = workers;
+    c.mac = port.mac;
+    c.address_be = htonl(port.address.address.value);
+    c.subnet_mask_be = htonl(port.address.mask());
+    c.gateway_be = port.gateway ? htonl(port.gateway->value) : 0;
+    c.service_net_be = htonl(config.network.service_cidr.network().value);
+    c.service_mask_be = htonl(config.network.service_cidr.mask());
+    c.mode = config.forwarding;
+    c.idle = config.dpdk.idle;
+    for (Ipv4 ip : config.network.snat_addresses) {
+        c.snat_be.push_back(htonl(ip.value));
+    }
+    if (c.snat_be.empty()) {
+        c.snat_be.push_back(c.address_be);  // [] = the port's own address
+    }
+    c.conntrack = config.conntrack;
+    c.table = shared.table;
+    c.qsbr = shared.qsbr;
+    c.neighbours = shared.neighbours;
+    c.pool = port.pool;
+    c.handoff = rings.handoff;
+    c.to_control = rings.to_control;
+    c.control_tx = rings.control_tx;
+    c.stop = shared.stop;
+    c.tsc_hz = rte_get_tsc_hz();
+    c.dns_ip_be = htonl(config.dns.cluster_ip.value);
+    c.dns_zone = shared.dns_zone;
+    return c;
+}
+
+}  // namespace svcgw

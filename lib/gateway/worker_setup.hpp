@@ -1,0 +1,67 @@
+// What the workers share, built one way for the daemon (app/svcgw.cpp) and
+// the in-process harness (perf/pktgen/inproc.hpp): the rings between
+// workers and the control thread, and the WorkerContext filled from the
+// config, the opened port and the objects the control thread owns.
+//
+// Threading: control thread (main lcore), before the workers start; the
+// rings are freed after they stopped.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "config/config.hpp"
+#include "dataplane/worker.hpp"
+#include "port/port.hpp"
+
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace svcgw {
+
+namespace dns {
+class Zone;
+}
+
+// The SPSC rings of one worker set: handoff[from * workers + to] (mbufs,
+// null on the diagonal), to_control[w] (ControlMessage) and control_tx
+// (mbufs from the control thread to worker 0). Frames still in a ring are
+// freed with it.
+class WorkerRings {
+public:
+    // Ring names start with `prefix` (unique per process).
+    static Result<std::unique_ptr<WorkerRings>> create(uint16_t workers, const std::string& prefix);
+    ~WorkerRings();
+    WorkerRings(const WorkerRings&) = delete;
+    WorkerRings& operator=(const WorkerRings&) = delete;
+
+    std::vector<rte_ring*> handoff;
+    std::vector<rte_ring*> to_control;
+    rte_ring* control_tx = nullptr;
+
+private:
+    WorkerRings() = default;
+    std::vector<rte_ring*> _all;
+    std::vector<rte_ring*> _frames;  // rings of rte_mbuf*
+};
+
+// The control thread's objects the workers read (they must outlive them).
+struct WorkerShared {
+    const ServiceTable* table = nullptr;
+    rte_rcu_qsbr* qsbr = nullptr;
+    const std::atomic<const NeighbourView*>* neighbours = nullptr;
+    const std::atomic<const dns::Zone*>* dns_zone = nullptr;  // null = no DNS zone (SERVFAIL)
+    const std::atomic<bool>* stop = nullptr;
+};
+
+// The one WorkerContext builder: addresses from `port` (opened from
+// config.ports[0]), everything else from `config` (network, forwarding,
+// conntrack, dns.cluster_ip, dpdk.idle) and `shared`.
+WorkerContext make_worker_context(const Config& config, const Port& port, uint16_t workers,
+                                  const WorkerRings& rings, const WorkerShared& shared);
+
+}  // namespace svcgw
