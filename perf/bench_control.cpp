@@ -193,7 +193,8 @@ void BM_ControlEndpointChangeVisibility(benchmark::State& st) {
             seen_at.store(0, std::memory_order_relaxed);
             want.store(htonl(added.ip.value), std::memory_order_release);
             auto start = Clock::now();
-            auto done = rig.state->set_endpoints("bench", "svc-4242", eps);
+            auto done = rig.state->set_endpoints("bench", "svc-4242", EndpointSpec::complete(eps),
+                                                 target->resource_version);
             auto returned = Clock::now();
             if (!done) {
                 st.SkipWithError(done.error().message.c_str());

@@ -138,7 +138,10 @@ void BM_DnsControlChange(benchmark::State& st) {
             std::vector<EndpointConfig> eps =
                 rig.state->find("bench", "svc-4242")->config.endpoints;
             eps.back().ip = Ipv4{(10u << 24) | (200u << 16) | next};
-            ok = rig.state->set_endpoints("bench", "svc-4242", std::move(eps)).has_value();
+            ok = rig.state
+                     ->set_endpoints("bench", "svc-4242", EndpointSpec::complete(std::move(eps)),
+                                     rig.state->find("bench", "svc-4242")->resource_version)
+                     .has_value();
         } else if (kind == 1) {
             ServiceConfig s = bench_service(kServices + 1 + next);
             s.name = "new-" + std::to_string(next);
@@ -147,7 +150,10 @@ void BM_DnsControlChange(benchmark::State& st) {
             std::vector<EndpointConfig> eps =
                 rig.state->find("bench", "headless")->config.endpoints;
             eps.back().ip = Ipv4{(10u << 24) | (201u << 16) | next};
-            ok = rig.state->set_endpoints("bench", "headless", std::move(eps)).has_value();
+            ok = rig.state
+                     ->set_endpoints("bench", "headless", EndpointSpec::complete(std::move(eps)),
+                                     rig.state->find("bench", "headless")->resource_version)
+                     .has_value();
         }
         if (!ok) {
             st.SkipWithError("change failed");

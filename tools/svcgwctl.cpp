@@ -59,6 +59,8 @@ public:
             r = _client->Delete(path.c_str(), headers);
         } else if (method == "PUT") {
             r = _client->Put(path.c_str(), headers, body, type.c_str());
+        } else if (method == "PATCH") {
+            r = _client->Patch(path.c_str(), headers, body, type.c_str());
         } else {
             r = _client->Post(path.c_str(), headers, body, type.c_str());
         }
@@ -98,7 +100,8 @@ Usage: svcgwctl [--server unix:PATH|tcp:HOST:PORT] [--token-file FILE] VERB ...
   get endpoints|ep [NAME] [-n NS | -A]
   describe service|svc NAME [-n NS]
   set endpoints NAME IP[:PORT][,...] [-n NS]
-  endpoints add|remove|drain NAME IP [--weight=W] [-n NS]
+  endpoints add NAME IP[:PORT] [--weight=W] [-n NS]
+  endpoints remove|drain NAME IP [-n NS]
   apply -f FILE|-
   delete service|svc NAME [-n NS]
   stats
@@ -179,48 +182,71 @@ std::string service_path(const std::string& ns, const std::string& name) {
     return "/v1/namespaces/" + ns + "/services/" + name;
 }
 
-// "IP" or "IP:PORT" list -> endpoint objects (ports are carried by the
-// service's targetPort; an explicit :PORT must agree with it).
-std::optional<json> parse_ip_list(const std::string& text, std::string& error) {
-    json list = json::array();
+// One "IP" or "IP:PORT" item. PORT is the endpoint's port for the
+// service's port (an EndpointSlice port); without it the endpoint keeps the
+// ports it has, or, when new, takes the Service's targetPort.
+struct EndpointArg {
+    std::string ip;
+    std::optional<uint16_t> port;
+};
+
+std::optional<EndpointArg> parse_endpoint_arg(const std::string& item, std::string& error) {
+    EndpointArg out;
+    size_t colon = item.find(':');
+    out.ip = item.substr(0, colon);
+    if (!Ipv4::parse(out.ip)) {
+        error = "invalid endpoint address \"" + item + "\"";
+        return std::nullopt;
+    }
+    if (colon != std::string::npos) {
+        const std::string port = item.substr(colon + 1);
+        constexpr size_t kMaxPortDigits = 5;
+        long value = port.empty() || port.size() > kMaxPortDigits ||
+                             port.find_first_not_of("0123456789") != std::string::npos
+                         ? 0
+                         : std::stol(port);
+        if (value < 1 || value > 65535) {
+            error = "invalid port in \"" + item + "\" (1-65535)";
+            return std::nullopt;
+        }
+        out.port = static_cast<uint16_t>(value);
+    }
+    return out;
+}
+
+std::optional<std::vector<EndpointArg>> parse_ip_list(const std::string& text, std::string& error) {
+    std::vector<EndpointArg> list;
     std::stringstream in(text);
     std::string item;
     while (std::getline(in, item, ',')) {
         if (item.empty()) {
             continue;
         }
-        std::string ip = item.substr(0, item.find(':'));
-        if (!Ipv4::parse(ip)) {
-            error = "invalid endpoint address \"" + item + "\"";
+        auto arg = parse_endpoint_arg(item, error);
+        if (!arg) {
             return std::nullopt;
         }
-        list.push_back(json{{"ip", ip}});
+        list.push_back(*arg);
     }
     return list;
 }
 
-std::string explicit_port_mismatch(const json& service, const std::string& text) {
-    std::stringstream in(text);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-        size_t colon = item.find(':');
-        if (colon == std::string::npos) {
-            continue;
+// {"ip": ..., "ports": [{name, port}]} for one argument; the port belongs to
+// the service's only port (IP:PORT cannot say which of several it means).
+std::optional<json> endpoint_json(const EndpointArg& arg, const json& service_ports,
+                                  std::string& error) {
+    json e{{"ip", arg.ip}};
+    if (arg.port) {
+        if (service_ports.size() != 1) {
+            error = "endpoint " + arg.ip + ":" + std::to_string(*arg.port) +
+                    ": IP:PORT needs a service with one port (this one has " +
+                    std::to_string(service_ports.size()) + "); use the API's ports";
+            return std::nullopt;
         }
-        std::string port = item.substr(colon + 1);
-        bool ok = false;
-        for (const auto& p : service.value("ports", json::array())) {
-            const json& t = p.contains("target_port") ? p["target_port"] : json(0);
-            if ((t.is_number() && std::to_string(t.get<int>()) == port) ||
-                (t.is_string() && t.get<std::string>() == port)) {
-                ok = true;
-            }
-        }
-        if (!ok) {
-            return "endpoint " + item + ": port " + port + " is not a target port of the service";
-        }
+        e["ports"] =
+            json::array({json{{"name", service_ports[0].value("name", "")}, {"port", *arg.port}}});
     }
-    return "";
+    return e;
 }
 
 int cmd_expose(Api& api, const Args& a) {
@@ -255,7 +281,14 @@ int cmd_expose(Api& api, const Args& a) {
         if (!list) {
             return usage_error(error);
         }
-        svc["endpoints"] = *list;
+        svc["endpoints"] = json::array();
+        for (const EndpointArg& arg : *list) {
+            auto e = endpoint_json(arg, svc["ports"], error);
+            if (!e) {
+                return usage_error(error);
+            }
+            svc["endpoints"].push_back(*e);
+        }
     }
     auto r = api.call("PUT", service_path(ns_of(a), name), svc.dump(), "application/json",
                       {{"If-None-Match", "*"}});
@@ -403,8 +436,8 @@ int cmd_describe(Api& api, const Args& a) {
     return 0;
 }
 
-std::optional<json> get_service(Api& api, const std::string& ns, const std::string& name, int& rc) {
-    auto r = api.call("GET", service_path(ns, name));
+std::optional<json> get_json(Api& api, const std::string& path, int& rc) {
+    auto r = api.call("GET", path);
     if (!r) {
         rc = 1;
         return std::nullopt;
@@ -416,17 +449,12 @@ std::optional<json> get_service(Api& api, const std::string& ns, const std::stri
     return json::parse(r->body);
 }
 
-int put_endpoints(Api& api, const std::string& ns, const std::string& name, const json& eps,
-                  const char* verb) {
-    auto r =
-        api.call("PUT", service_path(ns, name) + "/endpoints", json{{"endpoints", eps}}.dump());
-    if (!r) {
-        return 1;
+// Prints "service/NAME <what>" for a change the server made.
+int changed(const Reply& r, const std::string& name, const std::string& what) {
+    if (r.status >= 300) {
+        return report(r);
     }
-    if (r->status >= 300) {
-        return report(*r);
-    }
-    std::printf("service/%s %s\n", name.c_str(), verb);
+    std::printf("service/%s %s\n", name.c_str(), what.c_str());
     return 0;
 }
 
@@ -440,76 +468,94 @@ int cmd_set(Api& api, const Args& a) {
     if (!list) {
         return usage_error(error);
     }
-    int rc = 0;
-    auto svc = get_service(api, ns_of(a), name, rc);
-    if (!svc) {
-        return rc;
+    const std::string path = service_path(ns_of(a), name) + "/endpoints";
+    // A full replacement carries the version it was built from; another
+    // writer in between makes it stale (409): read again and retry. The
+    // list itself is the user's, so a retry cannot lose their intent.
+    constexpr int kConflictRetries = 3;
+    for (int attempt = 0;; ++attempt) {
+        int rc = 0;
+        auto current = get_json(api, path, rc);
+        if (!current) {
+            return rc;
+        }
+        json endpoints = json::array();
+        for (const EndpointArg& arg : *list) {
+            auto e = endpoint_json(arg, current->value("ports", json::array()), error);
+            if (!e) {
+                return usage_error(error);
+            }
+            endpoints.push_back(*e);
+        }
+        json body{{"resourceVersion", current->value("resourceVersion", "")},
+                  {"endpoints", std::move(endpoints)}};
+        auto r = api.call("PUT", path, body.dump());
+        if (!r) {
+            return 1;
+        }
+        if (r->status == 409 && attempt < kConflictRetries) {
+            continue;
+        }
+        return changed(*r, name, "endpoints updated");
     }
-    if (std::string m = explicit_port_mismatch(*svc, a.positional[3]); !m.empty()) {
-        std::fprintf(stderr, "Error from server (Invalid): %s\n", m.c_str());
-        return 1;
-    }
-    return put_endpoints(api, ns_of(a), name, *list, "endpoints updated");
 }
 
 int cmd_endpoints(Api& api, const Args& a) {
     if (a.positional.size() < 4) {
-        return usage_error("usage: endpoints add|remove|drain NAME IP [--weight=W]");
+        return usage_error("usage: endpoints add|remove|drain NAME IP[:PORT] [--weight=W]");
     }
     const std::string op = a.positional[1];
     const std::string name = a.positional[2];
-    const std::string ip = a.positional[3].substr(0, a.positional[3].find(':'));
-    if (!Ipv4::parse(ip)) {
-        return usage_error("invalid endpoint address \"" + a.positional[3] + "\"");
+    std::string error;
+    auto arg = parse_endpoint_arg(a.positional[3], error);
+    if (!arg) {
+        return usage_error(error);
     }
-    int rc = 0;
-    auto svc = get_service(api, ns_of(a), name, rc);
-    if (!svc) {
-        return rc;
-    }
-    json eps = svc->value("endpoints", json::array());
-    json out = json::array();
-    bool found = false;
-    for (json e : eps) {
-        e.erase("ports");  // named ports are kept by the server only via apply
-        if (e.value("ip", "") == ip) {
-            found = true;
-            if (op == "remove") {
-                continue;
-            }
-            if (op == "drain") {
-                e["terminating"] = true;
-                e["ready"] = false;
-            }
-            if (op == "add" && a.has("--weight")) {
-                e["weight"] = std::atoi(a.get("--weight").c_str());
-            }
+    const std::string path = service_path(ns_of(a), name) + "/endpoints/" + arg->ip;
+    if (op == "remove" || op == "drain") {
+        if (arg->port || a.has("--weight")) {
+            return usage_error(op + " takes an address only");
         }
-        out.push_back(e);
-    }
-    if (op == "add") {
-        if (!found) {
-            json e{{"ip", ip}};
-            if (a.has("--weight")) {
-                e["weight"] = std::atoi(a.get("--weight").c_str());
-            }
-            out.push_back(e);
-        }
-    } else if (op == "remove" || op == "drain") {
-        if (!found) {
-            std::fprintf(
-                stderr,
-                "Error from server (NotFound): endpoint \"%s\" of services \"%s\" not found\n",
-                ip.c_str(), name.c_str());
+        auto r = op == "remove" ? api.call("DELETE", path) : api.call("POST", path + "/drain");
+        if (!r) {
             return 1;
         }
-    } else {
+        return changed(*r, name, op == "remove" ? "endpoint removed" : "endpoint drained");
+    }
+    if (op != "add") {
         return usage_error("unknown endpoints operation \"" + op + "\" (add, remove, drain)");
     }
-    const char* verb = op == "add"      ? "endpoint added"
-                       : op == "remove" ? "endpoint removed"
-                                        : "endpoint drained";
-    return put_endpoints(api, ns_of(a), name, out, verb);
+    // add = in and taking new flows: ready, not terminating.
+    json body{{"ready", true}, {"serving", true}, {"terminating", false}};
+    if (arg->port) {
+        int rc = 0;
+        auto service = get_json(api, service_path(ns_of(a), name), rc);
+        if (!service) {
+            return rc;
+        }
+        auto e = endpoint_json(*arg, service->value("ports", json::array()), error);
+        if (!e) {
+            return usage_error(error);
+        }
+        body["ports"] = (*e)["ports"];
+    }
+    if (a.has("--weight")) {
+        const std::string w = a.get("--weight");
+        if (w.empty() || w.size() > 9 || w.find_first_not_of("0123456789") != std::string::npos) {
+            return usage_error("--weight must be a non-negative integer");
+        }
+        body["weight"] = std::stoul(w);
+    }
+    auto r = api.call("PATCH", path, body.dump());
+    if (!r) {
+        return 1;
+    }
+    std::string action = "configured";
+    if (r->status < 300) {
+        json results = json::parse(r->body).value("results", json::array());
+        action = results.empty() ? action : results[0].value("action", action);
+    }
+    return changed(*r, name, action == "created" ? "endpoint added" : "endpoint " + action);
 }
 
 int cmd_apply(Api& api, const Args& a) {

@@ -176,15 +176,52 @@ std::string_view to_string(ServiceType type) {
 }
 
 uint16_t EndpointConfig::target_port_for(const ServicePortConfig& service_port) const {
-    if (service_port.target_port_name.empty()) {
-        return service_port.target_port;
-    }
+    // The endpoint's own port wins, numeric targetPort or not: kube-proxy
+    // forwards to the EndpointSlice's port and never reads targetPort.
     for (const EndpointPort& p : ports) {
         if (p.name == service_port.name) {
             return p.port;
         }
     }
-    return 0;
+    return service_port.target_port_name.empty() ? service_port.target_port : 0;
+}
+
+EndpointConfig EndpointSpec::over(const EndpointConfig& base) const {
+    EndpointConfig out = base;
+    if (has(EndpointField::ready)) {
+        out.ready = endpoint.ready;
+    }
+    if (has(EndpointField::serving)) {
+        out.serving = endpoint.serving;
+    }
+    if (has(EndpointField::terminating)) {
+        out.terminating = endpoint.terminating;
+    }
+    if (has(EndpointField::weight)) {
+        out.weight = endpoint.weight;
+    }
+    if (has(EndpointField::ports)) {
+        out.ports = endpoint.ports;
+    }
+    if (has(EndpointField::hostname)) {
+        out.hostname = endpoint.hostname;
+    }
+    if (has(EndpointField::node_name)) {
+        out.node_name = endpoint.node_name;
+    }
+    if (has(EndpointField::zone)) {
+        out.zone = endpoint.zone;
+    }
+    return out;
+}
+
+std::vector<EndpointSpec> EndpointSpec::complete(std::vector<EndpointConfig> endpoints) {
+    std::vector<EndpointSpec> out;
+    out.reserve(endpoints.size());
+    for (EndpointConfig& e : endpoints) {
+        out.push_back(EndpointSpec{std::move(e), kAllEndpointFields});
+    }
+    return out;
 }
 
 bool ServiceConfig::operator==(const ServiceConfig& other) const {
@@ -210,6 +247,76 @@ Result<std::vector<ServiceConfig>, Errors> parse_services(std::string_view yaml,
         return Unexpected<Errors>{std::move(parsed.errors)};
     }
     return std::move(parsed.config.services);
+}
+
+namespace {
+
+// The one YAML document of an API body; errors are reported to `reader`.
+std::optional<YAML::Node> single_document(Reader& reader, std::string_view yaml) {
+    std::vector<YAML::Node> docs;
+    try {
+        docs = load_all_documents(std::string(yaml));
+    } catch (const YAML::Exception& e) {
+        reader.error(reader.location(e.mark), "", "YAML syntax error: " + e.msg);
+        return std::nullopt;
+    }
+    if (docs.size() != 1 || docs[0].IsNull()) {
+        reader.error("", "", "expected one document, got " + std::to_string(docs.size()));
+        return std::nullopt;
+    }
+    return docs[0];
+}
+
+}  // namespace
+
+Result<std::vector<EndpointSpec>, Errors> parse_endpoints(std::string_view yaml,
+                                                          const std::string& source_name) {
+    Reader reader(source_name);
+    std::vector<EndpointSpec> out;
+    try {
+        if (auto doc = single_document(reader, yaml)) {
+            YAML::Node seq = *doc;
+            if (doc->IsMap()) {
+                Fields f(reader, *doc, "", {"endpoints"});
+                auto endpoints = f.get("endpoints");
+                if (!endpoints && !reader.has_errors()) {
+                    reader.error(f.location(), "endpoints", "missing required key 'endpoints'");
+                }
+                seq = endpoints.value_or(YAML::Node(YAML::NodeType::Sequence));
+            }
+            if (!reader.has_errors() && reader.expect_seq(seq, "endpoints")) {
+                SourceMap source;
+                for (size_t i = 0; i < seq.size(); ++i) {
+                    std::string path = config_detail::index_path("endpoints", i);
+                    out.push_back(
+                        config_detail::parse_native_endpoint(reader, seq[i], path, source, path));
+                }
+            }
+        }
+    } catch (const YAML::Exception& e) {
+        reader.error(reader.location(e.mark), "", "YAML error: " + e.msg);
+    }
+    if (reader.has_errors()) {
+        return Unexpected<Errors>{reader.take_errors()};
+    }
+    return out;
+}
+
+Result<EndpointSpec, Errors> parse_endpoint(std::string_view yaml, const std::string& source_name) {
+    Reader reader(source_name);
+    EndpointSpec spec;
+    try {
+        if (auto doc = single_document(reader, yaml)) {
+            SourceMap source;
+            spec = config_detail::parse_native_endpoint(reader, *doc, "", source, "");
+        }
+    } catch (const YAML::Exception& e) {
+        reader.error(reader.location(e.mark), "", "YAML error: " + e.msg);
+    }
+    if (reader.has_errors()) {
+        return Unexpected<Errors>{reader.take_errors()};
+    }
+    return spec;
 }
 
 Result<Config, Errors> load_config(std::string_view yaml, const std::string& source_name) {

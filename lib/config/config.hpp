@@ -130,12 +130,14 @@ struct EndpointPort {
 
 struct EndpointConfig {
     Ipv4 ip;
+    // Kubernetes' condition defaults, the one place every parser takes them
+    // from (kube-proxy endpointslicecache.go): an unset ready or serving
+    // means true, an unset terminating false.
     bool ready = true;
     bool serving = true;
     bool terminating = false;
     uint32_t weight = 100;
-    // Per-endpoint target ports. They resolve a named targetPort
-    // (ServicePortConfig::target_port_name); a numeric target_port is used as is.
+    // Per-endpoint target ports (EndpointSlice ports), by service port name.
     std::vector<EndpointPort> ports;
     // EndpointSlice topology: the pod's DNS hostname (StatefulSets), its node
     // and zone. Empty = unset.
@@ -143,12 +145,39 @@ struct EndpointConfig {
     std::string node_name;
     std::string zone;
 
-    // The target port for one service port, 0 if it cannot be resolved (a
-    // named targetPort this endpoint does not expose: it gets no traffic for
+    // The target port for one service port: this endpoint's port of that
+    // name when it lists one, else the Service's numeric targetPort; 0 for a
+    // named targetPort this endpoint does not expose (it gets no traffic for
     // that service port, as in Kubernetes).
     uint16_t target_port_for(const ServicePortConfig& service_port) const;
 
     bool operator==(const EndpointConfig&) const = default;
+};
+
+// The endpoint fields a client may leave out; a partial change through the
+// API keeps the current value of each field not given.
+enum class EndpointField : uint16_t {
+    ready = 1 << 0,
+    serving = 1 << 1,
+    terminating = 1 << 2,
+    weight = 1 << 3,
+    ports = 1 << 4,
+    hostname = 1 << 5,
+    node_name = 1 << 6,
+    zone = 1 << 7,  // the last one: kAllEndpointFields below
+};
+constexpr uint16_t kAllEndpointFields = (static_cast<uint16_t>(EndpointField::zone) << 1) - 1;
+
+// An endpoint as written (native form), with the fields that were given.
+struct EndpointSpec {
+    EndpointConfig endpoint;  // fields not given hold their defaults
+    uint16_t given = 0;       // EndpointField bits
+
+    bool has(EndpointField field) const { return (given & static_cast<uint16_t>(field)) != 0; }
+    // `base` with every given field of this spec written over it (same ip).
+    EndpointConfig over(const EndpointConfig& base) const;
+    // Endpoints built in code, every field given.
+    static std::vector<EndpointSpec> complete(std::vector<EndpointConfig> endpoints);
 };
 
 struct ServiceConfig {
@@ -203,6 +232,15 @@ Result<Config, Errors> parse_config(std::string_view yaml, const std::string& so
 // EndpointSlice and v1/List documents. Used by the API's apply later.
 Result<std::vector<ServiceConfig>, Errors> parse_services(std::string_view yaml,
                                                           const std::string& source_name);
+
+// The native endpoint form ({ip, ready, serving, terminating, weight, ports,
+// hostname, node_name, zone}): the parser of services[].endpoints in files,
+// used as is for API bodies. `yaml` holds a sequence of endpoints or a
+// mapping with an `endpoints:` sequence (parse_endpoints), or one endpoint
+// mapping (parse_endpoint). Syntax and types only, as parse_services.
+Result<std::vector<EndpointSpec>, Errors> parse_endpoints(std::string_view yaml,
+                                                          const std::string& source_name);
+Result<EndpointSpec, Errors> parse_endpoint(std::string_view yaml, const std::string& source_name);
 
 // Checks the whole config (every section, services against the rest: CIDR,
 // duplicates, DNS IP) and allocates missing ClusterIPs. `config` is changed

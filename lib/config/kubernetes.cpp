@@ -469,26 +469,19 @@ std::optional<KubernetesDocuments::Slice> KubernetesDocuments::read_slice(
                     *target = text.value_or("");
                 }
             }
-            // Kubernetes' defaults: ready unset = true, serving unset = ready,
-            // terminating unset = false.
-            std::optional<bool> ready, serving, terminating;
+            // Conditions left out keep EndpointConfig's defaults (Kubernetes' rule).
             if (auto conditions = ef.get("conditions");
                 conditions && r.expect_map(*conditions, ef.path("conditions"))) {
                 Fields cf(r, *conditions, ef.path("conditions"),
                           {"ready", "serving", "terminating"});
-                if (auto node = cf.get("ready")) {
-                    ready = r.boolean(*node, cf.path("ready"));
-                }
-                if (auto node = cf.get("serving")) {
-                    serving = r.boolean(*node, cf.path("serving"));
-                }
-                if (auto node = cf.get("terminating")) {
-                    terminating = r.boolean(*node, cf.path("terminating"));
+                for (auto [key, target] : {std::pair{"ready", &endpoint.ready},
+                                           {"serving", &endpoint.serving},
+                                           {"terminating", &endpoint.terminating}}) {
+                    if (auto node = cf.get(key)) {
+                        *target = r.boolean(*node, cf.path(key)).value_or(*target);
+                    }
                 }
             }
-            endpoint.ready = ready.value_or(true);
-            endpoint.serving = serving.value_or(endpoint.ready);
-            endpoint.terminating = terminating.value_or(false);
             endpoint.ports = named_ports;
             slice.config.endpoints.push_back(std::move(endpoint));
             slice.sources.push_back(std::move(source));

@@ -108,12 +108,15 @@ void assign(T& target, const std::optional<U>& value) {
     }
 }
 
-EndpointConfig parse_endpoint(Reader& r, const YAML::Node& node, const std::string& path,
-                              SourceMap& source, const std::string& typed) {
-    EndpointConfig ep;
+}  // namespace
+
+EndpointSpec parse_native_endpoint(Reader& r, const YAML::Node& node, const std::string& path,
+                                   SourceMap& source, const std::string& typed) {
+    EndpointSpec spec;
+    EndpointConfig& ep = spec.endpoint;
     record(source, r, typed, path, node, node.IsMap());
     if (!r.expect_map(node, path)) {
-        return ep;
+        return spec;
     }
     Fields f(r, node, path,
              {"ip", "ready", "serving", "terminating", "weight", "ports", "hostname", "node_name",
@@ -125,16 +128,22 @@ EndpointConfig parse_endpoint(Reader& r, const YAML::Node& node, const std::stri
         r.error(f.location(), f.path("ip"), "missing required key 'ip'");
         record_at(source, key_path(typed, "ip"), f.path("ip"), f.location(), false);
     }
-    assign(ep.ready, read.boolean(f, "ready"));
-    // Kubernetes' rule: serving defaults to ready.
-    ep.serving = ep.ready;
-    assign(ep.serving, read.boolean(f, "serving"));
-    assign(ep.terminating, read.boolean(f, "terminating"));
-    assign(ep.weight, read.integer(f, "weight", 0, kU16Max));
-    assign(ep.hostname, read.string(f, "hostname"));
-    assign(ep.node_name, read.string(f, "node_name"));
-    assign(ep.zone, read.string(f, "zone"));
+    // Fields left out keep EndpointConfig's defaults (Kubernetes' rule).
+    auto given = [&](EndpointField field, const auto& value) {
+        if (value) {
+            spec.given |= static_cast<uint16_t>(field);
+        }
+        return value;
+    };
+    assign(ep.ready, given(EndpointField::ready, read.boolean(f, "ready")));
+    assign(ep.serving, given(EndpointField::serving, read.boolean(f, "serving")));
+    assign(ep.terminating, given(EndpointField::terminating, read.boolean(f, "terminating")));
+    assign(ep.weight, given(EndpointField::weight, read.integer(f, "weight", 0, kU16Max)));
+    assign(ep.hostname, given(EndpointField::hostname, read.string(f, "hostname")));
+    assign(ep.node_name, given(EndpointField::node_name, read.string(f, "node_name")));
+    assign(ep.zone, given(EndpointField::zone, read.string(f, "zone")));
     if (auto ports = f.get("ports"); ports && r.expect_seq(*ports, f.path("ports"))) {
+        spec.given |= static_cast<uint16_t>(EndpointField::ports);
         for (size_t i = 0; i < ports->size(); ++i) {
             const YAML::Node& item = (*ports)[i];
             std::string item_path = index_path(f.path("ports"), i);
@@ -155,8 +164,10 @@ EndpointConfig parse_endpoint(Reader& r, const YAML::Node& node, const std::stri
             }
         }
     }
-    return ep;
+    return spec;
 }
+
+namespace {
 
 ServicePortConfig parse_service_port(Reader& r, const YAML::Node& node, const std::string& path,
                                      SourceMap& source, const std::string& typed) {
@@ -407,8 +418,10 @@ std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& se
             if (r.expect_seq(*endpoints, f.path("endpoints"))) {
                 for (size_t j = 0; j < endpoints->size(); ++j) {
                     svc.endpoints.push_back(
-                        parse_endpoint(r, (*endpoints)[j], index_path(f.path("endpoints"), j),
-                                       svc.locations, index_path("endpoints", j)));
+                        parse_native_endpoint(r, (*endpoints)[j],
+                                              index_path(f.path("endpoints"), j), svc.locations,
+                                              index_path("endpoints", j))
+                            .endpoint);
                 }
             }
         }

@@ -29,6 +29,10 @@ struct TargetPort {
 std::optional<TargetPort> read_target_port(Reader& reader, const YAML::Node& node,
                                            const std::string& path);
 
+// One native endpoint mapping at `path`; where its fields were written goes
+// to `source` under the typed prefix `typed` ("endpoints[2]").
+EndpointSpec parse_native_endpoint(Reader& reader, const YAML::Node& node, const std::string& path,
+                                   SourceMap& source, const std::string& typed);
 // A native config document (no `kind`), services included.
 Config parse_native_config(Reader& reader, const YAML::Node& doc);
 // A native `services:` sequence; `path` is where it sits ("services").

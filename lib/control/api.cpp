@@ -72,6 +72,7 @@ json service_to_json(const ServiceRecord& r) {
         {"endpoints", std::move(endpoints)},
         {"creationTimestamp", rfc3339(r.created_unix_s)},
         {"origin", std::string(to_string(r.origin))},
+        {"resourceVersion", std::to_string(r.resource_version)},
     };
     if (!s.external_name.empty()) {
         out["external_name"] = s.external_name;
@@ -164,123 +165,143 @@ json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::s
     return out;
 }
 
-// Native service text (JSON is YAML) through the config parser, so the API
-// accepts exactly what the file accepts. Parse errors = BadRequest.
-Result<ServiceConfig, ApiError> parse_service_body(const std::string& body, const std::string& ns,
-                                                   const std::string& name) {
-    json j = json::parse(body, nullptr, false);
-    if (j.is_discarded()) {
-        return Unexpected<ApiError>{
-            ApiError{400, "BadRequest", "request body is not valid JSON", ""}};
-    }
-    if (!j.is_object()) {
-        return Unexpected<ApiError>{
-            ApiError{400, "BadRequest", "service must be a JSON object", ""}};
-    }
-    // Output-only fields of GET are accepted back (kubectl get -o json | edit | put).
-    j.erase("creationTimestamp");
-    j.erase("origin");
-    for (const auto& [key, url_value] : {std::pair{"name", name}, std::pair{"namespace", ns}}) {
-        if (!j.contains(key)) {
-            j[key] = url_value;
-        } else if (!j[key].is_string() || j[key].get<std::string>() != url_value) {
-            return Unexpected<ApiError>{
-                ApiError{400, "BadRequest",
-                         std::string("the ") + key + " in the body does not match the URL", key}};
-        }
-    }
-    json doc{{"services", json::array({j})}};
-    auto parsed = parse_services(doc.dump(), "request");
-    if (!parsed) {
-        ApiError e = invalid(parsed.error(), "services[0].");
-        e.status = 400;
-        e.reason = "BadRequest";
-        return Unexpected<ApiError>{e};
-    }
-    if (parsed->size() != 1) {
-        return Unexpected<ApiError>{ApiError{400, "BadRequest", "expected one service", ""}};
-    }
-    return std::move(parsed->front());
+ControlError bad_request(std::string message, std::string path = "") {
+    return ControlError{ControlErrorKind::bad_request, std::move(message), std::move(path)};
 }
 
-Result<std::vector<EndpointConfig>, ApiError> parse_endpoints_body(const std::string& body) {
+// A JSON object body, or a BadRequest.
+Result<json, ControlError> json_object(const std::string& body, const char* what) {
     json j = json::parse(body, nullptr, false);
     if (j.is_discarded()) {
-        return Unexpected<ApiError>{
-            ApiError{400, "BadRequest", "request body is not valid JSON", ""}};
+        return Unexpected<ControlError>{bad_request("request body is not valid JSON")};
     }
-    if (j.is_object()) {
-        for (const auto& [key, value] : j.items()) {
-            if (key != "endpoints") {
-                return Unexpected<ApiError>{
-                    ApiError{400, "BadRequest", "unknown field '" + key + "'", key}};
-            }
-        }
-        if (!j.contains("endpoints")) {
-            return Unexpected<ApiError>{
-                ApiError{400, "BadRequest", "missing 'endpoints'", "endpoints"}};
-        }
-        j = j["endpoints"];
+    if (!j.is_object()) {
+        return Unexpected<ControlError>{bad_request(std::string(what) + " must be a JSON object")};
     }
-    if (!j.is_array()) {
-        return Unexpected<ApiError>{
-            ApiError{400, "BadRequest", "endpoints must be a list", "endpoints"}};
+    return j;
+}
+
+// resourceVersion as GET prints it (a decimal string; a number is accepted
+// too), removed from `j`; nullopt when absent.
+Result<Precondition, ControlError> take_resource_version(json& j) {
+    auto it = j.find("resourceVersion");
+    if (it == j.end()) {
+        return Precondition{};
     }
-    std::vector<EndpointConfig> out;
-    for (size_t i = 0; i < j.size(); ++i) {
-        const json& e = j[i];
-        const std::string path = "endpoints[" + std::to_string(i) + "]";
-        auto bad = [&](const std::string& field, const std::string& message) {
-            return Unexpected<ApiError>{ApiError{
-                400, "BadRequest", path + (field.empty() ? "" : "." + field) + ": " + message,
-                path + (field.empty() ? "" : "." + field)}};
-        };
-        if (!e.is_object()) {
-            return bad("", "must be an object");
-        }
-        EndpointConfig ep;
-        bool has_ip = false;
-        for (const auto& [key, value] : e.items()) {
-            if (key == "ip") {
-                if (!value.is_string()) {
-                    return bad(key, "must be a string");
-                }
-                auto ip = Ipv4::parse(value.get<std::string>());
-                if (!ip) {
-                    return bad(key, "'" + value.get<std::string>() + "' is not an IPv4 address");
-                }
-                ep.ip = *ip;
-                has_ip = true;
-            } else if (key == "ready" || key == "serving" || key == "terminating") {
-                if (!value.is_boolean()) {
-                    return bad(key, "must be true or false");
-                }
-                bool v = value.get<bool>();
-                (key == "ready" ? ep.ready : key == "serving" ? ep.serving : ep.terminating) = v;
-            } else if (key == "weight") {
-                if (!value.is_number_unsigned()) {
-                    return bad(key, "must be a non-negative integer");
-                }
-                ep.weight = static_cast<uint32_t>(value.get<uint64_t>());
-                if (value.get<uint64_t>() > UINT32_MAX) {
-                    return bad(key, "out of range");
-                }
-            } else {
-                return bad(key, "unknown field");
-            }
-        }
-        if (!has_ip) {
-            return bad("ip", "required");
-        }
-        out.push_back(ep);
+    std::string text = it->is_string()            ? it->get<std::string>()
+                       : it->is_number_unsigned() ? std::to_string(it->get<uint64_t>())
+                                                  : "";
+    constexpr size_t kMaxDigits = 19;  // fits uint64_t
+    if (text.empty() || text.size() > kMaxDigits ||
+        text.find_first_not_of("0123456789") != std::string::npos) {
+        return Unexpected<ControlError>{bad_request(
+            "resourceVersion must be the decimal string GET returned", "resourceVersion")};
     }
-    return out;
+    j.erase(it);
+    return Precondition{std::stoull(text)};
+}
+
+// Parse errors of the config parser are the client's: BadRequest, paths
+// relative to the body.
+ControlError parse_error(const Errors& errors, const std::string& prefix_to_strip = "") {
+    ControlError e = invalid(errors, prefix_to_strip);
+    e.kind = ControlErrorKind::bad_request;
+    return e;
+}
+
+struct ServiceBody {
+    ServiceConfig service;
+    Precondition expected;
+};
+
+// Native service text (JSON is YAML) through the config parser, so the API
+// accepts exactly what the file accepts.
+Result<ServiceBody, ControlError> parse_service_body(const std::string& body, const std::string& ns,
+                                                     const std::string& name) {
+    auto j = json_object(body, "service");
+    if (!j) {
+        return Unexpected<ControlError>{j.error()};
+    }
+    auto expected = take_resource_version(*j);
+    if (!expected) {
+        return Unexpected<ControlError>{expected.error()};
+    }
+    // Output-only fields of GET are accepted back (kubectl get -o json | edit | put).
+    j->erase("creationTimestamp");
+    j->erase("origin");
+    for (const auto& [key, url_value] : {std::pair{"name", name}, std::pair{"namespace", ns}}) {
+        if (!j->contains(key)) {
+            (*j)[key] = url_value;
+        } else if (!(*j)[key].is_string() || (*j)[key].get<std::string>() != url_value) {
+            return Unexpected<ControlError>{bad_request(
+                std::string("the ") + key + " in the body does not match the URL", key)};
+        }
+    }
+    json doc{{"services", json::array({*j})}};
+    auto parsed = parse_services(doc.dump(), "request");
+    if (!parsed) {
+        return Unexpected<ControlError>{parse_error(parsed.error(), "services[0].")};
+    }
+    if (parsed->size() != 1) {
+        return Unexpected<ControlError>{bad_request("expected one service")};
+    }
+    return ServiceBody{std::move(parsed->front()), *expected};
+}
+
+struct EndpointsBody {
+    std::vector<EndpointSpec> endpoints;
+    Precondition expected;
+};
+
+// {"resourceVersion": "N", "endpoints": [...]}: the list through the config
+// file's endpoint parser.
+Result<EndpointsBody, ControlError> parse_endpoints_body(const std::string& body) {
+    auto j = json_object(body, "the endpoint list");
+    if (!j) {
+        return Unexpected<ControlError>{j.error()};
+    }
+    auto expected = take_resource_version(*j);
+    if (!expected) {
+        return Unexpected<ControlError>{expected.error()};
+    }
+    // Output-only fields of GET .../endpoints are accepted back.
+    for (const char* key : {"name", "namespace", "ports", "creationTimestamp"}) {
+        j->erase(key);
+    }
+    auto parsed = parse_endpoints(j->dump(), "request");
+    if (!parsed) {
+        return Unexpected<ControlError>{parse_error(parsed.error())};
+    }
+    return EndpointsBody{std::move(*parsed), *expected};
+}
+
+// One endpoint's fields; the address is the URL's (repeating it in the
+// body is allowed when it matches).
+Result<EndpointSpec, ControlError> parse_endpoint_body(const std::string& body, Ipv4 ip) {
+    auto j = json_object(body.empty() ? "{}" : body, "endpoint");
+    if (!j) {
+        return Unexpected<ControlError>{j.error()};
+    }
+    if (!j->contains("ip")) {
+        (*j)["ip"] = ip.str();
+    } else if (!(*j)["ip"].is_string() || (*j)["ip"].get<std::string>() != ip.str()) {
+        return Unexpected<ControlError>{
+            bad_request("the ip in the body does not match the URL", "ip")};
+    }
+    auto parsed = parse_endpoint(j->dump(), "request");
+    if (!parsed) {
+        return Unexpected<ControlError>{parse_error(parsed.error())};
+    }
+    return std::move(*parsed);
 }
 
 json outcomes_json(const std::vector<ChangeOutcome>& outcomes) {
     json items = json::array();
     for (const auto& o : outcomes) {
-        items.push_back(json{{"namespace", o.ns}, {"name", o.name}, {"action", o.action}});
+        items.push_back(json{{"namespace", o.ns},
+                             {"name", o.name},
+                             {"action", o.action},
+                             {"resourceVersion", std::to_string(o.resource_version)}});
     }
     return json{{"results", std::move(items)}};
 }
@@ -291,9 +312,31 @@ HttpResponse method_not_allowed(const HttpRequest& r, const std::string& allowed
         "method " + r.method + " is not allowed on " + r.path + " (allowed: " + allowed + ")");
 }
 
+// /v1/namespaces/NS/services/NAME[/endpoints[/IP[/drain]]]
 const std::regex kServicePath(
     "^/v1/namespaces/([a-z0-9]([-a-z0-9]*[a-z0-9])?)/services/"
-    "([a-z0-9]([-a-z0-9]*[a-z0-9])?)(/endpoints)?$");
+    "([a-z0-9]([-a-z0-9]*[a-z0-9])?)(/endpoints(/([0-9.]+)(/drain)?)?)?$");
+
+// Status and Kubernetes reason of each control error kind.
+std::pair<int, const char*> http_of(ControlErrorKind kind) {
+    switch (kind) {
+        case ControlErrorKind::not_found:
+            return {404, "NotFound"};
+        case ControlErrorKind::already_exists:
+            return {409, "AlreadyExists"};
+        case ControlErrorKind::conflict:
+            return {409, "Conflict"};
+        case ControlErrorKind::precondition_required:
+            return {428, "PreconditionRequired"};  // RFC 6585 §3
+        case ControlErrorKind::invalid:
+            return {422, "Invalid"};
+        case ControlErrorKind::bad_request:
+            return {400, "BadRequest"};
+        case ControlErrorKind::internal:
+            return {500, "InternalError"};
+    }
+    return {500, "InternalError"};
+}
 
 }  // namespace
 
@@ -315,8 +358,9 @@ HttpResponse error_response(int status, const std::string& reason, const std::st
     return json_response(error_json(reason, message, path, status), status);
 }
 
-HttpResponse error_response(const ApiError& e) {
-    return error_response(e.status, e.reason, e.message, e.path);
+HttpResponse error_response(const ControlError& e) {
+    auto [status, reason] = http_of(e.kind);
+    return error_response(status, reason, e.message, e.path);
 }
 
 HttpResponse ApiHandler::handle(const HttpRequest& request) const {
@@ -387,10 +431,7 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
         }
         auto parsed = parse_services(r.body, "request");
         if (!parsed) {
-            ApiError e = invalid(parsed.error());
-            e.status = 400;
-            e.reason = "BadRequest";
-            return error_response(e);
+            return error_response(parse_error(parsed.error()));
         }
         if (parsed->empty()) {
             return error_response(400, "BadRequest", "no services in the request");
@@ -450,38 +491,22 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
     }
     const std::string ns = match[1];
     const std::string name = match[3];
-    const bool endpoints = match[5].matched;
-    if (endpoints) {
-        if (m == "GET") {
-            return _executor.execute([ns, name](ControlBackend& b) {
-                const ServiceRecord* rec = b.state().find(ns, name);
-                if (rec == nullptr) {
-                    return error_response(not_found(ns, name));
-                }
-                json j = service_to_json(*rec);
-                return json_response(json{{"name", name},
-                                          {"namespace", ns},
-                                          {"endpoints", j["endpoints"]},
-                                          {"ports", j["ports"]},
-                                          {"creationTimestamp", j["creationTimestamp"]}});
-            });
+    if (match[7].matched) {
+        auto ip = Ipv4::parse(match[7].str());
+        if (!ip) {
+            return error_response(404, "NotFound", "no such API path: " + r.path);
         }
-        if (m == "PUT") {
-            auto eps = parse_endpoints_body(r.body);
-            if (!eps) {
-                return error_response(eps.error());
-            }
-            auto list = std::make_shared<std::vector<EndpointConfig>>(std::move(*eps));
-            return _executor.execute([ns, name, list](ControlBackend& b) {
-                auto done = b.state().set_endpoints(ns, name, std::move(*list));
-                if (!done) {
-                    return error_response(done.error());
-                }
-                return json_response(outcomes_json({*done}));
-            });
-        }
-        return method_not_allowed(r, "GET, PUT");
+        return route_endpoint(r, ns, name, *ip, match[8].matched);
     }
+    if (match[5].matched) {
+        return route_endpoints(r, ns, name);
+    }
+    return route_service(r, ns, name);
+}
+
+HttpResponse ApiHandler::route_service(const HttpRequest& r, const std::string& ns,
+                                       const std::string& name) const {
+    const std::string& m = r.method;
     if (m == "GET") {
         return _executor.execute([ns, name](ControlBackend& b) {
             const ServiceRecord* rec = b.state().find(ns, name);
@@ -495,15 +520,16 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
         });
     }
     if (m == "PUT") {
-        auto svc = parse_service_body(r.body, ns, name);
-        if (!svc) {
-            return error_response(svc.error());
+        auto body = parse_service_body(r.body, ns, name);
+        if (!body) {
+            return error_response(body.error());
         }
         auto h = r.headers.find("if-none-match");
         const bool create_only = h != r.headers.end() && h->second == "*";
-        auto shared = std::make_shared<ServiceConfig>(std::move(*svc));
+        auto shared = std::make_shared<ServiceBody>(std::move(*body));
         return _executor.execute([shared, create_only](ControlBackend& b) {
-            auto done = b.state().apply({std::move(*shared)}, create_only, now_unix());
+            auto done = b.state().apply({std::move(shared->service)}, create_only, now_unix(),
+                                        shared->expected);
             if (!done) {
                 return error_response(done.error());
             }
@@ -521,6 +547,75 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
         });
     }
     return method_not_allowed(r, "GET, PUT, DELETE");
+}
+
+HttpResponse ApiHandler::route_endpoints(const HttpRequest& r, const std::string& ns,
+                                         const std::string& name) const {
+    if (r.method == "GET") {
+        return _executor.execute([ns, name](ControlBackend& b) {
+            const ServiceRecord* rec = b.state().find(ns, name);
+            if (rec == nullptr) {
+                return error_response(not_found(ns, name));
+            }
+            json j = service_to_json(*rec);
+            return json_response(json{{"name", name},
+                                      {"namespace", ns},
+                                      {"resourceVersion", j["resourceVersion"]},
+                                      {"endpoints", j["endpoints"]},
+                                      {"ports", j["ports"]},
+                                      {"creationTimestamp", j["creationTimestamp"]}});
+        });
+    }
+    if (r.method == "PUT") {
+        auto body = parse_endpoints_body(r.body);
+        if (!body) {
+            return error_response(body.error());
+        }
+        auto shared = std::make_shared<EndpointsBody>(std::move(*body));
+        return _executor.execute([ns, name, shared](ControlBackend& b) {
+            auto done =
+                b.state().set_endpoints(ns, name, std::move(shared->endpoints), shared->expected);
+            if (!done) {
+                return error_response(done.error());
+            }
+            return json_response(outcomes_json({*done}));
+        });
+    }
+    return method_not_allowed(r, "GET, PUT");
+}
+
+HttpResponse ApiHandler::route_endpoint(const HttpRequest& r, const std::string& ns,
+                                        const std::string& name, Ipv4 ip, bool drain) const {
+    auto answer = [](const Result<ChangeOutcome, ControlError>& done) {
+        if (!done) {
+            return error_response(done.error());
+        }
+        return json_response(outcomes_json({*done}), done->action == "created" ? 201 : 200);
+    };
+    if (drain) {
+        if (r.method != "POST") {
+            return method_not_allowed(r, "POST");
+        }
+        return _executor.execute([ns, name, ip, answer](ControlBackend& b) {
+            return answer(b.state().drain_endpoint(ns, name, ip));
+        });
+    }
+    if (r.method == "PATCH") {
+        auto spec = parse_endpoint_body(r.body, ip);
+        if (!spec) {
+            return error_response(spec.error());
+        }
+        auto shared = std::make_shared<EndpointSpec>(std::move(*spec));
+        return _executor.execute([ns, name, shared, answer](ControlBackend& b) {
+            return answer(b.state().upsert_endpoint(ns, name, *shared));
+        });
+    }
+    if (r.method == "DELETE") {
+        return _executor.execute([ns, name, ip, answer](ControlBackend& b) {
+            return answer(b.state().remove_endpoint(ns, name, ip));
+        });
+    }
+    return method_not_allowed(r, "PATCH, DELETE");
 }
 
 }  // namespace svcgw

@@ -61,7 +61,8 @@ constexpr size_t kMaxFlowLimit = 10000;
 
 HttpResponse error_response(int status, const std::string& reason, const std::string& message,
                             const std::string& path = "");
-HttpResponse error_response(const ApiError& e);
+// A control error as HTTP: the one place kinds become status codes.
+HttpResponse error_response(const ControlError& e);
 
 class ApiHandler {
 public:
@@ -71,6 +72,12 @@ public:
 
 private:
     HttpResponse route(const HttpRequest& request) const;
+    HttpResponse route_service(const HttpRequest& request, const std::string& ns,
+                               const std::string& name) const;
+    HttpResponse route_endpoints(const HttpRequest& request, const std::string& ns,
+                                 const std::string& name) const;
+    HttpResponse route_endpoint(const HttpRequest& request, const std::string& ns,
+                                const std::string& name, Ipv4 ip, bool drain) const;
     ControlExecutor& _executor;
 };
 

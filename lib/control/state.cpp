@@ -19,13 +19,13 @@ std::string_view to_string(Origin origin) {
     return "api";
 }
 
-ApiError not_found(const std::string& ns, const std::string& name) {
+ControlError not_found(const std::string& ns, const std::string& name) {
     (void)ns;
-    return ApiError{404, "NotFound", "services \"" + name + "\" not found", ""};
+    return ControlError{ControlErrorKind::not_found, "services \"" + name + "\" not found", ""};
 }
 
-ApiError invalid(const Errors& errors, const std::string& prefix_to_strip) {
-    ApiError e{422, "Invalid", "", ""};
+ControlError invalid(const Errors& errors, const std::string& prefix_to_strip) {
+    ControlError e{ControlErrorKind::invalid, "", ""};
     for (const Error& err : errors) {
         std::string path = err.path;
         if (!prefix_to_strip.empty() && path.rfind(prefix_to_strip, 0) == 0) {
@@ -95,7 +95,7 @@ ControlState::ControlState(Config base, ServicePublisher& publisher, int64_t now
     std::sort(_config.services.begin(), _config.services.end(),
               [](const auto& a, const auto& b) { return a.key() < b.key(); });
     for (const auto& s : _config.services) {
-        _records[s.key()] = ServiceRecord{s, Origin::file, now_unix_s};
+        _records[s.key()] = ServiceRecord{s, Origin::file, now_unix_s, _version};
     }
 }
 
@@ -143,6 +143,12 @@ Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
         }
         ++_version;
     }
+    std::set<std::string> touched;
+    for (const auto* list : {&diff.added, &diff.changed}) {
+        for (const ServiceConfig* s : *list) {
+            touched.insert(s->key());
+        }
+    }
     std::map<std::string, ServiceRecord> records;
     for (const auto& s : candidate.services) {
         auto old = _records.find(s.key());
@@ -152,6 +158,9 @@ Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
         r.origin = o != origins.end() ? o->second
                                       : (old != _records.end() ? old->second.origin : Origin::api);
         r.created_unix_s = old != _records.end() ? old->second.created_unix_s : now_unix_s;
+        r.resource_version = touched.contains(s.key()) || old == _records.end()
+                                 ? _version
+                                 : old->second.resource_version;
         records[s.key()] = std::move(r);
     }
     DiffCounts counts{diff.added.size(), diff.changed.size(), diff.removed.size()};
@@ -160,18 +169,33 @@ Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
     return counts;
 }
 
-Result<std::vector<ChangeOutcome>, ApiError> ControlState::apply(
-    std::vector<ServiceConfig> services, bool create_only, int64_t now_unix_s) {
+Result<std::vector<ChangeOutcome>, ControlError> ControlState::apply(
+    std::vector<ServiceConfig> services, bool create_only, int64_t now_unix_s,
+    Precondition expected) {
     std::map<std::string, size_t> incoming;
     for (size_t i = 0; i < services.size(); ++i) {
         if (!incoming.emplace(services[i].key(), i).second) {
-            return Unexpected<ApiError>{
-                ApiError{400, "BadRequest",
-                         "service " + services[i].key() + " appears twice in the request", ""}};
+            return Unexpected<ControlError>{
+                ControlError{ControlErrorKind::bad_request,
+                             "service " + services[i].key() + " appears twice in the request", ""}};
         }
         if (create_only && _records.contains(services[i].key())) {
-            return Unexpected<ApiError>{ApiError{
-                409, "AlreadyExists", "services \"" + services[i].name + "\" already exists", ""}};
+            return Unexpected<ControlError>{
+                ControlError{ControlErrorKind::already_exists,
+                             "services \"" + services[i].name + "\" already exists", ""}};
+        }
+    }
+    if (expected) {
+        if (services.size() != 1) {
+            return Unexpected<ControlError>{ControlError{
+                ControlErrorKind::bad_request, "a resourceVersion applies to one service", ""}};
+        }
+        const ServiceRecord* rec = find(services[0].ns, services[0].name);
+        if (rec == nullptr) {
+            return Unexpected<ControlError>{not_found(services[0].ns, services[0].name)};
+        }
+        if (auto stale = check_version(*rec, *expected)) {
+            return Unexpected<ControlError>{*stale};
         }
     }
     std::vector<ServiceConfig> next;
@@ -202,22 +226,24 @@ Result<std::vector<ChangeOutcome>, ApiError> ControlState::apply(
     }
     auto done = commit(std::move(next), origins, now_unix_s, nullptr);
     if (!done) {
-        return Unexpected<ApiError>{invalid(done.error())};
+        return Unexpected<ControlError>{invalid(done.error())};
     }
     for (auto& o : outcomes) {
+        const ServiceRecord& now = _records.at(o.ns + "/" + o.name);
         auto b = before.find(o.ns + "/" + o.name);
-        if (b != before.end() && b->second == _records.at(b->first).config) {
+        if (b != before.end() && b->second == now.config) {
             o.action = "unchanged";
         }
+        o.resource_version = now.resource_version;
     }
     return outcomes;
 }
 
-Result<ChangeOutcome, ApiError> ControlState::remove(const std::string& ns,
-                                                     const std::string& name) {
+Result<ChangeOutcome, ControlError> ControlState::remove(const std::string& ns,
+                                                         const std::string& name) {
     const std::string key = ns + "/" + name;
     if (!_records.contains(key)) {
-        return Unexpected<ApiError>{not_found(ns, name)};
+        return Unexpected<ControlError>{not_found(ns, name)};
     }
     std::vector<ServiceConfig> next;
     for (const auto& s : _config.services) {
@@ -227,23 +253,33 @@ Result<ChangeOutcome, ApiError> ControlState::remove(const std::string& ns,
     }
     auto done = commit(std::move(next), {}, 0, nullptr);
     if (!done) {
-        return Unexpected<ApiError>{invalid(done.error())};
+        return Unexpected<ControlError>{invalid(done.error())};
     }
-    return ChangeOutcome{ns, name, "deleted"};
+    return ChangeOutcome{ns, name, "deleted", _version};
 }
 
-Result<ChangeOutcome, ApiError> ControlState::set_endpoints(const std::string& ns,
-                                                            const std::string& name,
-                                                            std::vector<EndpointConfig> endpoints) {
+Result<ChangeOutcome, ControlError> ControlState::change_endpoints(const std::string& ns,
+                                                                   const std::string& name,
+                                                                   Precondition expected,
+                                                                   const EndpointEdit& edit) {
     auto rec = _records.find(ns + "/" + name);
     if (rec == _records.end()) {
-        return Unexpected<ApiError>{not_found(ns, name)};
+        return Unexpected<ControlError>{not_found(ns, name)};
+    }
+    if (expected) {
+        if (auto stale = check_version(rec->second, *expected)) {
+            return Unexpected<ControlError>{*stale};
+        }
+    }
+    auto endpoints = edit(rec->second.config);
+    if (!endpoints) {
+        return Unexpected<ControlError>{endpoints.error()};
     }
     ServiceConfig updated = rec->second.config;
-    updated.endpoints = std::move(endpoints);
+    updated.endpoints = std::move(*endpoints);
     updated.locations.clear();
     if (updated == rec->second.config) {
-        return ChangeOutcome{ns, name, "unchanged"};
+        return ChangeOutcome{ns, name, "unchanged", rec->second.resource_version};
     }
     // Only this service's endpoints change: its name, VIP and ports are as
     // validated before, so validating it alone is enough, and the running
@@ -253,13 +289,14 @@ Result<ChangeOutcome, ApiError> ControlState::set_endpoints(const std::string& n
     one.services.push_back(std::move(updated));
     auto valid = validate_and_allocate(one, {rec->second.config});
     if (!valid) {
-        return Unexpected<ApiError>{invalid(name_services(valid.error(), one.services))};
+        return Unexpected<ControlError>{invalid(name_services(valid.error(), one.services))};
     }
     auto slot = std::lower_bound(
         _config.services.begin(), _config.services.end(), rec->first,
         [](const ServiceConfig& s, const std::string& key) { return s.key() < key; });
     if (slot == _config.services.end() || slot->key() != rec->first) {
-        return Unexpected<ApiError>{ApiError{500, "InternalError", "running set out of order", ""}};
+        return Unexpected<ControlError>{
+            ControlError{ControlErrorKind::internal, "running set out of order", ""}};
     }
     ServiceConfig previous = std::move(*slot);
     *slot = std::move(one.services.front());
@@ -268,11 +305,162 @@ Result<ChangeOutcome, ApiError> ControlState::set_endpoints(const std::string& n
     auto published = _publisher.publish(_config.services, diff, _config.maglev);
     if (!published) {
         *slot = std::move(previous);
-        return Unexpected<ApiError>{invalid(name_services({published.error()}, _config.services))};
+        ControlError e = invalid(name_services({published.error()}, _config.services));
+        e.kind = ControlErrorKind::internal;
+        return Unexpected<ControlError>{e};
     }
     ++_version;
     rec->second.config = *slot;
-    return ChangeOutcome{ns, name, "configured"};
+    rec->second.resource_version = _version;
+    return ChangeOutcome{ns, name, "configured", _version};
+}
+
+namespace {
+
+// A new endpoint without ports cannot serve a named targetPort: refused
+// rather than added as an endpoint that never gets traffic.
+std::optional<ControlError> check_ports_given(const ServiceConfig& service,
+                                              const EndpointSpec& spec, const std::string& path) {
+    if (spec.has(EndpointField::ports)) {
+        return std::nullopt;
+    }
+    for (const ServicePortConfig& port : service.ports) {
+        if (!port.target_port_name.empty()) {
+            return ControlError{ControlErrorKind::invalid,
+                                path + ": endpoint " + spec.endpoint.ip.str() +
+                                    " lists no ports, and service port \"" + port.name +
+                                    "\" targets the named port \"" + port.target_port_name +
+                                    "\": give its ports ({name: " + port.name +
+                                    ", port: N}; svcgwctl: IP:PORT)",
+                                path + ".ports"};
+        }
+    }
+    return std::nullopt;
+}
+
+std::vector<EndpointConfig>::const_iterator find_endpoint(const ServiceConfig& service, Ipv4 ip) {
+    return std::find_if(service.endpoints.begin(), service.endpoints.end(),
+                        [&](const EndpointConfig& e) { return e.ip == ip; });
+}
+
+ControlError endpoint_not_found(const std::string& name, Ipv4 ip) {
+    return ControlError{ControlErrorKind::not_found,
+                        "endpoint \"" + ip.str() + "\" of services \"" + name + "\" not found", ""};
+}
+
+}  // namespace
+
+std::optional<ControlError> ControlState::check_version(const ServiceRecord& record,
+                                                        uint64_t expected) const {
+    if (record.resource_version == expected) {
+        return std::nullopt;
+    }
+    return ControlError{ControlErrorKind::conflict,
+                        "Operation cannot be fulfilled on services \"" + record.config.name +
+                            "\": the object has been modified (resourceVersion " +
+                            std::to_string(expected) + ", now " +
+                            std::to_string(record.resource_version) + "); read it again and retry",
+                        "resourceVersion"};
+}
+
+Result<ChangeOutcome, ControlError> ControlState::set_endpoints(const std::string& ns,
+                                                                const std::string& name,
+                                                                std::vector<EndpointSpec> endpoints,
+                                                                Precondition expected) {
+    if (!_records.contains(ns + "/" + name)) {
+        return Unexpected<ControlError>{not_found(ns, name)};
+    }
+    if (!expected) {
+        return Unexpected<ControlError>{
+            ControlError{ControlErrorKind::precondition_required,
+                         "replacing the endpoint list needs the resourceVersion read with GET "
+                         "(so that two writers cannot lose an update)",
+                         "resourceVersion"}};
+    }
+    return change_endpoints(
+        ns, name, expected,
+        [&](const ServiceConfig& current) -> Result<std::vector<EndpointConfig>, ControlError> {
+            std::vector<EndpointConfig> next;
+            for (size_t i = 0; i < endpoints.size(); ++i) {
+                const EndpointSpec& spec = endpoints[i];
+                EndpointConfig ep = spec.endpoint;
+                auto old = find_endpoint(current, ep.ip);
+                if (!spec.has(EndpointField::ports) && old != current.endpoints.end()) {
+                    ep.ports = old->ports;
+                } else if (auto e = check_ports_given(current, spec,
+                                                      "endpoints[" + std::to_string(i) + "]")) {
+                    return Unexpected<ControlError>{*e};
+                }
+                next.push_back(std::move(ep));
+            }
+            return next;
+        });
+}
+
+Result<ChangeOutcome, ControlError> ControlState::upsert_endpoint(const std::string& ns,
+                                                                  const std::string& name,
+                                                                  const EndpointSpec& spec) {
+    bool added = false;
+    auto done = change_endpoints(
+        ns, name, std::nullopt,
+        [&](const ServiceConfig& current) -> Result<std::vector<EndpointConfig>, ControlError> {
+            std::vector<EndpointConfig> next = current.endpoints;
+            auto old = find_endpoint(current, spec.endpoint.ip);
+            if (old != current.endpoints.end()) {
+                next[old - current.endpoints.begin()] = spec.over(*old);
+                return next;
+            }
+            if (auto e = check_ports_given(current, spec, "endpoint")) {
+                return Unexpected<ControlError>{*e};
+            }
+            added = true;
+            next.push_back(spec.endpoint);
+            return next;
+        });
+    if (done && added) {
+        done->action = "created";
+    }
+    return done;
+}
+
+namespace {
+
+using EndpointList = std::vector<EndpointConfig>;
+
+// An edit of the existing endpoint `ip`: NotFound without one, else `edit`
+// gets the list and the endpoint's index in it.
+auto on_existing(const std::string& name, Ipv4 ip,
+                 std::function<void(EndpointList&, size_t)> edit) {
+    return [&name, ip, edit = std::move(edit)](
+               const ServiceConfig& current) -> Result<EndpointList, ControlError> {
+        auto old = find_endpoint(current, ip);
+        if (old == current.endpoints.end()) {
+            return Unexpected<ControlError>{endpoint_not_found(name, ip)};
+        }
+        EndpointList next = current.endpoints;
+        edit(next, static_cast<size_t>(old - current.endpoints.begin()));
+        return next;
+    };
+}
+
+}  // namespace
+
+Result<ChangeOutcome, ControlError> ControlState::remove_endpoint(const std::string& ns,
+                                                                  const std::string& name,
+                                                                  Ipv4 ip) {
+    return change_endpoints(ns, name, std::nullopt,
+                            on_existing(name, ip, [](EndpointList& list, size_t i) {
+                                list.erase(list.begin() + static_cast<ptrdiff_t>(i));
+                            }));
+}
+
+Result<ChangeOutcome, ControlError> ControlState::drain_endpoint(const std::string& ns,
+                                                                 const std::string& name, Ipv4 ip) {
+    return change_endpoints(ns, name, std::nullopt,
+                            on_existing(name, ip, [](EndpointList& list, size_t i) {
+                                list[i].ready = false;
+                                list[i].terminating = true;
+                            }));
 }
 
 Result<DiffCounts, Errors> ControlState::reload(Config file, int64_t now_unix_s) {
@@ -397,7 +585,9 @@ std::optional<Result<SyncOutcome, Errors>> ControlState::sync_endpoints(
     }
     ++_version;
     for (const ServiceConfig* s : diff.changed) {
-        _records.at(s->key()).config = *s;
+        ServiceRecord& record = _records.at(s->key());
+        record.config = *s;
+        record.resource_version = _version;
     }
     outcome.counts.changed = diff.changed.size();
     return Result<SyncOutcome, Errors>(std::move(outcome));

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -44,19 +45,32 @@ struct ServiceRecord {
     ServiceConfig config;
     Origin origin = Origin::api;
     int64_t created_unix_s = 0;  // kept across updates (Kubernetes creationTimestamp)
+    // ControlState::version() when this service last changed: the
+    // precondition a client sends back (Kubernetes resourceVersion).
+    uint64_t resource_version = 0;
 };
 
-// An API-visible failure: HTTP status, Kubernetes-style reason, message and
-// the path of the offending field (may be empty).
-struct ApiError {
-    int status = 400;
-    std::string reason;  // NotFound, AlreadyExists, Invalid, BadRequest, Conflict, ...
+// Why a change was refused. The HTTP surface maps kinds to status codes
+// (api.cpp); nothing below it speaks HTTP.
+enum class ControlErrorKind {
+    not_found,              // no such service or endpoint
+    already_exists,         // create-only, and it exists
+    conflict,               // a stale resourceVersion: someone changed it since
+    precondition_required,  // a full replacement without a resourceVersion
+    invalid,                // the result would not validate
+    bad_request,            // the request contradicts itself
+    internal,               // a publish failure the validation could not see
+};
+
+struct ControlError {
+    ControlErrorKind kind = ControlErrorKind::invalid;
     std::string message;
-    std::string path;
+    std::string path;  // the offending field, may be empty
 };
 
-ApiError not_found(const std::string& ns, const std::string& name);
-ApiError invalid(const Errors& errors, const std::string& prefix_to_strip = "");
+ControlError not_found(const std::string& ns, const std::string& name);
+// Every error in one message; paths lose `prefix_to_strip`.
+ControlError invalid(const Errors& errors, const std::string& prefix_to_strip = "");
 
 // The difference between two service sets, by "ns/name".
 struct ServiceDiff {
@@ -95,7 +109,12 @@ struct ChangeOutcome {
     std::string ns;
     std::string name;
     std::string action;
+    uint64_t resource_version = 0;  // of the service after the change
 };
+
+// Preconditions of a change: the resourceVersion the client read.
+// nullopt = none given.
+using Precondition = std::optional<uint64_t>;
 
 class ControlState {
 public:
@@ -105,12 +124,35 @@ public:
 
     // Creates or replaces each service (API origin for new ones; an
     // existing one keeps its origin and age). create_only: AlreadyExists if
-    // one exists.
-    Result<std::vector<ChangeOutcome>, ApiError> apply(std::vector<ServiceConfig> services,
-                                                       bool create_only, int64_t now_unix_s);
-    Result<ChangeOutcome, ApiError> remove(const std::string& ns, const std::string& name);
-    Result<ChangeOutcome, ApiError> set_endpoints(const std::string& ns, const std::string& name,
-                                                  std::vector<EndpointConfig> endpoints);
+    // one exists. `expected` (one service only): Conflict unless the
+    // service is at that resourceVersion.
+    Result<std::vector<ChangeOutcome>, ControlError> apply(std::vector<ServiceConfig> services,
+                                                           bool create_only, int64_t now_unix_s,
+                                                           Precondition expected = {});
+    Result<ChangeOutcome, ControlError> remove(const std::string& ns, const std::string& name);
+
+    // Endpoint changes, each one atomic step on the control thread (no
+    // client-side read-modify-write). An endpoint given without `ports`
+    // keeps the ports it has; a new one without `ports` on a service whose
+    // targetPort is a name is refused (it could never get traffic).
+    //
+    // The whole list; `expected` is required (PreconditionRequired without,
+    // Conflict when stale), so two writers cannot lose an update.
+    Result<ChangeOutcome, ControlError> set_endpoints(const std::string& ns,
+                                                      const std::string& name,
+                                                      std::vector<EndpointSpec> endpoints,
+                                                      Precondition expected);
+    // Adds the endpoint, or writes its given fields over the existing one
+    // (action "created" or "configured"/"unchanged").
+    Result<ChangeOutcome, ControlError> upsert_endpoint(const std::string& ns,
+                                                        const std::string& name,
+                                                        const EndpointSpec& endpoint);
+    Result<ChangeOutcome, ControlError> remove_endpoint(const std::string& ns,
+                                                        const std::string& name, Ipv4 ip);
+    // Terminating and not ready: keeps its flows, gets new ones only when
+    // nothing else can take them (Kubernetes' rule); weight and ports kept.
+    Result<ChangeOutcome, ControlError> drain_endpoint(const std::string& ns,
+                                                       const std::string& name, Ipv4 ip);
     // SIGHUP: `file` is the freshly parsed file (parse_config: not
     // validated, no ClusterIP allocated: that happens here, against the
     // whole running set). The restart-only sections are checked by the caller.
@@ -144,6 +186,19 @@ private:
     // sync()'s fast path: only endpoints of running `origin` services change.
     std::optional<Result<SyncOutcome, Errors>> sync_endpoints(Origin origin,
                                                               std::vector<ServiceConfig>& upserts);
+
+    // Conflict when `record` is no longer at `expected`.
+    std::optional<ControlError> check_version(const ServiceRecord& record, uint64_t expected) const;
+
+    // The one path of every endpoint change: `edit` turns the current list
+    // into the next one (or refuses), then the service alone is validated
+    // and published.
+    using EndpointEdit = std::function<Result<std::vector<EndpointConfig>, ControlError>(
+        const ServiceConfig& current)>;
+    Result<ChangeOutcome, ControlError> change_endpoints(const std::string& ns,
+                                                         const std::string& name,
+                                                         Precondition expected,
+                                                         const EndpointEdit& edit);
 
     Config _config;  // the services are the running set, ordered by key
     std::map<std::string, ServiceRecord> _records;

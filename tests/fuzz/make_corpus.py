@@ -291,8 +291,15 @@ API_SEEDS = {
     "put_json": req("PUT", "/v1/namespaces/default/services/web", WEB_JSON,
                     [("Content-Type", "application/json")]),
     "put_endpoints": req("PUT", "/v1/namespaces/default/services/filesvc/endpoints",
-                         '[{"ip": "10.99.0.31", "weight": 50}, {"ip": "10.99.0.32", "ready": false}]',
+                         '{"resourceVersion": "1", "endpoints": [{"ip": "10.99.0.31", "weight": 50},'
+                         ' {"ip": "10.99.0.32", "ready": false, "ports": [{"name": "", "port": 81}]}]}',
                          [("Content-Type", "application/json")]),
+    "patch_endpoint": req("PATCH", "/v1/namespaces/default/services/filesvc/endpoints/10.99.0.33",
+                          '{"weight": 7, "ports": [{"name": "", "port": 8080}]}',
+                          [("Content-Type", "application/json")]),
+    "drain_endpoint": req("POST",
+                          "/v1/namespaces/default/services/filesvc/endpoints/10.99.0.11/drain"),
+    "delete_endpoint": req("DELETE", "/v1/namespaces/default/services/filesvc/endpoints/10.99.0.11"),
     "delete": req("DELETE", "/v1/namespaces/team/services/other"),
     "apply_yaml": req("POST", "/v1/apply", CONFIG_SEEDS["kubernetes.yaml"].split("---\n", 1)[1],
                       [("Content-Type", "application/yaml")]),
@@ -306,9 +313,9 @@ API_SEEDS = {
 
 
 def api_seeds():
-    for i, (name, text) in enumerate(sorted(API_SEEDS.items())):
-        # Byte 0 bit 0: the publisher fails; one seed exercises that path.
-        write("fuzz_api", name, bytes([1 if name == "put_json" and i % 2 == 0 else 0]) + text.encode())
+    for name, text in sorted(API_SEEDS.items()):
+        write("fuzz_api", name, b"\x00" + text.encode())
+    # Byte 0 bit 0: the publisher fails; one seed exercises that path.
     write("fuzz_api", "put_json_publish_fails", b"\x01" + API_SEEDS["put_json"].encode())
 
 

@@ -51,6 +51,7 @@ tests=(
     "test_churn.sh fullnat"
     "test_kubeapi.sh"
     "test_kube_walkthrough.sh"
+    "test_endpoints.sh"
 )
 
 passed=0

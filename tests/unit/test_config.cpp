@@ -106,7 +106,7 @@ services:
     EXPECT_FALSE(svc.endpoints[0].terminating);
     EXPECT_EQ(svc.endpoints[0].weight, 100u);
     EXPECT_FALSE(svc.endpoints[1].ready);
-    EXPECT_FALSE(svc.endpoints[1].serving);  // serving defaults to ready
+    EXPECT_TRUE(svc.endpoints[1].serving);  // unset = true, whatever ready says (kube-proxy)
 }
 
 TEST(ConfigParse, EveryKeyIsRead) {
@@ -744,7 +744,7 @@ void expect_web(const ServiceConfig& svc) {
     EXPECT_TRUE(svc.endpoints[1].serving);
     EXPECT_TRUE(svc.endpoints[1].terminating);
     EXPECT_FALSE(svc.endpoints[2].ready);
-    EXPECT_FALSE(svc.endpoints[2].serving);
+    EXPECT_TRUE(svc.endpoints[2].serving);  // unset = true, whatever ready says
     // Named targetPort resolved per endpoint from the slice's port of the
     // same service-port name.
     EXPECT_EQ(svc.endpoints[0].target_port_for(svc.ports[0]), 8080);
@@ -954,7 +954,70 @@ TEST(EndpointConfig, TargetPortFor) {
     EXPECT_EQ(ep.target_port_for(named), 0);  // not resolvable: no traffic for this port
     ep.ports = {{"other", 1}, {"http", 9000}};
     EXPECT_EQ(ep.target_port_for(named), 9000);
-    EXPECT_EQ(ep.target_port_for(numeric), 8080);  // numeric is used as is
+    // The endpoint's (EndpointSlice) port wins over a numeric targetPort too:
+    // kube-proxy forwards to the slice's port.
+    EXPECT_EQ(ep.target_port_for(numeric), 9000);
+    // A service port the endpoint lists nothing for: the numeric targetPort.
+    ServicePortConfig metrics{"metrics", 9100, 9100, "", Protocol::tcp};
+    EXPECT_EQ(ep.target_port_for(metrics), 9100);
+}
+
+TEST(EndpointParser, OneParserForFilesAndApiBodies) {
+    // JSON (API) and YAML alike; a bare list or {endpoints: [...]}.
+    auto list = parse_endpoints(
+        R"({"endpoints": [{"ip": "10.1.0.1", "weight": 7, "ports": [{"name": "http", "port": 8080}]},
+                          {"ip": "10.1.0.2", "ready": false}]})",
+        "request");
+    ASSERT_TRUE(list.has_value()) << all_errors(list.error());
+    ASSERT_EQ(list->size(), 2u);
+    const EndpointSpec& a = (*list)[0];
+    EXPECT_EQ(a.endpoint.weight, 7u);
+    EXPECT_EQ(a.endpoint.ports, (std::vector<EndpointPort>{{"http", 8080}}));
+    EXPECT_TRUE(a.has(EndpointField::weight));
+    EXPECT_TRUE(a.has(EndpointField::ports));
+    EXPECT_FALSE(a.has(EndpointField::ready));
+    const EndpointSpec& b = (*list)[1];
+    EXPECT_FALSE(b.endpoint.ready);
+    EXPECT_TRUE(b.endpoint.serving);  // the file's defaults
+    EXPECT_FALSE(b.has(EndpointField::ports));
+    auto bare = parse_endpoints("- {ip: 10.1.0.3}\n", "request");
+    ASSERT_TRUE(bare.has_value());
+    EXPECT_EQ((*bare)[0].endpoint.ip.str(), "10.1.0.3");
+
+    // A partial change keeps what it does not name.
+    EndpointConfig base = a.endpoint;
+    base.terminating = true;
+    EndpointConfig merged = b.over(base);
+    EXPECT_FALSE(merged.ready);
+    EXPECT_TRUE(merged.terminating);
+    EXPECT_EQ(merged.ports, base.ports);
+    EXPECT_EQ(merged.weight, 7u);
+
+    // The file's bounds and keys, with paths.
+    struct Case {
+        const char* body;
+        const char* path;
+        const char* fragment;
+    };
+    for (const Case& c :
+         {Case{R"([{"ip": "10.1.0.1", "weight": 65536}])", "endpoints[0].weight",
+               "between 0 and 65535"},
+          Case{R"([{"weight": 1}])", "endpoints[0].ip", "missing required key"},
+          Case{R"([{"ip": "10.1.0.1", "colour": "red"}])", "endpoints[0].colour", "unknown key"},
+          Case{R"({"endpoint": []})", "endpoint", "did you mean 'endpoints'?"},
+          Case{R"([{"ip": "10.1.0.1", "ports": [{"name": "x"}]}])", "endpoints[0].ports[0].port",
+               "missing required key"}}) {
+        SCOPED_TRACE(c.body);
+        auto bad = parse_endpoints(c.body, "request");
+        ASSERT_FALSE(bad.has_value());
+        EXPECT_EQ(bad.error()[0].path, c.path) << all_errors(bad.error());
+        EXPECT_NE(bad.error()[0].message.find(c.fragment), std::string::npos)
+            << all_errors(bad.error());
+    }
+    auto one = parse_endpoint(R"({"ip": "10.1.0.9", "terminating": true})", "request");
+    ASSERT_TRUE(one.has_value());
+    EXPECT_EQ(one->given, static_cast<uint16_t>(EndpointField::terminating));
+    EXPECT_FALSE(parse_endpoint("[1, 2]", "request").has_value());
 }
 
 // ------------------------------------------------------- example configs

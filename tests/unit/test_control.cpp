@@ -111,6 +111,11 @@ struct Fixture : ::testing::Test {
         auto r = call("GET", "/v1/services");
         return r.body + std::to_string(state.version()) + std::to_string(publisher.calls);
     }
+    // resourceVersion of a service, as GET .../endpoints returns it.
+    std::string version_of(const std::string& name, const std::string& ns = "default") {
+        auto r = call("GET", "/v1/namespaces/" + ns + "/services/" + name + "/endpoints");
+        return json::parse(r.body).value("resourceVersion", "");
+    }
     void expect_error(const HttpResponse& r, int status, const std::string& reason) {
         EXPECT_EQ(r.status, status) << r.body;
         json j = json::parse(r.body);
@@ -154,15 +159,17 @@ TEST_F(Fixture, CreateGetReplaceDelete) {
     EXPECT_EQ(j["stats"]["ports"][0]["traffic"]["packets"], 7);
 
     // Replace the endpoints: the allocated VIP never moves.
+    const std::string list =
+        R"("endpoints": [{"ip": "10.99.0.22", "weight": 50}, {"ip": "10.99.0.23"}]})";
     r = call("PUT", "/v1/namespaces/default/services/web/endpoints",
-             R"({"endpoints": [{"ip": "10.99.0.22", "weight": 50}, {"ip": "10.99.0.23"}]})");
+             R"({"resourceVersion": ")" + version_of("web") + "\", " + list);
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(*state.find("default", "web")->config.cluster_ip, vip);
     EXPECT_EQ(state.find("default", "web")->config.endpoints.size(), 2u);
     // Same body again: unchanged, nothing published.
     int calls = publisher.calls;
     r = call("PUT", "/v1/namespaces/default/services/web/endpoints",
-             R"({"endpoints": [{"ip": "10.99.0.22", "weight": 50}, {"ip": "10.99.0.23"}]})");
+             R"({"resourceVersion": ")" + version_of("web") + "\", " + list);
     EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "unchanged");
     EXPECT_EQ(publisher.calls, calls);
 
@@ -222,13 +229,46 @@ TEST_F(Fixture, ErrorPathsChangeNothing) {
          std::string(kMaxRequestBody + 1, ' '), 413, "RequestEntityTooLarge"},
         {"unknown service", "DELETE", "/v1/namespaces/default/services/nope", "", 404, "NotFound"},
         {"unknown service endpoints", "PUT", "/v1/namespaces/default/services/nope/endpoints",
-         R"({"endpoints": []})", 404, "NotFound"},
+         R"({"resourceVersion": "1", "endpoints": []})", 404, "NotFound"},
+        {"endpoint list without resourceVersion", "PUT",
+         "/v1/namespaces/default/services/web/endpoints", R"({"endpoints": []})", 428,
+         "PreconditionRequired"},
+        {"endpoint list, stale resourceVersion", "PUT",
+         "/v1/namespaces/default/services/web/endpoints",
+         R"({"resourceVersion": "1", "endpoints": []})", 409, "Conflict"},
+        {"endpoint list, resourceVersion not a number", "PUT",
+         "/v1/namespaces/default/services/web/endpoints",
+         R"({"resourceVersion": "v2", "endpoints": []})", 400, "BadRequest"},
+        {"endpoint list as a bare array", "PUT", "/v1/namespaces/default/services/web/endpoints",
+         R"([{"ip": "10.99.0.3"}])", 400, "BadRequest"},
         {"bad endpoint IP", "PUT", "/v1/namespaces/default/services/web/endpoints",
-         R"({"endpoints": [{"ip": "10.99.0.300"}]})", 400, "BadRequest"},
+         R"({"resourceVersion": "2", "endpoints": [{"ip": "10.99.0.300"}]})", 400, "BadRequest"},
         {"endpoint unknown field", "PUT", "/v1/namespaces/default/services/web/endpoints",
-         R"({"endpoints": [{"ip": "10.99.0.3", "zone": "a"}]})", 400, "BadRequest"},
+         R"({"resourceVersion": "2", "endpoints": [{"ip": "10.99.0.3", "colour": "a"}]})", 400,
+         "BadRequest"},
+        {"endpoint weight above 65535", "PUT", "/v1/namespaces/default/services/web/endpoints",
+         R"({"resourceVersion": "2", "endpoints": [{"ip": "10.99.0.3", "weight": 65536}]})", 400,
+         "BadRequest"},
         {"duplicate endpoint", "PUT", "/v1/namespaces/default/services/web/endpoints",
-         R"({"endpoints": [{"ip": "10.99.0.3"}, {"ip": "10.99.0.3"}]})", 422, "Invalid"},
+         R"({"resourceVersion": "2", "endpoints": [{"ip": "10.99.0.3"}, {"ip": "10.99.0.3"}]})",
+         422, "Invalid"},
+        {"unspecified endpoint address", "PATCH",
+         "/v1/namespaces/default/services/web/endpoints/0.0.0.0", "{}", 422, "Invalid"},
+        {"patch: ip differs from the URL", "PATCH",
+         "/v1/namespaces/default/services/web/endpoints/10.99.0.3", R"({"ip": "10.99.0.4"})", 400,
+         "BadRequest"},
+        {"patch: weight type", "PATCH", "/v1/namespaces/default/services/web/endpoints/10.99.0.3",
+         R"({"weight": "heavy"})", 400, "BadRequest"},
+        {"drain an unknown endpoint", "POST",
+         "/v1/namespaces/default/services/web/endpoints/10.99.0.9/drain", "", 404, "NotFound"},
+        {"remove an unknown endpoint", "DELETE",
+         "/v1/namespaces/default/services/web/endpoints/10.99.0.9", "", 404, "NotFound"},
+        {"drain with GET", "GET", "/v1/namespaces/default/services/web/endpoints/10.99.0.21/drain",
+         "", 405, "MethodNotAllowed"},
+        {"not an address", "DELETE", "/v1/namespaces/default/services/web/endpoints/10.99.0", "",
+         404, "NotFound"},
+        {"service PUT, stale resourceVersion", "PUT", "/v1/namespaces/default/services/web",
+         R"({"resourceVersion": "1", "ports": [{"port": 80}]})", 409, "Conflict"},
         {"wrong method", "POST", "/v1/namespaces/default/services/web", "", 405,
          "MethodNotAllowed"},
         {"wrong method on list", "DELETE", "/v1/services", "", 405, "MethodNotAllowed"},
@@ -298,6 +338,139 @@ items:
     EXPECT_TRUE(rec->config.endpoints[1].terminating);
     r = call("POST", "/v1/apply", manifest);
     EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "unchanged");
+}
+
+// Issue 10 §1: the endpoint verbs on a Service whose targetPort is a name.
+// Every change keeps each endpoint's ports, so no endpoint ever resolves to
+// "no port" (which took the whole Service down).
+const char* kNamedPortService = R"(apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: web, namespace: shop}
+  spec:
+    clusterIP: 10.96.0.70
+    ports: [{name: http, port: 80, targetPort: web, protocol: TCP}]
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: web-abc, namespace: shop, labels: {kubernetes.io/service-name: web}}
+  addressType: IPv4
+  ports: [{name: http, port: 8080, protocol: TCP}]
+  endpoints:
+  - addresses: [10.99.0.41]
+  - addresses: [10.99.0.42]
+)";
+
+struct NamedPort : Fixture {
+    NamedPort() {
+        auto r = call("POST", "/v1/apply", kNamedPortService);
+        EXPECT_EQ(r.status, 200) << r.body;
+    }
+    const ServiceConfig& web() { return state.find("shop", "web")->config; }
+    // Target port of each endpoint for the service's port, as published.
+    std::map<std::string, uint16_t> targets() {
+        std::map<std::string, uint16_t> out;
+        for (const ServiceConfig& s : publisher.published) {
+            if (s.key() == "shop/web") {
+                for (const EndpointConfig& e : s.endpoints) {
+                    out[e.ip.str()] = e.target_port_for(s.ports[0]);
+                }
+            }
+        }
+        return out;
+    }
+    std::string path(const std::string& rest = "") {
+        return "/v1/namespaces/shop/services/web/endpoints" + rest;
+    }
+};
+
+TEST_F(NamedPort, DrainKeepsEveryEndpointsPorts) {
+    auto r = call("POST", path("/10.99.0.41/drain"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_TRUE(web().endpoints[0].terminating);
+    EXPECT_FALSE(web().endpoints[0].ready);
+    EXPECT_EQ(targets(),
+              (std::map<std::string, uint16_t>{{"10.99.0.41", 8080}, {"10.99.0.42", 8080}}));
+    // GET shows each endpoint's ports, and the version to send back.
+    json got = json::parse(call("GET", path()).body);
+    EXPECT_EQ(got["endpoints"][1]["ports"], json::parse(R"([{"name": "http", "port": 8080}])"));
+    EXPECT_EQ(got["resourceVersion"], std::to_string(state.version()));
+    // Draining again changes nothing and publishes nothing.
+    const int calls = publisher.calls;
+    r = call("POST", path("/10.99.0.41/drain"));
+    EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "unchanged");
+    EXPECT_EQ(publisher.calls, calls);
+}
+
+TEST_F(NamedPort, AddRemoveAndSetKeepPorts) {
+    // A new endpoint without ports could never get traffic: refused.
+    const std::string before = snapshot();
+    auto r = call("PATCH", path("/10.99.0.43"), R"({"weight": 10})");
+    expect_error(r, 422, "Invalid");
+    EXPECT_NE(json::parse(r.body)["error"].get<std::string>().find("targets the named port"),
+              std::string::npos)
+        << r.body;
+    EXPECT_EQ(snapshot(), before);
+    r = call("PATCH", path("/10.99.0.43"), R"({"ports": [{"name": "http", "port": 9090}]})");
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "created");
+    EXPECT_EQ(targets()["10.99.0.43"], 9090);
+    // A partial change keeps what it does not name.
+    r = call("PATCH", path("/10.99.0.43"), R"({"weight": 10})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(web().endpoints[2].weight, 10u);
+    EXPECT_EQ(targets()["10.99.0.43"], 9090);
+    ASSERT_EQ(call("DELETE", path("/10.99.0.41")).status, 200);
+    EXPECT_EQ(targets(),
+              (std::map<std::string, uint16_t>{{"10.99.0.42", 8080}, {"10.99.0.43", 9090}}));
+    // A full list that names addresses only keeps their ports.
+    r = call("PUT", path(),
+             R"({"resourceVersion": ")" + version_of("web", "shop") +
+                 R"(", "endpoints": [{"ip": "10.99.0.42"}, {"ip": "10.99.0.43", "weight": 10}]})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(targets(),
+              (std::map<std::string, uint16_t>{{"10.99.0.42", 8080}, {"10.99.0.43", 9090}}));
+    // The GET -> PUT round trip is lossless (output-only fields accepted back).
+    json got = json::parse(call("GET", path()).body);
+    const std::string again = got.dump();
+    r = call("PUT", path(), again);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "unchanged");
+}
+
+TEST_F(NamedPort, StaleListLosesNoUpdate) {
+    // Two writers read the same version; the second one's replacement is
+    // refused instead of silently undoing the first one's drain.
+    const std::string version = version_of("web", "shop");
+    ASSERT_EQ(call("POST", path("/10.99.0.42/drain")).status, 200);
+    const std::string before = snapshot();
+    auto r = call("PUT", path(),
+                  R"({"resourceVersion": ")" + version +
+                      R"(", "endpoints": [{"ip": "10.99.0.41"}, {"ip": "10.99.0.42"}]})");
+    expect_error(r, 409, "Conflict");
+    EXPECT_EQ(snapshot(), before);
+    EXPECT_TRUE(web().endpoints[1].terminating);
+    // A version of another service's change does not conflict.
+    ASSERT_EQ(call("PUT", "/v1/namespaces/default/services/other", kWeb).status, 201);
+    r = call("PUT", path(),
+             R"({"resourceVersion": ")" + version_of("web", "shop") +
+                 R"(", "endpoints": [{"ip": "10.99.0.41"}]})");
+    EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(Fixture, EndpointConditionsDefaultAsKubernetes) {
+    // The API's endpoint bodies go through the file's parser: serving unset
+    // means true whatever ready says (kube-proxy's rule), weight at most 65535.
+    ASSERT_EQ(call("PUT", "/v1/namespaces/default/services/web", kWeb).status, 201);
+    auto r = call("PATCH", "/v1/namespaces/default/services/web/endpoints/10.99.0.24",
+                  R"({"ready": false, "terminating": true, "weight": 65535})");
+    ASSERT_EQ(r.status, 201) << r.body;
+    const EndpointConfig& ep = state.find("default", "web")->config.endpoints.back();
+    EXPECT_FALSE(ep.ready);
+    EXPECT_TRUE(ep.serving);
+    EXPECT_TRUE(ep.terminating);
+    EXPECT_EQ(ep.weight, 65535u);
 }
 
 TEST_F(Fixture, HeadlessServiceHasNoVip) {

@@ -293,7 +293,8 @@ TEST(SnapshotPublisher, NameAndVipChangeTogether) {
     EXPECT_EQ(ask(*rig.zones, "web.default.svc.cluster.local").answers, 1u);
     const uint64_t builds = rig.zones->stats().builds;
 
-    ASSERT_TRUE(rig.state->set_endpoints("default", "web", {}));
+    ASSERT_TRUE(rig.state->set_endpoints("default", "web", {},
+                                         rig.state->find("default", "web")->resource_version));
     EXPECT_EQ(rig.zones->stats().builds, builds) << "endpoint change: zone untouched";
 
     ASSERT_TRUE(rig.state->remove("default", "web"));
