@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/hash.hpp"
+#include "maglev/identity_order.hpp"
 #include "maglev/maglev.hpp"
 #include "maglev/maglev_kernel.hpp"
 
@@ -560,6 +561,113 @@ TEST(MaglevPick, ReachesEverySlot) {
         seen[ring.pick(hash_u64(i, 5))] = true;
     }
     EXPECT_EQ(std::count(seen.begin(), seen.end(), true), 1009);
+}
+
+// The build sorts identities by radix passes over their first 16 bytes, then
+// settles ties by the full string: the order must be exactly the string
+// order, whatever the identities look like.
+TEST(MaglevOrder, SameAsStringOrder) {
+    std::mt19937_64 rng(17);
+    auto random_bytes = [&](size_t length, int lowest, int span) {
+        std::string s(length, '\0');
+        for (auto& c : s) {
+            c = static_cast<char>(lowest + static_cast<int>(rng() % span));
+        }
+        return s;
+    };
+    struct Case {
+        const char* what;
+        std::vector<std::string> identities;
+    };
+    std::vector<Case> cases;
+    for (const size_t n : {2, 63, 64, 1000, 5000}) {
+        Case c{"Pod addresses", {}};
+        for (const auto& b : make_backends(n)) {
+            c.identities.push_back(b.identity);
+        }
+        std::shuffle(c.identities.begin(), c.identities.end(), rng);
+        cases.push_back(std::move(c));
+    }
+    Case prefixes{"one identity a prefix of another, NULs, 0xff", {}};
+    for (const char* base : {"a", "ab", "10.0.0.1", "0123456789abcdef", "0123456789abcdefg"}) {
+        for (const std::string& tail : std::vector<std::string>{
+                 "", std::string(1, '\0'), std::string(2, '\0'), "\xff", "0"}) {
+            prefixes.identities.push_back(base + tail);
+        }
+    }
+    cases.push_back(prefixes);
+    Case shared{"longer than 16 bytes, equal first 16", {}};
+    for (size_t i = 0; i < 300; ++i) {
+        shared.identities.push_back("pod-on-node-0001-" + std::to_string(rng() % 100000) + "-" +
+                                    std::to_string(i));
+    }
+    cases.push_back(shared);
+    Case spread{"random bytes, more than 8 varying columns", {}};
+    for (size_t i = 0; i < 500; ++i) {
+        spread.identities.push_back(random_bytes(rng() % 24, 0, 256));
+    }
+    cases.push_back(spread);
+    Case few_values{"random bytes from 4 values in 16 columns", {}};
+    for (size_t i = 0; i < 2000; ++i) {
+        few_values.identities.push_back(random_bytes(16, 'a', 4));
+    }
+    cases.push_back(few_values);
+    Case passes{"8 columns of 20 values each (four radix passes)", {}};
+    for (size_t i = 0; i < 3000; ++i) {
+        passes.identities.push_back("10." + random_bytes(8, '0', 20));
+    }
+    cases.push_back(passes);
+    Case wide{"8 columns of 200 values each (ranks above 2^44)", {}};
+    for (size_t i = 0; i < 2000; ++i) {
+        wide.identities.push_back("fixed." + random_bytes(8, 1, 200));
+    }
+    cases.push_back(wide);
+
+    for (const Case& c : cases) {
+        std::vector<MaglevBackend> backends;
+        for (const auto& id : c.identities) {
+            backends.push_back({id, 1});
+        }
+        const auto order = maglev_detail::order_by_identity(backends);
+        ASSERT_EQ(order.size(), backends.size()) << c.what;
+        std::vector<bool> seen(order.size(), false);
+        for (size_t k = 0; k < order.size(); ++k) {
+            ASSERT_LT(order[k], order.size()) << c.what;
+            ASSERT_FALSE(seen[order[k]]) << c.what;
+            seen[order[k]] = true;
+            if (k > 0) {
+                ASSERT_LE(backends[order[k - 1]].identity, backends[order[k]].identity)
+                    << c.what << " at " << k;
+            }
+        }
+    }
+}
+
+// Rounds of a thousand backends and more check every backend's first
+// candidate before its turn and probe again when it is gone; with weights
+// the rounds are uneven. Both kernels against the textbook.
+TEST(MaglevBuild, LongRoundsMatchTextbookAlgorithm) {
+    std::mt19937 rng(5);
+    auto weighted = make_backends(1500);
+    for (auto& b : weighted) {
+        b.weight = 1 + rng() % 4;
+    }
+    // Identities sharing their first 16 bytes: the order comes from the rest.
+    std::vector<MaglevBackend> long_names;
+    for (uint32_t i = 0; i < 2000; ++i) {
+        long_names.push_back({"endpoint-of-node-" + std::to_string(i * 7919 % 2000), 1});
+    }
+    for (const auto kernel :
+         {maglev_detail::FillKernel::kPortable, maglev_detail::FillKernel::kAvx512}) {
+        const KernelGuard guard(kernel);
+        for (const auto* backends : {&weighted, &long_names}) {
+            const auto ring = build_ok(*backends, 65537, 11);
+            const auto expected = reference_ring(*backends, 65537, 11);
+            for (uint32_t s = 0; s < 65537; ++s) {
+                ASSERT_EQ(ring.at(s), expected[s]) << "slot " << s << " n=" << backends->size();
+            }
+        }
+    }
 }
 
 }  // namespace
