@@ -73,11 +73,25 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
                                   std::string(to_string(p.protocol)));
         }
     }
-    std::set<Ipv4> seen_ips;
-    for (size_t i = 0; i < config.endpoints.size(); ++i) {
-        if (!seen_ips.insert(config.endpoints[i].ip).second) {
-            return fail("endpoints[" + std::to_string(i) + "].ip",
-                        "duplicate endpoint " + config.endpoints[i].ip.str());
+    {
+        // The first endpoint repeating an earlier one, in input order. A flat
+        // open-addressing set of 1 + index: a std::set allocated a node per
+        // endpoint on every rebuild of the service.
+        const size_t slots =
+            std::bit_ceil(std::max<size_t>(1, config.endpoints.size() * kBackendSlotsPerBackend));
+        const auto mask = static_cast<uint32_t>(slots - 1);
+        std::vector<uint32_t> seen(slots, 0);
+        for (size_t i = 0; i < config.endpoints.size(); ++i) {
+            const Ipv4 ip = config.endpoints[i].ip;
+            uint32_t s = backend_slot(to_be32(ip.value), mask);
+            while (seen[s] != 0 && config.endpoints[seen[s] - 1].ip != ip) {
+                s = (s + 1) & mask;
+            }
+            if (seen[s] != 0) {
+                return fail("endpoints[" + std::to_string(i) + "].ip",
+                            "duplicate endpoint " + ip.str());
+            }
+            seen[s] = static_cast<uint32_t>(i + 1);
         }
     }
 
@@ -92,14 +106,6 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
     for (size_t i = 0; i < input.size(); ++i) {
         maglev_input[i].identity = input[i]->ip.str();
     }
-    std::vector<size_t> by_identity(input.size());
-    for (size_t i = 0; i < input.size(); ++i) {
-        by_identity[i] = i;
-    }
-    std::sort(by_identity.begin(), by_identity.end(), [&](size_t a, size_t b) {
-        return maglev_input[a].identity < maglev_input[b].identity;
-    });
-
     const bool any_ready =
         std::any_of(input.begin(), input.end(), [](auto* ep) { return is_ready_candidate(*ep); });
     std::vector<bool> eligible(input.size());
@@ -150,7 +156,15 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
     // order[k] = input index of backend k.
     std::vector<size_t> order;
     if (svc->_ring.empty()) {
-        order = by_identity;
+        // No ring to take the order from (no eligible backend): the same
+        // identity order, sorted here.
+        order.resize(input.size());
+        for (size_t i = 0; i < input.size(); ++i) {
+            order[i] = i;
+        }
+        std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+            return maglev_input[a].identity < maglev_input[b].identity;
+        });
     } else {
         const auto& sorted = svc->_ring.sorted_order();
         if (sorted.size() != input.size()) {

@@ -284,6 +284,19 @@ TEST(Service, RejectsInvalidConfigs) {
         {});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().path, "endpoints[1].ip");
+    // Among many: the first endpoint (in input order) that repeats an
+    // earlier one, and none of the distinct ones that share a hash bucket.
+    std::vector<EndpointConfig> many;
+    for (uint32_t i = 0; i < 2000; ++i) {
+        many.push_back(endpoint(Ipv4{0x0a000000 + i * 4096}.str().c_str()));
+    }
+    EXPECT_TRUE(Service::build(service("web", "10.96.0.20", {port(80, 80)}, many), {}));
+    many[1700] = many[3];
+    many[1500] = many[10];
+    r = Service::build(service("web", "10.96.0.20", {port(80, 80)}, many), {});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().path, "endpoints[1500].ip");
+    EXPECT_EQ(r.error().message, "duplicate endpoint " + many[10].ip.str());
 
     MaglevConfig not_prime;
     not_prime.table_size = 1000;
