@@ -11,8 +11,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   clang-14 libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh)
-  # tests and demo: namespaces, pods, clients
+  # tests and demo: namespaces, pods, clients (lib.sh RIG_TOOLS lists the
+  # programs the rig checks for at start)
   iproute2 nginx-light curl dnsutils procps psmisc python3 python3-scapy socat
+  jq  # the rig reads /v1/stats and the test clients' records
   # integration rig: offload control, kernel reference gateway (iptables DNAT)
   ethtool iptables iputils-ping
   hping3 tcpdump  # hardening tests: bounded floods, packet captures on failure

@@ -53,6 +53,13 @@ RIG_DPDK_DEVICE=""
 RIG_DPDK_LCORES=${SVCGW_LCORES:-0-1}
 RIG_DPDK_EXTRA=()
 RIG_PORT_GATEWAY=""  # the port's `gateway:` (next hop off the subnet), if any
+# The API's `listen:` (default: unix:$RIG_TMP/api.sock) and `token_file:`.
+# rig_api follows them; rig_ctl (svcgwctl) needs the unix socket.
+RIG_API_LISTEN=""
+RIG_API_TOKEN_FILE=""
+# Top-level YAML lines appended to every config the rig writes, e.g.
+# RIG_CONFIG_EXTRA=("conntrack: {max_flows: 4096}").
+RIG_CONFIG_EXTRA=()
 RIG_HUGEPAGES=${SVCGW_HUGEPAGES:-auto}
 RIG_MEMORY_MB=${SVCGW_MEMORY_MB:-256}
 # Workers sleep when idle: the rig shares 2 cores between several daemons,
@@ -68,6 +75,34 @@ if [ -t 1 ]; then
 else
     RIG_C_OK="" RIG_C_BAD="" RIG_C_DIM="" RIG_C_OFF=""
 fi
+
+# Every program the rig and the tests run (run.sh checks them before the
+# first test, rig_init again): a fresh box must fail here, with the list,
+# not halfway through a test. tools/install-deps.sh installs them.
+RIG_TOOLS=(ip ethtool sysctl ss nginx curl dig iptables iptables-restore jq hping3
+    tcpdump timeout sha256sum "$RIG_PYTHON")
+# rig_missing_tools: prints the missing ones and fails, if any.
+rig_missing_tools() {
+    local tool missing=()
+    for tool in "${RIG_TOOLS[@]}"; do
+        command -v "$tool" >/dev/null || missing+=("$tool")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "${missing[*]}"
+    return 1
+}
+
+# Exit status of a test that does not apply: automake's skip code, which
+# run.sh accepts only from a daemon-only test under the kernel gateway.
+RIG_SKIP=77
+# rig_daemon_only WHY: the test exercises the daemon itself (its API,
+# lcores, devices, restarts) and cannot run against the kernel gateway.
+rig_daemon_only() {
+    if [ "$RIG_GATEWAY" != svcgw ]; then
+        echo "$RIG_NAME: skipped under SVCGW_GATEWAY=$RIG_GATEWAY: $*"
+        exit "$RIG_SKIP"
+    fi
+}
 
 rig_log() { echo "${RIG_C_DIM}[$RIG_NAME] $*${RIG_C_OFF}" >&2; }
 rig_die() {
@@ -250,10 +285,8 @@ rig_init() {
         [ -n "$RIG_SVCGW_BIN" ] && [ -x "$RIG_SVCGW_BIN" ] ||
             rig_die "svcgw binary not found: '${RIG_SVCGW_BIN}' (set SVCGW_BIN or pass BUILD_DIR)"
     fi
-    local tool
-    for tool in ip ethtool nginx curl iptables-restore "$RIG_PYTHON"; do
-        command -v "$tool" >/dev/null || rig_die "missing $tool (run tools/install-deps.sh)"
-    done
+    local missing
+    missing=$(rig_missing_tools) || rig_die "missing $missing (run tools/install-deps.sh)"
 
     trap rig_cleanup EXIT
     trap 'exit 130' INT
@@ -449,9 +482,12 @@ rig_write_config() {
         echo "network: {service_cidr: $RIG_SERVICE_CIDR, snat_addresses: []}"
         echo "forwarding: {mode: $RIG_MODE}"
         echo "dns: {cluster_ip: $RIG_DNS_IP, domain: cluster.local}"
-        echo "api: {listen: \"unix:$RIG_TMP/api.sock\"}"
+        echo "api: {listen: \"$(rig_api_listen)\"${RIG_API_TOKEN_FILE:+, token_file: \"$RIG_API_TOKEN_FILE\"}}"
         echo "metrics: {listen: \"tcp:127.0.0.1:9100\"}"
         rig_services_yaml
+        if [ ${#RIG_CONFIG_EXTRA[@]} -gt 0 ]; then
+            printf '%s\n' "${RIG_CONFIG_EXTRA[@]}"
+        fi
     } >"$file.tmp"
     mv "$file.tmp" "$file"  # the daemon never reads a half-written file
 }
@@ -513,10 +549,63 @@ rig_ctl_start() {
     rig_die "the API on $RIG_TMP/api.sock did not answer"
 }
 
-rig_svcgw_reload() {
-    kill -0 "$RIG_GW_PID" 2>/dev/null || rig_die "svcgw is not running (cannot reload)"
+# rig_reload: SIGHUP, then waits (bounded) until the daemon has handled it;
+# RIG_RELOAD_OUTCOME says how: "accepted" or "rejected" (status 0), or why
+# nothing happened (status 1). Runs in the caller's shell (not under
+# rig_check, whose command runs in a subshell). Handled = the published
+# config_version moved past its value before the signal (a change is live),
+# or the log gained the reload's outcome line: a rejected reload, or one
+# that changes nothing, publishes nothing and leaves the version alone
+# (app/svcgw.cpp logs "reload: N services (A added, C changed, R removed)"
+# or "... configuration unchanged" once per SIGHUP). RIG_RELOAD_LOG_FROM is
+# the log's line count before the signal (rig_log_since reads what follows).
+RIG_RELOAD_LOG_FROM=0
+RIG_RELOAD_OUTCOME=""
+rig_reload() {
+    RIG_RELOAD_OUTCOME="svcgw is not running (cannot reload)"
+    kill -0 "$RIG_GW_PID" 2>/dev/null || return 1
+    local version now outcome deadline=$((SECONDS + RIG_CONVERGE_TIMEOUT))
+    version=$(rig_config_version)
+    RIG_RELOAD_LOG_FROM=$(wc -l <"$RIG_GW_LOG")
     kill -HUP "$RIG_GW_PID"
-    sleep 0.3  # reloads are asynchronous; tests poll for the effect anyway
+    while [ $SECONDS -lt $deadline ]; do
+        outcome=$(rig_log_since "$RIG_RELOAD_LOG_FROM" | sed -n -E \
+            -e 's/^svcgw: reload: .*configuration unchanged.*/rejected/p' \
+            -e 's/^svcgw: reload: [0-9]+ services \(0 added, 0 changed, 0 removed\).*/unchanged/p' \
+            -e 's/^svcgw: reload: [0-9]+ services \(.*/changed/p' | head -n 1)
+        case $outcome in
+            rejected | unchanged)
+                RIG_RELOAD_OUTCOME=${outcome/unchanged/accepted}
+                return 0
+                ;;
+            changed)
+                # The version is what says the change is live; without an
+                # API to read it from, the log line has to do.
+                if [ -z "$version" ]; then
+                    RIG_RELOAD_OUTCOME=accepted
+                    return 0
+                fi
+                ;;
+        esac
+        now=$(rig_config_version)
+        if [ -n "$version" ] && [ -n "$now" ] && [ "$now" -gt "$version" ]; then
+            RIG_RELOAD_OUTCOME=accepted
+            return 0
+        fi
+        sleep 0.05
+    done
+    RIG_RELOAD_OUTCOME="svcgw did not handle the SIGHUP within ${RIG_CONVERGE_TIMEOUT}s (config_version ${version:-?} -> ${now:-?})"
+    return 1
+}
+# rig_log_since LINES: the gateway log after its first LINES lines.
+rig_log_since() { tail -n +"$(($1 + 1))" "$RIG_GW_LOG"; }
+rig_config_version() { rig_stats '.config_version'; }
+
+# A reload the rig itself asks for (rig_apply) must be accepted.
+rig_svcgw_reload() {
+    rig_reload || rig_die "$RIG_RELOAD_OUTCOME"
+    [ "$RIG_RELOAD_OUTCOME" = accepted ] ||
+        rig_die "the daemon rejected the rig's config: $(rig_log_since "$RIG_RELOAD_LOG_FROM" | tr '\n' ' ')"
 }
 
 # rig_gateway_alive: the daemon (or nothing, for the kernel) is still running.
@@ -710,26 +799,23 @@ rig_finish() {
 # ---------------------------------------------------------------- hardening helpers
 # (issue 7: test_flood, test_faults, test_surface, test_mtu)
 
-# rig_config_extra LINE...: top-level YAML lines appended to every config
-# the rig writes from now on (e.g. "conntrack: {max_flows: 4096}").
-RIG_CONFIG_EXTRA=()
-rig_config_extra() {
-    RIG_CONFIG_EXTRA=("$@")
-    if ! declare -F rig_write_config_base >/dev/null; then
-        eval "$(declare -f rig_write_config | sed '1s/^rig_write_config/rig_write_config_base/')"
-        rig_write_config() {
-            rig_write_config_base "$1"
-            printf '%s\n' "${RIG_CONFIG_EXTRA[@]}" >>"$1"
-        }
-    fi
-}
+rig_api_listen() { echo "${RIG_API_LISTEN:-unix:$RIG_TMP/api.sock}"; }
 
-# rig_api PATH [CURL ARGS...]: one HTTP request to this rig's API socket;
-# the body on stdout, the status in the last line ("HTTP <code>").
+# rig_api PATH [CURL ARGS...]: one HTTP request to this rig's API (the unix
+# socket, or a tcp: listen from inside the gateway namespace with the
+# token); the body on stdout, the status in the last line ("HTTP <code>").
 rig_api() {
-    local path=$1
+    local path=$1 listen
     shift
-    curl -sS --max-time 5 --unix-socket "$RIG_TMP/api.sock" -w '\nHTTP %{http_code}\n' \
+    listen=$(rig_api_listen)
+    if [[ "$listen" == tcp:* ]]; then
+        local auth=()
+        [ -n "$RIG_API_TOKEN_FILE" ] && auth=(-H "Authorization: Bearer $(cat "$RIG_API_TOKEN_FILE")")
+        ip netns exec "$(rig_ns gw)" curl -sS --max-time 5 -w '\nHTTP %{http_code}\n' \
+            "${auth[@]}" "$@" "http://${listen#tcp:}$path"
+        return
+    fi
+    curl -sS --max-time 5 --unix-socket "${listen#unix:}" -w '\nHTTP %{http_code}\n' \
         "$@" "http://svcgw$path"
 }
 

@@ -3,8 +3,14 @@
 # SVCGW_GATEWAY=kernel, against the kernel reference gateway) and prints
 #   integration: N passed, N failed
 # Tests run one after the other (each builds its own namespaces) under a
-# time limit. A test that exits 2 declares itself not applicable to the
-# selected gateway; it is listed as skipped, never hidden.
+# time limit.
+#
+# Skips: a test exits 77 (automake's skip code) to say it does not apply.
+# Only the daemon-only tests (marked below) may, and only against the
+# kernel reference gateway (SVCGW_GATEWAY=kernel, which has no API, lcores
+# or devices): anywhere else 77 is a failure, as is any other non-zero
+# status (bash itself exits 2 on a syntax error). A filter that selects no
+# test fails the run, so a typo cannot pass for a green run.
 #
 # Sanitizers: the options below are exported for every test, so a BUILD_DIR
 # configured with -Db_sanitize=address,undefined (make asan-integration) runs
@@ -15,6 +21,9 @@
 # (The options are inert for an unsanitized build.)
 # Usage: tests/integration/run.sh BUILD_DIR [TEST_NAME_FILTER]
 set -uo pipefail
+
+# Exit status of a test that does not apply (lib.sh rig_daemon_only).
+readonly skip_status=77
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: $0 BUILD_DIR [FILTER]}
@@ -35,20 +44,29 @@ export SVCGWCTL_BIN
 if [ "$gateway" = svcgw ] && [ ! -x "$SVCGW_BIN" ]; then
     echo "integration: $SVCGW_BIN is missing; every test will fail" >&2
 fi
+# Every tool the rig and the tests use, checked once before anything runs.
+if ! missing=$(bash -c 'source "$1/lib.sh" && rig_missing_tools' _ "$here"); then
+    echo "integration: missing $missing (run tools/install-deps.sh)" >&2
+    echo "integration: 0 passed, 1 failed"
+    exit 1
+fi
 
+# "daemon:" marks a test that runs only against svcgw (its API, lcores,
+# devices or restarts): the one kind that may skip, under the kernel gateway.
 tests=(
     "test_walkthrough.sh fullnat"
     "test_walkthrough.sh nat"
     "test_udp.sh"
-    "test_workers.sh"
-    "test_tap_or_xdp.sh"
-    "test_check.sh"
-    "test_dns.sh"
-    "test_surface.sh"
+    "daemon:test_workers.sh"
+    "daemon:test_tap_or_xdp.sh"
+    "daemon:test_check.sh"
+    "daemon:test_dns.sh"
+    "daemon:test_surface.sh"
     "test_mtu.sh"
-    "test_faults.sh"
-    "test_flood.sh"
-    "test_churn.sh fullnat"
+    "daemon:test_faults.sh"
+    "daemon:test_flood.sh"
+    "daemon:test_churn.sh fullnat"
+    "daemon:test_churn.sh nat"
     "test_kubeapi.sh"
     "test_kube_walkthrough.sh"
     "test_endpoints.sh"
@@ -71,10 +89,15 @@ mkdir -p "$sanitizer_dir"
 sanitizer_reports() {
     compgen -G "$sanitizer_dir/$1.*" || true
 }
-for t in "${tests[@]}"; do
+selected=0
+for entry in "${tests[@]}"; do
+    t=${entry#daemon:}
+    daemon_only=false
+    [ "$t" != "$entry" ] && daemon_only=true
     if [ -n "$filter" ] && [[ "$t" != *"$filter"* ]]; then
         continue
     fi
+    selected=$((selected + 1))
     read -r -a argv <<<"$t"
     name="${t// /-}"
     name=${name//.sh/}
@@ -95,9 +118,13 @@ for t in "${tests[@]}"; do
         echo "--- FAILED $t: sanitizer report(s) (exit status $rc)"
         rc=1
     fi
+    if [ "$rc" -eq "$skip_status" ] && ! { $daemon_only && [ "$gateway" = kernel ]; }; then
+        echo "--- FAILED $t: exit status $skip_status (skip) is allowed only for a daemon-only test under SVCGW_GATEWAY=kernel"
+        rc=1
+    fi
     case $rc in
         0) passed=$((passed + 1)) ;;
-        2)
+        "$skip_status")
             skipped=$((skipped + 1))
             echo "--- SKIPPED $t: not applicable to SVCGW_GATEWAY=$gateway"
             ;;
@@ -112,6 +139,10 @@ for t in "${tests[@]}"; do
     esac
 done
 
+if [ "$selected" -eq 0 ]; then
+    echo "integration: the filter '$filter' selects no test" >&2
+    failed=$((failed + 1))
+fi
 for t in "${failed_names[@]}"; do
     echo "failed: $t (log: $logdir)"
 done

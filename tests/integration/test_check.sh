@@ -6,10 +6,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
 RIG_NAME=check
-if [ "$RIG_GATEWAY" != svcgw ]; then
-    echo "check: tests the daemon's validation; not applicable to SVCGW_GATEWAY=$RIG_GATEWAY" >&2
-    exit 2
-fi
+rig_daemon_only "tests the daemon's validation"
 rig_init 16 fullnat
 vip=$RIG_VIP
 
@@ -89,16 +86,17 @@ rig_check "--check: missing file -> exit 1" missing_file
 rig_add_pod a
 rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip a)"
 rig_require "the service answers before the broken reload" rig_wait_pod "http://$vip/" a
-log_lines_before=$(wc -l <"$RIG_GW_LOG")
 cp "$RIG_CONFIG" "$RIG_TMP/last-good.yaml"
 # Break the live file: the same service at a ClusterIP outside the CIDR.
 sed -i "s/cluster_ip: $vip/cluster_ip: 192.168.7.7/" "$RIG_CONFIG"
-kill -HUP "$RIG_GW_PID"
-sleep 1
+# Everything below probes after the daemon has handled the SIGHUP.
+rig_reload
+rig_require "the daemon handles the SIGHUP with a broken file and rejects it ($RIG_RELOAD_OUTCOME)" \
+    test "$RIG_RELOAD_OUTCOME" = rejected
 rig_check "daemon still running after a SIGHUP with a broken file" rig_gateway_alive
 rig_check "the old service still answers after the broken reload" rig_wait_pod "http://$vip/" a
 reload_error() {
-    tail -n +"$((log_lines_before + 1))" "$RIG_GW_LOG" | grep -E "$RIG_CONFIG:[0-9]+:[0-9]+: " >/dev/null ||
+    rig_log_since "$RIG_RELOAD_LOG_FROM" | grep -E "$RIG_CONFIG:[0-9]+:[0-9]+: " >/dev/null ||
         { echo "no '$RIG_CONFIG:line:col: ' error in the log after the reload"; return 1; }
 }
 rig_check "the rejected reload is logged as FILE:line:col" reload_error

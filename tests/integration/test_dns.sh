@@ -8,11 +8,7 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
-if [ "${SVCGW_GATEWAY:-svcgw}" != svcgw ]; then
-    echo "test_dns: svcgw only (the kernel gateway serves no DNS)"
-    exit 2
-fi
-command -v dig >/dev/null || { echo "test_dns: missing dig (bind9-dnsutils)"; exit 1; }
+rig_daemon_only "the kernel gateway serves no DNS"
 
 rig_init 17 fullnat
 dns=$RIG_DNS_IP

@@ -11,7 +11,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
 RIG_NAME=surface
-[ "$RIG_GATEWAY" = svcgw ] || exit 2 # the daemon's own API
+rig_daemon_only "the daemon's own API"
 metrics_port=9100
 api_port=9101
 
@@ -56,23 +56,25 @@ rig_check "the oversized request changed nothing" test "$before" = "$after"
 rig_check "the API still answers after the oversized request" api_healthy
 
 # ---- tcp API ----
-# Without a token: the daemon must refuse to start (the config is invalid).
+# Without a token: the config is invalid, so --check says why (exit 1,
+# FILE:line:col: api.token_file: ...) and the daemon would not start.
+RIG_API_LISTEN="tcp:127.0.0.1:$api_port"
 cfg="$RIG_TMP/tcp-notoken.yaml"
-sed "s#^api:.*#api: {listen: \"tcp:127.0.0.1:$api_port\"}#" "$RIG_CONFIG" >"$cfg"
-rig_check "--check refuses a tcp API listen without a token" \
-    bash -c "! '$RIG_SVCGW_BIN' -c '$cfg' --check >/dev/null 2>&1"
+rig_write_config "$cfg"
+no_token_refused() {
+    "$RIG_SVCGW_BIN" -c "$cfg" --check >"$RIG_TMP/notoken.out" 2>&1
+    local rc=$?
+    echo "exit status $rc: $(cat "$RIG_TMP/notoken.out")"
+    [ "$rc" -eq 1 ] &&
+        grep -Eq "^$cfg:[0-9]+:[0-9]+: api.token_file: api.listen on TCP requires api.token_file" "$RIG_TMP/notoken.out"
+}
+rig_check "--check refuses a tcp API listen without a token (exit 1, FILE:line:col: api.token_file)" no_token_refused
 # With a token: restart the gateway on tcp and try without / with it.
 token="$RIG_TMP/token"
 echo "s3cret-$$" >"$token"
 chmod 600 "$token"
 rig_gateway_stop
-RIG_API_LINE="api: {listen: \"tcp:127.0.0.1:$api_port\", token_file: \"$token\"}"
-rig_config_extra
-eval "$(declare -f rig_write_config_base | sed '1s/^rig_write_config_base/rig_write_config_base0/')"
-rig_write_config_base() {
-    rig_write_config_base0 "$1"
-    sed -i "s#^api:.*#$RIG_API_LINE#" "$1"
-}
+RIG_API_TOKEN_FILE=$token
 rig_apply "mynginx $RIG_VIP 80 80 TCP $(rig_pod_ip a)"
 tcp_code() {
     ip netns exec "$(rig_ns gw)" curl -sS --max-time 3 -o /dev/null -w '%{http_code}' "$@" \

@@ -7,10 +7,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
 RIG_NAME=af_xdp
-if [ "$RIG_GATEWAY" != svcgw ]; then
-    echo "af_xdp: tests the daemon's devices; not applicable to SVCGW_GATEWAY=$RIG_GATEWAY" >&2
-    exit 2
-fi
+rig_daemon_only "tests the daemon's devices"
 rig_init 15 fullnat
 RIG_DPDK_DEVICE="net_af_xdp0,iface=veth-gw,start_queue=0,queue_count=1"
 rig_expose_and_scale replace
