@@ -16,7 +16,9 @@
       A failed connection is not reopened: its life ends there.
       Writes DIR/live.json: {"opened": [...], "attempts": N, "conns": [{
       "port", "pod", "requests": {"before","during","after"}, "errors":
-      [{"kind", "phase", "request", "detail"}]}]} and "ready" lines to stdout.
+      [{"kind", "phase", "request", "detail"}]}]} and "ready" lines to stdout;
+      after every round, DIR/progress says "PHASE N": the fewest requests a
+      live connection has made in the current phase (the test waits on it).
 
   churn_client.py sample HOST PORT DIR COUNT INTERVAL_S
       COUNT new connections, one GET each (Connection: close), INTERVAL_S
@@ -91,10 +93,23 @@ def request(sock, path, close=False):
     return pod
 
 
-def connect(host, port):
-    sock = socket.create_connection((host, port), timeout=TIMEOUT_S)
+def connect(host, port, bound=None):
+    """A connected socket; `bound` (a socket bound to its source port) lets
+    the caller know that port even when connect() fails."""
+    if bound is None:
+        sock = socket.create_connection((host, port), timeout=TIMEOUT_S)
+    else:
+        sock = bound
+        sock.settimeout(TIMEOUT_S)
+        sock.connect((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
+
+
+def write_atomic(path, text):
+    with open(path + ".tmp", "w") as out:
+        out.write(text)
+    os.rename(path + ".tmp", path)
 
 
 def phase(directory):
@@ -157,6 +172,9 @@ def live(host, port, directory, conns, per_pod, pods):
                                     "request": c["n"], "detail": f.detail})
                 c["alive"] = False
                 c["sock"].close()
+        alive = [c["requests"][now_phase] for c in held if c["alive"]]
+        write_atomic(os.path.join(directory, "progress"),
+                     f"{now_phase} {min(alive) if alive else 0}\n")
         time.sleep(ROUND_PAUSE_S)
     for c in held:
         if c["alive"]:
@@ -175,10 +193,13 @@ def sample(host, port, directory, count, interval):
         if os.path.exists(end_marker):
             break
         rec = {"port": None, "start": time.time(), "end": None, "pod": None, "error": None}
-        sock = None
+        # Bound first: a connection that fails to open still has its source
+        # port, which test_churn.sh matches against the SYNs it captured.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sock = connect(host, port)
+            sock.bind(("0.0.0.0", 0))
             rec["port"] = sock.getsockname()[1]
+            connect(host, port, sock)
             rec["pod"] = request(sock, f"/?sample={i}", close=True)
         except Failure as f:
             rec["error"] = f"{f.kind}: {f.detail}"

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Faults (issue 7 §4), each bounded in time:
-#  1. a backend killed mid-stream: its keep-alive client sees an error (RST
-#     or timeout) within seconds, not a hang; once the endpoint is deleted,
-#     every new connection goes to the surviving pod;
+#  1. a backend that vanishes mid-stream (its link cut, then its namespace
+#     deleted: no kernel is left to reset anything) and whose endpoint is
+#     then deleted: the gateway clears its flows and re-balances the next
+#     segment to a survivor, whose kernel resets it, so the keep-alive
+#     client sees a reset within seconds (a gateway that kept the flow on
+#     the dead backend leaves it to time out); every new connection goes
+#     to the surviving pods;
 #  2. a reload that fails validation (valid YAML, a duplicate ClusterIP)
-#     changes nothing: same services over the API, an established
-#     connection survives it (test_check.sh covers syntax errors);
+#     is rejected with its reason logged after the SIGHUP, and changes
+#     nothing: same services over the API, an established connection
+#     survives it (test_check.sh covers syntax errors);
 #  3. an API client that disconnects mid-request (half the headers, half
 #     a body, nothing at all) harms nothing: the API still answers and the
 #     services are unchanged;
@@ -16,7 +21,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
 RIG_NAME=faults
-[ "$RIG_GATEWAY" = svcgw ] || exit 2 # restarts and the API are the daemon's
+rig_daemon_only "restarts and the API are the daemon's"
 vip=$RIG_VIP
 url="http://$vip/"
 
@@ -28,17 +33,25 @@ svc() { echo "mynginx $vip 80 80 TCP $1"; }
 rig_apply "$(svc "$(rig_pod_ip a),$(rig_pod_ip b),$(rig_pod_ip c)")"
 rig_require "curl $url answers" rig_curl -o /dev/null "$url"
 
-# ---- 1. backend killed mid-stream ----
+# ---- 1. backend vanished mid-stream ----
+# wait_first_answer OUT: the keep-alive client writing OUT got its first answer.
+wait_first_answer() {
+    local j
+    for ((j = 0; j < 50; j++)); do
+        grep -q '^1 ' "$1" 2>/dev/null && return 0
+        grep -q '^BROKEN' "$1" 2>/dev/null && break
+        sleep 0.1
+    done
+    echo "no first answer: $(tail -n 1 "$1")"
+    return 1
+}
 # Keep-alive clients until one lands on pod a (at most 12 tries).
 victim_out=""
 for ((i = 0; i < 12; i++)); do
     out="$RIG_TMP/ka$i.out"
     rig_bg rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$RIG_TMP/ka.stop" 0.3 60 >"$out" 2>&1
     pid=${RIG_BG_PIDS[-1]}
-    for ((j = 0; j < 20; j++)); do
-        grep -q '^1 ' "$out" 2>/dev/null && break
-        sleep 0.1
-    done
+    wait_first_answer "$out" >/dev/null
     if grep -q '^1 .* mynginx-a' "$out"; then
         victim_out=$out
         victim_pid=$pid
@@ -46,18 +59,29 @@ for ((i = 0; i < 12; i++)); do
     fi
 done
 rig_require "a keep-alive connection is served by pod a" test -n "$victim_out"
-kill "$(cat "$(rig_pod_dir a)/nginx.pid")"
+flows_cleared_before=$(rig_event flow_rebalanced)
+# The pod vanishes as a dead node does: its link first, so that nothing it
+# sends on the way out (nginx's FIN or RST) reaches the client.
+ip -n "$(rig_ns br)" link del "p-a"
+rig_del_pod a
+# Its requests now go nowhere: the client hangs (until its 5 s timeout)
+# unless the gateway acts on the endpoint's removal.
+rig_check "the client of the vanished backend is not reset before its endpoint goes" \
+    bash -c "kill -0 $victim_pid 2>/dev/null && ! grep -q '^BROKEN' '$victim_out'"
 start=$SECONDS
+rig_apply "$(svc "$(rig_pod_ip b),$(rig_pod_ip c)")"
 for ((i = 0; i < 150; i++)); do
     kill -0 "$victim_pid" 2>/dev/null || break
     sleep 0.1
 done
 took=$((SECONDS - start))
-rig_check "the client of the killed backend fails within 15 s (took ${took}s)" \
+rig_check "the client of the vanished backend fails within 15 s of the endpoint's removal (took ${took}s)" \
     bash -c "! kill -0 $victim_pid 2>/dev/null"
-rig_check "it reports the broken connection ($(tail -n 1 "$victim_out"))" grep -q '^BROKEN' "$victim_out"
-rig_apply "$(svc "$(rig_pod_ip b),$(rig_pod_ip c)")"
-sleep 0.5
+rig_check "it fails with a reset from a survivor, not a timeout ($(tail -n 1 "$victim_out"))" \
+    grep -Eq '^BROKEN .*(ConnectionResetError|Connection reset)' "$victim_out"
+flows_cleared=$(rig_event flow_rebalanced)
+rig_check "the gateway cleared the vanished backend's flow (flow_rebalanced $flows_cleared_before -> $flows_cleared)" \
+    test "${flows_cleared:-0}" -gt "${flows_cleared_before:-0}"
 only_survivors() {
     local k pod bad=0
     for ((k = 1; k <= 20; k++)); do
@@ -74,18 +98,28 @@ ka_out="$RIG_TMP/ka-reload.out"
 rm -f "$RIG_TMP/ka.stop"
 rig_bg rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$RIG_TMP/ka-reload.stop" 0.3 60 >"$ka_out" 2>&1
 ka_pid=${RIG_BG_PIDS[-1]}
-sleep 1
+rig_require "a keep-alive connection is up before the failed reload" wait_first_answer "$ka_out"
 services_before=$(rig_api /v1/services | sed '$d')
 good_config=$(cat "$RIG_CONFIG")
 # Valid YAML, invalid config: a second service on the same ClusterIP:port.
 RIG_SERVICES=("$(svc "$(rig_pod_ip b)")" "other $vip 80 80 TCP $(rig_pod_ip c)")
 rig_write_config "$RIG_CONFIG"
-kill -HUP "$RIG_GW_PID"
-sleep 1
+rig_reload
+rig_check "the daemon handles the invalid reload and rejects it ($RIG_RELOAD_OUTCOME)" \
+    test "$RIG_RELOAD_OUTCOME" = rejected
 rig_check "the daemon survives a reload that fails validation" rig_gateway_alive
 services_after=$(rig_api /v1/services | sed '$d')
 rig_check "the failed reload changed no service" test "$services_before" = "$services_after"
-rig_check "the failed reload is logged" grep -qi 'reload' "$RIG_GW_LOG"
+# Only what the daemon logged after this SIGHUP counts: the earlier
+# successful reloads logged "reload:" lines too.
+rejection_logged() {
+    local after
+    after=$(rig_log_since "$RIG_RELOAD_LOG_FROM")
+    echo "logged after the SIGHUP: $(tr '\n' ' ' <<<"$after")"
+    grep -q 'reload: rejected, configuration unchanged' <<<"$after" &&
+        grep -q "$vip:80/TCP is already used by service" <<<"$after"
+}
+rig_check "the failed reload is logged with its reason (the duplicate $vip) after the SIGHUP" rejection_logged
 rig_check "an established connection survives the failed reload" \
     bash -c "kill -0 $ka_pid 2>/dev/null && ! grep -q BROKEN '$ka_out'"
 touch "$RIG_TMP/ka-reload.stop"

@@ -185,7 +185,9 @@ rig_check "step 4: the keep-alive client never broke or reconnected ($ka_total r
 rig_check "step 4: every keep-alive request was served by pod b" \
     test "$(awk '/^[0-9]/ { print $4 }' "$ka_out" | sort -u)" = "mynginx-b"
 # Server side: one connection = one remote port and one nginx connection id.
-ka_server_conns=$(grep 'keepalive=' "$(rig_pod_log b)" | awk '{ print $1, $2, $5 }' | sort -u | wc -l)
+# Log format (lib.sh): remote_addr remote_port "request" status connection
+# connection_requests; the quoted request has spaces, so count from the end.
+ka_server_conns=$(grep 'keepalive=' "$(rig_pod_log b)" | awk '{ print $1, $2, $(NF - 1) }' | sort -u | wc -l)
 ka_server_reqs=$(grep -c 'keepalive=' "$(rig_pod_log b)" || true)
 rig_check "step 4: pod b logged $ka_total keep-alive requests on one connection (got $ka_server_reqs on $ka_server_conns)" \
     test "$ka_server_conns" -eq 1 -a "$ka_server_reqs" -eq "$ka_total"
