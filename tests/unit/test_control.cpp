@@ -296,14 +296,28 @@ TEST_F(Fixture, ErrorPathsChangeNothing) {
 }
 
 TEST_F(Fixture, PublisherFailureChangesNothing) {
-    const std::string before = snapshot();
-    publisher.fail_next = true;
-    auto r = call("PUT", "/v1/namespaces/default/services/web", kWeb);
-    expect_error(r, 422, "Invalid");
-    EXPECT_EQ(state.find("default", "web"), nullptr);
-    // Only the failed publish attempt was counted; the state did not move.
-    EXPECT_EQ(state.version(), 1u);
-    (void)before;
+    // A new service, and a change to an existing one (whose running record
+    // is replaced in place before the publish and must be put back).
+    const std::pair<const char*, const char*> changes[] = {
+        {"/v1/namespaces/default/services/web", kWeb},
+        {"/v1/namespaces/default/services/filesvc/endpoints",
+         R"({"endpoints": [{"ip": "10.99.0.12"}]})"},
+    };
+    for (const auto& [path, body] : changes) {
+        SCOPED_TRACE(path);
+        const std::string listed = call("GET", "/v1/services").body;
+        const std::vector<ServiceConfig> running = state.config().services;
+        const uint64_t version = state.version();
+        const int calls = publisher.calls;
+        publisher.fail_next = true;
+        auto r = call("PUT", path, body);
+        expect_error(r, 422, "Invalid");
+        EXPECT_EQ(publisher.calls, calls + 1) << "the publish was attempted";
+        EXPECT_EQ(state.find("default", "web"), nullptr);
+        EXPECT_EQ(state.config().services, running) << "the running set did not move";
+        EXPECT_EQ(call("GET", "/v1/services").body, listed);
+        EXPECT_EQ(state.version(), version);
+    }
 }
 
 TEST_F(Fixture, ApplyKubernetesListReportsActions) {

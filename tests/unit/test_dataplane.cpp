@@ -130,11 +130,13 @@ struct Out {
     MacAddr dst_mac;
     MacAddr src_mac;
     bool checksums_ok;
+    const uint8_t* frame;  // the frame itself, valid while a step checks it
 };
 
 Out inspect(rte_mbuf* m) {
     uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
     Out o;
+    o.frame = f;
     o.p = pkt::parse(f, m->data_len);
     std::memcpy(o.dst_mac.data(), f, 6);
     std::memcpy(o.src_mac.data(), f + 6, 6);
@@ -573,8 +575,8 @@ struct Quote {
     bool ip_checksum_ok;
     uint16_t tcp_checksum;  // 0 when not quoted
 };
-Quote quote_of(rte_mbuf* m, const Out& o) {
-    const uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+Quote quote_of(const Out& o) {
+    const uint8_t* f = o.frame;
     auto q = pkt::parse_icmp_quote(f, o.p);
     EXPECT_TRUE(q.has_value());
     Quote r{};
@@ -737,6 +739,10 @@ TEST_P(Dataplane, PacketSemanticsTable) {
     ASSERT_FALSE(forwarded.empty());
     ASSERT_FALSE(replied.empty());
     const uint32_t router = be("10.99.0.254");
+    // What the client put in its SYN's TCP checksum (a quote about it must
+    // carry that again once translated).
+    const std::vector<uint8_t> client_syn = bytes_of(syn(41000));
+    const uint16_t client_syn_checksum = pkt::load16(client_syn.data() + 14 + 20 + 16);
 
     std::vector<Step> icmp = {
         {"frag needed from the backend side quoting 8 bytes of TCP (katran#159): to the client, "
@@ -753,11 +759,21 @@ TEST_P(Dataplane, PacketSemanticsTable) {
              EXPECT_EQ(o.dst_mac, kClientMac);
              EXPECT_EQ(o.p.ttl, 63);
          }},
-        {"frag needed quoting the full TCP header: inner checksum updated too",
+        {"frag needed quoting the full TCP header: to the client, the quote's IP and TCP "
+         "checksums are those of the client's own packet again",
          [&] {
              return make_icmp_error(router, fullnat ? gw : client, 3, 4, forwarded, 20, kRouterMac);
          },
-         std::nullopt, nullptr},
+         std::nullopt,
+         [&](const Out& o) {
+             EXPECT_EQ(o.p.key.dst_ip, client);
+             const Quote q = quote_of(o);
+             EXPECT_TRUE(q.ip_checksum_ok);
+             EXPECT_EQ(q.key.src_ip, client);
+             EXPECT_EQ(q.key.src_port, be16(41000));
+             EXPECT_EQ(q.key.dst_ip, vip);
+             EXPECT_EQ(q.tcp_checksum, client_syn_checksum);
+         }},
         {"port unreachable from the client quoting our reply: to the backend, about its packet",
          [&] { return make_icmp_error(client, vip, 3, 3, replied, 20, kClientMac); }, std::nullopt,
          [&](const Out& o) {
@@ -807,7 +823,7 @@ TEST_P(Dataplane, IcmpErrorQuoteIsTranslatedBothWays) {
         ASSERT_NE(out, nullptr);
         Out o = inspect(out);
         EXPECT_TRUE(o.checksums_ok) << "outer IP and ICMP checksums";
-        Quote q = quote_of(out, o);
+        Quote q = quote_of(o);
         EXPECT_TRUE(q.ip_checksum_ok);
         EXPECT_EQ(q.key.src_ip, client);
         EXPECT_EQ(q.key.src_port, be16(42000));
