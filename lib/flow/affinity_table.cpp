@@ -1,6 +1,7 @@
 #include "flow/affinity_table.hpp"
 
 #include <algorithm>
+#include <new>
 
 #include "flow/flow_key.hpp"
 
@@ -22,7 +23,10 @@ uint32_t affinity_hash(const AffinityKey& key) {
 
 AffinityTable::AffinityTable(uint32_t max_entries) {
     _sets = std::max<uint32_t>(1, (max_entries + kWays - 1) / kWays);
-    _entries.assign(size_t{_sets} * kWays, Entry{});
+    _entries.reset(static_cast<Entry*>(std::calloc(capacity(), sizeof(Entry))));
+    if (!_entries) {
+        throw std::bad_alloc();  // construction-time only, as the flow table
+    }
 }
 
 AffinityTable::Entry* AffinityTable::set_of(const AffinityKey& key) {
@@ -103,7 +107,7 @@ void AffinityTable::erase(const AffinityKey& key) {
 
 size_t AffinityTable::erase_backend(uint32_t backend_ip) {
     size_t n = 0;
-    for (Entry& e : _entries) {
+    for (Entry& e : entries()) {
         if (e.timeout_s != 0 && e.backend_ip == backend_ip) {
             e.timeout_s = 0;
             ++n;
@@ -114,7 +118,7 @@ size_t AffinityTable::erase_backend(uint32_t backend_ip) {
 }
 
 void AffinityTable::clear() {
-    for (Entry& e : _entries) {
+    for (Entry& e : entries()) {
         e.timeout_s = 0;
     }
     _size = 0;

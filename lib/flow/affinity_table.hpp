@@ -19,8 +19,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <optional>
-#include <vector>
+#include <span>
 
 namespace svcgw {
 
@@ -77,8 +79,17 @@ private:
 
     Entry* set_of(const AffinityKey& key);
     bool expired(const Entry& e, uint32_t now) const { return now - e.last_used > e.timeout_s; }
+    std::span<Entry> entries() { return {_entries.get(), capacity()}; }
 
-    std::vector<Entry> _entries;  // _sets * kWays, set s at [s * kWays, s * kWays + kWays)
+    struct Free {
+        void operator()(Entry* p) const { std::free(p); }
+    };
+    // _sets * kWays, set s at [s * kWays, s * kWays + kWays). All-zero bytes
+    // are an empty way, so the array comes from calloc: a large zeroed block
+    // arrives as untouched zero pages, and a table nobody uses (most
+    // services have no affinity, every worker has a table) costs neither
+    // memory nor construction time.
+    std::unique_ptr<Entry[], Free> _entries;
     uint32_t _sets = 1;
     size_t _size = 0;
     AffinityCounters _counters;
