@@ -38,6 +38,7 @@
 // source) stays evictable; a real two-way exchange is protected.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -286,6 +287,12 @@ public:
     }
     size_t size() const { return _size; }
     size_t capacity() const { return _capacity; }
+    // The two index buckets a key with this hash may sit in. For tests and
+    // the packet fuzzer, which fill chosen buckets with colliding keys: the
+    // index runs out of room per bucket pair, long before it is full.
+    std::array<uint32_t, 2> candidate_buckets(uint32_t hash) const {
+        return {primary_bucket(hash), secondary_bucket(hash)};
+    }
     size_t bucket_count() const { return _bucket_count; }
     // Bytes allocated (entries + index); / capacity() = bytes per flow.
     size_t memory_bytes() const;

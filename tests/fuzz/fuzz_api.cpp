@@ -4,13 +4,17 @@
 // parsing, validation and the all-or-nothing state changes are all
 // exercised.
 //
-// Input: an HTTP-like request text:
+// Input: byte 0 = flags (bit k: the publish of request k fails), then up to
+// kMaxRequests HTTP-like request texts separated by NUL bytes, run in turn
+// on one state (create, then change, then delete...):
 //   METHOD SP PATH[?QUERY] LF (Name: value LF)* LF BODY
 // The handler gets the parsed pieces (cpp-httplib's own parsing is not
 // ours to fuzz). Invariants besides the sanitizers: handle() never throws;
 // the status is a valid HTTP status; every error response is JSON with
-// "error" and "path"; a request that failed leaves the state (version and
-// services) exactly as it was.
+// "error" and "path"; a request that failed leaves the state exactly as it
+// was (version, and every record in full: config, origin, age); after every
+// request the data plane (what the publisher last accepted) holds exactly
+// the running set.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +22,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <vector>
 
 #include "control/api.hpp"
 #include "control/control_queue.hpp"
@@ -32,18 +38,25 @@ void die(const char* what) {
     std::abort();
 }
 
+// Requests per input: enough for create -> change -> delete chains with
+// failures in between, few enough to keep an input fast.
+constexpr size_t kMaxRequests = 8;
+
+// Keeps what the data plane would hold: the last set it accepted.
 class RecordingPublisher : public ServicePublisher {
 public:
-    Result<void> publish(const std::vector<ServiceConfig>&, const ServiceDiff&,
+    Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff&,
                          const MaglevConfig&) override {
         ++calls;
         if (fail) {
             return svcgw::fail("", "table full");
         }
+        live = next;
         return {};
     }
     bool fail = false;
     int calls = 0;
+    std::vector<ServiceConfig> live;
 };
 
 class Backend : public ControlBackend {
@@ -120,12 +133,17 @@ HttpRequest parse_request(std::string_view text) {
     return r;
 }
 
-std::string snapshot(const ControlState& s) {
-    std::string out = std::to_string(s.version());
-    for (const auto& [key, record] : s.records()) {
-        out += "|" + key + "@" +
-               (record.config.cluster_ip ? record.config.cluster_ip->str() : std::string("-")) +
-               "#" + std::to_string(record.config.endpoints.size());
+// Everything a client or the data plane can observe of the state.
+struct Snapshot {
+    uint64_t version;
+    std::vector<ServiceConfig> running;
+    std::vector<std::tuple<std::string, ServiceConfig, Origin, int64_t>> records;
+    bool operator==(const Snapshot&) const = default;
+};
+Snapshot snapshot(const ControlState& s) {
+    Snapshot out{s.version(), s.config().services, {}};
+    for (const auto& [key, r] : s.records()) {
+        out.records.emplace_back(key, r.config, r.origin, r.created_unix_s);
     }
     return out;
 }
@@ -158,33 +176,43 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 1) {
         return 0;
     }
+    const uint8_t fail_bits = data[0];
     RecordingPublisher publisher;
-    // Byte 0 bit 0: the data plane refuses the change (publish fails).
-    publisher.fail = data[0] & 1;
     ControlState state(*g_base, publisher, 1000);
+    publisher.live = state.config().services;  // the initial set is live already
     Backend backend(state);
     InlineExecutor exec(backend);
     ApiHandler api(exec);
-    HttpRequest request =
-        parse_request(std::string_view(reinterpret_cast<const char*>(data + 1), size - 1));
-    const std::string before = snapshot(state);
-    HttpResponse response = api.handle(request);
-    if (response.status < 100 || response.status > 599) {
-        die("status outside 100..599");
-    }
-    if (response.status >= 400) {
-        if (snapshot(state) != before) {
-            die("a failed request changed the state");
+    std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
+    for (size_t k = 0; k < kMaxRequests && (k == 0 || !rest.empty()); ++k) {
+        const size_t nul = rest.find('\0');
+        HttpRequest request = parse_request(rest.substr(0, nul));
+        rest = nul == std::string_view::npos ? std::string_view{} : rest.substr(nul + 1);
+        // The data plane refuses this change (publish fails).
+        publisher.fail = (fail_bits >> k & 1) != 0;
+        const Snapshot before = snapshot(state);
+        HttpResponse response = api.handle(request);
+        if (response.status < 100 || response.status > 599) {
+            die("status outside 100..599");
         }
-        if (response.content_type == "application/json") {
-            auto j = nlohmann::json::parse(response.body, nullptr, false);
-            if (j.is_discarded() || !j.is_object() || !j.contains("error") || !j.contains("path")) {
-                die("error response without a JSON error and path");
+        if (response.status >= 400) {
+            if (!(snapshot(state) == before)) {
+                die("a failed request changed the state");
+            }
+            if (response.content_type == "application/json") {
+                auto j = nlohmann::json::parse(response.body, nullptr, false);
+                if (j.is_discarded() || !j.is_object() || !j.contains("error") ||
+                    !j.contains("path")) {
+                    die("error response without a JSON error and path");
+                }
             }
         }
-    }
-    if (request.path == "/metrics" || request.method == "GET") {
-        (void)api.metrics();
+        if (!(publisher.live == state.config().services)) {
+            die("the data plane does not hold the running set");
+        }
+        if (request.path == "/metrics" || request.method == "GET") {
+            (void)api.metrics();
+        }
     }
     return 0;
 }

@@ -87,12 +87,34 @@ def arp_request(sender, target):
     return frame(CLIENT_MAC, b"\xff" * 6, body, 0x0806)
 
 
-def record(f, advance_ms=0):
-    return struct.pack("!HB", len(f), advance_ms) + f
+# fuzz_packet.cpp's record header bits and options.
+REPLY_RECORD, AT_WORKER1 = 0x4000, 0x8000
+OPT_NAT, OPT_FIX_CSUM, OPT_TWO_WORKERS = 1, 2, 4
+PREFILL_HALF_OPEN, PREFILL_ESTABLISHED, PREFILL_COLLIDE = 1 << 3, 2 << 3, 3 << 3
+
+
+def record(f, advance_ms=0, flags=0):
+    return struct.pack("!HB", len(f) | flags, advance_ms) + f
+
+
+class Reply:
+    """A reply record: answers the n-th frame the workers emitted so far.
+    kind 0: TCP/UDP answer with TCP flags a; kind 1: ICMP error type a code
+    b quoting `quote` bytes of L4."""
+
+    def __init__(self, n, kind=0, a=0, b=0, payload=b"", at_worker1=False):
+        self.body = bytes([n, kind, a, b]) + payload
+        self.flags = REPLY_RECORD | (AT_WORKER1 if at_worker1 else 0)
 
 
 def packet_input(options, frames):
-    return bytes([options]) + b"".join(record(f, ms) for f, ms in frames)
+    out = bytes([options])
+    for f, ms in frames:
+        if isinstance(f, Reply):
+            out += record(f.body, ms, f.flags)
+        else:
+            out += record(f, ms)
+    return out
 
 
 C, VIP, GW = "10.99.0.2", "10.96.0.20", "10.99.0.1"
@@ -100,23 +122,31 @@ SYN, ACK, FIN, RST, PSH = 0x02, 0x10, 0x01, 0x04, 0x08
 
 
 def packet_seeds():
-    handshake = [
-        (ip_frame(C, VIP, 6, tcp(C, VIP, 40000, 80, SYN)), 0),
-        # A reply from either backend to the SNAT address (fullnat) or client (nat).
-        (ip_frame("10.99.0.11", GW, 6, tcp("10.99.0.11", GW, 8080, 1024, SYN | ACK),
-                  src_mac=POD_MAC[11]), 1),
-        (ip_frame("10.99.0.11", C, 6, tcp("10.99.0.11", C, 8080, 40000, SYN | ACK),
-                  src_mac=POD_MAC[11]), 0),
-        (ip_frame(C, VIP, 6, tcp(C, VIP, 40000, 80, ACK | PSH, b"GET / HTTP/1.1\r\n\r\n")), 1),
-        (ip_frame(C, VIP, 6, tcp(C, VIP, 40000, 80, FIN | ACK)), 1),
-        (ip_frame(C, VIP, 6, tcp(C, VIP, 40000, 80, RST)), 0),
-    ]
+    # Emitted frames, in order: 0 the SYN to the backend, 1 the SYN-ACK to
+    # the client, 2 the request, 3 the response, 4 the client's FIN, 5 the
+    # backend's FIN. The backend's answers are reply records, so they reach
+    # the SNAT port (fullnat) or client port (nat) the worker really chose.
+    def handshake(at_worker1=False):
+        return [
+            (ip_frame(C, VIP, 6, tcp(C, VIP, 40000, 80, SYN)), 0),
+            (Reply(0, 0, SYN | ACK, at_worker1=at_worker1), 1),
+            (ip_frame(C, VIP, 6, tcp(C, VIP, 40000, 80, ACK | PSH, b"GET / HTTP/1.1\r\n\r\n")), 1),
+            (Reply(2, 0, ACK | PSH, payload=b"HTTP/1.1 200 OK\r\n\r\n", at_worker1=at_worker1), 0),
+            (ip_frame(C, VIP, 6, tcp(C, VIP, 40000, 80, FIN | ACK)), 1),
+            (Reply(4, 0, FIN | ACK, at_worker1=at_worker1), 0),
+            (ip_frame(C, VIP, 6, tcp(C, VIP, 40000, 80, ACK)), 0),
+        ]
     for options in (0, 1, 2, 3):
-        write("fuzz_packet", "tcp_handshake_opt%d" % options, packet_input(options, handshake))
+        write("fuzz_packet", "tcp_handshake_opt%d" % options, packet_input(options, handshake()))
+    # Two workers: client frames at worker 0, the backend's at worker 1;
+    # whichever does not own the flow hands the frame over.
+    for options in (OPT_TWO_WORKERS, OPT_TWO_WORKERS | OPT_NAT):
+        write("fuzz_packet", "two_workers_handshake_opt%d" % options,
+              packet_input(options, handshake(at_worker1=True)))
     udp_dns = [
         (ip_frame(C, VIP, 17, udp(C, VIP, 5000, 53, b"\x12\x34\x01\x00\x00\x01" + b"\0" * 6)), 0),
-        (ip_frame("10.99.0.12", GW, 17, udp("10.99.0.12", GW, 5353, 1024, b"reply"),
-                  src_mac=POD_MAC[12]), 1),
+        (Reply(0, 0), 1),
+        (ip_frame(C, VIP, 17, udp(C, VIP, 5000, 53, b"again")), 0),
         (ip_frame(C, "10.96.0.23", 17, udp(C, "10.96.0.23", 5001, 80, b"far")), 0),
     ]
     write("fuzz_packet", "udp_flows", packet_input(0, udp_dns))
@@ -143,15 +173,27 @@ def packet_seeds():
     sticky = [(ip_frame(C, "10.96.0.21", 6, tcp(C, "10.96.0.21", 41000 + i, 443, SYN)), 0)
               for i in range(4)]
     write("fuzz_packet", "affinity", packet_input(1, sticky))
-    # An ICMP frag-needed from a backend quoting the (SNATed) flow's header.
-    inner_hdr, _ = ipv4(GW, "10.99.0.11", 6, b"\0" * 20)
-    inner = inner_hdr + tcp(GW, "10.99.0.11", 1024, 8080, ACK)[:8]
+    # ICMP errors about translated packets: "fragmentation needed" about the
+    # SYN the worker sent the backend (8 bytes of TCP quoted, katran#159),
+    # then "port unreachable" from the client about the SYN-ACK it got.
     icmp_err = [
-        handshake[0],
-        (ip_frame("10.99.0.11", GW, 1, icmp(3, 4, struct.pack("!HH", 0, 1280) + inner),
-                  src_mac=POD_MAC[11]), 0),
+        (ip_frame(C, VIP, 6, tcp(C, VIP, 40000, 80, SYN)), 0),
+        (Reply(0, 1, 3, 4, bytes([8])), 0),
+        (Reply(0, 0, SYN | ACK), 0),
+        (Reply(2, 1, 3, 3, bytes([20])), 0),
     ]
-    write("fuzz_packet", "icmp_frag_needed", packet_input(0, icmp_err))
+    for options in (0, OPT_NAT, OPT_TWO_WORKERS):
+        write("fuzz_packet", "icmp_errors_opt%d" % options, packet_input(options, icmp_err))
+    # A full table: new flows evict half-open ones, or established ones when
+    # nothing else is left; keys colliding in the index get flow_table_full.
+    new_flows = [(ip_frame(C, VIP, 6, tcp(C, VIP, 50000 + i, 80, SYN)), 0) for i in range(8)]
+    write("fuzz_packet", "prefill_half_open", packet_input(PREFILL_HALF_OPEN, new_flows))
+    write("fuzz_packet", "prefill_established",
+          packet_input(PREFILL_ESTABLISHED | OPT_NAT, new_flows))
+    solo = [(ip_frame(C, "10.96.0.24", 6, tcp(C, "10.96.0.24", 50000 + i, 80, SYN)), 0)
+            for i in range(16)]
+    for options in (PREFILL_COLLIDE, PREFILL_COLLIDE | OPT_NAT):
+        write("fuzz_packet", "prefill_collide_opt%d" % options, packet_input(options, solo))
 
 
 # ---- dns ---------------------------------------------------------------------
@@ -317,6 +359,18 @@ def api_seeds():
         write("fuzz_api", name, b"\x00" + text.encode())
     # Byte 0 bit 0: the publisher fails; one seed exercises that path.
     write("fuzz_api", "put_json_publish_fails", b"\x01" + API_SEEDS["put_json"].encode())
+    # A sequence (requests separated by NUL; byte 0 bit k: request k's
+    # publish fails): create, change endpoints, a change the data plane
+    # refuses, read back, delete.
+    sequence = [
+        API_SEEDS["put_json"],
+        req("PUT", "/v1/namespaces/default/services/web/endpoints",
+            '{"endpoints": [{"ip": "10.99.0.22"}, {"ip": "10.99.0.23", "weight": 0}]}'),
+        req("PUT", "/v1/namespaces/default/services/web/endpoints", '{"endpoints": []}'),
+        req("GET", "/v1/namespaces/default/services/web"),
+        req("DELETE", "/v1/namespaces/default/services/web"),
+    ]
+    write("fuzz_api", "sequence_create_change_delete", bytes([1 << 2]) + "\0".join(sequence).encode())
 
 
 def main():
