@@ -451,6 +451,59 @@ TEST(MaglevDeterminism, SeedChangesRing) {
     EXPECT_GT(differ, a.size() / 2);
 }
 
+// A ring's content as a portable digest: entries as little-endian 32-bit
+// words (whatever the entry width or the host's byte order), hashed.
+uint64_t ring_digest(const MaglevRing& ring) {
+    std::string bytes;
+    for (uint32_t s = 0; s < ring.size(); ++s) {
+        const uint32_t e = ring.at(s);
+        for (int b = 0; b < 4; ++b) {
+            bytes.push_back(static_cast<char>(e >> (8 * b)));
+        }
+    }
+    return hash_bytes(bytes, 0);
+}
+
+// Golden rings: gateways of a fleet (and one gateway across an upgrade)
+// must build byte-identical rings from the same backends, seed and size
+// (DESIGN §2, §6). A change of any of these digests remaps flows between
+// versions: it must be deliberate, never a side effect. Computed once with
+// this code.
+TEST(MaglevDeterminism, GoldenRings) {
+    struct Case {
+        const char* what;
+        std::vector<MaglevBackend> backends;
+        uint32_t size;
+        uint64_t seed;
+        uint64_t digest;
+    };
+    std::vector<MaglevBackend> weighted;
+    for (uint32_t i = 0; i < 16; ++i) {
+        weighted.push_back({"10.99.1." + std::to_string(i + 1), 1 + i % 4});
+    }
+    const Case cases[] = {
+        {"10 pods, auto size, seed 0", make_backends(10), 0, 0, 0x2d9a954622ac5ad9ULL},
+        {"16 pods, weights 1-4, M 1009, seed 42", weighted, 1009, 42, 0x35bedf4f4128bad2ULL},
+        {"3 pods, one drained, M 251, seed 7",
+         {{"10.99.0.11", 100}, {"10.99.0.12", 0}, {"10.99.0.13", 100}},
+         251,
+         7,
+         0xe32d5ef4d412adfeULL},
+    };
+    // Every fill kernel this build has must give them.
+    for (const auto kernel :
+         {maglev_detail::FillKernel::kPortable, maglev_detail::FillKernel::kAvx512}) {
+        const KernelGuard guard(kernel);
+        for (const Case& c : cases) {
+            EXPECT_EQ(ring_digest(build_ok(c.backends, c.size, c.seed)), c.digest)
+                << c.what
+                << (kernel == maglev_detail::FillKernel::kAvx512 && maglev_detail::avx512_compiled()
+                        ? " (AVX-512)"
+                        : " (portable)");
+        }
+    }
+}
+
 TEST(MaglevEdges, EmptyInputGivesEmptyRing) {
     const auto ring = build_ok({}, 0);
     EXPECT_TRUE(ring.empty());

@@ -55,11 +55,37 @@ TEST(Protocol, KubernetesSpelling) {
 }
 
 TEST(Hash, StableAcrossRunsAndSeeded) {
-    // Fixed values: a change here breaks ring determinism between versions.
     static_assert(hash_bytes("10.99.0.11", 0) == hash_bytes("10.99.0.11", 0));
     EXPECT_NE(hash_bytes("10.99.0.11", 0), hash_bytes("10.99.0.11", 1));
     EXPECT_NE(hash_bytes("", 0), hash_bytes(std::string_view("\0", 1), 0));
     EXPECT_NE(hash_u64(1, 0), hash_u64(2, 0));
+}
+
+// Golden values: Maglev seeds its permutations with these hashes (DESIGN
+// §2), so two gateways, or one gateway before and after an upgrade, build
+// the same rings only while they stay exactly these. A change here remaps
+// flows across a fleet: it must be deliberate (and versioned), never a
+// side effect. Computed once with this code.
+TEST(Hash, GoldenValues) {
+    struct Case {
+        std::string_view bytes;
+        uint64_t seed;
+        uint64_t want;
+    };
+    constexpr Case kBytes[] = {
+        {"", 0, 0xe220a8397b1dcdafULL},
+        {"10.99.0.11", 0, 0x7a7008e0224f571dULL},
+        {"10.99.0.11", 1, 0x09e73772af27c94bULL},
+        {"10.99.0.12", 42, 0xf5e86ab8e330d3f9ULL},
+        {"a-longer-identity-than-one-word", 7, 0x3f8db3493f5a5ef6ULL},
+    };
+    for (const Case& c : kBytes) {
+        EXPECT_EQ(hash_bytes(c.bytes, c.seed), c.want) << c.bytes << " seed " << c.seed;
+    }
+    EXPECT_EQ(hash_u64(0, 0), 0x48218226ff3cd4bfULL);
+    EXPECT_EQ(hash_u64(0x0a63000b, 0), 0xf596152332eb7a73ULL);
+    EXPECT_EQ(hash_u64(0x0a63000b, 42), 0x43638a64d1a032efULL);
+    EXPECT_EQ(mix64(1), 0x5692161d100b05e5ULL);
 }
 
 TEST(Result, CarriesValueOrError) {

@@ -303,8 +303,8 @@ TEST(TableStress, ReadersNeverSeeTornOrFreedServices) {
             ++removes;
         } else {
             version[s] = next_version++;
-            auto r = change(
-                [&] { return table->upsert(make_version(s, version[s]), MaglevConfig{}); });
+            auto r =
+                change([&] { return table->upsert(make_version(s, version[s]), MaglevConfig{}); });
             ASSERT_TRUE(r) << "op " << op << ": " << r.error().str();
         }
         freed_while_running += table->reclaim();
