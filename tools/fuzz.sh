@@ -41,7 +41,7 @@ work=$(mktemp -d /tmp/svcgw-fuzz.XXXXXX)
 failed=()
 # "cov: N ft: M" of the libFuzzer status line STAGE (INITED or DONE) in LOG.
 coverage() {
-  sed -n "s/^#[0-9]*[[:space:]]*$1 cov: \([0-9]*\) ft: \([0-9]*\).*/cov \1 ft \2/p" "$2" | tail -n 1
+  sed -n "s/^#[0-9]*[[:space:]]*$1[[:space:]]*cov: \\([0-9]*\\) ft: \\([0-9]*\\).*/cov \\1 ft \\2/p" "$2" | tail -n 1
 }
 for t in "${targets[@]}"; do
   mkdir -p "$work/$t/corpus" "$work/$t/artifacts"
