@@ -5,8 +5,11 @@
 //  - Control/EndpointChangeVisibility: a reader thread spins on one VIP
 //    lookup (as a worker would) until it sees a new backend; the time from
 //    set_endpoints' return to that observation is the visibility latency
-//    (<= 0 means visible before the call returned: counted as 0). Reports
-//    p50/p99/max, the call's own duration, and memory.
+//    (<= 0 means visible before the call returned: counted as 0). Each
+//    change carries a generation number and a sighting counts only for the
+//    generation the reader was looking for, so a late sighting of the
+//    previous change cannot pass for this one. Reports p50/p99/max, the
+//    call's own duration, and memory.
 // EAL without hugepages (shared with bench_table: whichever runs first
 // initialises it).
 #include <benchmark/benchmark.h>
@@ -152,8 +155,10 @@ void BM_ControlEndpointChangeVisibility(benchmark::State& st) {
     VipKey key{htonl(target->config.cluster_ip->value), htons(80), IPPROTO_TCP, 0};
 
     using Clock = std::chrono::steady_clock;
-    std::atomic<uint32_t> want{0};    // backend ip_be the reader looks for
-    std::atomic<int64_t> seen_at{0};  // ns since epoch of the first sighting
+    // generation << 32 | backend ip_be the reader looks for (0 = nothing yet)
+    std::atomic<uint64_t> want{0};
+    std::atomic<uint32_t> seen_generation{0};  // the last generation sighted
+    std::atomic<int64_t> seen_at{0};           // ns since epoch of that sighting
     std::atomic<bool> stop{false};
     std::thread reader([&] {
         // EAL pinned this process's main thread to lcore 0, and threads
@@ -170,11 +175,16 @@ void BM_ControlEndpointChangeVisibility(benchmark::State& st) {
         rte_rcu_qsbr_thread_register(rig.qsbr, 0);
         rte_rcu_qsbr_thread_online(rig.qsbr, 0);
         while (!stop.load(std::memory_order_relaxed)) {
-            uint32_t ip = want.load(std::memory_order_acquire);
+            // Acquire: pairs with the writer's release store of `want`.
+            const uint64_t w = want.load(std::memory_order_acquire);
+            const auto generation = static_cast<uint32_t>(w >> 32);
+            const auto ip = static_cast<uint32_t>(w);
             const ServicePort* sp = rig.table->lookup(key);
-            if (ip != 0 && sp != nullptr && sp->service->find_backend(ip) != nullptr &&
-                seen_at.load(std::memory_order_relaxed) == 0) {
-                seen_at.store(Clock::now().time_since_epoch().count(), std::memory_order_release);
+            if (generation != 0 && seen_generation.load(std::memory_order_relaxed) != generation &&
+                sp != nullptr && sp->service->find_backend(ip) != nullptr) {
+                seen_at.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+                // Release: seen_at is written before the writer reads it.
+                seen_generation.store(generation, std::memory_order_release);
             }
             rte_rcu_qsbr_quiescent(rig.qsbr, 0);
         }
@@ -183,15 +193,19 @@ void BM_ControlEndpointChangeVisibility(benchmark::State& st) {
     });
 
     std::vector<double> visibility_us, call_us;
+    size_t stale = 0;  // sightings older than their change: a broken probe
     uint32_t next_ip = (10u << 24) | (200u << 16);
+    uint32_t generation = 0;
     for (auto _ : st) {
         for (int i = 0; i < kChanges; ++i) {
             EndpointConfig added;
             added.ip = Ipv4{++next_ip};
             std::vector<EndpointConfig> eps = target->config.endpoints;
             eps.back() = added;  // replace one pod: the set changes, size stays
-            seen_at.store(0, std::memory_order_relaxed);
-            want.store(htonl(added.ip.value), std::memory_order_release);
+            ++generation;
+            // Release: pairs with the reader's acquire load.
+            want.store(uint64_t{generation} << 32 | htonl(added.ip.value),
+                       std::memory_order_release);
             auto start = Clock::now();
             auto done = rig.state->set_endpoints("bench", "svc-4242", EndpointSpec::complete(eps),
                                                  target->resource_version);
@@ -200,9 +214,13 @@ void BM_ControlEndpointChangeVisibility(benchmark::State& st) {
                 st.SkipWithError(done.error().message.c_str());
                 break;
             }
-            int64_t seen = 0;
-            while ((seen = seen_at.load(std::memory_order_acquire)) == 0) {
+            // Acquire: pairs with the reader's release store; then seen_at
+            // is this generation's sighting.
+            while (seen_generation.load(std::memory_order_acquire) != generation) {
             }
+            const int64_t seen = seen_at.load(std::memory_order_relaxed);
+            // A backend added by this call cannot be seen before the call.
+            stale += seen < start.time_since_epoch().count();
             target = rig.state->find("bench", "svc-4242");
             double vis = std::max<double>(0, (seen - returned.time_since_epoch().count()) / 1e3);
             visibility_us.push_back(vis);
@@ -216,6 +234,10 @@ void BM_ControlEndpointChangeVisibility(benchmark::State& st) {
         std::sort(v.begin(), v.end());
         return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
     };
+    st.counters["stale_sightings"] = static_cast<double>(stale);
+    if (stale != 0) {
+        st.SkipWithError("the probe matched sightings to the wrong change");
+    }
     st.counters["visible_p50_us"] = pct(visibility_us, 0.50);
     st.counters["visible_p99_us"] = pct(visibility_us, 0.99);
     st.counters["visible_max_us"] = pct(visibility_us, 1.0);

@@ -9,7 +9,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -87,8 +89,10 @@ void BM_PacketChecksumFull(benchmark::State& state) {
 BENCHMARK(BM_PacketChecksumFull);
 
 // The established-flow step of a worker, per packet: parse, flow lookup,
-// state update, fullnat rewrite, TTL. Packets of n distinct flows in random
-// order, so the 1M case pays the cache/TLB misses of a big table.
+// state update, fullnat rewrite, TTL. Packets of all n flows in random
+// order (FrameWindow), so the 1M case pays the cache/TLB misses of a big
+// table. A lookup that misses is an error (the row would not measure the
+// established path).
 // n established fullnat flows (client -> 10.96.0.20:80, 16 backends);
 // returns their forward keys.
 std::vector<FlowKey> fill_established(FlowTable& table, uint32_t n) {
@@ -114,20 +118,58 @@ std::vector<FlowKey> fill_established(FlowTable& table, uint32_t n) {
     return keys;
 }
 
+// The frames of one stretch of a benchmark: kFrames of them (the mbufs a
+// NIC fills, L1/L2-resident), refilled between stretches (timing paused)
+// with the next flows of a random permutation of all n, reshuffled after
+// each pass: every flow is visited once per pass, in random order.
+class FrameWindow {
+public:
+    static constexpr size_t kFrames = 4096;
+    explicit FrameWindow(const std::vector<FlowKey>& keys) : _keys(keys), _order(keys.size()) {
+        std::iota(_order.begin(), _order.end(), 0u);
+        std::shuffle(_order.begin(), _order.end(), _rng);
+        refill();
+    }
+    std::vector<uint8_t>& operator[](size_t i) { return _frames[i]; }
+    void refill() {
+        _frames.clear();
+        for (size_t i = 0; i < kFrames; ++i) {
+            if (_next == _order.size()) {
+                std::shuffle(_order.begin(), _order.end(), _rng);
+                _next = 0;
+                ++_passes;
+            }
+            const FlowKey& k = _keys[_order[_next++]];
+            _frames.push_back(tcp_frame(k.src_ip, k.src_port));
+        }
+    }
+    // Complete passes over all n flows so far.
+    uint64_t passes() const { return _passes; }
+
+private:
+    const std::vector<FlowKey>& _keys;
+    std::vector<uint32_t> _order;
+    std::vector<std::vector<uint8_t>> _frames;
+    size_t _next = 0;
+    uint64_t _passes = 0;
+    std::mt19937 _rng{3};  // fixed seed: the same order every run
+};
+
+void report_misses(benchmark::State& state, size_t misses, const FrameWindow& window) {
+    state.counters["misses"] = static_cast<double>(misses);
+    state.counters["passes"] = static_cast<double>(window.passes());
+    if (misses != 0) {
+        state.SkipWithError("flow lookups missed: not the established path");
+    }
+}
+
 void BM_PacketEstablishedPath(benchmark::State& state) {
     const uint32_t n = static_cast<uint32_t>(state.range(0));
     FlowTableConfig config;
     config.max_flows = n;
     FlowTable table(config);
-    constexpr size_t kFrames = 4096;  // a working set of frames (mbufs) in L1/L2
-    std::vector<std::vector<uint8_t>> frames;
     const std::vector<FlowKey> keys = fill_established(table, n);
-    std::mt19937 rng(3);
-    for (size_t i = 0; i < kFrames; ++i) {
-        const FlowKey& k = keys[rng() % keys.size()];
-        frames.push_back(tcp_frame(k.src_ip, k.src_port));
-    }
-    std::vector<std::vector<uint8_t>> originals = frames;
+    FrameWindow frames(keys);
     size_t i = 0;
     size_t misses = 0;
     for (auto _ : state) {
@@ -143,16 +185,14 @@ void BM_PacketEstablishedPath(benchmark::State& state) {
             ++misses;
         }
         benchmark::ClobberMemory();
-        if (++i == kFrames) {
+        if (++i == FrameWindow::kFrames) {
             state.PauseTiming();
-            frames = originals;  // next round sees client->VIP packets again
-            std::shuffle(frames.begin(), frames.end(), rng);
-            originals = frames;
+            frames.refill();  // the next flows, as client->VIP packets again
             state.ResumeTiming();
             i = 0;
         }
     }
-    state.counters["misses"] = static_cast<double>(misses);
+    report_misses(state, misses, frames);
 }
 BENCHMARK(BM_PacketEstablishedPath)->Arg(1000)->Arg(100000)->Arg(1000000);
 
@@ -166,14 +206,7 @@ void BM_PacketEstablishedPathBurst(benchmark::State& state) {
     config.max_flows = n;
     FlowTable table(config);
     const std::vector<FlowKey> keys = fill_established(table, n);
-    constexpr size_t kFrames = 4096;
-    std::mt19937 rng(3);
-    std::vector<std::vector<uint8_t>> frames;
-    for (size_t i = 0; i < kFrames; ++i) {
-        const FlowKey& k = keys[rng() % keys.size()];
-        frames.push_back(tcp_frame(k.src_ip, k.src_port));
-    }
-    std::vector<std::vector<uint8_t>> originals = frames;
+    FrameWindow frames(keys);
     Parsed parsed[kBurst];
     FlowKey burst_keys[kBurst];
     FlowRef refs[kBurst];
@@ -200,16 +233,14 @@ void BM_PacketEstablishedPathBurst(benchmark::State& state) {
         }
         benchmark::ClobberMemory();
         base += kBurst;
-        if (base == kFrames) {
+        if (base == FrameWindow::kFrames) {
             state.PauseTiming();
-            frames = originals;
-            std::shuffle(frames.begin(), frames.end(), rng);
-            originals = frames;
+            frames.refill();
             state.ResumeTiming();
             base = 0;
         }
     }
-    state.counters["misses"] = static_cast<double>(misses);
+    report_misses(state, misses, frames);
     state.counters["ns_per_pkt"] =
         benchmark::Counter(static_cast<double>(state.iterations() * kBurst) / 1e9,
                            benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
@@ -218,7 +249,10 @@ BENCHMARK(BM_PacketEstablishedPathBurst)->Arg(1000)->Arg(100000)->Arg(1000000);
 
 // ICMP "fragmentation needed" quoting a translated segment (RFC 792 8-byte
 // quote): parse, quote parse and the full translation (slow path, per error).
+// The translation rewrites the frame, so each iteration takes a fresh copy
+// from a window of kCopies, restored with timing paused.
 void BM_PacketIcmpErrorTranslate(benchmark::State& state) {
+    constexpr size_t kCopies = 4096;
     auto quoted = tcp_frame(htonl(0x0a630001), htons(61000));
     const size_t quote = kIpv4MinHeaderLen + 8;
     std::vector<uint8_t> f(kEthHeaderLen + kIpv4MinHeaderLen + kIcmpHeaderLen + quote, 0);
@@ -234,19 +268,34 @@ void BM_PacketIcmpErrorTranslate(benchmark::State& state) {
     ip[21] = kIcmpFragmentationNeeded;
     std::memcpy(ip + 28, quoted.data() + kEthHeaderLen, quote);
     fill_checksums(ip);
-    const std::vector<uint8_t> original = f;
+    std::vector<std::vector<uint8_t>> copies(kCopies, f);
     FlowKey inner;
     inner.src_ip = htonl(0x0a010001);
     inner.dst_ip = htonl(0x0a600014);
     inner.src_port = htons(40000);
     inner.dst_port = htons(80);
     inner.proto = kProtoTcp;
+    size_t i = 0;
+    size_t untranslated = 0;
     for (auto _ : state) {
-        std::memcpy(f.data(), original.data(), f.size());
-        Parsed p = parse(f.data(), f.size());
-        auto q = parse_icmp_quote(f.data(), p);
-        translate_icmp_error(f.data(), p, *q, inner.dst_ip, inner.src_ip, inner);
-        benchmark::DoNotOptimize(f.data());
+        std::vector<uint8_t>& c = copies[i];
+        Parsed p = parse(c.data(), c.size());
+        auto q = parse_icmp_quote(c.data(), p);
+        if (!q) [[unlikely]] {
+            ++untranslated;
+        } else {
+            translate_icmp_error(c.data(), p, *q, inner.dst_ip, inner.src_ip, inner);
+        }
+        benchmark::DoNotOptimize(c.data());
+        if (++i == kCopies) {
+            state.PauseTiming();
+            std::fill(copies.begin(), copies.end(), f);
+            state.ResumeTiming();
+            i = 0;
+        }
+    }
+    if (untranslated != 0) {
+        state.SkipWithError("the quote did not parse: nothing was translated");
     }
 }
 BENCHMARK(BM_PacketIcmpErrorTranslate);

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the micro-benchmarks with repetitions and prints median/min/max per
-# benchmark, the form perf/RESULTS.md records. Usage: perf/run-bench.sh BUILD [FILTER]
+# benchmark, the form perf/RESULTS.md records, with the rows' sanity
+# counters (lost_bursts, unopened, misses...). Exit status 1 when a row
+# failed (SkipWithError, or a sanity counter != 0).
+# Usage: perf/run-bench.sh BUILD [FILTER]
 set -euo pipefail
 build=${1:-build}
 filter=${2:-.}
@@ -21,16 +24,6 @@ if [ "$status" -ne 0 ]; then
   tail -n 5 "$log" >&2
   exit "$status"
 fi
-python3 - "$out" <<'PY'
-import json, sys, statistics
-runs = {}
-unit = {}
-for b in json.load(open(sys.argv[1]))["benchmarks"]:
-    if b.get("run_type") != "iteration":
-        continue
-    runs.setdefault(b["run_name"], []).append(b["real_time"])
-    unit[b["run_name"]] = b["time_unit"]
-print(f"{'benchmark':58} {'median':>10} {'min':>10} {'max':>10}  unit")
-for name, times in runs.items():
-    print(f"{name:58} {statistics.median(times):10.3f} {min(times):10.3f} {max(times):10.3f}  {unit[name]}")
-PY
+# One table (median/min/max, the sanity counters); a failed row (an error,
+# or a sanity counter != 0) fails the run.
+python3 "$(dirname "$0")/scripts/summarize.py" --bench "$out"

@@ -3,6 +3,7 @@
 
 usage: summarize.py LABEL "ARGS" FILE            -> one markdown table row
        summarize.py --bench JSON                 -> Google Benchmark repetitions table
+              (exit status 1 when a row failed: an error, or a sanity counter != 0)
        summarize.py --ratio LABEL "ARGS" A B     -> median [min..max] of the
               per-run ratio rx_mpps(A[i]) / rx_mpps(B[i]) (runs paired in order)
 """
@@ -36,29 +37,56 @@ def cell(vals):
     return f"{fmt(med)} [{fmt(lo)}..{fmt(hi)}]"
 
 
+# Benchmark counters that say whether a row measured what it claims
+# (bench_worker.cpp, bench_dataplane.cpp): shown, and any non-zero value
+# fails the row, as a benchmark's SkipWithError does.
+SANITY = ("lost_bursts", "unopened", "unestablished", "misses")
+
+
 def bench(path):
-    """Google Benchmark JSON with repetitions -> median/min/max per benchmark."""
+    """Google Benchmark JSON with repetitions -> median/min/max per benchmark,
+    with the sanity counters and errors. Returns the number of failed rows."""
     import json
-    runs, unit = {}, {}
+    runs, unit, checks, errors = {}, {}, {}, {}
     try:
         data = json.load(open(path))
     except (OSError, ValueError) as e:  # the bench aborted mid-run
         print(f"(no complete benchmark output: {e})")
-        return
+        return 1
     for b in data["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
-        runs.setdefault(b["run_name"], []).append(b["real_time"])
-        unit[b["run_name"]] = b["time_unit"]
-    print(f"{'benchmark':58} {'median':>10} {'min':>10} {'max':>10}  unit")
+        name = b["run_name"]
+        runs.setdefault(name, [])
+        if b.get("error_occurred"):
+            errors.setdefault(name, b.get("error_message", "error"))
+        else:
+            runs[name].append(b["real_time"])
+            unit[name] = b["time_unit"]
+        for key in SANITY:
+            if key in b:
+                checks.setdefault(name, {})
+                checks[name][key] = max(checks[name].get(key, 0), b[key])
+    failed = 0
+    print(f"{'benchmark':58} {'median':>10} {'min':>10} {'max':>10}  unit  checks")
     for name, t in runs.items():
-        print(f"{name:58} {statistics.median(t):10.3f} {min(t):10.3f} {max(t):10.3f}  {unit[name]}")
+        bad = {k: v for k, v in checks.get(name, {}).items() if v != 0}
+        shown = " ".join(f"{k}={v:g}" for k, v in checks.get(name, {}).items())
+        if name in errors or bad or not t:
+            failed += 1
+            why = errors.get(name) or ("sanity counter(s) " + shown if bad else "no run")
+            print(f"{name:58} FAILED: {why}")
+            continue
+        print(f"{name:58} {statistics.median(t):10.3f} {min(t):10.3f} {max(t):10.3f}  "
+              f"{unit[name]:4}  {shown}".rstrip())
+    if failed:
+        print(f"{failed} benchmark row(s) failed")
+    return failed
 
 
 def main():
     if sys.argv[1] == "--bench":
-        bench(sys.argv[2])
-        return
+        return 1 if bench(sys.argv[2]) else 0
     if sys.argv[1] == "--ratio":
         label, args, a, b = sys.argv[2:6]
         pairs = [(x["rx_mpps"], y["rx_mpps"]) for x, y in zip(load(a), load(b)) if y["rx_mpps"] > 0]
@@ -82,4 +110,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
