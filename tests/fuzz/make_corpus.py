@@ -360,13 +360,15 @@ def api_seeds():
     # Byte 0 bit 0: the publisher fails; one seed exercises that path.
     write("fuzz_api", "put_json_publish_fails", b"\x01" + API_SEEDS["put_json"].encode())
     # A sequence (requests separated by NUL; byte 0 bit k: request k's
-    # publish fails): create, change endpoints, a change the data plane
-    # refuses, read back, delete.
+    # publish fails): create (version 2), change endpoints (3), a change the
+    # data plane refuses, read back, delete.
     sequence = [
         API_SEEDS["put_json"],
         req("PUT", "/v1/namespaces/default/services/web/endpoints",
-            '{"endpoints": [{"ip": "10.99.0.22"}, {"ip": "10.99.0.23", "weight": 0}]}'),
-        req("PUT", "/v1/namespaces/default/services/web/endpoints", '{"endpoints": []}'),
+            '{"resourceVersion": "2", "endpoints": [{"ip": "10.99.0.22"},'
+            ' {"ip": "10.99.0.23", "weight": 0}]}'),
+        req("PUT", "/v1/namespaces/default/services/web/endpoints",
+            '{"resourceVersion": "3", "endpoints": []}'),
         req("GET", "/v1/namespaces/default/services/web"),
         req("DELETE", "/v1/namespaces/default/services/web"),
     ]
