@@ -44,6 +44,7 @@
 #include "control/state.hpp"
 #include "control/table_publisher.hpp"
 #include "dataplane/worker.hpp"
+#include "dns/tcp_server.hpp"
 #include "gateway/control_tick.hpp"
 #include "gateway/worker_setup.hpp"
 #include "kube/feed.hpp"
@@ -213,6 +214,7 @@ private:
     rte_rcu_qsbr* _qsbr = nullptr;
     std::unique_ptr<ServiceTable> _table;
     std::unique_ptr<ZonePublisher> _zones;  // the DNS zone the workers answer from
+    std::unique_ptr<dns::DnsTcpServer> _dns_tcp;  // DNS over TCP, on this (the control) thread
     std::unique_ptr<DaemonPublisher> _publisher;
     std::unique_ptr<ControlState> _state;
     ControlQueue _queue;
@@ -274,11 +276,26 @@ Result<void> Daemon::start(unsigned workers) {
             return Unexpected<Error>{zone.error().front()};
         }
         const ZoneStats zs = _zones->stats();
-        log("dns: %s:53, zone %s: %llu names, %llu records, serial %u, built in %.1f ms",
+        log("dns: %s:53 (udp: workers, tcp: control thread), zone %s: %llu names, %llu "
+            "records, serial %u, built in %.1f ms",
             _config.dns.cluster_ip.str().c_str(), _config.dns.domain.c_str(),
             static_cast<unsigned long long>(zs.nodes), static_cast<unsigned long long>(zs.records),
             zs.serial, static_cast<double>(zs.last_build_us) / 1000.0);
     }
+    // DNS over TCP (RFC 7766): the kernel terminates it (the exception path
+    // hands it the frames to dns.cluster_ip:53); answered on this thread from
+    // the zone it publishes. IP_FREEBIND: the address may not be on an
+    // interface of this namespace yet.
+    dns::TcpOptions tcp_options;
+    tcp_options.freebind = true;
+    auto tcp = dns::DnsTcpServer::listen(
+        _config.dns.cluster_ip, dns::kDnsPort, [this] { return _zones->live(); }, tcp_options);
+    if (!tcp) {
+        Error e = tcp.error();
+        e.path = "dns.cluster_ip";
+        return Unexpected<Error>{e};
+    }
+    _dns_tcp = std::move(*tcp);
     _publisher = std::make_unique<DaemonPublisher>(
         TablePublisher(*_table, _config.services, _config.maglev), *_zones, dns_now);
     _state = std::make_unique<ControlState>(_config, *_publisher, now_unix());
@@ -523,6 +540,8 @@ int Daemon::run() {
         ev.data.fd = _feed_timer;
         epoll_ctl(efd, EPOLL_CTL_ADD, _feed_timer, &ev);
     }
+    ev.data.fd = _dns_tcp->fd();
+    epoll_ctl(efd, EPOLL_CTL_ADD, _dns_tcp->fd(), &ev);
 
     bool running = true;
     while (running) {
@@ -551,6 +570,10 @@ int Daemon::run() {
                 uint64_t expirations = 0;
                 (void)!read(_feed_timer, &expirations, sizeof expirations);
                 feed_schedule();
+                continue;
+            }
+            if (events[i].data.fd == _dns_tcp->fd()) {
+                _dns_tcp->poll();  // reads the zone this thread publishes
                 continue;
             }
             if (events[i].data.fd == _queue.fd()) {
@@ -614,6 +637,14 @@ void Daemon::shutdown() {
     _tick.reset();
     _rings.reset();  // frees frames left in the rings
     _neighbours.reset();
+    if (_dns_tcp != nullptr) {
+        const dns::TcpStats t = _dns_tcp->stats();
+        log("dns/tcp: %llu connections (%llu refused at the limit, %llu idle-closed), %llu queries",
+            static_cast<unsigned long long>(t.accepted), static_cast<unsigned long long>(t.refused),
+            static_cast<unsigned long long>(t.closed_idle),
+            static_cast<unsigned long long>(_dns_tcp->dns_counters()[dns::Counter::queries]));
+        _dns_tcp.reset();
+    }
     _state.reset();
     _publisher.reset();
     _zones.reset();  // workers are stopped: no reader left

@@ -11,6 +11,11 @@ ServiceConfig dns_view(const ServiceConfig& service) {
     view.name = service.name;
     view.ns = service.ns;
     view.headless = service.headless;
+    view.type = service.type;
+    view.external_name = service.external_name;
+    if (service.type == ServiceType::external_name) {
+        return view;  // a CNAME: nothing else reaches DNS
+    }
     view.cluster_ip = service.headless ? std::nullopt : service.cluster_ip;
     for (const ServicePortConfig& port : service.ports) {
         if (port.name.empty()) {
@@ -29,6 +34,7 @@ ServiceConfig dns_view(const ServiceConfig& service) {
             if (ep.ready) {
                 EndpointConfig e;
                 e.ip = ep.ip;
+                e.hostname = ep.hostname;
                 e.ports = ep.ports;  // resolve named target ports
                 view.endpoints.push_back(std::move(e));
             }
@@ -46,67 +52,118 @@ ZonePublisher::ZonePublisher(DnsConfig dns, Ipv4Prefix service_cidr, rte_rcu_qsb
 
 ZonePublisher::~ZonePublisher() {
     _current.store(nullptr, std::memory_order_release);
+    _retired.clear();
+    _writer.reset();
 }
 
-Result<ZonePublisher::Prepared, Errors> ZonePublisher::build(
-    const std::vector<ServiceConfig>& services) const {
-    const auto start = std::chrono::steady_clock::now();
-    auto zone = dns::build_zone(services, _dns, _service_cidr, _next_serial);
-    if (!zone) {
-        return Unexpected<Errors>{zone.error()};
+namespace {
+
+uint64_t micros_since(std::chrono::steady_clock::time_point start) {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now() - start)
+                                     .count());
+}
+
+// "services[i]" for a service of `next`, so ControlState names it ("ns/name").
+std::string path_in(const std::vector<ServiceConfig>& next, const ServiceConfig* s) {
+    if (!next.empty() && s >= next.data() && s < next.data() + next.size()) {
+        return "services[" + std::to_string(s - next.data()) + "]";
     }
-    Prepared prepared;
-    prepared.zone = std::move(*zone);
-    prepared.build_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                                  std::chrono::steady_clock::now() - start)
-                                                  .count());
-    return prepared;
+    return s->key();
+}
+
+}  // namespace
+
+Result<void, Errors> ZonePublisher::writer_ready() {
+    if (_writer != nullptr) {
+        return {};
+    }
+    auto writer = dns::ZoneWriter::create(_dns, _service_cidr, _next_serial);
+    if (!writer) {
+        return Unexpected<Errors>{writer.error()};
+    }
+    _writer = std::move(*writer);
+    return {};
 }
 
 Result<void, Errors> ZonePublisher::publish_all(const std::vector<ServiceConfig>& services) {
-    auto built = build(services);
-    if (!built) {
-        return Unexpected<Errors>{built.error()};
+    const auto start = std::chrono::steady_clock::now();
+    if (auto ready = writer_ready(); !ready) {
+        return ready;
     }
-    _views.clear();
-    _views.reserve(services.size());
-    for (const ServiceConfig& s : services) {
-        _views.insert_or_assign(s.key(), dns_view(s));
+    std::vector<ServiceConfig> views;
+    views.reserve(services.size());
+    std::vector<dns::ZoneWriter::Upsert> upserts;
+    upserts.reserve(services.size());
+    std::unordered_map<std::string, ServiceConfig> next_views;
+    for (size_t i = 0; i < services.size(); ++i) {
+        views.push_back(dns_view(services[i]));
     }
-    _last_build_us = built->build_us;
-    swap_in(std::move(built->zone));
+    for (size_t i = 0; i < services.size(); ++i) {
+        upserts.push_back({&views[i], "services[" + std::to_string(i) + "]"});
+    }
+    std::vector<std::string> removals;
+    for (size_t i = 0; i < services.size(); ++i) {
+        next_views.insert_or_assign(services[i].key(), views[i]);
+    }
+    for (const auto& [key, view] : _views) {
+        if (!next_views.contains(key)) {
+            removals.push_back(key);
+        }
+    }
+    auto change = _writer->prepare(upserts, removals, _next_serial);
+    if (!change) {
+        return Unexpected<Errors>{change.error()};
+    }
+    _views = std::move(next_views);
+    _last_build_us = micros_since(start);
+    publish(std::move(*change));
     return {};
 }
 
 Result<ZonePublisher::Prepared, Errors> ZonePublisher::prepare(
-    const std::vector<ServiceConfig>& next, const ServiceDiff& diff) const {
-    std::vector<std::pair<std::string, ServiceConfig>> views;
-    views.reserve(diff.added.size() + diff.changed.size());
-    bool touched = !diff.added.empty() || !diff.removed.empty();
+    const std::vector<ServiceConfig>& next, const ServiceDiff& diff) {
+    const auto start = std::chrono::steady_clock::now();
+    if (auto ready = writer_ready(); !ready) {
+        return Unexpected<Errors>{ready.error()};
+    }
+    Prepared prepared;
+    std::vector<const ServiceConfig*> sources;
     for (const ServiceConfig* s : diff.added) {
-        views.emplace_back(s->key(), dns_view(*s));
+        prepared.views.emplace_back(s->key(), dns_view(*s));
+        sources.push_back(s);
     }
     for (const ServiceConfig* s : diff.changed) {
         ServiceConfig view = dns_view(*s);
         auto old = _views.find(s->key());
         if (old == _views.end() || !(old->second == view)) {
-            touched = true;
-            views.emplace_back(s->key(), std::move(view));
+            prepared.views.emplace_back(s->key(), std::move(view));
+            sources.push_back(s);
         }
     }
-    if (!touched) {
-        return Prepared{};
+    std::vector<std::string> removals;
+    for (const ServiceConfig* s : diff.removed) {
+        removals.push_back(s->key());
     }
-    auto built = build(next);
-    if (!built) {
-        return Unexpected<Errors>{built.error()};
+    if (prepared.views.empty() && removals.empty()) {
+        return prepared;  // nothing DNS serves changed
     }
-    built->views = std::move(views);
-    return std::move(*built);
+    std::vector<dns::ZoneWriter::Upsert> upserts;
+    upserts.reserve(prepared.views.size());
+    for (size_t i = 0; i < prepared.views.size(); ++i) {
+        upserts.push_back({&prepared.views[i].second, path_in(next, sources[i])});
+    }
+    auto change = _writer->prepare(upserts, removals, _next_serial);
+    if (!change) {
+        return Unexpected<Errors>{change.error()};
+    }
+    prepared.change = std::move(*change);
+    prepared.build_us = micros_since(start);
+    return prepared;
 }
 
 void ZonePublisher::commit(Prepared prepared, const ServiceDiff& diff) {
-    if (prepared.zone == nullptr) {
+    if (prepared.change == nullptr) {
         ++_skipped;
         return;
     }
@@ -117,21 +174,20 @@ void ZonePublisher::commit(Prepared prepared, const ServiceDiff& diff) {
         _views.insert_or_assign(std::move(key), std::move(view));
     }
     _last_build_us = prepared.build_us;
-    swap_in(std::move(prepared.zone));
+    publish(std::move(prepared.change));
 }
 
-void ZonePublisher::swap_in(std::unique_ptr<const dns::Zone> zone) {
+void ZonePublisher::publish(std::unique_ptr<dns::ZoneWriter::Change> change) {
+    _last_names = change->touched_names();
+    std::unique_ptr<dns::ZoneRetired> retired = _writer->commit(std::move(change));
     ++_next_serial;
     ++_builds;
-    // Release: the zone's contents are visible to a worker that loads the
-    // pointer with acquire (responder path).
-    _current.store(zone.get(), std::memory_order_release);
-    std::unique_ptr<const dns::Zone> old = std::exchange(_live, std::move(zone));
-    if (old != nullptr) {
-        // The token is taken after the store: a worker that reports
-        // quiescent past it can no longer hold the old pointer.
-        _retired.emplace_back(rte_rcu_qsbr_start(_qsbr), std::move(old));
-    }
+    // Release: the version's levels and nodes are visible to a worker that
+    // loads the pointer with acquire (responder path).
+    _current.store(_writer->live(), std::memory_order_release);
+    // The token is taken after the store: a worker that reports quiescent
+    // past it can no longer hold anything the new version replaced.
+    _retired.emplace_back(rte_rcu_qsbr_start(_qsbr), std::move(retired));
     reclaim();
 }
 
@@ -150,12 +206,13 @@ ZoneStats ZonePublisher::stats() const {
     s.builds = _builds;
     s.skipped = _skipped;
     s.last_build_us = _last_build_us;
+    s.last_names = _last_names;
     s.retired_pending = _retired.size();
-    if (_live != nullptr) {
-        s.serial = _live->serial();
-        s.nodes = _live->node_count();
-        s.records = _live->record_count();
-        s.bytes = _live->memory_bytes();
+    if (const dns::Zone* live = this->live()) {
+        s.serial = live->serial();
+        s.nodes = live->node_count();
+        s.records = live->record_count();
+        s.bytes = live->memory_bytes();
     }
     return s;
 }

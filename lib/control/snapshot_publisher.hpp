@@ -3,15 +3,20 @@
 // (ZonePublisher), so a name and its VIP change together (issue 5).
 //
 // Order of SnapshotPublisher::publish, all or nothing:
-//   1. build the new zone if the change touches DNS (a build error fails the
-//      change before anything is visible);
-//   2. publish the VIP table diff (a failure there drops the built zone);
-//   3. swap the zone pointer (release store) and retire the old zone through
-//      rte_rcu_qsbr: it is freed only after every worker has reported a
-//      quiescent state since the swap (reclaim(), on the control tick).
+//   1. prepare the new zone version if the change touches DNS: the zone
+//      writer rebuilds only the names the changed Services own and copies
+//      only the trie levels above them (dns/zone_writer.hpp); an error
+//      fails the change before anything is visible;
+//   2. publish the VIP table diff (a failure there abandons the version);
+//   3. commit: swap the zone pointer (release store) and retire what the
+//      version replaced through rte_rcu_qsbr: it is freed only after every
+//      worker has reported a quiescent state since the swap (reclaim(), on
+//      the control tick).
 //
-// Workers read `current()` with an acquire load once per query, between two
-// quiescent states; null = no configuration live yet (SERVFAIL).
+// Workers read `current()` with an acquire load once per burst, between two
+// quiescent states; null = no configuration live yet (SERVFAIL). The control
+// thread itself may read `live()` at any time between two publishes without
+// a grace period (DNS over TCP): it is the only thread that retires zones.
 #pragma once
 
 #include <atomic>
@@ -28,29 +33,31 @@
 #include "control/state.hpp"
 #include "control/table_publisher.hpp"
 #include "dns/zone.hpp"
+#include "dns/zone_writer.hpp"
 
 struct rte_rcu_qsbr;
 
 namespace svcgw {
 
-// What build_zone reads of a service, and nothing else: two services with
-// equal views produce the same records. Endpoints of a ClusterIP service,
-// weights, session affinity and target ports of non-headless services do
-// not reach DNS, so changing them does not rebuild the zone.
+// What the zone reads of a service (dns/records.hpp), and nothing else: two
+// services with equal views produce the same records. Endpoints of a
+// ClusterIP service, weights, session affinity and target ports of
+// non-headless services do not reach DNS, so changing them skips the zone.
 ServiceConfig dns_view(const ServiceConfig& service);
 
 struct ZoneStats {
     uint32_t serial = 0;   // SOA serial of the live zone (0 = none yet)
-    uint64_t builds = 0;   // zones built and published
+    uint64_t builds = 0;   // zone versions published
     uint64_t skipped = 0;  // changes that did not touch DNS
     uint64_t last_build_us = 0;
+    uint64_t last_names = 0;  // names the last version rebuilt or removed
     uint64_t nodes = 0, records = 0, bytes = 0;  // of the live zone
     uint64_t retired_pending = 0;                // old zones waiting for a grace period
 };
 
 class ZonePublisher {
 public:
-    // `first_serial`: the SOA serial of the first zone; each build adds one
+    // `first_serial`: the SOA serial of the first zone; each publish adds one
     // (RFC 1982 arithmetic; the daemon starts from the Unix time so a
     // restart does not go back). `qsbr` is the workers' QSBR variable.
     ZonePublisher(DnsConfig dns, Ipv4Prefix service_cidr, rte_rcu_qsbr* qsbr,
@@ -60,47 +67,50 @@ public:
     ZonePublisher(const ZonePublisher&) = delete;
     ZonePublisher& operator=(const ZonePublisher&) = delete;
 
-    // A change in preparation: `zone` is null when the diff does not touch
-    // DNS (nothing to publish).
+    // A change in preparation: `change` is null when the diff does not
+    // touch DNS (nothing to publish).
     struct Prepared {
-        std::unique_ptr<const dns::Zone> zone;
+        std::unique_ptr<dns::ZoneWriter::Change> change;
         std::vector<std::pair<std::string, ServiceConfig>> views;  // key -> dns_view, of the diff
         uint64_t build_us = 0;
     };
 
-    // Builds the zone of the whole set `services` and publishes it (the
-    // first configuration at start-up, or a full resync).
+    // Makes the zone hold exactly `services` and publishes it (the first
+    // configuration at start-up, or a full resync).
     Result<void, Errors> publish_all(const std::vector<ServiceConfig>& services);
     // Step 1 of a change to the running set (`next` is the complete new set,
-    // `diff` its difference to the published one). Changes nothing.
+    // `diff` its difference to the published one; the diff's services point
+    // into `next`). Changes nothing visible.
     Result<Prepared, Errors> prepare(const std::vector<ServiceConfig>& next,
-                                     const ServiceDiff& diff) const;
+                                     const ServiceDiff& diff);
     // Step 3: makes `prepared` live. Never fails.
     void commit(Prepared prepared, const ServiceDiff& diff);
 
     // The pointer the workers read (WorkerContext::dns_zone).
     const std::atomic<const dns::Zone*>& current() const { return _current; }
-    // Frees retired zones whose grace period is over; returns how many.
+    // The published zone, for readers on the control thread (see above).
+    const dns::Zone* live() const { return _current.load(std::memory_order_relaxed); }
+    // Frees retired versions whose grace period is over; returns how many.
     size_t reclaim();
     ZoneStats stats() const;
 
 private:
-    // A zone of `services` with the next serial (views left empty).
-    Result<Prepared, Errors> build(const std::vector<ServiceConfig>& services) const;
-    void swap_in(std::unique_ptr<const dns::Zone> zone);
+    Result<void, Errors> writer_ready();
+    void publish(std::unique_ptr<dns::ZoneWriter::Change> change);
 
     DnsConfig _dns;
     Ipv4Prefix _service_cidr;
     rte_rcu_qsbr* _qsbr;
     uint32_t _next_serial;
+    std::unique_ptr<dns::ZoneWriter> _writer;  // owns the live version's trie and nodes
     // Release store on publish; pairs with the workers' acquire load.
     std::atomic<const dns::Zone*> _current{nullptr};
-    std::unique_ptr<const dns::Zone> _live;  // owns what _current points to
-    std::deque<std::pair<uint64_t, std::unique_ptr<const dns::Zone>>> _retired;  // (token, zone)
+    std::deque<std::pair<uint64_t, std::unique_ptr<dns::ZoneRetired>>> _retired;  // (token, ...)
     std::unordered_map<std::string, ServiceConfig> _views;  // published services' dns_view
     uint64_t _builds = 0;
     uint64_t _skipped = 0;
     uint64_t _last_build_us = 0;
+    uint64_t _last_names = 0;
 };
 
 class SnapshotPublisher : public ServicePublisher {

@@ -58,8 +58,7 @@ constexpr uint32_t kSnatCursorSlots = 1024;
 // Cursor restarts step by 2^32 / golden ratio: successive starts land far
 // apart in any port range (Fibonacci hashing, Knuth 6.4).
 constexpr uint32_t kSnatRestartStride = 0x9e3779b9u;
-// RFC 1035 §4.2.1: DNS over UDP on port 53.
-constexpr uint16_t kDnsPort = 53;
+using dns::kDnsPort;
 // RFC 791: the IPv4 total length is a 16-bit field.
 constexpr size_t kMaxIpTotal = 65535;
 // Timer slack of an adaptive worker's sleeps (Linux's default is 50 us):
@@ -433,8 +432,12 @@ struct Worker::Impl {
             std::min<size_t>(m->buf_len - m->data_off - payload_at,
                              kMaxIpTotal - pkt::kIpv4MinHeaderLen - pkt::kUdpHeaderLen);
         uint8_t* payload = frame + payload_at;
+        // Rotation of multi-address answers: this worker's own query count
+        // (a plain counter it alone writes; no shared state per packet).
+        const auto rotation = static_cast<uint32_t>(dns_counters[dns::Counter::queries]);
         dns::Reply r = dns::answer(zone, std::span<const uint8_t>(payload, p.payload_length),
-                                   std::span<uint8_t>(payload, room));
+                                   std::span<uint8_t>(payload, room), dns::kClassicUdpSize,
+                                   rotation);
         dns_counters.add(r);
         if (r.length == 0) {
             drop(m, DropReason::dns_dropped);

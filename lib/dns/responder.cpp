@@ -167,6 +167,32 @@ public:
         _pos += 2 + bytes.size();
         return true;
     }
+    // The answer RRs of `set`, owners pointing at `owner`, starting at record
+    // `first` of a set of equal-size records (the rotation) and wrapping.
+    bool put_rrset(const ZoneNode& node, const RRset& set, uint16_t owner, uint32_t first) {
+        const std::span<const uint8_t> rrs = node.bytes(set.answer_offset, set.answer_length);
+        if (_pos + rrs.size() + opt_size() > _limit) {
+            return false;
+        }
+        size_t split = 0;
+        if (set.record_size != 0 && set.count > 1) {
+            split = size_t{first % set.count} * set.record_size;
+        }
+        uint8_t* at = _out + _pos;
+        std::memcpy(at, rrs.data() + split, rrs.size() - split);
+        std::memcpy(at + rrs.size() - split, rrs.data(), split);
+        if (owner != kQuestionNamePointer) {
+            // Each RR: 2-octet owner pointer, fixed part, rdata.
+            for (size_t rr = 0; rr < rrs.size();) {
+                store16(at + rr, owner);
+                rr += 2 + kRrFixedSize + load16(at + rr + 2 + kRrFixedSize - 2);
+            }
+        }
+        _pos += rrs.size();
+        return true;
+    }
+    size_t position() const { return _pos; }
+
     size_t finish(Rcode rcode, bool aa, bool tc, uint16_t an, uint16_t ns, uint16_t ar) {
         const auto code = static_cast<uint8_t>(rcode);
         if (_q.edns) {
@@ -228,10 +254,13 @@ Reply drop(Counter reason) {
     return Reply{0, reason, false, false};
 }
 
-}  // namespace
+// A CNAME target in the zone is followed (RFC 1034 §4.3.2 step 3a), at most
+// this many links (RFC 1034 §3.6.2 asks to bound chains; BIND stops at 16,
+// our ExternalName chains are one or two long).
+constexpr int kMaxCnameChain = 8;
 
-Reply answer(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_t> out,
-             uint16_t max_udp_default) {
+Reply respond(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_t> out,
+              bool tcp, uint16_t max_udp_default, uint32_t rotation) {
     const uint8_t* msg = query.data();
     const size_t size = query.size();
     if (size < kHeaderSize) {
@@ -270,8 +299,10 @@ Reply answer(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_t
     }
 
     // RFC 6891 §6.2.5: below 512 means 512; we never exceed what we advertise.
-    size_t limit =
-        q.edns ? std::clamp<size_t>(q.udp_size, kClassicUdpSize, kOurUdpSize) : max_udp_default;
+    // Over TCP the message may use all of its 2-octet length (RFC 7766 §8).
+    size_t limit = tcp      ? kMaxTcpMessage
+                   : q.edns ? std::clamp<size_t>(q.udp_size, kClassicUdpSize, kOurUdpSize)
+                            : max_udp_default;
     limit = std::min(limit, out.size());
     Writer w(out, limit, q);
     if (!w.start(msg + kHeaderSize, question_length)) {
@@ -306,21 +337,70 @@ Reply answer(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_t
 
     const ZoneNode* node = zone->find({q.name, q.name_length});
     Rcode rcode = Rcode::noerror;
-    uint8_t apex_index = 0;
+    uint16_t apex_index = 0;
     if (node != nullptr) {
+        if (q.qtype == rr_type::soa && node->is_apex) {
+            // The apex's SOA lives in the version (its serial changes with
+            // every publish); its owner is the question.
+            if (!w.put_pointer_and(kQuestionNamePointer, zone->soa())) {
+                return truncated(Rcode::noerror);
+            }
+            return reply(Rcode::noerror, true, 1);
+        }
         const RRset* set = nullptr;
         if (q.qtype == rr_type::any) {
-            set = node->rrset_count > 0 ? &zone->rrsets(*node)[0] : nullptr;
+            set = node->rrset_count > 0 ? &node->rrsets()[0] : nullptr;
         } else {
-            set = zone->rrset(*node, q.qtype);
+            set = node->rrset(q.qtype);
         }
         if (set != nullptr) {
-            if (!w.put(zone->bytes(set->answer_offset, set->answer_length))) {
+            if (!w.put_rrset(*node, *set, kQuestionNamePointer, rotation)) {
                 return truncated(Rcode::noerror);
             }
             const bool glue =
-                set->extra_count > 0 && w.put(zone->bytes(set->extra_offset, set->extra_length));
+                set->extra_count > 0 &&
+                w.put(node->bytes(set->extra_offset, set->extra_length));
             return reply(Rcode::noerror, true, set->count, 0, glue ? set->extra_count : 0);
+        }
+        if (const RRset* cname = node->rrset(rr_type::cname)) {
+            // RFC 1034 §3.6.2: a CNAME answers every type. Targets we hold
+            // are followed; others are left to the client's resolver, which
+            // restarts at the target (so a chain ending outside the zone,
+            // or at a name without that type, is a complete answer).
+            uint16_t an = 0;
+            uint16_t owner = kQuestionNamePointer;
+            const ZoneNode* at = node;
+            for (int link = 0; link < kMaxCnameChain; ++link) {
+                const size_t target_at = w.position() + 2 + kRrFixedSize;
+                if (!w.put_rrset(*at, *cname, owner, 0)) {
+                    if (an == 0) {
+                        return truncated(Rcode::noerror);
+                    }
+                    break;
+                }
+                ++an;
+                const size_t rdata = cname->answer_offset + 2 + kRrFixedSize;
+                const uint16_t rdlength = load16(at->bytes(rdata - 2, 2).data());
+                if (target_at > kMaxCompressionOffset) {
+                    break;  // a pointer cannot reach it
+                }
+                owner = static_cast<uint16_t>(0xc000 | target_at);
+                at = zone->find(at->bytes(rdata, rdlength));
+                if (at == nullptr) {
+                    break;
+                }
+                if (const RRset* data = at->rrset(q.qtype)) {
+                    if (w.put_rrset(*at, *data, owner, rotation)) {
+                        an = static_cast<uint16_t>(an + data->count);
+                    }
+                    break;
+                }
+                cname = at->rrset(rr_type::cname);
+                if (cname == nullptr) {
+                    break;
+                }
+            }
+            return reply(Rcode::noerror, true, an);
         }
         apex_index = node->apex;  // NODATA
     } else {
@@ -341,12 +421,24 @@ Reply answer(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_t
     const size_t first_label = q.labels - std::min<size_t>(apex.label_count, q.labels);
     const auto pointer =
         static_cast<uint16_t>(0xc000 | (kHeaderSize + q.label_offset[first_label]));
-    if (!w.put_pointer_and(pointer, zone->bytes(apex.soa_offset, apex.soa_length))) {
+    if (!w.put_pointer_and(pointer, zone->soa())) {
         return truncated(rcode);
     }
     Reply r = reply(rcode, true, 0, 1);
     r.nodata = rcode == Rcode::noerror;
     return r;
+}
+
+}  // namespace
+
+Reply answer(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_t> out,
+             uint16_t max_udp_default, uint32_t rotation) {
+    return respond(zone, query, out, false, max_udp_default, rotation);
+}
+
+Reply answer_tcp(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_t> out,
+                 uint32_t rotation) {
+    return respond(zone, query, out, true, kClassicUdpSize, rotation);
 }
 
 }  // namespace svcgw::dns

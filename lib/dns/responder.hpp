@@ -22,13 +22,21 @@
 //   authority section, TTL = SOA minimum (RFC 2308);
 // - AAAA: NODATA (IPv4-only cluster); ANY: the first RRset of the name by
 //   type code, a minimal answer per RFC 8482 §4.1 (no amplification);
+// - a CNAME (ExternalName Service) answers every type (RFC 1034 §3.6.2);
+//   its target is followed while it is in the zone (RFC 1034 §4.3.2 3a),
+//   else left to the client's resolver;
+// - multi-address answers rotate per response (as CoreDNS `loadbalance`):
+//   `rotation` (the caller's own query counter: no shared state) picks the
+//   first A record, so clients that take the first address spread out;
 // - AA on authoritative answers, RD and CD copied, RA/AD clear; the question
 //   is echoed byte for byte (the client's case) and answers point to it;
 // - EDNS0: an OPT is echoed with our size (1232) and the DO bit copied (RFC
 //   3225 §3); the response limit is the client's size (at least 512, at
 //   most ours), 512 (`max_udp_default`) without EDNS, and never more than
 //   `out.size()`; if the answer or the SOA does not fit: TC=1 with the
-//   question only; additional glue is added only when it fits (RFC 2181 §9).
+//   question only; additional glue is added only when it fits (RFC 2181 §9);
+// - over TCP (answer_tcp, RFC 7766) the limit is the message's own 65535
+//   octets (and `out.size()`), whatever the EDNS size says.
 #pragma once
 
 #include <cstddef>
@@ -103,6 +111,10 @@ struct alignas(64) DnsCounters {
 // as long as the query; any other overlap is not allowed. Never reads
 // outside `query`, never writes outside `out`.
 Reply answer(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_t> out,
-             uint16_t max_udp_default = kClassicUdpSize);
+             uint16_t max_udp_default = kClassicUdpSize, uint32_t rotation = 0);
+// The same for a query that came over TCP (one message, without its length
+// prefix).
+Reply answer_tcp(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_t> out,
+                 uint32_t rotation = 0);
 
 }  // namespace svcgw::dns

@@ -13,6 +13,8 @@
 
 namespace svcgw::dns {
 
+// RFC 1035 §4.2: DNS over UDP and TCP on port 53.
+constexpr uint16_t kDnsPort = 53;
 // RFC 1035 §4.1.1: the fixed header is 12 octets; the question starts right
 // after it, so a compression pointer to the question name is always 0xC00C.
 constexpr size_t kHeaderSize = 12;
@@ -28,6 +30,10 @@ constexpr uint16_t kClassicUdpSize = 512;
 // DNS flag day 2020: 1232 avoids IP fragmentation on a 1280-octet IPv6 path,
 // and is what we advertise and never exceed.
 constexpr uint16_t kOurUdpSize = 1232;
+// RFC 1035 §4.2.2: a TCP message is prefixed by its 2-octet length.
+constexpr size_t kMaxTcpMessage = 65535;
+// RFC 1035 §4.1.4: a compression pointer has 14 bits of offset.
+constexpr size_t kMaxCompressionOffset = 0x3fff;
 // Fixed part of a resource record after the owner: type, class, TTL, rdlength.
 constexpr size_t kRrFixedSize = 10;
 // An OPT record with no options: root owner (1) + fixed part.
@@ -52,6 +58,7 @@ constexpr uint16_t kEdnsDoBit = 0x8000;
 namespace rr_type {
 constexpr uint16_t a = 1;
 constexpr uint16_t ns = 2;
+constexpr uint16_t cname = 5;
 constexpr uint16_t soa = 6;
 constexpr uint16_t ptr = 12;
 constexpr uint16_t txt = 16;

@@ -159,7 +159,7 @@ TEST(ZonePublisher, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     diff.changed.push_back(&next[0]);
     auto prepared = zones.prepare(next, diff);
     ASSERT_TRUE(prepared);
-    EXPECT_EQ(prepared->zone, nullptr) << "no DNS-visible change: no build";
+    EXPECT_EQ(prepared->change, nullptr) << "no DNS-visible change: no build";
     zones.commit(std::move(*prepared), diff);
     EXPECT_EQ(zones.current().load(), first);
     EXPECT_EQ(zones.stats().skipped, 1u);
@@ -171,7 +171,7 @@ TEST(ZonePublisher, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     headless.changed.push_back(&next[1]);
     auto rebuilt = zones.prepare(next, headless);
     ASSERT_TRUE(rebuilt);
-    ASSERT_NE(rebuilt->zone, nullptr);
+    ASSERT_NE(rebuilt->change, nullptr);
     EXPECT_EQ(zones.current().load(), first) << "prepare publishes nothing";
     zones.commit(std::move(*rebuilt), headless);
     EXPECT_NE(zones.current().load(), first);
@@ -181,7 +181,7 @@ TEST(ZonePublisher, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     // The same change again is no change for DNS.
     auto again = zones.prepare(next, headless);
     ASSERT_TRUE(again);
-    EXPECT_EQ(again->zone, nullptr);
+    EXPECT_EQ(again->change, nullptr);
 }
 
 TEST(ZonePublisher, AddedAndRemovedServicesRebuild) {
@@ -193,7 +193,7 @@ TEST(ZonePublisher, AddedAndRemovedServicesRebuild) {
     ServiceDiff added;
     added.added.push_back(&next[0]);
     auto p = zones.prepare(next, added);
-    ASSERT_TRUE(p && p->zone != nullptr);
+    ASSERT_TRUE(p && p->change != nullptr);
     zones.commit(std::move(*p), added);
     EXPECT_EQ(ask(zones, "api.default.svc.cluster.local").answers, 1u);
 
@@ -201,7 +201,7 @@ TEST(ZonePublisher, AddedAndRemovedServicesRebuild) {
     ServiceDiff removed;
     removed.removed.push_back(&next[0]);
     auto r = zones.prepare(after, removed);
-    ASSERT_TRUE(r && r->zone != nullptr);
+    ASSERT_TRUE(r && r->change != nullptr);
     zones.commit(std::move(*r), removed);
     EXPECT_EQ(ask(zones, "api.default.svc.cluster.local").rcode, 3u);
     EXPECT_EQ(ask(zones, "web.default.svc.cluster.local").answers, 1u);
