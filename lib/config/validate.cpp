@@ -24,8 +24,9 @@ constexpr size_t kMaxDomainName = 253;
 constexpr size_t kMaxServiceName = 15;
 // Kubernetes' limits for sessionAffinityConfig.clientIP.timeoutSeconds.
 constexpr uint32_t kMaxAffinityTimeout = 86400;
-// RFC 2181 §8: a TTL is an unsigned 31-bit value.
-constexpr uint32_t kMaxTtl = 0x7fffffff;
+// The largest dns.ttl_s: CoreDNS' kubernetes plugin caps its `ttl` at
+// 3600 s, so a stale answer outlives a Service change by an hour at most.
+constexpr uint32_t kMaxTtl = 3600;
 // Endpoint weights are proportional shares; 16 bits keep the sum of a
 // service's weights far from overflowing 32 bits in the Maglev builder.
 constexpr uint32_t kMaxWeight = 65535;
@@ -451,7 +452,8 @@ private:
             dns.domain = domain;
         }
         if (dns.ttl_s > kMaxTtl) {
-            config_error("dns.ttl_s", "must be at most " + std::to_string(kMaxTtl) + " (RFC 2181)");
+            config_error("dns.ttl_s",
+                         "must be at most " + std::to_string(kMaxTtl) + " (as CoreDNS' ttl)");
         }
     }
 

@@ -283,19 +283,15 @@ Result<std::unique_ptr<ZoneWriter>, Errors> ZoneWriter::create(const DnsConfig& 
         apex.pinned = true;
     }
     // The first version: the apexes and the zone's own records (owner 0).
-    Change first(*w, ++w->_epoch);
+    auto first = std::unique_ptr<Change>(new Change(*w, ++w->_epoch));
+    w->_pending = true;
     for (size_t i = 0; i + 1 < apexes.size(); ++i) {
-        w->touch(first, apexes[i].name, nullptr);
+        w->touch(*first, apexes[i].name, nullptr);
     }
-    const std::vector<Record> own = w->_layout.static_records();
-    w->set_service(first, "", 0, nullptr, &own);
-    w->settle_existence(first);
-    w->build_version(first, serial);
-    for (auto& [name, t] : first._names) {
-        w->_names[name] = std::move(t.entry);
-    }
-    w->_live = std::move(first._version);
-    first._committed = true;
+    w->set_service(*first, "", 0, nullptr, w->_layout.static_records());
+    w->settle_existence(*first);
+    w->build_version(*first, serial);
+    (void)w->commit(std::move(first));
     return w;
 }
 
@@ -327,35 +323,37 @@ ZoneWriter::Change::~Change() {
 
 ZoneWriter::NameEntry& ZoneWriter::touch(Change& c, const Name& name, const Record* first) {
     auto [it, fresh] = c._names.try_emplace(name);
+    NameEntry& entry = it->second;
     if (!fresh) {
-        return it->second.entry;
+        return entry;
     }
     if (auto live = _names.find(name); live != _names.end()) {
-        it->second.entry = live->second;
-        it->second.before = live->second.node;
+        entry = live->second;  // a copy: the live entry stays as it is until commit
+        entry.before = live->second.node;
     } else if (first != nullptr) {
-        it->second.entry.apex = first->apex;
-        it->second.entry.is_apex = first->own_zone;
+        entry.apex = first->apex;
+        entry.is_apex = first->own_zone;
     }
-    return it->second.entry;
+    return entry;
 }
 
 const ZoneWriter::NameEntry* ZoneWriter::lookup(const Change& c, const Name& name) const {
     if (auto it = c._names.find(name); it != c._names.end()) {
-        return &it->second.entry;
+        return &it->second;
     }
     auto it = _names.find(name);
     return it == _names.end() ? nullptr : &it->second;
 }
 
 void ZoneWriter::set_service(Change& c, const std::string& key, uint32_t id,
-                             const std::vector<Record>* before, const std::vector<Record>* after) {
+                             const std::vector<Record>* before,
+                             std::optional<std::vector<Record>> after) {
     static const std::vector<Record> kNone;
     if (auto pending = c._services.find(key); pending != c._services.end()) {
         before = pending->second ? &pending->second->records : nullptr;  // twice in one change
     }
     const std::vector<Record>& old = before != nullptr ? *before : kNone;
-    const std::vector<Record>& now = after != nullptr ? *after : kNone;
+    const std::vector<Record>& now = after ? *after : kNone;
     // Only the records that differ move; a name none of them owns keeps its
     // node (an endpoint change of a big headless Service rebuilds the names
     // of that endpoint, the Service name and its SRV names).
@@ -373,7 +371,11 @@ void ZoneWriter::set_service(Change& c, const std::string& key, uint32_t id,
         const Record& r = take_old ? *gone++ : *come++;
         address_changed |= r.type == rr_type::a;
         NameEntry& entry = touch(c, r.owner, &r);
-        if (take_old) {
+        if (r.type == kPresence) {
+            // A count, not a part: a namespace with 10,000 Services must not
+            // cost 10,000 parts to copy when one more comes.
+            entry.presence = take_old ? entry.presence - 1 : entry.presence + 1;
+        } else if (take_old) {
             auto part = std::find_if(entry.parts.begin(), entry.parts.end(), [&](const Part& p) {
                 return p.owner == id && p.type == r.type && p.rdata == r.rdata;
             });
@@ -392,80 +394,88 @@ void ZoneWriter::set_service(Change& c, const std::string& key, uint32_t id,
             }
         }
     }
-    c._services[key] = after != nullptr ? std::optional<ServiceState>(ServiceState{id, *after})
-                                        : std::nullopt;
+    c._services[key] = after ? std::optional<ServiceState>(ServiceState{id, std::move(*after)})
+                             : std::nullopt;
 }
 
 // A name exists while it has records, a child, or is a configured apex. When
 // that flips, its parent gains or loses a child: deepest names first, so a
 // parent is settled after all of its children.
 void ZoneWriter::settle_existence(Change& c) {
-    std::vector<std::vector<Name>> by_depth(kMaxLabels + 1);
-    for (const auto& [name, t] : c._names) {
-        by_depth[name_labels(name)].push_back(name);
+    std::vector<std::vector<std::pair<const Name*, NameEntry*>>> by_depth(kMaxLabels + 1);
+    for (auto& [name, entry] : c._names) {
+        by_depth[name_labels(name)].emplace_back(&name, &entry);
     }
-    for (size_t depth = kMaxLabels; depth > 0; --depth) {
+    Name parent;
+    for (size_t depth = kMaxLabels; depth > 1; --depth) {
         for (size_t i = 0; i < by_depth[depth].size(); ++i) {
-            const Name& name = by_depth[depth][i];
-            Change::Touched& t = c._names.at(name);
-            const bool now = t.entry.exists();
-            if (now == (t.before != nullptr) || t.entry.is_apex) {
+            const auto [name, entry] = by_depth[depth][i];  // stable: map nodes do not move
+            const bool now = entry->exists();
+            if (now == (entry->before != nullptr) || entry->is_apex) {
                 continue;
             }
-            const Name parent(parent_name(name));
-            if (name_labels(parent) == 0) {
-                continue;  // no apex above it: not a name we could hold
-            }
-            const bool fresh = !c._names.contains(parent);
-            NameEntry& p = touch(c, parent, nullptr);
-            if (fresh && !_names.contains(parent)) {
-                p.apex = t.entry.apex;
+            parent.assign(parent_name(*name));
+            auto [it, fresh] = c._names.try_emplace(parent);
+            NameEntry& p = it->second;
+            if (fresh) {
+                if (auto live = _names.find(parent); live != _names.end()) {
+                    p = live->second;
+                    p.before = live->second.node;
+                } else {
+                    p.apex = entry->apex;
+                }
+                by_depth[depth - 1].emplace_back(&it->first, &p);
             }
             p.children = now ? p.children + 1 : p.children - 1;
-            if (fresh) {
-                by_depth[depth - 1].push_back(parent);
-            }
         }
     }
 }
 
 const ZoneNode* ZoneWriter::build_node(const Change& c, const Name& name,
-                                       const NameEntry& entry) const {
+                                       const NameEntry& entry) {
     struct Rr {
         uint16_t type;
         std::string_view rdata;
         auto operator<=>(const Rr&) const = default;
     };
-    std::vector<Rr> rrs;
-    rrs.reserve(entry.parts.size() + 1);
+    Rr rrs_inline[8];
+    std::vector<Rr> rrs_heap;
+    const size_t total = entry.parts.size() + (entry.is_apex ? 1 : 0);
+    std::span<Rr> rrs(rrs_inline, 0);
+    if (total > std::size(rrs_inline)) {
+        rrs_heap.resize(total);
+        rrs = rrs_heap;
+    } else {
+        rrs = std::span<Rr>(rrs_inline, total);
+    }
+    size_t n = 0;
     for (const Part& p : entry.parts) {
-        if (p.type != kPresence) {
-            rrs.push_back({p.type, p.rdata});
-        }
+        rrs[n++] = {p.type, p.rdata};
     }
     if (entry.is_apex) {
-        rrs.push_back({rr_type::ns, _layout.ns_host()});
+        rrs[n++] = {rr_type::ns, _layout.ns_host()};
     }
-    std::sort(rrs.begin(), rrs.end());
-    rrs.erase(std::unique(rrs.begin(), rrs.end()), rrs.end());
+    std::sort(rrs.begin(), rrs.begin() + static_cast<long>(n));
+    n = static_cast<size_t>(std::unique(rrs.begin(), rrs.begin() + static_cast<long>(n)) -
+                            rrs.begin());
 
     size_t sets = 0;
-    for (size_t i = 0; i < rrs.size(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
         sets += i == 0 || rrs[i].type != rrs[i - 1].type;
     }
-    std::vector<RRset> rrsets(sets);
+    std::vector<uint8_t>& out = _node_scratch;
     const size_t head = sizeof(ZoneNode) + sets * sizeof(RRset);
-    std::vector<uint8_t> out(head);
+    out.assign(head, 0);
     out.insert(out.end(), bytes_of(name), bytes_of(name) + name.size());
     const uint32_t ttl = _layout.ttl();
     uint32_t records = 0;
     size_t s = 0;
-    for (size_t first = 0; first < rrs.size(); ++s) {
+    for (size_t first = 0; first < n; ++s) {
         size_t last = first;
-        while (last < rrs.size() && rrs[last].type == rrs[first].type) {
+        while (last < n && rrs[last].type == rrs[first].type) {
             ++last;
         }
-        RRset& set = rrsets[s];
+        RRset set;
         set.type = rrs[first].type;
         set.count = static_cast<uint16_t>(last - first);
         set.record_size = set.type == rr_type::a ? static_cast<uint16_t>(2 + kRrFixedSize + 4) : 0;
@@ -480,28 +490,14 @@ const ZoneNode* ZoneWriter::build_node(const Change& c, const Name& name,
         if (set.type == rr_type::srv || set.type == rr_type::ns) {
             // Additional section: the targets' A records (RFC 2782, RFC 1035 §3.3.11).
             for (size_t r = first; r < last; ++r) {
-                const Name target(set.type == rr_type::srv ? rrs[r].rdata.substr(6)
-                                                           : rrs[r].rdata);
-                const NameEntry* t = lookup(c, target);
-                if (t == nullptr) {
-                    continue;
-                }
-                std::vector<std::string_view> addresses;
-                for (const Part& p : t->parts) {
-                    if (p.type == rr_type::a) {
-                        addresses.push_back(p.rdata);
-                    }
-                }
-                std::sort(addresses.begin(), addresses.end());
-                addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
-                for (std::string_view a : addresses) {
-                    out.insert(out.end(), bytes_of(target), bytes_of(target) + target.size());
-                    put_rr(out, rr_type::a, ttl, a);
-                    ++set.extra_count;
-                }
+                set.extra_count = static_cast<uint16_t>(
+                    set.extra_count +
+                    put_glue(c, set.type == rr_type::srv ? rrs[r].rdata.substr(6) : rrs[r].rdata,
+                             out));
             }
         }
         set.extra_length = static_cast<uint32_t>(out.size()) - set.extra_offset;
+        std::memcpy(out.data() + sizeof(ZoneNode) + s * sizeof(RRset), &set, sizeof set);
         records += set.count;
         first = last;
     }
@@ -513,10 +509,38 @@ const ZoneNode* ZoneWriter::build_node(const Change& c, const Name& name,
     header.rrset_count = static_cast<uint16_t>(sets);
     header.record_count = static_cast<uint16_t>(records);
     std::memcpy(out.data(), &header, sizeof header);
-    std::memcpy(out.data() + sizeof header, rrsets.data(), sets * sizeof(RRset));
     void* raw = ::operator new(out.size());
     std::memcpy(raw, out.data(), out.size());
     return static_cast<const ZoneNode*>(raw);
+}
+
+uint16_t ZoneWriter::put_glue(const Change& c, std::string_view target,
+                              std::vector<uint8_t>& out) const {
+    const NameEntry* t = lookup(c, Name(target));
+    if (t == nullptr) {
+        return 0;
+    }
+    std::string_view addresses[16];
+    std::vector<std::string_view> more;
+    size_t n = 0;
+    for (const Part& p : t->parts) {
+        if (p.type != rr_type::a) {
+            continue;
+        }
+        if (n < std::size(addresses)) {
+            addresses[n++] = p.rdata;
+        } else {
+            more.push_back(p.rdata);
+        }
+    }
+    more.insert(more.begin(), addresses, addresses + n);
+    std::sort(more.begin(), more.end());
+    more.erase(std::unique(more.begin(), more.end()), more.end());
+    for (std::string_view a : more) {
+        out.insert(out.end(), bytes_of(target), bytes_of(target) + target.size());
+        put_rr(out, rr_type::a, _layout.ttl(), a);
+    }
+    return static_cast<uint16_t>(more.size());
 }
 
 void ZoneWriter::build_version(Change& c, uint32_t serial) {
@@ -526,18 +550,18 @@ void ZoneWriter::build_version(Change& c, uint32_t serial) {
     int64_t nodes = 0;
     int64_t records = 0;
     int64_t bytes = 0;
-    for (auto& [name, t] : c._names) {
-        const ZoneNode* before = t.before;
-        if (t.entry.exists()) {
-            const ZoneNode* node = build_node(c, name, t.entry);
+    for (auto& [name, entry] : c._names) {
+        const ZoneNode* before = entry.before;
+        if (entry.exists()) {
+            const ZoneNode* node = build_node(c, name, entry);
             if (before != nullptr && before->size == node->size &&
                 std::memcmp(before, node, node->size) == 0) {
                 free_zone_node(node);  // same bytes: keep sharing the old one
-                t.entry.node = before;
+                entry.node = before;
                 continue;
             }
             c._built.push_back(node);
-            t.entry.node = node;
+            entry.node = node;
             root = editor.insert(root, 0, hash_of(name), node);
             nodes += 1;
             records += node->record_count;
@@ -545,7 +569,7 @@ void ZoneWriter::build_version(Change& c, uint32_t serial) {
         } else if (before == nullptr) {
             continue;  // touched, but never existed
         } else {
-            t.entry.node = nullptr;
+            entry.node = nullptr;
             root = editor.erase(root, 0, hash_of(name), name);
         }
         if (before != nullptr) {
@@ -584,26 +608,37 @@ Result<std::unique_ptr<ZoneWriter::Change>, Errors> ZoneWriter::prepare(
     }
     std::unique_ptr<Change> c(new Change(*this, ++_epoch));
     _pending = true;
-    for (const std::string& key : removals) {
-        if (auto it = _services.find(key); it != _services.end()) {
-            set_service(*c, key, it->second.id, &it->second.records, nullptr);
-        }
-    }
     Errors errors;
+    std::vector<std::vector<Record>> records;
+    records.reserve(upserts.size());
+    size_t total = 0;
     for (const Upsert& u : upserts) {
-        auto records = _layout.service_records(*u.service, u.path);
-        if (!records) {
-            errors.insert(errors.end(), records.error().begin(), records.error().end());
+        auto r = _layout.service_records(*u.service, u.path);
+        if (!r) {
+            errors.insert(errors.end(), r.error().begin(), r.error().end());
+            records.emplace_back();
             continue;
         }
-        const std::string key = u.service->key();
-        auto it = _services.find(key);
-        const uint32_t id = it != _services.end() ? it->second.id : _next_id++;
-        set_service(*c, key, id, it != _services.end() ? &it->second.records : nullptr,
-                    &*records);
+        total += r->size();
+        records.push_back(std::move(*r));
     }
     if (!errors.empty()) {
         return Unexpected<Errors>{std::move(errors)};
+    }
+    // Most records own a name of their own (a bulk load touches ~one name
+    // per record): size the change's index once.
+    c->_names.reserve(total + removals.size() * 4);
+    for (const std::string& key : removals) {
+        if (auto it = _services.find(key); it != _services.end()) {
+            set_service(*c, key, it->second.id, &it->second.records, std::nullopt);
+        }
+    }
+    for (size_t i = 0; i < upserts.size(); ++i) {
+        const std::string key = upserts[i].service->key();
+        auto it = _services.find(key);
+        const uint32_t id = it != _services.end() ? it->second.id : _next_id++;
+        set_service(*c, key, id, it != _services.end() ? &it->second.records : nullptr,
+                    std::move(records[i]));
     }
     settle_existence(*c);
     build_version(*c, serial);
@@ -617,11 +652,19 @@ std::unique_ptr<ZoneRetired> ZoneWriter::commit(std::unique_ptr<Change> change) 
     auto retired = std::make_unique<ZoneRetired>();
     retired->_levels = std::move(change->_replaced_levels);
     retired->_nodes = std::move(change->_replaced_nodes);
-    for (auto& [name, t] : change->_names) {
-        if (t.entry.exists()) {
-            _names[name] = std::move(t.entry);
+    _names.reserve(_names.size() + change->_names.size());
+    while (!change->_names.empty()) {
+        // Hand the map node over (no copy of the name or the records).
+        auto handle = change->_names.extract(change->_names.begin());
+        handle.mapped().before = nullptr;
+        if (!handle.mapped().exists()) {
+            _names.erase(handle.key());
+            continue;
+        }
+        if (auto live = _names.find(handle.key()); live != _names.end()) {
+            live->second = std::move(handle.mapped());
         } else {
-            _names.erase(name);
+            _names.insert(std::move(handle));
         }
     }
     for (auto& [key, state] : change->_services) {

@@ -94,13 +94,17 @@ private:
     };
     struct NameEntry {
         std::vector<Part> parts;
+        uint32_t presence = 0;  // Services that say the name exists (kPresence records)
         uint32_t children = 0;  // existing names one label below
         uint16_t apex = 0;
         bool is_apex = false;  // an apex: NS at the name, SOA from the version
         bool pinned = false;   // a configured apex: exists with or without records
-        const ZoneNode* node = nullptr;  // in the live version; null = does not exist
-        bool exists() const { return pinned || !parts.empty() || children > 0; }
+        const ZoneNode* node = nullptr;  // in the version; null = does not exist
+        // A change's copy: the node in its base version (the live one).
+        const ZoneNode* before = nullptr;
+        bool exists() const { return pinned || !parts.empty() || presence > 0 || children > 0; }
     };
+    using Names = std::unordered_map<Name, NameEntry>;
     struct ServiceState {
         uint32_t id = 0;
         std::vector<Record> records;  // sorted
@@ -111,20 +115,22 @@ private:
     NameEntry& touch(Change& c, const Name& name, const Record* first);
     const NameEntry* lookup(const Change& c, const Name& name) const;
     void set_service(Change& c, const std::string& key, uint32_t id,
-                     const std::vector<Record>* before, const std::vector<Record>* after);
+                     const std::vector<Record>* before, std::optional<std::vector<Record>> after);
     void settle_existence(Change& c);
-    const ZoneNode* build_node(const Change& c, const Name& name, const NameEntry& entry) const;
+    const ZoneNode* build_node(const Change& c, const Name& name, const NameEntry& entry);
+    uint16_t put_glue(const Change& c, std::string_view target, std::vector<uint8_t>& out) const;
     void build_version(Change& c, uint32_t serial);
 
     friend class Change;
 
     ZoneLayout _layout;
-    std::unordered_map<Name, NameEntry> _names;
+    Names _names;
     std::unordered_map<std::string, ServiceState> _services;
     std::unique_ptr<Zone> _live;
     uint32_t _next_id = 1;
     uint32_t _epoch = 0;
     bool _pending = false;
+    std::vector<uint8_t> _node_scratch;  // build_node's buffer, reused
 };
 
 // A prepared, unpublished version. Destroying it without commit() frees
@@ -140,16 +146,12 @@ public:
 
 private:
     friend class ZoneWriter;
-    struct Touched {
-        NameEntry entry;                  // the name's state after the change
-        const ZoneNode* before = nullptr;  // its node in the base version
-    };
     Change(ZoneWriter& writer, uint32_t epoch) : _writer(writer), _epoch(epoch) {}
 
     ZoneWriter& _writer;
     uint32_t _epoch;
     bool _committed = false;
-    std::unordered_map<Name, Touched> _names;
+    Names _names;  // every touched name's state after the change
     std::unordered_map<std::string, std::optional<ServiceState>> _services;  // key -> after
     std::unique_ptr<Zone> _version;
     std::vector<const ZoneNode*> _built;  // new nodes in _version

@@ -462,7 +462,7 @@ const ErrorCase kErrorCases[] = {
      "outside service_cidr", "1:19"},
     {"dns domain", "dns: {domain: \"cluster..local\"}\n", "dns.domain", "invalid domain", "1:15"},
     {"dns domain label", "dns: {domain: -bad.local}\n", "dns.domain", "invalid domain", "1:15"},
-    {"dns ttl", "dns: {ttl_s: 2147483648}\n", "dns.ttl_s", "RFC 2181", "1:14"},
+    {"dns ttl", "dns: {ttl_s: 3601}\n", "dns.ttl_s", "at most 3600", "1:14"},
     {"api listen form", "api: {listen: \"http://x\"}\n", "api.listen",
      "expected \"unix:/path\" or \"tcp:HOST:PORT\"", "1:15"},
     {"api unix path relative", "api: {listen: \"unix:api.sock\"}\n", "api.listen", "absolute",

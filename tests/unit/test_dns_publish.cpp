@@ -129,6 +129,24 @@ TEST(DnsView, OnlyWhatDnsServesCounts) {
     ServiceConfig h3 = h;
     h3.ports[0].target_port = 9090;
     EXPECT_NE(dns_view(h), dns_view(h3)) << "headless SRV carries the target port";
+    ServiceConfig h4 = h;
+    h4.endpoints[0].hostname = "web-0";
+    EXPECT_NE(dns_view(h), dns_view(h4)) << "a headless endpoint's hostname names it";
+    ServiceConfig c4 = a;
+    c4.endpoints[0].hostname = "web-0";
+    EXPECT_EQ(dns_view(a), dns_view(c4)) << "a ClusterIP service's endpoints have no names";
+
+    ServiceConfig e = a;
+    e.type = ServiceType::external_name;
+    e.external_name = "www.example.com";
+    EXPECT_NE(dns_view(a), dns_view(e)) << "ExternalName is a CNAME";
+    ServiceConfig e2 = e;
+    e2.external_name = "www.example.org";
+    EXPECT_NE(dns_view(e), dns_view(e2));
+    ServiceConfig e3 = e;
+    e3.cluster_ip = ip("10.96.1.9");
+    e3.ports[0].name = "other";
+    EXPECT_EQ(dns_view(e), dns_view(e3)) << "nothing but the CNAME reaches DNS";
 }
 
 TEST(ZonePublisher, ServfailUntilTheFirstZoneThenAnswers) {
