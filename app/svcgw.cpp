@@ -213,7 +213,7 @@ private:
     uint16_t _workers = 0;
     rte_rcu_qsbr* _qsbr = nullptr;
     std::unique_ptr<ServiceTable> _table;
-    std::unique_ptr<ZonePublisher> _zones;  // the DNS zone the workers answer from
+    std::unique_ptr<ZonePublisher> _zones;        // the DNS zone the workers answer from
     std::unique_ptr<dns::DnsTcpServer> _dns_tcp;  // DNS over TCP, on this (the control) thread
     std::unique_ptr<DaemonPublisher> _publisher;
     std::unique_ptr<ControlState> _state;

@@ -50,7 +50,7 @@ struct ZoneStats {
     uint64_t builds = 0;   // zone versions published
     uint64_t skipped = 0;  // changes that did not touch DNS
     uint64_t last_build_us = 0;
-    uint64_t last_names = 0;  // names the last version rebuilt or removed
+    uint64_t last_names = 0;                     // names the last version rebuilt or removed
     uint64_t nodes = 0, records = 0, bytes = 0;  // of the live zone
     uint64_t retired_pending = 0;                // old zones waiting for a grace period
 };

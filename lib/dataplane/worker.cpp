@@ -435,9 +435,9 @@ struct Worker::Impl {
         // Rotation of multi-address answers: this worker's own query count
         // (a plain counter it alone writes; no shared state per packet).
         const auto rotation = static_cast<uint32_t>(dns_counters[dns::Counter::queries]);
-        dns::Reply r = dns::answer(zone, std::span<const uint8_t>(payload, p.payload_length),
-                                   std::span<uint8_t>(payload, room), dns::kClassicUdpSize,
-                                   rotation);
+        dns::Reply r =
+            dns::answer(zone, std::span<const uint8_t>(payload, p.payload_length),
+                        std::span<uint8_t>(payload, room), dns::kClassicUdpSize, rotation);
         dns_counters.add(r);
         if (r.length == 0) {
             drop(m, DropReason::dns_dropped);

@@ -142,7 +142,8 @@ Record ZoneLayout::ptr_record(Ipv4 ip, std::string_view target) const {
     if (_service_cidr.contains(ip)) {
         r.own_zone = false;
         r.apex = static_cast<uint16_t>(
-            1 + (_rev_bits == 0 ? 0 : (ip.value - _service_cidr.address.value) >> (32 - _rev_bits)));
+            1 +
+            (_rev_bits == 0 ? 0 : (ip.value - _service_cidr.address.value) >> (32 - _rev_bits)));
     }
     return r;
 }
@@ -170,9 +171,9 @@ Result<std::vector<Record>, Errors> ZoneLayout::service_records(const ServiceCon
     auto ns_name = prepend_label(service.ns, _svc);
     auto name = ns_name ? prepend_label(service.name, *ns_name) : std::nullopt;
     if (!name) {
-        return fail(".name", "name '" + service.key() + "' does not fit a DNS name under " +
-                                 name_to_text({reinterpret_cast<const uint8_t*>(_svc.data()),
-                                               _svc.size()}));
+        return fail(".name",
+                    "name '" + service.key() + "' does not fit a DNS name under " +
+                        name_to_text({reinterpret_cast<const uint8_t*>(_svc.data()), _svc.size()}));
     }
     std::vector<Record> out;
     // Spec: <ns>.svc.<domain> exists as soon as the namespace has a Service,

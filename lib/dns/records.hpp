@@ -107,7 +107,7 @@ private:
     Ipv4 _dns_ip;
     uint32_t _ttl = 0;
     Ipv4Prefix _service_cidr;
-    uint8_t _rev_bits = 0;  // reverse zones: the CIDR rounded out to whole octets
+    uint8_t _rev_bits = 0;          // reverse zones: the CIDR rounded out to whole octets
     std::vector<ApexName> _apexes;  // [0] domain, [1..] reverse blocks, [last] endpoint PTRs
 };
 

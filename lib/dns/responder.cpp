@@ -259,8 +259,8 @@ Reply drop(Counter reason) {
 // our ExternalName chains are one or two long).
 constexpr int kMaxCnameChain = 8;
 
-Reply respond(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_t> out,
-              bool tcp, uint16_t max_udp_default, uint32_t rotation) {
+Reply respond(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_t> out, bool tcp,
+              uint16_t max_udp_default, uint32_t rotation) {
     const uint8_t* msg = query.data();
     const size_t size = query.size();
     if (size < kHeaderSize) {
@@ -358,8 +358,7 @@ Reply respond(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_
                 return truncated(Rcode::noerror);
             }
             const bool glue =
-                set->extra_count > 0 &&
-                w.put(node->bytes(set->extra_offset, set->extra_length));
+                set->extra_count > 0 && w.put(node->bytes(set->extra_offset, set->extra_length));
             return reply(Rcode::noerror, true, set->count, 0, glue ? set->extra_count : 0);
         }
         if (const RRset* cname = node->rrset(rr_type::cname)) {

@@ -57,8 +57,8 @@ struct RRset {
 // (sorted by type), the name, then the record bytes. Offsets are from the
 // start of the node.
 struct ZoneNode {
-    uint32_t size = 0;         // bytes of the whole allocation
-    uint16_t apex = 0;         // index into Zone::apexes(): the zone this name is in
+    uint32_t size = 0;  // bytes of the whole allocation
+    uint16_t apex = 0;  // index into Zone::apexes(): the zone this name is in
     uint8_t name_length = 0;
     uint8_t is_apex = 0;       // 1 = this name is the apex (its SOA comes from the Zone)
     uint16_t rrset_count = 0;  // 0 = empty non-terminal (or an apex without NS, never built)
@@ -135,8 +135,7 @@ public:
     size_t node_count() const { return _node_count; }
     size_t record_count() const { return _record_count; }
     size_t memory_bytes() const {
-        return sizeof(Zone) + _apexes.capacity() * sizeof(ZoneApex) + _soa.capacity() +
-               _tree_bytes;
+        return sizeof(Zone) + _apexes.capacity() * sizeof(ZoneApex) + _soa.capacity() + _tree_bytes;
     }
 
 private:

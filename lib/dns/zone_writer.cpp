@@ -167,7 +167,7 @@ private:
     }
 
     TrieNode* copy(const TrieNode& from, uint16_t capacity) {
-        void* raw = ::operator new(sizeof(TrieNode) + size_t{capacity} * sizeof(uintptr_t));
+        void* raw = ::operator new (sizeof(TrieNode) + size_t{capacity} * sizeof(uintptr_t));
         auto* level = new (raw) TrieNode{};
         level->bitmap = from.bitmap;
         level->epoch = _epoch;
@@ -185,9 +185,9 @@ private:
         if (level->epoch == _epoch) {
             return level;
         }
-        TrieNode* mine = copy(*level, depth >= kTrieCollisionDepth
-                                          ? static_cast<uint16_t>(level->count + 1)
-                                          : static_cast<uint16_t>(kTrieFanout));
+        TrieNode* mine =
+            copy(*level, depth >= kTrieCollisionDepth ? static_cast<uint16_t>(level->count + 1)
+                                                      : static_cast<uint16_t>(kTrieFanout));
         _replaced.push_back(level);
         return mine;
     }
@@ -394,8 +394,8 @@ void ZoneWriter::set_service(Change& c, const std::string& key, uint32_t id,
             }
         }
     }
-    c._services[key] = after ? std::optional<ServiceState>(ServiceState{id, std::move(*after)})
-                             : std::nullopt;
+    c._services[key] =
+        after ? std::optional<ServiceState>(ServiceState{id, std::move(*after)}) : std::nullopt;
 }
 
 // A name exists while it has records, a child, or is a configured apex. When
@@ -431,8 +431,7 @@ void ZoneWriter::settle_existence(Change& c) {
     }
 }
 
-const ZoneNode* ZoneWriter::build_node(const Change& c, const Name& name,
-                                       const NameEntry& entry) {
+const ZoneNode* ZoneWriter::build_node(const Change& c, const Name& name, const NameEntry& entry) {
     struct Rr {
         uint16_t type;
         std::string_view rdata;
@@ -592,12 +591,12 @@ void ZoneWriter::build_version(Change& c, uint32_t serial) {
         version->_apexes.push_back(ZoneApex{apex.label_count});
     }
     put_rr(version->_soa, rr_type::soa, _layout.negative_ttl(), _layout.soa_rdata(serial));
-    version->_node_count = static_cast<size_t>(
-        static_cast<int64_t>(base != nullptr ? base->_node_count : 0) + nodes);
+    version->_node_count =
+        static_cast<size_t>(static_cast<int64_t>(base != nullptr ? base->_node_count : 0) + nodes);
     version->_record_count = static_cast<size_t>(
         static_cast<int64_t>(base != nullptr ? base->_record_count : 0) + records);
-    version->_tree_bytes = static_cast<size_t>(
-        static_cast<int64_t>(base != nullptr ? base->_tree_bytes : 0) + bytes);
+    version->_tree_bytes =
+        static_cast<size_t>(static_cast<int64_t>(base != nullptr ? base->_tree_bytes : 0) + bytes);
     c._version = std::move(version);
 }
 

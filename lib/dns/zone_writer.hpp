@@ -57,8 +57,8 @@ public:
     // Fails when dns.domain cannot be encoded. The writer starts with the
     // zone's own records and no Service (live() is that version).
     static Result<std::unique_ptr<ZoneWriter>, Errors> create(const DnsConfig& dns,
-                                                             Ipv4Prefix service_cidr,
-                                                             uint32_t serial);
+                                                              Ipv4Prefix service_cidr,
+                                                              uint32_t serial);
     // Frees the live version and everything it holds: no reader may be left.
     ~ZoneWriter();
     ZoneWriter(const ZoneWriter&) = delete;
@@ -97,8 +97,8 @@ private:
         uint32_t presence = 0;  // Services that say the name exists (kPresence records)
         uint32_t children = 0;  // existing names one label below
         uint16_t apex = 0;
-        bool is_apex = false;  // an apex: NS at the name, SOA from the version
-        bool pinned = false;   // a configured apex: exists with or without records
+        bool is_apex = false;            // an apex: NS at the name, SOA from the version
+        bool pinned = false;             // a configured apex: exists with or without records
         const ZoneNode* node = nullptr;  // in the version; null = does not exist
         // A change's copy: the node in its base version (the live one).
         const ZoneNode* before = nullptr;

@@ -88,6 +88,18 @@ rig_check "an endpoint name resolves to its pod" \
     grep -Eq "A[[:space:]]+$(rig_pod_ip b)$" \
     <<<"$(answers "$(rig_pod_ip b | tr . -).db.default.svc.cluster.local" A)"
 
+# --- headless pods have PTRs (spec 2.4.3), and multi-address answers rotate
+out=$(answers -x "$(rig_pod_ip b)")
+rig_check "PTR of a headless pod = its endpoint name ($out)" \
+    grep -Eq "PTR[[:space:]]+$(rig_pod_ip b | tr . -)\.db\.default\.svc\.cluster\.local\.$" <<<"$out"
+rig_check "no PTR for a pod that is not ready (not ours: REFUSED)" expect_status REFUSED -x 10.99.17.99
+firsts=""
+for _ in 1 2 3 4 5 6; do
+    firsts+="$(answers db.default.svc.cluster.local A | head -n 1 | awk '{print $NF}') "
+done
+rig_check "headless A answers rotate: each pod comes first ($firsts)" \
+    test "$(tr ' ' '\n' <<<"$firsts" | sed '/^$/d' | sort -u | wc -l)" -eq 2
+
 # --- negative answers
 out=$(q nosuch.default.svc.cluster.local A)
 rig_check "missing name: NXDOMAIN" test "$(status_of <<<"$out")" = NXDOMAIN

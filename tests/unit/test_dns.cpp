@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "dns/responder.hpp"
-#include "dns_message.hpp"
 #include "dns/wire.hpp"
 #include "dns/zone.hpp"
+#include "dns_message.hpp"
 
 namespace svcgw::dns {
 namespace {

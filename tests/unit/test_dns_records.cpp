@@ -93,8 +93,8 @@ Msg ask(const Zone* zone, std::string_view name, uint16_t type, uint32_t rotatio
         bool tcp = false, size_t out_size = 4096) {
     Bytes q = make_query(name, type);
     Bytes out(out_size);
-    Reply r = tcp ? answer_tcp(zone, q, out, rotation)
-                  : answer(zone, q, out, kClassicUdpSize, rotation);
+    Reply r =
+        tcp ? answer_tcp(zone, q, out, rotation) : answer(zone, q, out, kClassicUdpSize, rotation);
     EXPECT_GT(r.length, 0u);
     auto m = decode({out.data(), r.length});
     EXPECT_TRUE(m.has_value()) << "response does not decode";
@@ -379,8 +379,8 @@ TEST(DnsRecords, TcpAnswersUseTheWholeMessage) {
     for (int i = 0; i < 60; ++i) {
         pods.push_back(endpoint(("10.244.9." + std::to_string(i + 1)).c_str()));
     }
-    auto zone = build_zone({headless("big", pods)}, dns_config(),
-                           *Ipv4Prefix::parse("10.96.0.0/16"), 1);
+    auto zone =
+        build_zone({headless("big", pods)}, dns_config(), *Ipv4Prefix::parse("10.96.0.0/16"), 1);
     ASSERT_TRUE(zone.has_value());
     Msg udp = ask(zone->get(), "big.default.svc.cluster.local", rr_type::a);
     EXPECT_TRUE(udp.flags & flag::tc);

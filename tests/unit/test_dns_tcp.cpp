@@ -169,7 +169,8 @@ TEST(DnsTcp, PipelinedQueriesAreAnsweredInOrder) {
     const int fd = connect_to(running.port());
     Bytes all;
     for (uint16_t id = 1; id <= 40; ++id) {
-        const char* name = id % 2 ? "big.default.svc.cluster.local" : "nope.default.svc.cluster.local";
+        const char* name =
+            id % 2 ? "big.default.svc.cluster.local" : "nope.default.svc.cluster.local";
         Bytes f = framed(query(id, name));
         all.insert(all.end(), f.begin(), f.end());
     }
@@ -273,7 +274,8 @@ TEST(DnsTcp, IdleConnectionsAreClosed) {
     // A client that keeps asking is kept.
     const int busy = connect_to(running.port());
     for (int i = 0; i < 6; ++i) {
-        ASSERT_TRUE(send_all(busy, framed(query(static_cast<uint16_t>(i), "big.default.svc.cluster.local"))));
+        ASSERT_TRUE(send_all(
+            busy, framed(query(static_cast<uint16_t>(i), "big.default.svc.cluster.local"))));
         ASSERT_TRUE(read_response(busy).has_value()) << "query " << i;
         std::this_thread::sleep_for(100ms);
     }

@@ -137,6 +137,19 @@ std::unique_ptr<ZoneRetired> apply(ZoneWriter& w, const std::vector<const Servic
     return change ? w.commit(std::move(*change)) : nullptr;
 }
 
+// One entry per key, the last one winning (as in a diff), in key order.
+std::vector<const ServiceConfig*> by_key(const std::vector<ServiceConfig>& services) {
+    std::map<std::string, const ServiceConfig*> unique;
+    for (const ServiceConfig& s : services) {
+        unique[s.key()] = &s;
+    }
+    std::vector<const ServiceConfig*> out;
+    for (const auto& [key, s] : unique) {
+        out.push_back(s);
+    }
+    return out;
+}
+
 TEST(ZoneWriter, EveryChangeSequenceEndsAsAFreshBuild) {
     for (uint32_t seed : {1u, 2u, 3u}) {
         Generator gen(seed);
@@ -156,15 +169,7 @@ TEST(ZoneWriter, EveryChangeSequenceEndsAsAFreshBuild) {
                     batch.push_back(s);
                 }
             }
-            std::map<std::string, const ServiceConfig*> unique;  // last one wins, as in a diff
-            for (const ServiceConfig& s : batch) {
-                unique[s.key()] = &s;
-            }
-            std::vector<const ServiceConfig*> upserts;
-            for (const auto& [key, s] : unique) {
-                upserts.push_back(s);
-            }
-            (void)apply(*w, upserts, removals, 1);
+            (void)apply(*w, by_key(batch), removals, 1);
 
             std::vector<ServiceConfig> all;
             for (const auto& [key, s] : running) {
@@ -188,14 +193,7 @@ TEST(ZoneWriter, PublishedVersionsNeverChange) {
     for (int i = 0; i < 120; ++i) {
         first.push_back(gen.service());
     }
-    std::map<std::string, const ServiceConfig*> unique;
-    for (const ServiceConfig& s : first) {
-        unique[s.key()] = &s;
-    }
-    std::vector<const ServiceConfig*> upserts;
-    for (const auto& [key, s] : unique) {
-        upserts.push_back(s);
-    }
+    const std::vector<const ServiceConfig*> upserts = by_key(first);
     std::vector<std::unique_ptr<ZoneRetired>> held;  // a reader that never goes quiescent
     held.push_back(apply(*w, upserts, {}, 2));
     const Zone* old = w->live();
@@ -273,14 +271,7 @@ TEST(ZoneWriter, AnAbandonedChangeLeavesTheWriterAsItWas) {
     for (int i = 0; i < 50; ++i) {
         services.push_back(gen.service());
     }
-    std::map<std::string, const ServiceConfig*> unique;
-    for (const ServiceConfig& s : services) {
-        unique[s.key()] = &s;
-    }
-    std::vector<const ServiceConfig*> upserts;
-    for (const auto& [key, s] : unique) {
-        upserts.push_back(s);
-    }
+    const std::vector<const ServiceConfig*> upserts = by_key(services);
     (void)apply(*w, upserts, {}, 1);
     const Zone* live = w->live();
     const Snapshot before = snapshot(*live);
