@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cluster DNS answered by the gateway's workers (issue 5, DESIGN §3 DNS),
+# Cluster DNS answered by the gateway's workers (issue 5, issue 10 §3, DESIGN §3 DNS),
 # with real clients in the client namespace: dig against dns.cluster_ip, and
 # curl through the namespace's resolv.conf (search path, ndots:5) as in a pod.
 # Services change through svcgwctl; each change must be visible in DNS as
@@ -53,6 +53,21 @@ services:
       - {ip: $(rig_pod_ip b), ready: true}
       - {ip: $(rig_pod_ip c), ready: true}
       - {ip: 10.99.17.99, ready: false}
+  - name: web-sts
+    namespace: default
+    cluster_ip: None
+    ports: [{name: http, port: 80, target_port: 80, protocol: TCP}]
+    endpoints:
+      - {ip: $(rig_pod_ip a), hostname: web-0}
+      - {ip: $(rig_pod_ip c), hostname: web-1}
+  - name: ext
+    namespace: default
+    type: ExternalName
+    external_name: www.example.com
+  - name: alias
+    namespace: default
+    type: ExternalName
+    external_name: mynginx.default.svc.cluster.local
 EOF
 
 # --- A, TTL, flags
@@ -99,6 +114,29 @@ for _ in 1 2 3 4 5 6; do
 done
 rig_check "headless A answers rotate: each pod comes first ($firsts)" \
     test "$(tr ' ' '\n' <<<"$firsts" | sed '/^$/d' | sort -u | wc -l)" -eq 2
+
+# --- a StatefulSet's pods by their hostname (EndpointSlice hostname, spec 2.4.1)
+out=$(answers web-0.web-sts.default.svc.cluster.local A)
+rig_check "web-0.web-sts.default.svc.cluster.local = pod a ($out)" \
+    grep -Eq "A[[:space:]]+$(rig_pod_ip a)$" <<<"$out"
+rig_check "a pod with a hostname has no dashed name" \
+    expect_status NXDOMAIN "$(rig_pod_ip a | tr . -).web-sts.default.svc.cluster.local" A
+out=$(answers _http._tcp.web-sts.default.svc.cluster.local SRV)
+rig_check "SRV targets use the hostnames ($out)" \
+    test "$(grep -Ec "SRV[[:space:]]+10 100 80 web-[01]\.web-sts\.default\.svc\.cluster\.local\.$" <<<"$out")" -eq 2
+out=$(answers -x "$(rig_pod_ip a)")
+rig_check "PTR of a StatefulSet pod = its hostname name ($out)" \
+    grep -Eq "PTR[[:space:]]+web-0\.web-sts\.default\.svc\.cluster\.local\.$" <<<"$out"
+
+# --- ExternalName: a CNAME (spec 2.5); one inside the zone is followed
+out=$(answers ext.default.svc.cluster.local A)
+rig_check "ExternalName answers a CNAME ($out)" \
+    grep -Eq "^ext\.default\.svc\.cluster\.local\..*CNAME[[:space:]]+www\.example\.com\.$" <<<"$out"
+out=$(answers alias.default.svc.cluster.local A)
+rig_check "a CNAME to a Service of the zone comes with its A ($out)" \
+    grep -Eq "^mynginx\.default\.svc\.cluster\.local\..*A[[:space:]]+$vip$" <<<"$out"
+rig_check "curl http://alias/ (ExternalName to mynginx) reaches nginx" \
+    grep -q "pod: mynginx-a" <<<"$(rig_curl http://alias/ 2>&1)"
 
 # --- negative answers
 out=$(q nosuch.default.svc.cluster.local A)
