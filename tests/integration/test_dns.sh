@@ -200,8 +200,10 @@ rig_check "metrics: REFUSED responses counted ($refused_total >= 1)" test "$refu
 
 # --- the dns section is restart-only: a reload that changes it is refused whole
 sed -i 's/^dns: .*/dns: {cluster_ip: '"$dns"', domain: cluster.local, ttl_s: 5}/' "$RIG_CONFIG"
-rig_svcgw_reload
-rig_check "a reload changing dns.ttl_s is refused (restart-only)" \
+rig_reload || rig_die "$RIG_RELOAD_OUTCOME"
+rig_check "a reload changing dns.ttl_s is refused (restart-only): $RIG_RELOAD_OUTCOME" \
+    test "$RIG_RELOAD_OUTCOME" = rejected
+rig_check "... and the log says why" \
     grep -q "reload: dns: not reloadable" "$RIG_GW_LOG"
 rig_check "... and answers keep TTL 30" \
     grep -Eq "[[:space:]]30[[:space:]]+IN[[:space:]]+A[[:space:]]+$vip$" \

@@ -38,7 +38,7 @@ status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -n 1; }
 # The API is down when svcgw starts: the feed backs off and retries, and
 # DNS stays SERVFAIL (never NXDOMAIN) until the first complete list.
 kube_stop_pid "$KUBE_APISERVER_PID"
-rig_config_extra "kubernetes: {enabled: true, kubeconfig: \"$KUBE_SVCGW_KUBECONFIG\", cluster_ips: true, batch_window_ms: 5}"
+RIG_CONFIG_EXTRA=("kubernetes: {enabled: true, kubeconfig: \"$KUBE_SVCGW_KUBECONFIG\", cluster_ips: true, batch_window_ms: 5}")
 rig_ctl_start  # writes the config and starts svcgw
 out=$(q "$name" A)
 rig_check "before the first list: dig $name answers SERVFAIL ($(status_of "$out"))" \
