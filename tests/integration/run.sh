@@ -68,8 +68,8 @@ tests=(
     "daemon:test_churn.sh fullnat"
     "daemon:test_churn.sh nat"
     "test_kubeapi.sh"
-    "test_kube_walkthrough.sh"
-    "test_endpoints.sh"
+    "daemon:test_kube_walkthrough.sh"
+    "daemon:test_endpoints.sh"
 )
 
 passed=0

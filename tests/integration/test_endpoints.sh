@@ -18,7 +18,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
 RIG_NAME=endpoints
-[ "$RIG_GATEWAY" = svcgw ] || exit 2 # the changes go through the daemon's API
+rig_daemon_only "the changes go through the daemon's API"
 
 net=51
 vip=$RIG_VIP

@@ -9,7 +9,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$RIG_DIR/../k8s/kube.sh"
 
-[ "$RIG_GATEWAY" = svcgw ] || { echo "test_kube_walkthrough: svcgw only (skipped for $RIG_GATEWAY)"; exit 0; }
+rig_daemon_only "the daemon follows the cluster (the kernel gateway has no feed)"
 command -v dig >/dev/null || { echo "test_kube_walkthrough: missing dig (bind9-dnsutils)"; exit 1; }
 RIG_NAME=kube-walkthrough
 rig_init 18 fullnat
