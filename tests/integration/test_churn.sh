@@ -252,26 +252,30 @@ import collections, json, math, re, sys
 records = json.load(open(sys.argv[1]))
 removals = [line.split() for line in open(sys.argv[2]) if line.strip()]
 slack, client, vip, max_share = float(sys.argv[3]), sys.argv[5], sys.argv[6], int(sys.argv[7])
-syn = re.compile(r"^\S+ IP (\d+\.\d+\.\d+\.\d+)\.(\d+) > (\d+\.\d+\.\d+\.\d+)\.(\d+): Flags \[S\], seq (\d+)")
-client_seqs = collections.defaultdict(set)  # client port -> its SYNs' sequence numbers
-forwarded = collections.defaultdict(set)    # sequence number -> pods the SYN went to
+syn = re.compile(r"^(\S+) IP (\d+\.\d+\.\d+\.\d+)\.(\d+) > (\d+\.\d+\.\d+\.\d+)\.(\d+): Flags \[S\], seq (\d+)")
+client_syns = collections.defaultdict(list)  # client port -> [(time, sequence number)]
+forwarded = collections.defaultdict(set)     # sequence number -> pods the SYN went to
 for line in open(sys.argv[4]):
     m = syn.match(line)
     if not m:
         continue
-    src, sport, dst, _, seq = m.groups()
+    ts, src, sport, dst, _, seq = m.groups()
     if src == client and dst == vip:
-        client_seqs[int(sport)].add(seq)
+        client_syns[int(sport)].append((float(ts), seq))
     elif dst != vip:
         forwarded[seq].add(dst)
+# A connection's own SYNs: its port, within its life (a port is reused by
+# later connections; the capture and the client share the clock).
+window = 0.5
 excused = collections.Counter()
 unexplained = 0
 for r in records:
     if r["error"] is None:
         continue
     pods = set()
-    for seq in client_seqs.get(r["port"], ()):
-        pods |= forwarded.get(seq, set())
+    for ts, seq in client_syns.get(r["port"], ()):
+        if r["start"] - window <= ts <= r["end"] + window:
+            pods |= forwarded.get(seq, set())
     hit = [ip for t0, t1, ip in removals if ip in pods and float(t0) < r["end"] and float(t1) + slack > r["start"]]
     if hit:
         excused[hit[0]] += 1
