@@ -109,12 +109,39 @@ struct KubernetesConfig {
     uint32_t backoff_max_ms = 30000;  // reconnect back-off cap
 };
 
+// Active health check of a service port's backends (native `health_check`,
+// manifests `svcgw.io/health-check-*` annotations). The defaults here are the
+// documented ones (config/svcgw.yaml).
+enum class HealthProtocol { tcp, http };  // "tcp" | "http"
+struct HealthCheckConfig {
+    HealthProtocol protocol = HealthProtocol::tcp;
+    uint16_t port = 0;              // 0 = each endpoint's target port for this service port
+    std::string path = "/healthz";  // http only
+    uint16_t expect_min = 200;      // http only: accepted status codes, inclusive
+    uint16_t expect_max = 399;
+    uint32_t interval_ms = 1000;  // between the starts of two probes of one backend
+    uint32_t timeout_ms = 500;    // a probe not done by then failed; <= interval_ms
+    uint32_t rise = 2;            // consecutive successes that bring a backend back
+    uint32_t fall = 3;            // consecutive failures that take it out
+
+    bool operator==(const HealthCheckConfig&) const = default;
+};
+std::string_view to_string(HealthProtocol protocol);
+
+// What a service port does when its health check leaves no backend:
+// fail_open (default) sends to every backend Kubernetes considers eligible,
+// reject refuses new connections as for a service without endpoints.
+enum class AllDownPolicy { fail_open, reject };  // "fail_open" | "reject"
+std::string_view to_string(AllDownPolicy policy);
+
 struct ServicePortConfig {
     std::string name;  // may be empty for a single-port service
     uint16_t port = 0;
     uint16_t target_port = 0;      // 0 when target_port_name names the port instead
     std::string target_port_name;  // Kubernetes targetPort given as a string
     Protocol protocol = Protocol::tcp;
+    std::optional<HealthCheckConfig> health_check = std::nullopt;  // none = not probed
+    AllDownPolicy all_down = AllDownPolicy::fail_open;
 
     bool operator==(const ServicePortConfig&) const = default;
 };
@@ -150,6 +177,9 @@ struct EndpointConfig {
     // named targetPort this endpoint does not expose (it gets no traffic for
     // that service port, as in Kubernetes).
     uint16_t target_port_for(const ServicePortConfig& service_port) const;
+    // The port a service port's health check probes on this endpoint: the
+    // check's own port, else the target port; 0 = not probed (no target).
+    uint16_t probe_port_for(const ServicePortConfig& service_port) const;
 
     bool operator==(const EndpointConfig&) const = default;
 };

@@ -29,8 +29,7 @@ const std::vector<std::string_view> kIgnoredMetadata = {"uid",
                                                         "finalizers",
                                                         "ownerReferences",
                                                         "deletionTimestamp",
-                                                        "deletionGracePeriodSeconds",
-                                                        "annotations"};
+                                                        "deletionGracePeriodSeconds"};
 
 // Service spec fields that make sense only for types or features we do not
 // implement: rejected with "not supported" rather than "unknown key".
@@ -143,13 +142,20 @@ ServiceConfig KubernetesDocuments::decode_service(const YAML::Node& doc,
     Fields top(r, doc, prefix, {"apiVersion", "kind", "metadata", "spec"}, {"status"});
     check_api_version(r, top, "v1");
 
+    YAML::Node annotations;  // svcgw.io/health-check-*, applied once the ports are read
+    std::string annotations_path;
     auto metadata = top.get("metadata");
     if (!metadata) {
         r.error(top.location(), top.path("metadata"), "missing metadata");
         record_at(src, "name", top.path("metadata"), top.location(), false);
     } else if (r.expect_map(*metadata, top.path("metadata"))) {
-        Fields meta(r, *metadata, top.path("metadata"), {"name", "namespace"},
+        Fields meta(r, *metadata, top.path("metadata"), {"name", "namespace", "annotations"},
                     concat(kIgnoredMetadata, {"labels", "generateName"}));
+        if (auto node = meta.get("annotations");
+            node && r.expect_map(*node, meta.path("annotations"))) {
+            annotations = *node;
+            annotations_path = meta.path("annotations");
+        }
         if (auto node = meta.get("name")) {
             auto name = r.string(*node, meta.path("name"));
             record(src, r, "name", meta.path("name"), *node, name.has_value());
@@ -318,6 +324,7 @@ ServiceConfig KubernetesDocuments::decode_service(const YAML::Node& doc,
             }
         }
     }
+    apply_health_annotations(r, annotations, annotations_path, svc);
     return svc;
 }
 
@@ -345,7 +352,7 @@ std::optional<KubernetesDocuments::Slice> KubernetesDocuments::read_slice(
     if (auto metadata = top.get("metadata");
         metadata && r.expect_map(*metadata, top.path("metadata"))) {
         Fields meta(r, *metadata, top.path("metadata"), {"name", "namespace", "labels"},
-                    concat(kIgnoredMetadata, {"generateName"}));
+                    concat(kIgnoredMetadata, {"generateName", "annotations"}));
         if (auto node = meta.get("namespace")) {
             ns = r.string(*node, meta.path("namespace")).value_or(ns);
         }

@@ -176,7 +176,8 @@ ServicePortConfig parse_service_port(Reader& r, const YAML::Node& node, const st
     if (!r.expect_map(node, path)) {
         return sp;
     }
-    Fields f(r, node, path, {"name", "port", "target_port", "protocol"});
+    Fields f(r, node, path,
+             {"name", "port", "target_port", "protocol", "health_check", "all_down"});
     FieldReader read(r, source, typed);
     assign(sp.name, read.string(f, "name"));
     if (auto port = read.integer(f, "port", 1, kU16Max)) {
@@ -203,6 +204,18 @@ ServicePortConfig parse_service_port(Reader& r, const YAML::Node& node, const st
            read.read(f, "protocol", "protocol", [&](const YAML::Node& n, const std::string& p) {
                return read_protocol(r, n, p);
            }));
+    if (auto check = f.get("health_check")) {
+        sp.health_check = parse_native_health_check(r, *check, f.path("health_check"), source,
+                                                    key_path(typed, "health_check"));
+    }
+    assign(sp.all_down,
+           read.read(f, "all_down", "all_down", [&](const YAML::Node& n, const std::string& p) {
+               return read_all_down(r, n, p);
+           }));
+    if (f.has("all_down") && !f.has("health_check")) {
+        r.error(f.key_location("all_down"), f.path("all_down"),
+                "all_down needs a health_check on the same port");
+    }
     return sp;
 }
 

@@ -33,6 +33,19 @@ std::optional<TargetPort> read_target_port(Reader& reader, const YAML::Node& nod
 // to `source` under the typed prefix `typed` ("endpoints[2]").
 EndpointSpec parse_native_endpoint(Reader& reader, const YAML::Node& node, const std::string& path,
                                    SourceMap& source, const std::string& typed);
+// Health checks (health.cpp), one reader for both sources. A native
+// `health_check` mapping of a service port (typed prefix "ports[1].health_check").
+HealthCheckConfig parse_native_health_check(Reader& reader, const YAML::Node& node,
+                                            const std::string& path, SourceMap& source,
+                                            const std::string& typed);
+// A service port's `all_down`: "fail_open" | "reject".
+std::optional<AllDownPolicy> read_all_down(Reader& reader, const YAML::Node& node,
+                                           const std::string& path);
+// A Service's `svcgw.io/health-check-*` annotations (`annotations` may be any
+// node; non-maps are ignored), applied to every port of `svc`.
+void apply_health_annotations(Reader& reader, const YAML::Node& annotations,
+                              const std::string& path, ServiceConfig& svc);
+
 // A native config document (no `kind`), services included.
 Config parse_native_config(Reader& reader, const YAML::Node& doc);
 // A native `services:` sequence; `path` is where it sits ("services").

@@ -137,14 +137,14 @@ std::optional<std::string> Reader::string(const YAML::Node& node, const std::str
 }
 
 std::optional<uint64_t> Reader::integer(const YAML::Node& node, const std::string& path,
-                                        uint64_t min, uint64_t max) {
+                                        uint64_t min, uint64_t max, bool quoted_ok) {
     std::string range = "between " + std::to_string(min) + " and " + std::to_string(max);
     if (!node.IsScalar()) {
         error(node, path, "expected an integer, got " + std::string(kind_name(node)));
         return std::nullopt;
     }
     const std::string& text = node.Scalar();
-    if (is_quoted(node)) {
+    if (is_quoted(node) && !quoted_ok) {
         error(node, path, "expected an integer, got the string \"" + text + "\"");
         return std::nullopt;
     }

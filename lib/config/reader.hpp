@@ -48,8 +48,9 @@ public:
 
     // Scalars. Each reports its own error and returns nullopt on failure.
     std::optional<std::string> string(const YAML::Node& node, const std::string& path);
+    // `quoted_ok`: a quoted number is accepted too (annotation values are strings).
     std::optional<uint64_t> integer(const YAML::Node& node, const std::string& path, uint64_t min,
-                                    uint64_t max);
+                                    uint64_t max, bool quoted_ok = false);
     std::optional<bool> boolean(const YAML::Node& node, const std::string& path);
     std::optional<Ipv4> ipv4(const YAML::Node& node, const std::string& path);
     std::optional<Ipv4Prefix> prefix(const YAML::Node& node, const std::string& path);

@@ -583,6 +583,11 @@ private:
             } else if (sp.target_port == 0) {
                 service_error(i, base + ".target_port", "must be between 1 and 65535");
             }
+            if (sp.health_check && (svc.headless || svc.type == ServiceType::external_name)) {
+                // Probes only steer a VIP's ring; DNS answers are not filtered.
+                service_error(i, base + ".health_check",
+                              "a health check needs a ClusterIP (this service has no VIP)");
+            }
         }
     }
 
