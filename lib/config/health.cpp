@@ -4,6 +4,7 @@
 // each of its ports). Every value check lives here, so a file, an API body and
 // a manifest are held to the same rules.
 #include <array>
+#include <initializer_list>
 #include <map>
 
 #include "config/parse.hpp"
@@ -68,19 +69,31 @@ constexpr Setting kAllDown{"all_down", "all-down"};
 // The settings given, by native key: value node and display path.
 using Given = std::map<std::string_view, std::pair<YAML::Node, std::string>, std::less<>>;
 
+// One of a few words; `what` names the key in the message.
+template <class E>
+std::optional<E> read_choice(Reader& r, const YAML::Node& node, const std::string& path,
+                             std::string_view what,
+                             std::initializer_list<std::pair<std::string_view, E>> choices) {
+    auto text = r.string(node, path);
+    if (!text) {
+        return std::nullopt;
+    }
+    std::string words;
+    for (const auto& [word, value] : choices) {
+        if (*text == word) {
+            return value;
+        }
+        words += (words.empty() ? "" : " or ") + std::string(word);
+    }
+    r.error(node, path, "unknown " + std::string(what) + " '" + *text + "' (" + words + ")");
+    return std::nullopt;
+}
+
 std::optional<HealthProtocol> read_protocol_value(Reader& r, const YAML::Node& node,
                                                   const std::string& path) {
-    auto text = r.string(node, path);
-    if (text && *text == "tcp") {
-        return HealthProtocol::tcp;
-    }
-    if (text && *text == "http") {
-        return HealthProtocol::http;
-    }
-    if (text) {
-        r.error(node, path, "unknown health check protocol '" + *text + "' (tcp or http)");
-    }
-    return std::nullopt;
+    return read_choice<HealthProtocol>(
+        r, node, path, "health check protocol",
+        {{"tcp", HealthProtocol::tcp}, {"http", HealthProtocol::http}});
 }
 
 // "200-399" or "204": inclusive range of accepted HTTP status codes.
@@ -205,17 +218,9 @@ HealthCheckConfig read_settings(Reader& r, const Given& given, bool text, Source
 
 std::optional<AllDownPolicy> read_all_down_value(Reader& r, const YAML::Node& node,
                                                  const std::string& path) {
-    auto text = r.string(node, path);
-    if (text && *text == "fail_open") {
-        return AllDownPolicy::fail_open;
-    }
-    if (text && *text == "reject") {
-        return AllDownPolicy::reject;
-    }
-    if (text) {
-        r.error(node, path, "unknown all_down '" + *text + "' (fail_open or reject)");
-    }
-    return std::nullopt;
+    return read_choice<AllDownPolicy>(
+        r, node, path, "all_down",
+        {{"fail_open", AllDownPolicy::fail_open}, {"reject", AllDownPolicy::reject}});
 }
 
 }  // namespace

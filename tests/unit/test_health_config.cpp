@@ -162,81 +162,8 @@ TEST(HealthConfig, ProbePortIsTheCheckPortElseTheTargetPort) {
     EXPECT_EQ(other.probe_port_for(port), 0);
 }
 
-struct ErrorCase {
-    const char* what;
-    std::string yaml;
-    const char* path;
-    const char* fragment;
-    const char* at;  // "line:col"
-};
-
-TEST(HealthConfigErrors, EachCaseReportsPathMessageAndPosition) {
-    const ErrorCase cases[] = {
-        {"unknown key", native(", health_check: {intervall_ms: 5}"),
-         "services[0].ports[0].health_check.intervall_ms", "did you mean 'interval_ms'?", "4:35"},
-        {"not a mapping", native(", health_check: tcp"), "services[0].ports[0].health_check",
-         "expected a mapping", "4:34"},
-        {"protocol", native(", health_check: {protocol: udp}"),
-         "services[0].ports[0].health_check.protocol", "unknown health check protocol 'udp'",
-         "4:45"},
-        {"port range", native(", health_check: {port: 0}"),
-         "services[0].ports[0].health_check.port", "between 1 and 65535", "4:41"},
-        {"path relative", native(", health_check: {protocol: http, path: healthz}"),
-         "services[0].ports[0].health_check.path", "starting with '/'", "4:57"},
-        {"path with a space", native(", health_check: {protocol: http, path: \"/a b\"}"),
-         "services[0].ports[0].health_check.path", "visible ASCII", "4:57"},
-        {"expect reversed", native(", health_check: {protocol: http, expect: 399-200}"),
-         "services[0].ports[0].health_check.expect", "low to high", "4:59"},
-        {"expect out of range", native(", health_check: {protocol: http, expect: 600}"),
-         "services[0].ports[0].health_check.expect", "codes 100 to 599", "4:59"},
-        {"interval too short", native(", health_check: {interval_ms: 50}"),
-         "services[0].ports[0].health_check.interval_ms", "between 100 and 3600000", "4:48"},
-        {"timeout above interval", native(", health_check: {interval_ms: 200, timeout_ms: 300}"),
-         "services[0].ports[0].health_check.timeout_ms", "exceeds interval_ms 200", "4:65"},
-        {"default timeout above interval", native(", health_check: {interval_ms: 400}"),
-         "services[0].ports[0].health_check.interval_ms", "timeout_ms 500 exceeds", "4:48"},
-        {"rise zero", native(", health_check: {rise: 0}"), "services[0].ports[0].health_check.rise",
-         "between 1 and 100", "4:41"},
-        {"fall quoted", native(", health_check: {fall: \"3\"}"),
-         "services[0].ports[0].health_check.fall", "got the string", "4:41"},
-        {"path on a tcp check", native(", health_check: {path: /x}"),
-         "services[0].ports[0].health_check.path", "protocol http only", "4:41"},
-        {"all_down value", native(", health_check: {}, all_down: open"),
-         "services[0].ports[0].all_down", "unknown all_down 'open' (fail_open or reject)", "4:48"},
-        {"all_down alone", native(", all_down: reject"), "services[0].ports[0].all_down",
-         "needs a health_check", "4:20"},
-        {"headless with a check",
-         "services:\n  - name: web\n    cluster_ip: None\n    ports:\n      - {port: 80, "
-         "health_check: {}}\n",
-         "services[0].ports[0].health_check", "needs a ClusterIP", "5:34"},
-        {"unknown annotation", manifest("    svcgw.io/health-check-intervall-ms: \"5\"\n"),
-         "Service/default/web.metadata.annotations[svcgw.io/health-check-intervall-ms]",
-         "did you mean 'svcgw.io/health-check-interval-ms'?", "6:5"},
-        {"annotation number", manifest("    svcgw.io/health-check-fall: \"many\"\n"),
-         "Service/default/web.metadata.annotations[svcgw.io/health-check-fall]",
-         "expected an integer", "6:33"},
-        {"annotation protocol", manifest("    svcgw.io/health-check-protocol: grpc\n"),
-         "Service/default/web.metadata.annotations[svcgw.io/health-check-protocol]",
-         "unknown health check protocol 'grpc'", "6:37"},
-        {"annotation all-down alone", manifest("    svcgw.io/health-check-all-down: reject\n"),
-         "Service/default/web.metadata.annotations[svcgw.io/health-check-all-down]",
-         "needs a health check", "6:37"},
-    };
-    for (const ErrorCase& c : cases) {
-        SCOPED_TRACE(c.what);
-        auto result = load_config(c.yaml, kSource);
-        ASSERT_FALSE(result.has_value()) << c.yaml;
-        const Errors& errors = result.error();
-        auto match = std::find_if(errors.begin(), errors.end(), [&](const Error& e) {
-            return e.path == c.path && e.message.find(c.fragment) != std::string::npos;
-        });
-        ASSERT_NE(match, errors.end())
-            << "want " << c.path << ": ..." << c.fragment << "...\ngot:\n"
-            << all_errors(errors);
-        EXPECT_EQ(match->location, std::string(kSource) + ":" + c.at) << match->str();
-        EXPECT_EQ(errors.size(), 1u) << all_errors(errors);
-    }
-}
+// The error cases (path, message, position) are rows of test_config.cpp's
+// tables, next to every other config error.
 
 }  // namespace
 }  // namespace svcgw
