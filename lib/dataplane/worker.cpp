@@ -525,9 +525,9 @@ struct Worker::Impl {
             uint32_t timeout = svc.session_affinity_timeout_s();
             if (auto ip = affinity.lookup(ak, now_s, timeout)) {
                 const Backend* b = svc.find_backend(*ip);
-                if (b != nullptr && b->eligible) {
+                if (b != nullptr) {
                     int idx = static_cast<int>(b - svc.backends().data());
-                    if (sp.target_port_be[idx] != 0) {
+                    if (sp.eligible[idx] != 0) {  // still in this port's ring
                         return idx;
                     }
                 }
@@ -552,7 +552,9 @@ struct Worker::Impl {
         const uint32_t key_hash = flow_hash(key);
         int idx = pick_backend(sp, key, key_hash);
         if (idx < 0) {
-            reject(m, frame, p, DropReason::no_endpoint);
+            reject(m, frame, p,
+                   sp.all_down == AllDownState::reject ? DropReason::all_down
+                                                       : DropReason::no_endpoint);
             return nullptr;
         }
         NatResult nat;
@@ -630,6 +632,9 @@ struct Worker::Impl {
                 return;
             }
             counters.add(WorkerEvent::flow_new);
+            if (sp.all_down == AllDownState::fail_open) [[unlikely]] {
+                counters.add(WorkerEvent::all_down_forwarded);
+            }
         } else {
             ++burst_hits;
         }

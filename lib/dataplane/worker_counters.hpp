@@ -31,6 +31,7 @@ namespace svcgw {
     X(flow_expired)          /* flows removed by the idle timers */                  \
     X(reject_rst)            /* TCP connection refused with RST */                   \
     X(reject_icmp)           /* UDP refused with ICMP port unreachable */            \
+    X(all_down_forwarded)    /* new flow, every backend probe-down (fail_open) */    \
     X(held)                  /* frames queued waiting for a next hop's MAC */        \
     X(resolve_request)       /* next hops the worker asked the control to resolve */ \
     X(idle_sleep)            /* sleeps with nothing to do (dpdk.idle: adaptive) */
@@ -50,6 +51,7 @@ namespace svcgw {
     X(unsupported_l4)       /* L4 protocol the gateway does not translate */           \
     X(ttl_expired)          /* TTL would reach zero on forwarding */                   \
     X(no_endpoint)          /* service without eligible backend (reject sent) */       \
+    X(all_down)             /* every backend probe-down, all_down: reject (sent) */    \
     X(no_service)           /* service CIDR address that is not a live VIP:port */     \
     X(no_target_port)       /* backend does not serve the service port */              \
     X(flow_table_full)      /* flow index had no room for a new connection's keys */   \

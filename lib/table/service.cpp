@@ -52,11 +52,34 @@ bool is_fallback_candidate(const EndpointConfig& ep) {
     return ep.terminating && (ep.serving || ep.ready) && ep.weight > 0;
 }
 
+// Kubernetes' choice among the backends passing `usable`: the ready ones,
+// else (none ready) the terminating ones still serving. 1 = eligible.
+template <class Usable>
+std::vector<uint8_t> choose(const std::vector<const EndpointConfig*>& input, Usable usable) {
+    std::vector<uint8_t> out(input.size());
+    bool any = false;
+    for (size_t i = 0; i < input.size(); ++i) {
+        out[i] = usable(i) && is_ready_candidate(*input[i]) ? 1 : 0;
+        any = any || out[i] != 0;
+    }
+    if (!any) {
+        for (size_t i = 0; i < input.size(); ++i) {
+            out[i] = usable(i) && is_fallback_candidate(*input[i]) ? 1 : 0;
+        }
+    }
+    return out;
+}
+
+bool any_of(const std::vector<uint8_t>& v) {
+    return std::any_of(v.begin(), v.end(), [](uint8_t x) { return x != 0; });
+}
+
 }  // namespace
 
 Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& config,
                                                       const MaglevConfig& maglev,
-                                                      const StatsSource* stats) {
+                                                      const StatsSource* stats,
+                                                      const HealthSource* health) {
     // Headless and ExternalName services have no VIP (DNS only).
     if (!config.headless && !config.cluster_ip && config.type != ServiceType::external_name) {
         return fail("cluster_ip", "service has no ClusterIP (not allocated and not headless)");
@@ -106,14 +129,9 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
     for (size_t i = 0; i < input.size(); ++i) {
         maglev_input[i].identity = input[i]->ip.str();
     }
-    const bool any_ready =
-        std::any_of(input.begin(), input.end(), [](auto* ep) { return is_ready_candidate(*ep); });
-    std::vector<bool> eligible(input.size());
-    size_t eligible_count = 0;
-    for (size_t i = 0; i < input.size(); ++i) {
-        eligible[i] = any_ready ? is_ready_candidate(*input[i]) : is_fallback_candidate(*input[i]);
-        eligible_count += eligible[i] ? 1 : 0;
-    }
+    const std::vector<uint8_t> eligible = choose(input, [](size_t) { return true; });
+    const size_t eligible_count =
+        static_cast<size_t>(std::count(eligible.begin(), eligible.end(), 1));
 
     std::unique_ptr<Service> svc(new Service());
     svc->_generation = g_next_generation.fetch_add(1, std::memory_order_relaxed);
@@ -147,7 +165,7 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
         return ring;
     };
 
-    auto ring = build_ring([&](size_t i) { return eligible[i]; });
+    auto ring = build_ring([&](size_t i) { return eligible[i] != 0; });
     if (!ring) {
         return Unexpected<Error>{ring.error()};
     }
@@ -177,7 +195,7 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
     for (size_t k = 0; k < order.size(); ++k) {
         const EndpointConfig& ep = *input[order[k]];
         svc->_backends[k] = Backend{to_be32(ep.ip.value), ep.weight,      ep.ready,
-                                    ep.serving,           ep.terminating, eligible[order[k]]};
+                                    ep.serving,           ep.terminating, eligible[order[k]] != 0};
         if (stats != nullptr && stats->backend) {
             auto counters = stats->backend(svc->_backends[k].ip_be);
             svc->_backends[k].stats = counters.get();
@@ -196,10 +214,12 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
         svc->_backend_slots[s] = static_cast<uint32_t>(k + 1);
     }
 
-    // Ports: target ports per backend, and a port-specific ring only when an
-    // eligible backend cannot serve the port.
+    // Ports: target ports per backend, the port's eligible set (Kubernetes'
+    // choice it serves, narrowed by its health check) and a ring of its own
+    // only when that set differs from the service's.
     svc->_ports.resize(config.ports.size());
-    svc->_port_rings.reserve(config.ports.size());  // no reallocation: ports point into it
+    svc->_port_rings.reserve(config.ports.size());     // no reallocation: ports point into it
+    std::vector<std::vector<uint8_t>> port_ring_sets;  // eligible set of each _port_rings entry
     for (size_t p = 0; p < config.ports.size(); ++p) {
         const ServicePortConfig& pc = config.ports[p];
         ServicePort& sp = svc->_ports[p];
@@ -213,22 +233,49 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
             sp.stats = counters.get();
             svc->_stats_refs.push_back(std::move(counters));
         }
-        sp.target_port_be.resize(order.size());
         std::vector<uint16_t> target_by_input(input.size());
-        bool partial = false;
+        std::vector<uint8_t> set(input.size());
         for (size_t i = 0; i < input.size(); ++i) {
             target_by_input[i] = input[i]->target_port_for(pc);
-            partial = partial || (eligible[i] && target_by_input[i] == 0);
+            set[i] = eligible[i] != 0 && target_by_input[i] != 0 ? 1 : 0;
         }
+        if (pc.health_check && health != nullptr && health->healthy) {
+            const std::vector<uint8_t> healthy = choose(input, [&](size_t i) {
+                return health->healthy(input[i]->ip, input[i]->probe_port_for(pc),
+                                       *pc.health_check);
+            });
+            std::vector<uint8_t> checked(input.size());
+            for (size_t i = 0; i < input.size(); ++i) {
+                checked[i] = healthy[i] != 0 && target_by_input[i] != 0 ? 1 : 0;
+            }
+            if (any_of(checked)) {
+                set = std::move(checked);
+            } else if (any_of(set)) {
+                // Every backend Kubernetes allows failed the check.
+                if (pc.all_down == AllDownPolicy::reject) {
+                    sp.all_down = AllDownState::reject;
+                    std::fill(set.begin(), set.end(), 0);
+                } else {
+                    sp.all_down = AllDownState::fail_open;
+                }
+            }
+        }
+        sp.target_port_be.resize(order.size());
+        sp.eligible.resize(order.size());
         for (size_t k = 0; k < order.size(); ++k) {
             sp.target_port_be[k] = to_be16(target_by_input[order[k]]);
+            sp.eligible[k] = set[order[k]];
         }
-        if (!partial) {
+        if (set == eligible) {
             sp.ring = &svc->_ring;
             continue;
         }
-        auto port_ring =
-            build_ring([&](size_t i) { return eligible[i] && target_by_input[i] != 0; });
+        auto same = std::find(port_ring_sets.begin(), port_ring_sets.end(), set);
+        if (same != port_ring_sets.end()) {
+            sp.ring = &svc->_port_rings[static_cast<size_t>(same - port_ring_sets.begin())];
+            continue;
+        }
+        auto port_ring = build_ring([&](size_t i) { return set[i] != 0; });
         if (!port_ring) {
             return Unexpected<Error>{port_ring.error()};
         }
@@ -237,16 +284,22 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
                         "internal: Maglev order differs between rings of one service");
         }
         svc->_port_rings.push_back(std::move(*port_ring));
+        port_ring_sets.push_back(std::move(set));
         sp.ring = &svc->_port_rings.back();
     }
     return std::unique_ptr<const Service>(std::move(svc));
 }
 
+const MaglevRing& Service::share_ring() const {
+    return _ports.empty() ? _ring : *_ports.front().ring;
+}
+
 std::vector<uint32_t> Service::ring_slots() const {
-    if (_ring.empty()) {
+    const MaglevRing& ring = share_ring();
+    if (ring.empty()) {
         return std::vector<uint32_t>(_backends.size(), 0);
     }
-    return _ring.slot_counts();  // sorted order = backends() order
+    return ring.slot_counts();  // sorted order = backends() order
 }
 
 const Backend* Service::find_backend(uint32_t ip_be) const {

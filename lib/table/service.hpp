@@ -24,8 +24,19 @@
 //
 // Per-port targets: an endpoint whose target port cannot be resolved for a
 // service port (a named targetPort it does not expose) gets target port 0
-// for that port and no new flows through it; such a port gets its own ring
-// (ServicePort::ring), every other port shares the service ring.
+// for that port and no new flows through it.
+//
+// Health checks (a port with `health_check`, DESIGN §6): a probe-down backend
+// counts as not ready on that port, before the rules above are applied, so
+// healthy terminating endpoints take over when every ready one is down, and a
+// check that passes everywhere changes nothing. When the check leaves none of
+// the backends Kubernetes allows, `all_down` decides: fail_open keeps the
+// Kubernetes choice, reject leaves the port without backends. Probe-down
+// backends keep their existing flows (they stay in backends(), as a drain).
+//
+// A port whose eligible set differs from the service's (targets, health) gets
+// its own ring (ServicePort::ring; ports with equal sets share one), every
+// other port shares the service ring.
 #pragma once
 
 #include <cstdint>
@@ -52,9 +63,12 @@ struct Backend {
     bool ready = false;
     bool serving = false;
     bool terminating = false;
-    bool eligible = false;             // gets new flows through the service ring (rules above)
+    bool eligible = false;             // Kubernetes rules: gets new flows through the service ring
     TrafficCounters* stats = nullptr;  // null when built without a StatsSource
 };
+
+// A port's health check left no backend (rules above): what it does instead.
+enum class AllDownState : uint8_t { no, fail_open, reject };
 
 // One (port, protocol) of a service; the data of a VIP table entry.
 struct ServicePort {
@@ -62,8 +76,10 @@ struct ServicePort {
     const Service* service = nullptr;      // owning service (back-pointer)
     const MaglevRing* ring = nullptr;      // ring for this port: indices into service->backends()
     std::vector<uint16_t> target_port_be;  // per backend index, network order; 0 = not served
+    std::vector<uint8_t> eligible;         // per backend index: 1 = new flows on this port
     uint16_t port_be = 0;                  // network byte order
     Protocol protocol = Protocol::tcp;
+    AllDownState all_down = AllDownState::no;
     TrafficCounters* stats = nullptr;  // null when built without a StatsSource
     // control only
     uint16_t port = 0;  // host byte order
@@ -77,16 +93,25 @@ struct StatsSource {
     std::function<std::shared_ptr<TrafficCounters>(uint32_t ip_be)> backend;
 };
 
+// The probe results the build overlays on Kubernetes readiness. Backends the
+// source does not know (not probed yet) count as healthy.
+struct HealthSource {
+    // false = the backend at `ip` failed `check` probing `port` (fall reached).
+    std::function<bool(Ipv4 ip, uint16_t port, const HealthCheckConfig& check)> healthy;
+};
+
 class Service {
 public:
     // Builds a complete service object from its config. Errors (with the
     // config path relative to the service, e.g. "ports[1].port"): no
     // ClusterIP on a non-headless service, port 0, duplicate (port,
     // protocol), duplicate endpoint IP, Maglev table size rejected.
-    // With `stats`, every port and backend gets its counters from it.
+    // With `stats`, every port and backend gets its counters from it; with
+    // `health`, ports with a health check skip the backends it says are down.
     static Result<std::unique_ptr<const Service>> build(const ServiceConfig& config,
                                                         const MaglevConfig& maglev,
-                                                        const StatsSource* stats = nullptr);
+                                                        const StatsSource* stats = nullptr,
+                                                        const HealthSource* health = nullptr);
 
     Service(const Service&) = delete;
     Service& operator=(const Service&) = delete;
@@ -109,7 +134,10 @@ public:
     const std::string& name() const { return _name; }
     std::optional<Ipv4> cluster_ip() const { return _cluster_ip; }  // nullopt = headless
     size_t eligible_count() const { return _eligible_count; }
-    // Ring slots per backend index (the share of new flows it gets).
+    // The ring the per-backend share reports: the first port's (the
+    // service ring when there is no port).
+    const MaglevRing& share_ring() const;
+    // Ring slots per backend index in share_ring() (the share of new flows it gets).
     std::vector<uint32_t> ring_slots() const;
 
 private:
@@ -121,7 +149,7 @@ private:
     // find_backend index: power-of-two open-addressing table of backend
     // index + 1 (0 = empty slot).
     std::vector<uint32_t> _backend_slots;
-    std::vector<MaglevRing> _port_rings;  // rings of ports that some backends do not serve
+    std::vector<MaglevRing> _port_rings;  // rings of ports whose eligible set differs
     SessionAffinity _session_affinity = SessionAffinity::none;
     uint32_t _session_affinity_timeout_s = 0;
     uint64_t _generation = 0;

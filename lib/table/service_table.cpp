@@ -235,7 +235,7 @@ Result<void> ServiceTable::upsert(const ServiceConfig& config, const MaglevConfi
         }
         return c;
     };
-    auto built = Service::build(config, maglev, &source);
+    auto built = Service::build(config, maglev, &source, _health);
     auto it = _services.find(id);
     Entry* current = it == _services.end() ? nullptr : &it->second;
     if (!built) {

@@ -101,6 +101,9 @@ public:
     Result<void> upsert(const ServiceConfig& config, const MaglevConfig& maglev);
     // Error if the service does not exist.
     Result<void> remove(const std::string& ns, const std::string& name);
+    // Probe results every later upsert() builds with (null = none). The
+    // source must outlive the table or be reset first.
+    void set_health(const HealthSource* health) { _health = health; }
     // The live object, for the control side (API, stats). nullptr if absent.
     const Service* find(const std::string& ns, const std::string& name) const;
     std::vector<const Service*> services() const;  // sorted by (ns, name)
@@ -134,6 +137,7 @@ private:
     void prune_stats(const std::pair<std::string, std::string>& key, const Service* live);
 
     rte_rcu_qsbr* _qsbr = nullptr;
+    const HealthSource* _health = nullptr;
     uint32_t _stats_lanes = 1;
     std::map<std::pair<std::string, std::string>, StatsEntry> _stats;
     rte_hash* _vips = nullptr;       // VipKey -> const ServicePort*

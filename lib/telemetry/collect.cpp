@@ -66,7 +66,7 @@ StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* c
             b.terminating = be.terminating;
             b.eligible = be.eligible;
             b.ring_slots = i < slots.size() ? slots[i] : 0;
-            b.ring_size = svc->ring().size();
+            b.ring_size = svc->share_ring().size();
             b.traffic = traffic_of(be.stats);
             for (const ServicePort& sp : svc->ports()) {
                 const uint64_t key =

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -1004,6 +1005,82 @@ TEST_P(Dataplane, SameNewFlowTwiceInOneBurst) {
     for (rte_mbuf* m : out) {
         rte_pktmbuf_free(m);
     }
+}
+
+// Health checks (issue 14): a probe-down backend gets no new flow on its
+// port, its established flow keeps going; all down = fail_open forwards
+// (counted), reject answers RST (counted as all_down); ClientIP affinity
+// does not pin a client to a probe-down backend.
+TEST_P(Dataplane, HealthChecksSteerNewFlowsOnly) {
+    std::set<uint32_t> down;  // backend ip_be
+    HealthSource health{[&](Ipv4 ip, uint16_t, const HealthCheckConfig&) {
+        return !down.contains(htonl(ip.value));
+    }};
+    _table->set_health(&health);
+    auto publish = [&](AllDownPolicy policy, SessionAffinity affinity = SessionAffinity::none) {
+        ServiceConfig s = nginx_service({"10.99.0.11", "10.99.0.12"});
+        s.ports[0].health_check = HealthCheckConfig{};
+        s.ports[0].all_down = policy;
+        s.session_affinity = affinity;
+        ASSERT_TRUE(_table->upsert(s, {}));
+        rte_rcu_qsbr_quiescent(_qsbr, 0);
+    };
+    auto send = [&](uint16_t sport, uint8_t flags) -> Out {
+        rte_mbuf* in = make_l4({.src = be("10.99.0.2"),
+                                .dst = be("10.96.0.20"),
+                                .sport = be16(sport),
+                                .dport = be16(80),
+                                .flags = flags});
+        _now += kHz / 1000;
+        _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+        rte_rcu_qsbr_quiescent(_qsbr, 0);
+        auto out = _worker->take_tx();
+        EXPECT_EQ(out.size(), 1u);
+        Out o = out.empty() ? Out{} : inspect(out[0]);
+        for (rte_mbuf* m : out) {
+            rte_pktmbuf_free(m);
+        }
+        return o;
+    };
+    publish(AllDownPolicy::fail_open);
+    // An established flow to .11, opened while it was healthy.
+    uint16_t to_11 = 0;
+    for (uint16_t sport = 20000; sport < 20100 && to_11 == 0; ++sport) {
+        if (send(sport, tcp_flag::syn).p.key.dst_ip == be("10.99.0.11")) {
+            to_11 = sport;
+        }
+    }
+    ASSERT_NE(to_11, 0);
+
+    down = {be("10.99.0.11")};
+    publish(AllDownPolicy::fail_open);
+    for (uint16_t sport = 30000; sport < 30064; ++sport) {
+        ASSERT_EQ(send(sport, tcp_flag::syn).p.key.dst_ip, be("10.99.0.12")) << sport;
+    }
+    EXPECT_EQ(send(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.11")) << "flow kept";
+    EXPECT_EQ(_worker->counters().get(WorkerEvent::flow_rebalanced), 0u);
+
+    down = {be("10.99.0.11"), be("10.99.0.12")};
+    publish(AllDownPolicy::fail_open);
+    const Out open = send(31000, tcp_flag::syn);
+    EXPECT_FALSE(open.p.tcp_flags & tcp_flag::rst);
+    EXPECT_EQ(_worker->counters().get(WorkerEvent::all_down_forwarded), 1u);
+
+    publish(AllDownPolicy::reject);
+    const uint64_t rejected = _worker->counters().get(DropReason::all_down);
+    EXPECT_TRUE(send(31001, tcp_flag::syn).p.tcp_flags & tcp_flag::rst);
+    EXPECT_EQ(_worker->counters().get(DropReason::all_down), rejected + 1);
+    EXPECT_EQ(_worker->counters().get(DropReason::no_endpoint), 0u);
+    EXPECT_EQ(send(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.11")) << "flow kept";
+
+    // Affinity: pinned to .11 while healthy, moved when .11 goes down.
+    down.clear();
+    publish(AllDownPolicy::fail_open, SessionAffinity::client_ip);
+    const uint32_t pinned = send(32000, tcp_flag::syn).p.key.dst_ip;
+    down = {pinned};
+    publish(AllDownPolicy::fail_open, SessionAffinity::client_ip);
+    EXPECT_NE(send(32001, tcp_flag::syn).p.key.dst_ip, pinned);
+    _table->set_health(nullptr);
 }
 
 // ---- DNS in the worker ----

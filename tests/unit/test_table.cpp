@@ -320,6 +320,184 @@ TEST(Service, HeadlessHasNoClusterIp) {
     EXPECT_FALSE(svc->cluster_ip());
 }
 
+// ---------------------------------------------------------------- health
+
+// A HealthSource over a set of down "ip:probe_port" strings; it records
+// every question so a test can see which port was asked for.
+struct FakeHealth {
+    std::set<std::string> down;
+    std::vector<std::string> asked;
+    HealthSource source{[this](Ipv4 ip, uint16_t p, const HealthCheckConfig&) {
+        std::string key = ip.str() + ":" + std::to_string(p);
+        asked.push_back(key);
+        return !down.contains(key);
+    }};
+};
+
+ServicePortConfig checked(ServicePortConfig p, AllDownPolicy all_down = AllDownPolicy::fail_open) {
+    p.health_check = HealthCheckConfig{};
+    p.all_down = all_down;
+    return p;
+}
+
+std::unique_ptr<const Service> build_health(const ServiceConfig& cfg, const FakeHealth& health) {
+    auto built = Service::build(cfg, {}, nullptr, &health.source);
+    EXPECT_TRUE(built.has_value()) << (built ? "" : built.error().str());
+    return built ? std::move(*built) : nullptr;
+}
+
+std::set<std::string> eligible_ips(const Service& svc, const ServicePort& sp) {
+    std::set<std::string> out;
+    for (size_t k = 0; k < svc.backends().size(); ++k) {
+        if (sp.eligible[k] != 0) {
+            out.insert(Ipv4{ntohl(svc.backends()[k].ip_be)}.str());
+        }
+    }
+    return out;
+}
+
+TEST(ServiceHealth, ACheckThatPassesEverywhereChangesNothing) {
+    const std::vector<std::vector<EndpointConfig>> sets = {
+        {endpoint("10.0.0.1"), endpoint("10.0.0.2", false, true)},
+        {endpoint("10.0.0.1", false, true), endpoint("10.0.0.2", false, true, 0)},
+        {endpoint("10.0.0.1", true, false, 0), endpoint("10.0.0.2", true, false, 300)},
+        {endpoint("10.0.0.1", false, false)},
+        {},
+    };
+    FakeHealth all_up;
+    for (const auto& endpoints : sets) {
+        auto plain = build_ok(service("web", "10.96.0.20", {port(80, 80)}, endpoints));
+        auto probed =
+            build_health(service("web", "10.96.0.20", {checked(port(80, 80))}, endpoints), all_up);
+        ASSERT_TRUE(plain && probed);
+        const ServicePort& sp = probed->ports()[0];
+        EXPECT_EQ(sp.ring, &probed->ring()) << "no ring of its own";
+        EXPECT_EQ(sp.all_down, AllDownState::no);
+        EXPECT_EQ(member_ips(*probed, *sp.ring), member_ips(*plain, plain->ring()));
+        EXPECT_EQ(sp.eligible, plain->ports()[0].eligible);
+    }
+}
+
+TEST(ServiceHealth, ADownBackendLeavesTheRingAndKeepsItsFlows) {
+    FakeHealth health;
+    health.down = {"10.0.0.2:8080"};
+    auto svc =
+        build_health(service("web", "10.96.0.20", {checked(port(80, 8080))},
+                             {endpoint("10.0.0.1"), endpoint("10.0.0.2"), endpoint("10.0.0.3")}),
+                     health);
+    ASSERT_TRUE(svc);
+    const ServicePort& sp = svc->ports()[0];
+    EXPECT_EQ(member_ips(*svc, *sp.ring), (std::set<std::string>{"10.0.0.1", "10.0.0.3"}));
+    EXPECT_EQ(eligible_ips(*svc, sp), (std::set<std::string>{"10.0.0.1", "10.0.0.3"}));
+    EXPECT_EQ(sp.all_down, AllDownState::no);
+    // Still a backend, with its target port: existing flows keep it (as drain).
+    const Backend* down = svc->find_backend(ip_be("10.0.0.2"));
+    ASSERT_NE(down, nullptr);
+    EXPECT_EQ(sp.target_port_be[down - svc->backends().data()], htons(8080));
+    // Kubernetes' view is unchanged; the share reported is the port's.
+    EXPECT_TRUE(down->eligible);
+    EXPECT_EQ(svc->ring_slots()[down - svc->backends().data()], 0u);
+    // Probed where the traffic goes: the target port.
+    EXPECT_NE(std::find(health.asked.begin(), health.asked.end(), "10.0.0.2:8080"),
+              health.asked.end());
+}
+
+TEST(ServiceHealth, EachPortFollowsItsOwnCheck) {
+    FakeHealth health;
+    health.down = {"10.0.0.1:9000"};
+    ServicePortConfig http = checked(port(80, 8080, Protocol::tcp, "http"));
+    http.health_check->port = 9000;  // a dedicated health port
+    ServicePortConfig https = checked(port(443, 8443, Protocol::tcp, "https"));
+    ServicePortConfig plain = port(22, 22, Protocol::tcp, "ssh");
+    auto svc = build_health(service("web", "10.96.0.20", {http, https, plain},
+                                    {endpoint("10.0.0.1"), endpoint("10.0.0.2")}),
+                            health);
+    ASSERT_TRUE(svc);
+    EXPECT_EQ(member_ips(*svc, *svc->ports()[0].ring), std::set<std::string>{"10.0.0.2"});
+    EXPECT_NE(svc->ports()[0].ring, &svc->ring());
+    EXPECT_EQ(svc->ports()[1].ring, &svc->ring());
+    EXPECT_EQ(svc->ports()[2].ring, &svc->ring());
+    EXPECT_EQ(member_ips(*svc, svc->ring()), (std::set<std::string>{"10.0.0.1", "10.0.0.2"}));
+}
+
+TEST(ServiceHealth, PortsWithTheSameVerdictShareOneRing) {
+    FakeHealth health;
+    health.down = {"10.0.0.1:80"};
+    ServicePortConfig a = checked(port(80, 80, Protocol::tcp, "a"));
+    ServicePortConfig b = checked(port(81, 80, Protocol::tcp, "b"));  // same target: same probe
+    auto svc = build_health(
+        service("web", "10.96.0.20", {a, b}, {endpoint("10.0.0.1"), endpoint("10.0.0.2")}), health);
+    ASSERT_TRUE(svc);
+    EXPECT_NE(svc->ports()[0].ring, &svc->ring());
+    EXPECT_EQ(svc->ports()[0].ring, svc->ports()[1].ring);
+}
+
+TEST(ServiceHealth, HealthyTerminatingEndpointsTakeOverFromDownReadyOnes) {
+    FakeHealth health;
+    health.down = {"10.0.0.1:80"};
+    auto svc = build_health(service("web", "10.96.0.20", {checked(port(80, 80))},
+                                    {endpoint("10.0.0.1"), endpoint("10.0.0.2", false, true)}),
+                            health);
+    ASSERT_TRUE(svc);
+    const ServicePort& sp = svc->ports()[0];
+    EXPECT_EQ(member_ips(*svc, *sp.ring), std::set<std::string>{"10.0.0.2"});
+    EXPECT_EQ(sp.all_down, AllDownState::no);
+}
+
+TEST(ServiceHealth, AllDownFailOpenKeepsTheKubernetesChoice) {
+    FakeHealth health;
+    health.down = {"10.0.0.1:80", "10.0.0.2:80"};
+    auto svc = build_health(
+        service("web", "10.96.0.20", {checked(port(80, 80))},
+                {endpoint("10.0.0.1"), endpoint("10.0.0.2"), endpoint("10.0.0.3", false, false)}),
+        health);
+    ASSERT_TRUE(svc);
+    const ServicePort& sp = svc->ports()[0];
+    EXPECT_EQ(sp.all_down, AllDownState::fail_open);
+    EXPECT_EQ(sp.ring, &svc->ring());
+    EXPECT_EQ(member_ips(*svc, *sp.ring), (std::set<std::string>{"10.0.0.1", "10.0.0.2"}));
+}
+
+TEST(ServiceHealth, AllDownRejectEmptiesThePortRingOnly) {
+    FakeHealth health;
+    health.down = {"10.0.0.1:80", "10.0.0.2:80"};
+    auto svc =
+        build_health(service("web", "10.96.0.20",
+                             {checked(port(80, 80, Protocol::tcp, "http"), AllDownPolicy::reject),
+                              port(22, 22, Protocol::tcp, "ssh")},
+                             {endpoint("10.0.0.1"), endpoint("10.0.0.2")}),
+                     health);
+    ASSERT_TRUE(svc);
+    const ServicePort& http = svc->ports()[0];
+    EXPECT_EQ(http.all_down, AllDownState::reject);
+    EXPECT_TRUE(http.ring->empty());
+    EXPECT_EQ(eligible_ips(*svc, http), std::set<std::string>{});
+    EXPECT_EQ(svc->backends().size(), 2u) << "existing flows keep their backends";
+    EXPECT_EQ(member_ips(*svc, *svc->ports()[1].ring),
+              (std::set<std::string>{"10.0.0.1", "10.0.0.2"}));
+}
+
+TEST(ServiceHealth, NoEndpointsIsNotAllDown) {
+    FakeHealth health;
+    auto svc =
+        build_health(service("web", "10.96.0.20", {checked(port(80, 80), AllDownPolicy::reject)},
+                             {endpoint("10.0.0.1", false, false)}),
+                     health);
+    ASSERT_TRUE(svc);
+    EXPECT_EQ(svc->ports()[0].all_down, AllDownState::no);
+    EXPECT_TRUE(svc->ports()[0].ring->empty());
+}
+
+TEST(ServiceHealth, PortsWithoutACheckAreNeverAsked) {
+    FakeHealth health;
+    health.down = {"10.0.0.1:80"};
+    auto svc =
+        build_health(service("web", "10.96.0.20", {port(80, 80)}, {endpoint("10.0.0.1")}), health);
+    ASSERT_TRUE(svc);
+    EXPECT_TRUE(health.asked.empty());
+    EXPECT_EQ(member_ips(*svc, *svc->ports()[0].ring), std::set<std::string>{"10.0.0.1"});
+}
+
 // ---------------------------------------------------------------- ServiceTable
 
 class TableTest : public ::testing::Test {
