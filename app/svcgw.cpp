@@ -17,6 +17,7 @@
 #include <rte_rcu_qsbr.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -39,6 +40,7 @@
 #include "config/config.hpp"
 #include "control/api.hpp"
 #include "control/control_queue.hpp"
+#include "control/health_overlay.hpp"
 #include "control/server.hpp"
 #include "control/snapshot_publisher.hpp"
 #include "control/state.hpp"
@@ -47,6 +49,7 @@
 #include "dns/tcp_server.hpp"
 #include "gateway/control_tick.hpp"
 #include "gateway/worker_setup.hpp"
+#include "health/checker.hpp"
 #include "kube/feed.hpp"
 #include "kube/feed_sync.hpp"
 #include "port/eal_args.hpp"
@@ -187,6 +190,28 @@ int64_t now_unix() {
     return static_cast<int64_t>(::time(nullptr));
 }
 
+// File descriptors besides the health probes' sockets: EAL, the port, the
+// API and metrics servers' sockets and threads, epoll, signal and timer fds.
+constexpr rlim_t kFdsBesideProbes = 256;
+
+// The prober holds one socket per probe in flight; the soft RLIMIT_NOFILE
+// (1024 under most shells and systemd) would not fit them beside the rest.
+// Raised up to the hard limit, as a server needing many sockets does.
+void raise_fd_limit(size_t probes) {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return;
+    }
+    const rlim_t wanted = std::min<rlim_t>(limit.rlim_max, probes + kFdsBesideProbes);
+    if (limit.rlim_cur < wanted) {
+        limit.rlim_cur = wanted;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+            log("cannot raise the open-file limit to %llu: %s",
+                static_cast<unsigned long long>(wanted), std::strerror(errno));
+        }
+    }
+}
+
 class Daemon : public ControlBackend {
 public:
     Daemon(std::string path, Config config) : _path(std::move(path)), _config(std::move(config)) {}
@@ -199,6 +224,7 @@ public:
     ControlState& state() override { return *_state; }
     StatsSnapshot stats() override;
     std::vector<FlowSample> flows(size_t limit) override;
+    ServiceHealth health(const std::string& key) override;
 
 private:
     Result<void> start_feed();
@@ -216,6 +242,8 @@ private:
     std::unique_ptr<ZonePublisher> _zones;        // the DNS zone the workers answer from
     std::unique_ptr<dns::DnsTcpServer> _dns_tcp;  // DNS over TCP, on this (the control) thread
     std::unique_ptr<DaemonPublisher> _publisher;
+    std::unique_ptr<health::HealthChecker> _checker;  // probes (kernel sockets, this thread)
+    std::unique_ptr<HealthOverlay> _health;           // the publisher ControlState uses
     std::unique_ptr<ControlState> _state;
     ControlQueue _queue;
     std::unique_ptr<ApiHandler> _api;
@@ -298,7 +326,18 @@ Result<void> Daemon::start(unsigned workers) {
     _dns_tcp = std::move(*tcp);
     _publisher = std::make_unique<DaemonPublisher>(
         TablePublisher(*_table, _config.services, _config.maglev), *_zones, dns_now);
-    _state = std::make_unique<ControlState>(_config, *_publisher, now_unix());
+    // Health checks overlay every publish (control/health_overlay.hpp); the
+    // table built so far has no verdicts yet, and new targets start up.
+    raise_fd_limit(health::kDefaultMaxInFlight);
+    auto checker = health::HealthChecker::create();
+    if (!checker) {
+        return Unexpected<Error>{checker.error()};
+    }
+    _checker = std::move(*checker);
+    _health = std::make_unique<HealthOverlay>(
+        *_publisher, *_checker, *_table, [](const std::string& line) { log("%s", line.c_str()); });
+    _health->start(_config.services);
+    _state = std::make_unique<ControlState>(_config, *_health, now_unix());
     _api = std::make_unique<ApiHandler>(_queue);
     // Refused at start-up (before any port is touched): a TCP API without a token.
     auto api = ApiServer::start(_config.api.listen, _config.api.token_file, *_api, ServerRole::api);
@@ -432,7 +471,6 @@ void Daemon::feed_schedule() {
     }
 }
 
-
 void Daemon::announce(const std::set<uint32_t>& addresses) {
     for (uint32_t ip_be : addresses) {
         _tick->announce(ip_be);
@@ -500,7 +538,12 @@ StatsSnapshot Daemon::stats() {
     if (_feed != nullptr) {
         s.kubernetes = feed_stats(*_feed, *_feed_sync);
     }
+    _health->fill(s);
     return s;
+}
+
+ServiceHealth Daemon::health(const std::string& key) {
+    return ServiceHealth{_health->status(key), _health->events(key)};
 }
 
 std::vector<FlowSample> Daemon::flows(size_t limit) {
@@ -542,6 +585,8 @@ int Daemon::run() {
     }
     ev.data.fd = _dns_tcp->fd();
     epoll_ctl(efd, EPOLL_CTL_ADD, _dns_tcp->fd(), &ev);
+    ev.data.fd = _checker->fd();
+    epoll_ctl(efd, EPOLL_CTL_ADD, _checker->fd(), &ev);
 
     bool running = true;
     while (running) {
@@ -559,6 +604,10 @@ int Daemon::run() {
                 uint64_t expirations = 0;
                 (void)!read(tfd, &expirations, sizeof expirations);
                 _tick->run(now_ms());
+                continue;
+            }
+            if (events[i].data.fd == _checker->fd()) {
+                _health->run(*_state);  // verdicts; a crossed rise/fall republishes
                 continue;
             }
             if (_feed != nullptr && events[i].data.fd == _feed->fd()) {
@@ -646,6 +695,8 @@ void Daemon::shutdown() {
         _dns_tcp.reset();
     }
     _state.reset();
+    _health.reset();
+    _checker.reset();
     _publisher.reset();
     _zones.reset();  // workers are stopped: no reader left
     _table.reset();

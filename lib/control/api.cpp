@@ -23,6 +23,56 @@ HttpResponse json_response(const json& j, int status = 200) {
     return HttpResponse{status, "application/json", j.dump(2) + "\n"};
 }
 
+// The native keys, so that GET output can be PUT back as is.
+json health_check_json(const HealthCheckConfig& c) {
+    json j{{"protocol", std::string(to_string(c.protocol))},
+           {"interval_ms", c.interval_ms},
+           {"timeout_ms", c.timeout_ms},
+           {"rise", c.rise},
+           {"fall", c.fall}};
+    if (c.port != 0) {
+        j["port"] = c.port;
+    }
+    if (c.protocol == HealthProtocol::http) {
+        j["path"] = c.path;
+        j["expect"] = c.expect_min == c.expect_max
+                          ? std::to_string(c.expect_min)
+                          : std::to_string(c.expect_min) + "-" + std::to_string(c.expect_max);
+    }
+    return j;
+}
+
+// Read-only: what the probes say, for describe and get endpoints. Absent
+// when the service has no health check.
+void add_health_status(json& service, const ServiceHealth& h) {
+    if (h.probes.empty() && h.events.empty()) {
+        return;
+    }
+    json probes = json::array();
+    for (const ProbeStats& p : h.probes) {
+        json j{{"port", p.port},
+               {"ip", p.ip},
+               {"probe_port", p.probe_port},
+               {"protocol", p.protocol},
+               {"up", p.up},
+               {"probed", p.probed},
+               {"probes", p.probes},
+               {"failures", p.failures},
+               {"since_ms", p.since_ms}};
+        if (p.probed) {
+            j["last"] = p.last;
+            j["last_age_ms"] = p.last_age_ms;
+            j["latency_us"] = p.latency_us;
+        }
+        probes.push_back(std::move(j));
+    }
+    json events = json::array();
+    for (const HealthEventStats& e : h.events) {
+        events.push_back(json{{"age_ms", e.age_ms}, {"up", e.up}, {"message", e.message}});
+    }
+    service["status"] = json{{"health", std::move(probes)}, {"events", std::move(events)}};
+}
+
 json service_to_json(const ServiceRecord& r) {
     const ServiceConfig& s = r.config;
     json ports = json::array();
@@ -35,6 +85,10 @@ json service_to_json(const ServiceRecord& r) {
             port["target_port"] = p.target_port_name;
         } else {
             port["target_port"] = p.target_port;
+        }
+        if (p.health_check) {
+            port["health_check"] = health_check_json(*p.health_check);
+            port["all_down"] = std::string(to_string(p.all_down));
         }
         ports.push_back(std::move(port));
     }
@@ -229,6 +283,7 @@ Result<ServiceBody, ControlError> parse_service_body(const std::string& body, co
     // Output-only fields of GET are accepted back (kubectl get -o json | edit | put).
     j->erase("creationTimestamp");
     j->erase("origin");
+    j->erase("status");
     for (const auto& [key, url_value] : {std::pair{"name", name}, std::pair{"namespace", ns}}) {
         if (!j->contains(key)) {
             (*j)[key] = url_value;
@@ -419,7 +474,9 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
             json items = json::array();
             for (const auto& [key, rec] : b.state().records()) {
                 if (ns.empty() || rec.config.ns == ns) {
-                    items.push_back(service_to_json(rec));
+                    json item = service_to_json(rec);
+                    add_health_status(item, b.health(key));
+                    items.push_back(std::move(item));
                 }
             }
             return json_response(json{{"kind", "ServiceList"}, {"items", std::move(items)}});
@@ -514,6 +571,7 @@ HttpResponse ApiHandler::route_service(const HttpRequest& r, const std::string& 
                 return error_response(not_found(ns, name));
             }
             json j = service_to_json(*rec);
+            add_health_status(j, b.health(rec->config.key()));
             StatsSnapshot s = b.stats();
             j["stats"] = stats_json(s, ns, name);
             return json_response(j);

@@ -41,6 +41,11 @@ public:
     virtual ControlState& state() = 0;
     virtual StatsSnapshot stats() = 0;
     virtual std::vector<FlowSample> flows(size_t limit) = 0;
+    // Health checks of one service ("ns/name"); none by default.
+    virtual ServiceHealth health(const std::string& key) {
+        (void)key;
+        return {};
+    }
 };
 
 using ControlJob = std::function<HttpResponse(ControlBackend&)>;

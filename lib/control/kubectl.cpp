@@ -89,6 +89,62 @@ std::string target_of(const json& port, const json& endpoint) {
     return "";
 }
 
+// The service's health-check entries (status.health) for one backend.
+std::vector<json> probes_of(const json& service, const std::string& ip) {
+    std::vector<json> out;
+    const json status = service.value("status", json::object());
+    for (const auto& p : status.value("health", json::array())) {
+        if (p.value("ip", "") == ip) {
+            out.push_back(p);
+        }
+    }
+    return out;
+}
+
+// A probe-down backend is not ready for that port, as with a failing
+// readiness probe.
+bool probe_down(const json& service, const std::string& ip, int port) {
+    for (const json& p : probes_of(service, ip)) {
+        if (p.value("port", 0) == port && !p.value("up", true)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// "0.4s" below ten seconds, kubectl's ages above.
+std::string short_age(uint64_t ms) {
+    constexpr uint64_t kTenthsBelowMs = 10'000;
+    if (ms < kTenthsBelowMs) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+        return buf;
+    }
+    return format_age(static_cast<int64_t>(ms / 1000));
+}
+
+// HEALTH of describe's backend table: "up (ok 0.4s ago)", per checked port
+// when there are several ("80:down (refused 1.2s ago),443:up (...)"); "-"
+// when nothing checks it.
+std::string health_cell(const json& service, const std::string& ip) {
+    const std::vector<json> probes = probes_of(service, ip);
+    std::string out;
+    for (const json& p : probes) {
+        std::string cell = p.value("up", true) ? "up" : "down";
+        if (p.value("probed", false)) {
+            cell += " (" + p.value("last", std::string()) + " " +
+                    short_age(p.value("last_age_ms", uint64_t{0})) + " ago)";
+        } else {
+            cell += " (not probed yet)";
+        }
+        if (probes.size() > 1) {
+            cell = std::to_string(p.value("port", 0)) + ":" + cell;
+        }
+        out += (out.empty() ? "" : ",") + cell;
+    }
+    return out.empty() ? "-" : out;
+}
+
 std::string service_ip(const json& s) {
     std::string ip = s.value("cluster_ip", "");
     return ip.empty() ? "<none>" : ip;
@@ -105,7 +161,7 @@ std::string format_endpoints(const json& service) {
         }
         for (const auto& p : service.value("ports", json::array())) {
             std::string target = target_of(p, e);
-            if (!target.empty()) {
+            if (!target.empty() && !probe_down(service, e.value("ip", ""), p.value("port", 0))) {
                 all.push_back(e.value("ip", "") + ":" + target);
             }
         }
@@ -257,6 +313,23 @@ std::string describe_service(const json& s) {
         json one = s;
         one["ports"] = json::array({p});
         out += field("Endpoints", format_endpoints(one) == "<none>" ? "" : format_endpoints(one));
+        if (p.contains("health_check")) {
+            const json& h = p["health_check"];
+            std::string check = h.value("protocol", std::string("tcp"));
+            if (h.contains("port")) {
+                check += " port " + std::to_string(h.value("port", 0));
+            }
+            if (h.contains("path")) {
+                check += " " + h.value("path", std::string()) + " expect " +
+                         h.value("expect", std::string());
+            }
+            check += ", every " + std::to_string(h.value("interval_ms", 0)) + "ms, timeout " +
+                     std::to_string(h.value("timeout_ms", 0)) + "ms, rise " +
+                     std::to_string(h.value("rise", 0)) + ", fall " +
+                     std::to_string(h.value("fall", 0)) +
+                     ", all down: " + p.value("all_down", std::string("fail_open"));
+            out += field("Health Check", check);
+        }
     }
     const std::string affinity = s.value("session_affinity", std::string("None"));
     out += field("Session Affinity", affinity);
@@ -266,8 +339,9 @@ std::string describe_service(const json& s) {
     }
     // svcgw's addition: each backend's ring share and traffic.
     const json stats = s.value("stats", json::object());
-    std::vector<std::vector<std::string>> rows = {
-        {"  ADDRESS", "WEIGHT", "STATE", "RING-SHARE", "NEW-FLOWS", "ACTIVE", "PACKETS", "BYTES"}};
+    std::vector<std::vector<std::string>> rows = {{"  ADDRESS", "WEIGHT", "STATE", "HEALTH",
+                                                   "RING-SHARE", "NEW-FLOWS", "ACTIVE", "PACKETS",
+                                                   "BYTES"}};
     for (const auto& b : stats.value("backends", json::array())) {
         std::string state = b.value("terminating", false) ? "terminating"
                             : b.value("ready", false)     ? "ready"
@@ -282,7 +356,8 @@ std::string describe_service(const json& s) {
                       size == 0 ? 0.0 : 100.0 * b.value("ring_slots", 0u) / size);
         const json t = b.value("traffic", json::object());
         rows.push_back({"  " + b.value("ip", ""), std::to_string(b.value("weight", 0)), state,
-                        share, std::to_string(t.value("new_flows", uint64_t{0})),
+                        health_cell(s, b.value("ip", "")), share,
+                        std::to_string(t.value("new_flows", uint64_t{0})),
                         std::to_string(t.value("active_flows", uint64_t{0})),
                         std::to_string(t.value("packets", uint64_t{0})),
                         human_bytes(t.value("bytes", uint64_t{0}))});
@@ -292,7 +367,22 @@ std::string describe_service(const json& s) {
     } else {
         out += field("Backends", "<none>");
     }
-    out += field("Events", "<none>");
+    // Health-check events, as kubectl lists an object's events.
+    const json status = s.value("status", json::object());
+    std::vector<std::vector<std::string>> events = {
+        {"  Type", "Reason", "Age", "From", "Message"},
+        {"  ----", "------", "----", "----", "-------"}};
+    for (const auto& e : status.value("events", json::array())) {
+        const bool up = e.value("up", false);
+        events.push_back({up ? "  Normal" : "  Warning", up ? "BackendUp" : "BackendDown",
+                          short_age(e.value("age_ms", uint64_t{0})), "svcgw-health",
+                          e.value("message", "")});
+    }
+    if (events.size() > 2) {
+        out += "Events:\n" + render_table(events);
+    } else {
+        out += field("Events", "<none>");
+    }
     return out;
 }
 

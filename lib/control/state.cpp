@@ -463,6 +463,22 @@ Result<ChangeOutcome, ControlError> ControlState::drain_endpoint(const std::stri
                             }));
 }
 
+Result<void> ControlState::republish(const std::vector<std::string>& keys) {
+    ServiceDiff diff;
+    for (const std::string& key : keys) {
+        auto slot = std::lower_bound(
+            _config.services.begin(), _config.services.end(), key,
+            [](const ServiceConfig& s, const std::string& k) { return s.key() < k; });
+        if (slot != _config.services.end() && slot->key() == key) {
+            diff.changed.push_back(&*slot);
+        }
+    }
+    if (diff.empty()) {
+        return {};
+    }
+    return _publisher.publish(_config.services, diff, _config.maglev);
+}
+
 Result<DiffCounts, Errors> ControlState::reload(Config file, int64_t now_unix_s) {
     std::set<std::string> named;
     std::map<std::string, Origin> origins;

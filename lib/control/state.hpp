@@ -153,6 +153,11 @@ public:
     // nothing else can take them (Kubernetes' rule); weight and ports kept.
     Result<ChangeOutcome, ControlError> drain_endpoint(const std::string& ns,
                                                        const std::string& name, Ipv4 ip);
+    // Publishes these services again with their configs unchanged, for an
+    // overlay the builds read (health checks) that changed under them. Same
+    // publish path as every change; no version bump (the running set is
+    // the same). Unknown keys are skipped.
+    Result<void> republish(const std::vector<std::string>& keys);
     // SIGHUP: `file` is the freshly parsed file (parse_config: not
     // validated, no ClusterIP allocated: that happens here, against the
     // whole running set). The restart-only sections are checked by the caller.

@@ -43,6 +43,9 @@ StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* c
             p.port_name = sp.name;
             p.protocol = std::string(to_string(sp.protocol));
             p.traffic = traffic_of(sp.stats);
+            if (sp.all_down != AllDownState::no) {
+                p.all_down = sp.all_down == AllDownState::reject ? "reject" : "fail_open";
+            }
             const uint64_t key = pack_vip(vip_be, sp.port_be, static_cast<uint8_t>(sp.protocol));
             for (const FlowCensus& c : census) {
                 auto it = c.per_backend.lower_bound({key, 0});

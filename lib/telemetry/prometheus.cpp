@@ -61,6 +61,86 @@ std::string backend_labels(const BackendStats& b) {
            b.ip + "\"";
 }
 
+std::string probe_labels(const BackendStats& b, const ProbeStats& p) {
+    return "namespace=\"" + escape(b.ns) + "\",service=\"" + escape(b.service) + "\",port=\"" +
+           std::to_string(p.port) + "\",backend=\"" + b.ip + "\"";
+}
+
+std::string seconds(double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.6f", value);
+    return text;
+}
+
+// Health checks (issue 14): per checked (service port, backend), per port,
+// and the prober as a whole.
+void render_health(Writer& w, const StatsSnapshot& s) {
+    w.family("svcgw_backend_healthy", "gauge",
+             "1 while the backend passes its health check on that service port, 0 once fall "
+             "failed probes took it out of the ring.");
+    for (const BackendStats& b : s.backends) {
+        for (const ProbeStats& p : b.health) {
+            w.sample("svcgw_backend_healthy", probe_labels(b, p), p.up ? 1 : 0);
+        }
+    }
+    w.family("svcgw_backend_health_probes_total", "counter", "Health-check verdicts.");
+    for (const BackendStats& b : s.backends) {
+        for (const ProbeStats& p : b.health) {
+            w.sample("svcgw_backend_health_probes_total", probe_labels(b, p), p.probes);
+        }
+    }
+    w.family("svcgw_backend_health_failures_total", "counter", "Failed health-check verdicts.");
+    for (const BackendStats& b : s.backends) {
+        for (const ProbeStats& p : b.health) {
+            w.sample("svcgw_backend_health_failures_total", probe_labels(b, p), p.failures);
+        }
+    }
+    w.family("svcgw_backend_health_latency_seconds", "gauge",
+             "Duration of the last health-check probe.");
+    for (const BackendStats& b : s.backends) {
+        for (const ProbeStats& p : b.health) {
+            w.sample_text("svcgw_backend_health_latency_seconds", probe_labels(b, p),
+                          seconds(double(p.latency_us) / 1e6));
+        }
+    }
+    w.family("svcgw_service_all_down", "gauge",
+             "1 while every backend of the port failed its health check (all_down applies).");
+    for (const PortStats& p : s.ports) {
+        w.sample("svcgw_service_all_down", port_labels(p), p.all_down.empty() ? 0 : 1);
+    }
+    const HealthSummary& h = s.health;
+    w.family("svcgw_health_probes_total", "counter", "Health-check verdicts, by result.");
+    for (const auto& [result, v] : h.verdicts) {
+        w.sample("svcgw_health_probes_total", "result=\"" + result + "\"", v);
+    }
+    w.family("svcgw_health_probe_duration_seconds", "histogram",
+             "Duration of successful health-check probes.");
+    for (const auto& [bound, count] : h.latency_le) {
+        w.sample("svcgw_health_probe_duration_seconds_bucket", "le=\"" + seconds(bound) + "\"",
+                 count);
+    }
+    w.sample("svcgw_health_probe_duration_seconds_bucket", "le=\"+Inf\"", h.latency_count);
+    w.sample_text("svcgw_health_probe_duration_seconds_sum", "", seconds(h.latency_sum_s));
+    w.sample("svcgw_health_probe_duration_seconds_count", "", h.latency_count);
+    w.family("svcgw_health_probes_in_flight", "gauge", "Health-check probes running now.");
+    w.sample("svcgw_health_probes_in_flight", "", h.in_flight);
+    w.family("svcgw_health_probe_slots", "gauge", "Health-check probes allowed at once.");
+    w.sample("svcgw_health_probe_slots", "", h.capacity);
+    w.family("svcgw_health_probes_deferred_total", "counter",
+             "Probes that waited for a free slot (started late).");
+    w.sample("svcgw_health_probes_deferred_total", "", h.deferred);
+    w.family("svcgw_health_targets", "gauge", "Backends probed (address, port and check).");
+    w.sample("svcgw_health_targets", "", h.targets);
+    w.family("svcgw_health_targets_down", "gauge", "Probed backends that are down.");
+    w.sample("svcgw_health_targets_down", "", h.down);
+    w.family("svcgw_health_transitions_total", "counter", "Backends that went down or up.");
+    w.sample("svcgw_health_transitions_total", "to=\"down\"", h.went_down);
+    w.sample("svcgw_health_transitions_total", "to=\"up\"", h.went_up);
+    w.family("svcgw_health_all_down_total", "counter",
+             "Times a service port found every backend down (all_down applied).");
+    w.sample("svcgw_health_all_down_total", "", h.all_down);
+}
+
 }  // namespace
 
 std::string render_prometheus(const StatsSnapshot& s) {
@@ -154,6 +234,7 @@ std::string render_prometheus(const StatsSnapshot& s) {
                       b.ring_size == 0 ? 0.0 : double(b.ring_slots) / b.ring_size);
         w.sample_text("svcgw_backend_ring_share_ratio", backend_labels(b), value);
     }
+    render_health(w, s);
     std::string out = w.take();
 
     Writer ww;

@@ -21,6 +21,23 @@ struct PortStats {
     std::string ns, service, port_name, protocol;
     uint16_t port = 0;
     TrafficStats traffic;
+    std::string all_down;  // health check left no backend: "fail_open" | "reject"; "" = no
+};
+
+// One health-checked (service port, backend) pair as the prober sees it.
+struct ProbeStats {
+    uint16_t port = 0;  // the service port
+    std::string port_name;
+    std::string ip;
+    uint16_t probe_port = 0;
+    std::string protocol;  // tcp | http
+    bool up = true;
+    bool probed = false;  // a verdict arrived (else up because new)
+    std::string last;     // the last verdict: ok, refused, timeout, bad_status 500, ...
+    uint64_t last_age_ms = 0;
+    uint64_t latency_us = 0;  // of the last verdict
+    uint64_t probes = 0, failures = 0;
+    uint64_t since_ms = 0;  // in the current state for this long
 };
 
 struct BackendStats {
@@ -30,6 +47,32 @@ struct BackendStats {
     uint32_t ring_slots = 0;  // share of new flows = ring_slots / ring_size
     uint32_t ring_size = 0;
     TrafficStats traffic;
+    std::vector<ProbeStats> health;  // one per checked port
+};
+
+// A backend crossed rise or fall.
+struct HealthEventStats {
+    uint64_t age_ms = 0;
+    bool up = false;
+    std::string message;                // "10.99.0.11:80 (tcp) down after 3 failed probes ..."
+    std::vector<std::string> services;  // "ns/name"
+};
+
+// One service's health checks, for the API (describe).
+struct ServiceHealth {
+    std::vector<ProbeStats> probes;
+    std::vector<HealthEventStats> events;
+};
+
+// The prober as a whole.
+struct HealthSummary {
+    std::vector<std::pair<std::string, uint64_t>> verdicts;  // result -> probes
+    std::vector<std::pair<double, uint64_t>> latency_le;     // bound (s) -> ok probes, cumulative
+    uint64_t latency_count = 0;
+    double latency_sum_s = 0;
+    uint64_t deferred = 0;  // probes that waited for a free slot
+    uint64_t went_up = 0, went_down = 0, all_down = 0;
+    uint64_t targets = 0, down = 0, in_flight = 0, capacity = 0;
 };
 
 struct WorkerStatsView {
@@ -67,6 +110,7 @@ struct StatsSnapshot {
     uint64_t services = 0;
     uint64_t config_version = 0;
     FeedStats kubernetes;
+    HealthSummary health;
 };
 
 // One live connection as the census saw it.

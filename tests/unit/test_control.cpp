@@ -72,6 +72,11 @@ public:
         std::vector<FlowSample> out(std::min<size_t>(limit, 5));
         return out;
     }
+    ServiceHealth health(const std::string& key) override {
+        auto it = health_of.find(key);
+        return it == health_of.end() ? ServiceHealth{} : it->second;
+    }
+    std::map<std::string, ServiceHealth> health_of;
 
 private:
     ControlState& _state;
@@ -184,6 +189,48 @@ TEST_F(Fixture, CreateGetReplaceDelete) {
     ASSERT_EQ(r.status, 200);
     EXPECT_EQ(state.find("default", "web"), nullptr);
     EXPECT_EQ(publisher.last_removed, 1u);
+}
+
+// Health checks (issue 14): GET shows a port's check with the native keys
+// (and the status when the backend reports one), and the GET body goes back
+// through PUT unchanged.
+TEST_F(Fixture, HealthCheckRoundTripsWithItsStatus) {
+    auto r = call("PUT", "/v1/namespaces/default/services/web",
+                  R"({"ports": [{"port": 80, "target_port": 8080, "health_check": {"protocol":
+                  "http", "path": "/ready", "expect": "200-204", "fall": 1}, "all_down":
+                  "reject"}], "endpoints": [{"ip": "10.99.0.21"}]})");
+    ASSERT_EQ(r.status, 201) << r.body;
+    ProbeStats probe;
+    probe.port = 80;
+    probe.ip = "10.99.0.21";
+    probe.probe_port = 8080;
+    probe.protocol = "http";
+    probe.up = false;
+    probe.probed = true;
+    probe.last = "bad_status 500";
+    HealthEventStats event;
+    event.age_ms = 1500;
+    event.message = "10.99.0.21:8080 (http) down after 1 failed probe";
+    backend.health_of["default/web"] = ServiceHealth{{probe}, {event}};
+    r = call("GET", "/v1/namespaces/default/services/web");
+    json j = json::parse(r.body);
+    const json& check = j["ports"][0]["health_check"];
+    EXPECT_EQ(check["protocol"], "http");
+    EXPECT_EQ(check["path"], "/ready");
+    EXPECT_EQ(check["expect"], "200-204");
+    EXPECT_EQ(check["fall"], 1);
+    EXPECT_EQ(check["rise"], 2) << "defaults are shown";
+    EXPECT_FALSE(check.contains("port")) << "the target port: left out";
+    EXPECT_EQ(j["ports"][0]["all_down"], "reject");
+    EXPECT_EQ(j["status"]["health"][0]["up"], false);
+    EXPECT_EQ(j["status"]["health"][0]["last"], "bad_status 500");
+    EXPECT_EQ(j["status"]["events"][0]["age_ms"], 1500);
+    auto list = json::parse(call("GET", "/v1/services").body);
+    EXPECT_EQ(list["items"][1]["status"]["health"][0]["ip"], "10.99.0.21") << list.dump();
+    j.erase("stats");
+    r = call("PUT", "/v1/namespaces/default/services/web", j.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "unchanged");
 }
 
 TEST_F(Fixture, ListFiltersByNamespace) {

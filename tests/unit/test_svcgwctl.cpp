@@ -139,9 +139,53 @@ TEST(Describe, BackendShareAndTraffic) {
     EXPECT_NE(d.find("Port:                     <unset>  80/TCP\n"), std::string::npos);
     EXPECT_NE(d.find("Endpoints:                10.99.0.11:80\n"), std::string::npos);
     EXPECT_NE(
-        d.find("10.99.0.11   100      ready   100.0%       3           1        12        2.0KiB"),
+        d.find("10.99.0.11   100      ready   -        100.0%       3           1        12        "
+               "2.0KiB"),
         std::string::npos)
         << d;
+}
+
+// Health checks (issue 14): a probe-down backend is not an endpoint for its
+// port; describe shows the check, a HEALTH column and the events.
+json checked_service() {
+    json s = service("mynginx", "10.96.0.20", json::parse(R"([{"ip": "10.99.0.11"},
+        {"ip": "10.99.0.12"}])"));
+    s["ports"][0]["health_check"] = json::parse(R"({"protocol": "http", "path": "/healthz",
+        "expect": "200-399", "interval_ms": 500, "timeout_ms": 300, "rise": 2, "fall": 3})");
+    s["ports"][0]["all_down"] = "reject";
+    s["status"] = json::parse(R"J({"health": [
+        {"port": 80, "ip": "10.99.0.11", "up": true, "probed": true, "last": "ok",
+         "last_age_ms": 400},
+        {"port": 80, "ip": "10.99.0.12", "up": false, "probed": true, "last": "bad_status 500",
+         "last_age_ms": 1200}],
+        "events": [{"age_ms": 12000, "up": false,
+         "message": "10.99.0.12:80 (http) down after 3 failed probes (last: bad_status 500)"}]})J");
+    s["stats"] = json::parse(R"({"backends": [
+        {"ip": "10.99.0.11", "weight": 100, "ready": true, "ring_slots": 251, "ring_size": 251},
+        {"ip": "10.99.0.12", "weight": 100, "ready": true, "ring_slots": 0, "ring_size": 251}]})");
+    return s;
+}
+
+TEST(GetEndpoints, ProbeDownBackendsAreNotListed) {
+    EXPECT_EQ(format_endpoints(checked_service()), "10.99.0.11:80");
+}
+
+TEST(Describe, HealthCheckHealthColumnAndEvents) {
+    const std::string d = describe_service(checked_service());
+    EXPECT_NE(d.find("Health Check:             http /healthz expect 200-399, every 500ms, "
+                     "timeout 300ms, rise 2, fall 3, all down: reject\n"),
+              std::string::npos)
+        << d;
+    EXPECT_NE(d.find("10.99.0.11   100      ready   up (ok 0.4s ago)"), std::string::npos) << d;
+    EXPECT_NE(d.find("10.99.0.12   100      ready   down (bad_status 500 1.2s ago)"),
+              std::string::npos)
+        << d;
+    EXPECT_NE(
+        d.find("Warning   BackendDown   12s    svcgw-health   10.99.0.12:80 (http) down after 3 "
+               "failed probes (last: bad_status 500)"),
+        std::string::npos)
+        << d;
+    EXPECT_EQ(d.find("Events:                   <none>"), std::string::npos);
 }
 
 TEST(Errors, KubectlMessages) {
