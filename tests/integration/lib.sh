@@ -384,19 +384,27 @@ http {
 }
 EOF
     : >"$dir/access.log"
+    rig_pod_nginx_start "$id" || rig_die "nginx in pod $id did not start"
+    : >"$dir/access.log"  # the readiness request is not traffic under test
+}
+
+# rig_pod_nginx_start ID: (re)starts the pod's nginx with its nginx.conf and
+# waits until it answers locally (bounded); 1 if it does not.
+rig_pod_nginx_start() {
+    local id=$1 ns dir ip i
+    ns=$(rig_ns "p$id")
+    dir=$(rig_pod_dir "$id")
+    ip=$(rig_pod_ip "$id")
     ip netns exec "$ns" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
         >"$dir/nginx.out" 2>&1 &
-    # Ready when it answers locally (bounded).
-    local i
     for ((i = 0; i < 50; i++)); do
         if ip netns exec "$ns" curl -s --max-time 1 -o /dev/null "http://$ip/"; then
-            : >"$dir/access.log"  # the probe is not traffic under test
             return 0
         fi
         sleep 0.1
     done
     cat "$dir/nginx.out" "$dir/error.log" >&2 2>/dev/null
-    rig_die "nginx in pod $id did not start"
+    return 1
 }
 
 # rig_pod_udp_echo ID PORT: a UDP echo answering "<pod name> <client ip:port>".
@@ -832,6 +840,28 @@ rig_flows_capacity() { rig_stats '[.workers[].flows_capacity] | add'; }
 # The per-worker lists are {name: count} objects or [name, count] pairs.
 rig_drop() { rig_stats "[.workers[].drops | to_entries[]? | select(.key == \"$1\") | .value] | add // 0"; }
 rig_event() { rig_stats "[.workers[].events | to_entries[]? | select(.key == \"$1\") | .value] | add // 0"; }
+
+# rig_wait_exit PID [TENTHS]: until PID exits, at most TENTHS x 0.1 s (200).
+rig_wait_exit() {
+    local i
+    for ((i = 0; i < ${2:-200}; i++)); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# rig_wait_line FILE PATTERN PID: until FILE has a line matching PATTERN, or
+# PID (the writer) exits; at most 30 s.
+rig_wait_line() {
+    local i
+    for ((i = 0; i < 300; i++)); do
+        grep -q -- "$2" "$1" && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
 
 # rig_bg CMD...: a background process owned by the test (killed on exit).
 rig_bg() {

@@ -67,6 +67,7 @@ tests=(
     "daemon:test_flood.sh"
     "daemon:test_churn.sh fullnat"
     "daemon:test_churn.sh nat"
+    "daemon:test_health.sh"
     "test_kubeapi.sh"
     "daemon:test_kube_walkthrough.sh"
     "daemon:test_endpoints.sh"
