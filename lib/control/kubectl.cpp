@@ -339,9 +339,11 @@ std::string describe_service(const json& s) {
     }
     // svcgw's addition: each backend's ring share and traffic.
     const json stats = s.value("stats", json::object());
-    std::vector<std::vector<std::string>> rows = {{"  ADDRESS", "WEIGHT", "STATE", "HEALTH",
-                                                   "RING-SHARE", "NEW-FLOWS", "ACTIVE", "PACKETS",
-                                                   "BYTES"}};
+    // HEALTH last: its cells vary most in width (and earlier columns keep
+    // their places for scripts that read them).
+    std::vector<std::vector<std::string>> rows = {{"  ADDRESS", "WEIGHT", "STATE", "RING-SHARE",
+                                                   "NEW-FLOWS", "ACTIVE", "PACKETS", "BYTES",
+                                                   "HEALTH"}};
     for (const auto& b : stats.value("backends", json::array())) {
         std::string state = b.value("terminating", false) ? "terminating"
                             : b.value("ready", false)     ? "ready"
@@ -356,11 +358,11 @@ std::string describe_service(const json& s) {
                       size == 0 ? 0.0 : 100.0 * b.value("ring_slots", 0u) / size);
         const json t = b.value("traffic", json::object());
         rows.push_back({"  " + b.value("ip", ""), std::to_string(b.value("weight", 0)), state,
-                        health_cell(s, b.value("ip", "")), share,
-                        std::to_string(t.value("new_flows", uint64_t{0})),
+                        share, std::to_string(t.value("new_flows", uint64_t{0})),
                         std::to_string(t.value("active_flows", uint64_t{0})),
                         std::to_string(t.value("packets", uint64_t{0})),
-                        human_bytes(t.value("bytes", uint64_t{0}))});
+                        human_bytes(t.value("bytes", uint64_t{0})),
+                        health_cell(s, b.value("ip", ""))});
     }
     if (rows.size() > 1) {
         out += "Backends:\n" + render_table(rows);

@@ -225,14 +225,19 @@ void Prober::on_event(uint32_t index, uint32_t events, uint64_t now,
                       std::vector<Completion>& done) {
     Slot& s = _slots[index];
     if (s.phase == Phase::connecting) {
+        // Writable without an error flag = connected (connect(2)); only a
+        // failed connect costs the SO_ERROR call that names the error.
         int error = 0;
-        socklen_t len = sizeof error;
-        if (getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) {
-            error = errno;
+        if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
+            socklen_t len = sizeof error;
+            if (getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) {
+                error = errno;
+            }
+            error = error != 0 ? error : ECONNRESET;
         }
         if (error != 0) {
             finish(s, failed(error), now, done);
-        } else if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
+        } else if ((events & EPOLLOUT) != 0) {
             on_connected(s, now, done);
         }
         return;
