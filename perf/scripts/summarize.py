@@ -6,6 +6,8 @@ usage: summarize.py LABEL "ARGS" FILE            -> one markdown table row
               (exit status 1 when a row failed: an error, or a sanity counter != 0)
        summarize.py --ratio LABEL "ARGS" A B     -> median [min..max] of the
               per-run ratio rx_mpps(A[i]) / rx_mpps(B[i]) (runs paired in order)
+       summarize.py --keys KEYS LABEL "CMD" FILE -> one row, the given RESULT keys
+              (comma list) of any tool, e.g. svcgw-health-bench
 """
 import os
 import statistics
@@ -94,6 +96,13 @@ def main():
             print(f"| {label} | (no paired runs) | | {args} |")
             return
         print(f"| {label} | {cell([x / y for x, y in pairs])} | n={len(pairs)} | {args} |")
+        return
+    if sys.argv[1] == "--keys":
+        keys, label, command, path = sys.argv[2].split(","), sys.argv[3], sys.argv[4], sys.argv[5]
+        runs = load(path)
+        cells = [f"{k} {cell([r[k] for r in runs if k in r])}" for k in keys
+                 if any(k in r for r in runs)]
+        print(f"| {label} | {'; '.join(cells) or '(no successful run)'} | n={len(runs)} | `{command}` |")
         return
     label, args, path = sys.argv[1], sys.argv[2], sys.argv[3]
     runs = load(path)
