@@ -325,7 +325,8 @@ bool run_until(HealthChecker& checker, const std::function<bool()>& done, int li
 
 // Runs the checker's loop for `ms`.
 void run_for(HealthChecker& checker, int ms) {
-    (void)run_until(checker, [] { return false; }, ms);
+    (void)run_until(
+        checker, [] { return false; }, ms);
 }
 
 ServiceConfig service_on(const std::string& name, uint16_t probe_port, HealthCheckConfig c,
