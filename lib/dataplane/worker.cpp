@@ -625,6 +625,16 @@ struct Worker::Impl {
                 flow->backend_hint = static_cast<uint32_t>(idx);
             }
         }
+        if (flow != nullptr && key.proto == pkt::kProtoTcp &&
+            FlowTable::is_reuse(flow->tcp_seen, p.tcp_flags) &&
+            sp.eligible[flow->backend_hint] == 0) [[unlikely]] {
+            // A new connection on a finished one's 5-tuple (client port
+            // reuse): new, so a backend that takes no new flows (probe-down,
+            // drained) does not get it, and the ring picks again.
+            flows.erase(flow);
+            flow = nullptr;
+            counters.add(WorkerEvent::flow_reuse_rebalanced);
+        }
         const bool is_new = flow == nullptr;
         if (is_new) {
             flow = open_flow<Mode>(m, frame, p, sp);

@@ -28,6 +28,7 @@ namespace svcgw {
     X(flow_hit)              /* client->service packets of a known flow */           \
     X(flow_reply)            /* backend->client packets translated back */           \
     X(flow_rebalanced)       /* flows whose backend was deleted, balanced again */   \
+    X(flow_reuse_rebalanced) /* SYN on a closed flow, backend out: balanced again */ \
     X(flow_expired)          /* flows removed by the idle timers */                  \
     X(reject_rst)            /* TCP connection refused with RST */                   \
     X(reject_icmp)           /* UDP refused with ICMP port unreachable */            \

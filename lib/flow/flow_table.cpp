@@ -288,9 +288,8 @@ uint8_t FlowTable::next_tcp_seen(uint8_t seen, uint8_t tcp_flags, bool is_reply)
         if (syn && !ack) {
             // A fresh SYN on a finished connection: the client reuses the
             // port (TIME_WAIT recycling); start over on the same backend.
-            constexpr uint8_t kFinished = tcp_seen::fin_fwd | tcp_seen::fin_rev | tcp_seen::rst;
-            seen =
-                (seen & kFinished) ? uint8_t{tcp_seen::syn_fwd} : uint8_t(seen | tcp_seen::syn_fwd);
+            seen = is_reuse(seen, tcp_flags) ? uint8_t{tcp_seen::syn_fwd}
+                                             : uint8_t(seen | tcp_seen::syn_fwd);
         } else if (ack && !syn) {
             seen |= tcp_seen::ack_fwd;
         }

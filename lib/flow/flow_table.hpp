@@ -240,6 +240,14 @@ public:
             apply_tcp_seen(flow, seen, now);
         }
     }
+    // A client SYN (without ACK) on a finished flow (FIN or RST seen): the
+    // client reuses the 5-tuple for a new connection. update_tcp_state()
+    // restarts such a flow; the worker may re-balance it instead.
+    static bool is_reuse(uint8_t seen, uint8_t tcp_flags) {
+        constexpr uint8_t kFinished = tcp_seen::fin_fwd | tcp_seen::fin_rev | tcp_seen::rst;
+        return (tcp_flags & (tcp_flag::syn | tcp_flag::ack)) == tcp_flag::syn &&
+               (seen & kFinished) != 0;
+    }
     // Refresh last_seen (UDP, or any packet that does not change TCP state).
     // Call it before counting the packet in packets_fwd/packets_rev.
     void touch(Flow* flow, uint32_t now) {

@@ -17,7 +17,6 @@
 // Prints one RESULT line (key=value) for perf/scripts/health.sh.
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <rte_eal.h>
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 #include <sched.h>
@@ -38,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "../bench_eal.hpp"
 #include "control/health_overlay.hpp"
 #include "control/table_publisher.hpp"
 
@@ -203,28 +203,11 @@ uint64_t verdicts(const HealthSummary& s) {
 int run(int argc, char** argv) {
     const Options o = parse(argc, argv);
     network(o);
-    std::vector<std::string> eal = {"svcgw-health-bench",
-                                    "--no-huge",
-                                    "--no-pci",
-                                    "--no-shconf",
-                                    "--no-telemetry",
-                                    "-l",
-                                    "0",
-                                    "-m",
-                                    "512",
-                                    "--log-level=error",
-                                    "--file-prefix=svcgw_health_" + std::to_string(getpid())};
-    std::vector<char*> eal_argv;
-    for (auto& a : eal) {
-        eal_argv.push_back(a.data());
-    }
     // EAL pins this thread to lcore 0; the caller's CPU set (taskset) wins.
     cpu_set_t cpus;
     CPU_ZERO(&cpus);
     const bool have_cpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0;
-    if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-        die("rte_eal_init failed");
-    }
+    bench_eal_init();  // no hugepages: the table's memory comes from the heap
     if (have_cpus) {
         sched_setaffinity(0, sizeof cpus, &cpus);
     }

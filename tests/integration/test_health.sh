@@ -135,6 +135,10 @@ served_after() {
         '[.[] | select(.start > $t) | select(.error != null or (.pod as $p | ($pods | split(",") | index($p)) == null))]' \
         "$dir/sample.json")
     echo "$n samples after $since, not served by $pods: $bad"
+    # A bad one's source port used before (a finished flow's 5-tuple)?
+    jq -c --argjson bad "$bad" '[.[] | select(.port as $p | $bad | map(.port) | index($p))]' \
+        "$dir/sample.json"
+    echo "flow_reuse_rebalanced: $(rig_event flow_reuse_rebalanced)"
     [ "$n" -ge "$min" ] && [ "$bad" = "[]" ]
 }
 

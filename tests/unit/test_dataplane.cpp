@@ -1083,6 +1083,64 @@ TEST_P(Dataplane, HealthChecksSteerNewFlowsOnly) {
     _table->set_health(nullptr);
 }
 
+// A client that reuses a finished connection's 5-tuple opens a new
+// connection: it restarts on the same backend while that backend takes new
+// flows, and is balanced again once it does not (probe-down here).
+TEST_P(Dataplane, PortReuseOfAFinishedFlowSkipsABackendThatTakesNoNewFlows) {
+    std::set<uint32_t> down;  // backend ip_be
+    HealthSource health{[&](Ipv4 ip, uint16_t, const HealthCheckConfig&) {
+        return !down.contains(htonl(ip.value));
+    }};
+    _table->set_health(&health);
+    auto publish = [&] {
+        ServiceConfig s = nginx_service({"10.99.0.11", "10.99.0.12"});
+        s.ports[0].health_check = HealthCheckConfig{};
+        ASSERT_TRUE(_table->upsert(s, {}));
+        rte_rcu_qsbr_quiescent(_qsbr, 0);
+    };
+    auto send = [&](uint16_t sport, uint8_t flags) -> Out {
+        rte_mbuf* in = make_l4({.src = be("10.99.0.2"),
+                                .dst = be("10.96.0.20"),
+                                .sport = be16(sport),
+                                .dport = be16(80),
+                                .flags = flags});
+        _now += kHz / 1000;
+        _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+        rte_rcu_qsbr_quiescent(_qsbr, 0);
+        auto out = _worker->take_tx();
+        EXPECT_EQ(out.size(), 1u);
+        Out o = out.empty() ? Out{} : inspect(out[0]);
+        for (rte_mbuf* m : out) {
+            rte_pktmbuf_free(m);
+        }
+        return o;
+    };
+    publish();
+    uint16_t to_11 = 0;
+    for (uint16_t sport = 20000; sport < 20100 && to_11 == 0; ++sport) {
+        if (send(sport, tcp_flag::syn).p.key.dst_ip == be("10.99.0.11")) {
+            to_11 = sport;
+        }
+    }
+    ASSERT_NE(to_11, 0);
+    const auto reused = [&] { return _worker->counters().get(WorkerEvent::flow_reuse_rebalanced); };
+    // Finished (client RST), reused while .11 is up: same backend.
+    EXPECT_EQ(send(to_11, tcp_flag::rst).p.key.dst_ip, be("10.99.0.11"));
+    EXPECT_EQ(send(to_11, tcp_flag::syn).p.key.dst_ip, be("10.99.0.11"));
+    EXPECT_EQ(reused(), 0u);
+    // .11 probe-down: a live flow keeps it, a reuse of a finished one does not.
+    down = {be("10.99.0.11")};
+    publish();
+    EXPECT_EQ(send(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.11")) << "live flow kept";
+    EXPECT_EQ(send(to_11, tcp_flag::syn | tcp_flag::ack).p.key.dst_ip, be("10.99.0.11"))
+        << "not a new connection";
+    EXPECT_EQ(send(to_11, tcp_flag::fin | tcp_flag::ack).p.key.dst_ip, be("10.99.0.11"));
+    EXPECT_EQ(send(to_11, tcp_flag::syn).p.key.dst_ip, be("10.99.0.12")) << "reuse re-picked";
+    EXPECT_EQ(reused(), 1u);
+    EXPECT_EQ(send(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.12")) << "and stays there";
+    _table->set_health(nullptr);
+}
+
 // ---- DNS in the worker ----
 
 constexpr const char* kDnsIp = "10.96.0.10";
