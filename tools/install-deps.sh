@@ -19,6 +19,8 @@ packages=(
   ethtool iptables iputils-ping
   hping3 tcpdump  # hardening tests: bounded floods, packet captures on failure
   etcd-server openssl  # tests/k8s: the test Kubernetes API's store and certificates
+  # perf (not the test suites): DNS and HTTP peers and load, sweep pictures
+  knot knot-dnsutils dnsperf wrk gnuplot-nox
 )
 
 # Debian's kubectl (kubernetes-client, 1.20) is tests/k8s's independent client.
@@ -61,12 +63,12 @@ if [ "$unpack_kubectl" -eq 1 ]; then
   dpkg-deb -x "$tmp"/"$kubectl_pkg"_*.deb "$kubectl_dir"
   rm -rf "$tmp"
 fi
-# Debian starts nginx and etcd on install; pods and tests run their own.
+# Debian starts nginx, etcd and knot on install; pods, tests and perf/dns run their own.
 if command -v systemctl >/dev/null; then
-  for unit in nginx etcd; do
+  for unit in nginx etcd knot; do
     if systemctl is-active --quiet "$unit" 2>/dev/null; then
       systemctl stop "$unit" || true
     fi
   done
-  systemctl disable --quiet etcd 2>/dev/null || true
+  systemctl disable --quiet etcd knot 2>/dev/null || true
 fi

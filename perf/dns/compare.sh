@@ -3,13 +3,22 @@
 # serves the same N-service cluster zone with knotd and with svcgw (its
 # worker answers in place), one after the other on the same veth pair into a
 # server namespace, and loads each with dnsperf (closed loop) from a client
-# namespace, and optionally kxdpgun (open loop over AF_XDP, -x QPS). Prints
-# one line per run and, at the end, the side-by-side table. Everything it
-# makes (namespaces, veths, files) carries a per-run tag and is removed on exit.
+# namespace, and optionally kxdpgun (open loop over AF_XDP, -x QPS[,QPS...]:
+# an offered-rate sweep, each rate -r times). Prints one line per run and,
+# at the end, the side-by-side table (median [min..max] over the -r runs);
+# -o FILE also writes the sweep as data ("server offered sent/s replies/s",
+# one line per run) for perf/scripts/plots.sh. Everything it makes
+# (namespaces, veths, files) carries a per-run tag and is removed on exit.
+#
+# knotd is set up as its documentation's performance notes say: one UDP
+# worker (udp-workers), pinned to the server CPU, socket buffers raised
+# (net.core.[rw]mem_{default,max}, per network namespace on this kernel, so
+# set in the server namespace only).
 #
 # Usage: perf/dns/compare.sh [-n SERVICES] [-l SECONDS] [-c CLIENTS]
-#                            [-x KXDPGUN_QPS] [-b BUILD_DIR] [knot|svcgw|both]
-#        (default: both)
+#                            [-x KXDPGUN_QPS[,QPS...]] [-r REPS] [-o DATA]
+#                            [-d] [-b BUILD_DIR] [knot|svcgw|both]
+#        (default: both; -d skips the closed-loop dnsperf runs)
 # Needs root (ip netns), knotd (knot), dnsperf, kdig/kxdpgun (knot-dnsutils).
 set -euo pipefail
 
@@ -18,18 +27,29 @@ root=$(cd "$here/../.." && pwd)
 services=10000
 duration=10
 clients=4
-xdp_qps=0
+xdp_rates=""
+reps=1
+data=""
+dnsperf_runs=1
 build="$root/build"
-while getopts "n:l:c:x:b:h" opt; do
+while getopts "n:l:c:x:r:o:db:h" opt; do
     case $opt in
         n) services=$OPTARG ;;
         l) duration=$OPTARG ;;
         c) clients=$OPTARG ;;
-        x) xdp_qps=$OPTARG ;;
+        x) xdp_rates=${OPTARG//,/ } ;;
+        r) reps=$OPTARG ;;
+        o) data=$OPTARG ;;
+        d) dnsperf_runs=0 ;;
         b) build=$OPTARG ;;
-        *) sed -n '2,13p' "$0"; exit 2 ;;
+        *) sed -n '2,22p' "$0"; exit 2 ;;
     esac
 done
+for rate in $xdp_rates; do
+    [[ $rate =~ ^[1-9][0-9]*$ ]] || { echo "compare: -x takes rates in qps, not '$rate'" >&2; exit 2; }
+done
+[[ $reps =~ ^[1-9][0-9]?$ ]] || { echo "compare: -r takes 1..99, not '$reps'" >&2; exit 2; }
+[[ $duration =~ ^[1-9][0-9]?$ ]] || { echo "compare: -l takes 1..99 seconds, not '$duration'" >&2; exit 2; }
 shift $((OPTIND - 1))
 which=${1:-both}
 
@@ -44,6 +64,10 @@ cli_ns="$tag-cli"
 srv_if="$tag-s"
 cli_if="$tag-c"
 net=10.201.$(($$ % 250)).    # the veth /24, unique enough per run
+# knotd's socket buffers (its docs: raise them for high query rates); the
+# default 208 KiB holds ~270 queued queries, a few ms of a 100k qps burst.
+# 4 MiB: a namespace may not go above the host's own maximum (4 MiB here).
+sock_buf=$((4 * 1024 * 1024))
 work=$(mktemp -d "/tmp/$tag.XXXXXX")
 server_pid=""
 
@@ -110,6 +134,7 @@ stop_server() {
 
 # One closed-loop dnsperf run; prints "label qps avg_latency_ms lost/sent".
 measure_dnsperf() {  # $1 = label
+    [ "$dnsperf_runs" -eq 1 ] || return 0
     local out="$work/dnsperf-$1.txt"
     ip netns exec "$cli_ns" taskset -c "$client_cpu" dnsperf -s "$dns_ip" \
         -d "$work/zone/queries.txt" -l "$duration" -c "$clients" -T 1 -q 500 -t 2 >"$out" 2>&1 || true
@@ -131,21 +156,61 @@ measure_dnsperf() {  # $1 = label
         "${lost:-?}" "${sent:-?}" "${codes:-no answers}" >>"$work/table.md"
 }
 
-# Open loop at a fixed rate over AF_XDP from the client namespace.
+# CPU seconds (user, system) the server has used so far, all threads.
+server_cpu_times() {
+    awk '{printf "%.2f %.2f", $14 / 100, $15 / 100}' "/proc/$server_pid/stat" 2>/dev/null || echo "0 0"
+}
+
+# Open loop over AF_XDP from the client namespace: every rate of -x, -r
+# times each. One line per run to stdout, to the data file and to the
+# per-rate table.
 measure_kxdpgun() {  # $1 = label
-    [ "$xdp_qps" -gt 0 ] || return 0
-    local out="$work/kxdpgun-$1.txt"
-    ip netns exec "$cli_ns" kxdpgun -t "$duration" -Q "$xdp_qps" -F "${client_cpu}s1" \
-        -I "$cli_if" -i "$work/zone/queries.txt" "$dns_ip" >"$out" 2>&1 || true
-    printf '%-6s kxdpgun  target %s qps:\n' "$1" "$xdp_qps"
-    sed 's/^/    /' "$out" | tail -12
-    # "total queries: N (R pps)", "total replies: N (R pps) (P%)"
-    local sent replies rate
-    sent=$(awk '/total queries:/ {print $3}' "$out")
-    replies=$(awk '/total replies:/ {print $3}' "$out")
-    rate=$(awk '/total replies:/ {gsub(/\(/, "", $4); print $4}' "$out")
-    printf '| %s | kxdpgun %s qps (open loop) | %s | - | - | - | - | %s/%s | |\n' "$1" "$xdp_qps" \
-        "${rate:-?}" "$((${sent:-0} - ${replies:-0}))" "${sent:-?}" >>"$work/table.md"
+    local rate rep out sent replies sent_rate reply_rate cpu0 cpu1
+    for rate in $xdp_rates; do
+        for rep in $(seq "$reps"); do
+            out="$work/kxdpgun-$1-$rate-$rep.txt"
+            read -r -a cpu0 <<<"$(server_cpu_times)"
+            timeout -k 5 $((duration + 30)) ip netns exec "$cli_ns" kxdpgun -t "$duration" \
+                -Q "$rate" -F "${client_cpu}s1" -I "$cli_if" -i "$work/zone/queries.txt" \
+                "$dns_ip" >"$out" 2>&1 || true
+            read -r -a cpu1 <<<"$(server_cpu_times)"
+            # "total queries: N (R pps)", "total replies: N (R pps) (P%)"
+            sent=$(awk '/total queries:/ {print $3}' "$out")
+            replies=$(awk '/total replies:/ {print $3}' "$out")
+            sent_rate=$(( ${sent:-0} / duration ))
+            reply_rate=$(( ${replies:-0} / duration ))
+            printf '%-6s kxdpgun  offered %7s qps: sent %7s/s answered %7s/s; server CPU user %s s, system %s s\n' \
+                "$1" "$rate" "$sent_rate" "$reply_rate" \
+                "$(awk -v a="${cpu0[0]}" -v b="${cpu1[0]}" 'BEGIN {printf "%.2f", b - a}')" \
+                "$(awk -v a="${cpu0[1]}" -v b="${cpu1[1]}" 'BEGIN {printf "%.2f", b - a}')"
+            if [ -z "$sent" ]; then
+                sed 's/^/    /' "$out" | tail -5
+            fi
+            echo "$1 $rate $sent_rate $reply_rate" >>"$work/sweep.dat"
+        done
+    done
+}
+
+# The sweep as a table: per server and offered rate, answered/s and sent/s
+# as median [min..max] over the runs.
+sweep_table() {
+    python3 - "$work/sweep.dat" "$reps" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    server, rate, sent, answered = line.split()
+    rows.setdefault((server, int(rate)), []).append((int(sent), int(answered)))
+def cell(v):
+    return f"{statistics.median(v):,.0f} [{min(v):,.0f}..{max(v):,.0f}]"
+print("| server | offered qps | sent/s | answered/s | answered share | n |")
+print("|---|---|---|---|---|---|")
+for (server, rate), runs in sorted(rows.items()):
+    sent = [s for s, _ in runs]
+    answered = [a for _, a in runs]
+    share = [a / s if s else 0.0 for s, a in runs]
+    print(f"| {server} | {rate:,} | {cell(sent)} | {cell(answered)} | "
+          f"{statistics.median(share):.2f} [{min(share):.2f}..{max(share):.2f}] | {len(runs)} |")
+PY
 }
 
 run_knot() {
@@ -157,6 +222,7 @@ server:
     udp-workers: 1
     tcp-workers: 1
     background-workers: 1
+    socket-affinity: on
 log:
   - target: stderr
     any: warning
@@ -174,6 +240,9 @@ zone:
     file: "$work/zone/96.10.in-addr.arpa.zone"
 CONF
     setup_kernel_server_addresses
+    ip netns exec "$srv_ns" sysctl -qw net.core.rmem_max=$sock_buf net.core.rmem_default=$sock_buf \
+        net.core.wmem_max=$sock_buf net.core.wmem_default=$sock_buf ||
+        { log "cannot raise knotd's socket buffers in $srv_ns"; return 1; }
     ip netns exec "$srv_ns" taskset -c "$server_cpu" knotd -c "$work/knot/knot.conf" \
         >"$work/knot/knotd.log" 2>&1 &
     server_pid=$!
@@ -251,5 +320,10 @@ if [ -s "$work/table.md" ]; then
     echo "| server | load | QPS | avg latency (ms) | stddev (ms) | min (ms) | max (ms) | lost/sent | response codes |"
     echo "|---|---|---|---|---|---|---|---|---|"
     cat "$work/table.md"
+fi
+if [ -s "$work/sweep.dat" ]; then
+    echo
+    sweep_table
+    [ -z "$data" ] || cp "$work/sweep.dat" "$data"
 fi
 exit $rc

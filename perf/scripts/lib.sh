@@ -89,11 +89,13 @@ perf_stop_peer() {
 
 # perf_daemon_config CFG PREFIX true|false [MEMORY_MB]: svcgw-pktgen's emitted
 # config made private to this run: own file prefix, hugepages on/off, API
-# socket in the temp dir, metrics on a port of its own.
+# socket in the temp dir, metrics on a port of its own. PERF_LCORES (default
+# "0-1": control on lcore 0, one worker on lcore 1) sets dpdk.lcores, e.g.
+# "0@0,1@1,2@1" for two workers sharing CPU 1.
 perf_daemon_config() {
-  local cfg=$1 prefix=$2 huge=$3 mem=${4:-1024}
+  local cfg=$1 prefix=$2 huge=$3 mem=${4:-1024} lcores=${PERF_LCORES:-0-1}
   local metrics_port=$((20000 + ($$ * 7 + ${#perf_prefixes[@]}) % 20000))
-  sed -i "s|^dpdk: .*|dpdk: {lcores: \"0-1\", memory_mb: $mem, file_prefix: $prefix, hugepages: $huge}|" "$cfg"
+  sed -i "s|^dpdk: .*|dpdk: {lcores: \"$lcores\", memory_mb: $mem, file_prefix: $prefix, hugepages: $huge}|" "$cfg"
   {
     echo "api: {listen: \"unix:$perf_tmp/$prefix.api.sock\"}"
     echo "metrics: {listen: \"tcp:127.0.0.1:$metrics_port\"}"

@@ -8,6 +8,8 @@
 #   CHANGE="AT R"  svcgw only: at AT seconds pktgen rewrites svcgw's config
 #                  without the last R backends of every service and sends
 #                  SIGHUP (the disruption run over the real daemon).
+#   PERF_LCORES    svcgw's dpdk.lcores (default "0-1"); "0@0,1@1,2@1" runs
+#                  two workers on CPU 1 (lib.sh perf_daemon_config).
 # Every wait is bounded; processes, sockets, EAL runtime dirs and hugepage
 # files of this script's file prefixes are removed on any exit.
 set -euo pipefail

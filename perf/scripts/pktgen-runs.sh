@@ -4,6 +4,8 @@
 #   perf/scripts/pktgen-runs.sh BUILD REPS LABEL -- PKTGEN ARGS
 # The EAL arguments (no hugepages, private file prefix, one lcore) are added;
 # each run is bounded by a timeout and its EAL runtime dir is removed.
+# PERF_RAW=FILE also appends each run's RESULT line, prefixed by LABEL, to
+# FILE (the raw points of a sweep, for perf/scripts/plots.sh).
 set -euo pipefail
 build=$1 reps=$2 label=$3
 shift 3
@@ -27,6 +29,9 @@ for i in $(seq "$reps"); do
   fi
   perf_release_prefix "$prefix"
   grep '^RESULT' "$perf_tmp/run" >>"$out" || true
+  if [ -n "${PERF_RAW:-}" ]; then
+    grep '^RESULT' "$perf_tmp/run" | sed "s/^/$label /" >>"$PERF_RAW" || true
+  fi
   grep -E '^(change|worker|EAL|warm-up)' "$perf_tmp/run" | cut -c1-400 | sed "s/^/#   run $i: /" \
     >>"$perf_tmp/notes" || true
 done
