@@ -23,24 +23,24 @@ backend_points="2 10 100 1000"
 dns_rates=100000,200000,300000,400000,600000,800000,1000000
 dns_seconds=3
 
+# mpps_plot DIR NAME XLABEL TITLE: NAME.dat (x median min max n) -> NAME.png.
+mpps_plot() {
+    local dir=$1 name=$2 xlabel=$3 title=$4
+    [ -s "$dir/$name.dat" ] || return 0
+    gnuplot -e "$common
+        set output '$dir/$name.png'; set title '$title';
+        set logscale x; set xlabel '$xlabel'; set ylabel 'Mpps out'; set yrange [0:*];
+        plot '$dir/$name.dat' using 1:2:3:4 with yerrorlines lw 2 pt 7 title 'median [min..max]'"
+}
+
 render() {
     local dir=$1
     command -v gnuplot >/dev/null || { echo "plots: gnuplot missing (tools/install-deps.sh)" >&2; exit 1; }
-    local common='set terminal pngcairo size 800,500 font "sans,10"; set grid; set key top right;'
-    if [ -s "$dir/mpps-vs-flows.dat" ]; then
-        gnuplot -e "$common
-            set output '$dir/mpps-vs-flows.png';
-            set title 'svcgw worker, established fullnat, 64 backends (ring link, 1 shared core)';
-            set logscale x; set xlabel 'established flows'; set ylabel 'Mpps out'; set yrange [0:*];
-            plot '$dir/mpps-vs-flows.dat' using 1:2:3:4 with yerrorlines lw 2 pt 7 title 'median [min..max]'"
-    fi
-    if [ -s "$dir/mpps-vs-backends.dat" ]; then
-        gnuplot -e "$common
-            set output '$dir/mpps-vs-backends.png';
-            set title 'svcgw worker, 100k established fullnat flows (ring link, 1 shared core)';
-            set logscale x; set xlabel 'backends of the service'; set ylabel 'Mpps out'; set yrange [0:*];
-            plot '$dir/mpps-vs-backends.dat' using 1:2:3:4 with yerrorlines lw 2 pt 7 title 'median [min..max]'"
-    fi
+    common='set terminal pngcairo size 800,500 font "sans,10"; set grid; set key top right;'
+    mpps_plot "$dir" mpps-vs-flows 'established flows' \
+        'svcgw worker, established fullnat, 64 backends (ring link, 1 shared core)'
+    mpps_plot "$dir" mpps-vs-backends 'backends of the service' \
+        'svcgw worker, 100k established fullnat flows (ring link, 1 shared core)'
     if [ -s "$dir/dns-sweep.dat" ]; then
         # Columns: server offered sent/s answered/s; x = what kxdpgun sent.
         gnuplot -e "$common
@@ -75,6 +75,21 @@ with open(dat, "w") as out:
 PY
 }
 
+# local_sweep flows|backends: the ring-link pktgen runs of one sweep -> .dat.
+local_sweep() {
+    local sweep=$1 x dat points fixed
+    if [ "$sweep" = flows ]; then
+        points=$flows_points fixed=(--clients 4096 --backends 64) dat=mpps-vs-flows
+    else
+        points=$backend_points fixed=(--clients 4096 --flows 100000) dat=mpps-vs-backends
+    fi
+    for x in $points; do
+        PERF_RAW="$work/$sweep.raw" "$here/pktgen-runs.sh" "$build" "$reps" "$x" -- \
+            "--$sweep" "$x" "${fixed[@]}" --duration 1 | grep '^|' || true
+    done
+    to_dat "$work/$sweep.raw" rx_mpps "$outdir/$dat.dat"
+}
+
 if [ "${1:-}" = --render ]; then
     render "${2:-$root/perf}"
     exit 0
@@ -90,19 +105,8 @@ echo "# plots.sh $(date -u '+%F %H:%M') UTC, load average $(cut -d' ' -f1-3 /pro
     "commit $(git -C "$root" rev-parse --short HEAD), REPS=$reps"
 for sweep in $sweeps; do
     case $sweep in
-        flows)
-            for f in $flows_points; do
-                PERF_RAW="$work/flows.raw" "$here/pktgen-runs.sh" "$build" "$reps" "$f" -- \
-                    --flows "$f" --clients 4096 --backends 64 --duration 1 | grep '^|' || true
-            done
-            to_dat "$work/flows.raw" rx_mpps "$outdir/mpps-vs-flows.dat"
-            ;;
-        backends)
-            for b in $backend_points; do
-                PERF_RAW="$work/backends.raw" "$here/pktgen-runs.sh" "$build" "$reps" "$b" -- \
-                    --backends "$b" --flows 100000 --clients 4096 --duration 1 | grep '^|' || true
-            done
-            to_dat "$work/backends.raw" rx_mpps "$outdir/mpps-vs-backends.dat"
+        flows | backends)
+            local_sweep "$sweep"
             ;;
         dns)
             "$root/perf/dns/compare.sh" -b "$build" -d -l "$dns_seconds" -x "$dns_rates" -r "$reps" \
