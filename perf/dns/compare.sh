@@ -100,6 +100,13 @@ setup_topology() {
     # the path must be the same for knotd.
     ip netns exec "$cli_ns" ethtool -K "$cli_if" tx off tso off gso off gro off >/dev/null
     ip netns exec "$srv_ns" ethtool -K "$srv_if" tx off tso off gso off gro off >/dev/null
+    # The server's receive processing on the server CPU (RPS), as a NIC
+    # queue's interrupt would be pinned: a veth otherwise runs it on the
+    # sender's CPU, so the client's generator and the server's kernel
+    # receive path (IP, UDP, the socket queue; svcgw's af_packet ring)
+    # shared one core and queries were lost before any server saw them.
+    ip netns exec "$srv_ns" sh -c \
+        "printf %x $((1 << server_cpu)) > /sys/class/net/$srv_if/queues/rx-0/rps_cpus"
     # The client reaches the cluster DNS address through the server side,
     # as a pod reaches the gateway's VIP.
     ip -n "$cli_ns" route add "$dns_ip/32" via "${net}1"
@@ -161,28 +168,44 @@ server_cpu_times() {
     awk '{printf "%.2f %.2f", $14 / 100, $15 / 100}' "/proc/$server_pid/stat" 2>/dev/null || echo "0 0"
 }
 
+# Where queries were lost, so far: UDP receive-buffer drops in the server
+# namespace (a kernel-stack server's socket queue overflowed) and backlog
+# drops on every CPU (/proc/net/softnet_stat, column 2, hex; the
+# per-CPU queue ahead of the IP layer overflowed).
+loss_counters() {
+    local rcvbuf backlog=0 processed dropped rest
+    rcvbuf=$(ip netns exec "$srv_ns" awk '/^Udp:/ && $2 ~ /^[0-9]/ {print $6}' /proc/net/snmp)
+    while read -r processed dropped rest; do
+        backlog=$((backlog + 16#$dropped))
+    done </proc/net/softnet_stat
+    echo "${rcvbuf:-0} ${backlog:-0}"
+}
+
 # Open loop over AF_XDP from the client namespace: every rate of -x, -r
 # times each. One line per run to stdout, to the data file and to the
 # per-rate table.
 measure_kxdpgun() {  # $1 = label
-    local rate rep out sent replies sent_rate reply_rate cpu0 cpu1
+    local rate rep out sent replies sent_rate reply_rate cpu0 cpu1 loss0 loss1
     for rate in $xdp_rates; do
         for rep in $(seq "$reps"); do
             out="$work/kxdpgun-$1-$rate-$rep.txt"
             read -r -a cpu0 <<<"$(server_cpu_times)"
+            read -r -a loss0 <<<"$(loss_counters)"
             timeout -k 5 $((duration + 30)) ip netns exec "$cli_ns" kxdpgun -t "$duration" \
                 -Q "$rate" -F "${client_cpu}s1" -I "$cli_if" -i "$work/zone/queries.txt" \
                 "$dns_ip" >"$out" 2>&1 || true
             read -r -a cpu1 <<<"$(server_cpu_times)"
+            read -r -a loss1 <<<"$(loss_counters)"
             # "total queries: N (R pps)", "total replies: N (R pps) (P%)"
             sent=$(awk '/total queries:/ {print $3}' "$out")
             replies=$(awk '/total replies:/ {print $3}' "$out")
             sent_rate=$(( ${sent:-0} / duration ))
             reply_rate=$(( ${replies:-0} / duration ))
-            printf '%-6s kxdpgun  offered %7s qps: sent %7s/s answered %7s/s; server CPU user %s s, system %s s\n' \
+            printf '%-6s kxdpgun  offered %7s qps: sent %7s/s answered %7s/s; server CPU user %s s, system %s s; dropped: UDP rcvbuf %s, backlog %s\n' \
                 "$1" "$rate" "$sent_rate" "$reply_rate" \
                 "$(awk -v a="${cpu0[0]}" -v b="${cpu1[0]}" 'BEGIN {printf "%.2f", b - a}')" \
-                "$(awk -v a="${cpu0[1]}" -v b="${cpu1[1]}" 'BEGIN {printf "%.2f", b - a}')"
+                "$(awk -v a="${cpu0[1]}" -v b="${cpu1[1]}" 'BEGIN {printf "%.2f", b - a}')" \
+                "$((loss1[0] - loss0[0]))" "$((loss1[1] - loss0[1]))"
             if [ -z "$sent" ]; then
                 sed 's/^/    /' "$out" | tail -5
             fi
@@ -278,8 +301,8 @@ run_svcgw() {
     } >"$work/svcgw.yaml"
     ip netns exec "$srv_ns" "$daemon" -c "$work/svcgw.yaml" >"$work/svcgw.log" 2>&1 &
     server_pid=$!
-    if ! wait_for_answers 30; then
-        log "svcgw did not answer DNS within 30 s; its log:"
+    if ! wait_for_answers 60; then
+        log "svcgw did not answer DNS within 60 s; its log:"
         tail -20 "$work/svcgw.log" >&2
         stop_server
         return 1
