@@ -184,8 +184,8 @@ std::pair<size_t, size_t> census_of(Worker& w) {
     w.census_step(rte_rdtsc() + 4 * hz, kWholeTable);
     FlowCensus c = w.census();
     size_t live = 0, not_established = 0;
-    for (const auto& [key, n] : c.per_backend) {
-        live += n;
+    for (const BackendFlows& b : c.per_backend) {
+        live += b.flows;
     }
     for (const Flow& f : c.samples) {
         not_established += f.tcp_state != TcpState::established;

@@ -38,6 +38,7 @@ constexpr size_t kIpv4MinHeaderLen = 20;
 constexpr size_t kTcpMinHeaderLen = 20;
 constexpr size_t kUdpHeaderLen = 8;
 constexpr size_t kIcmpHeaderLen = 8;
+constexpr size_t kMacLen = 6;
 
 constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 constexpr uint16_t kEtherTypeArp = 0x0806;
@@ -59,6 +60,15 @@ constexpr uint8_t kIcmpEchoRequest = 8;
 namespace hdr {
 // Offsets inside the headers (RFC 791 §3.1, RFC 793 §3.1, RFC 768, RFC 792,
 // RFC 826).
+constexpr size_t kEthDstOff = 0;
+constexpr size_t kEthSrcOff = 6;
+constexpr size_t kEthTypeOff = 12;
+constexpr size_t kArpOpOff = 6;
+constexpr size_t kArpSenderMacOff = 8;
+constexpr size_t kArpSenderIpOff = 14;
+constexpr size_t kArpTargetIpOff = 24;
+constexpr size_t kIpVersionIhlOff = 0;
+constexpr size_t kIpTosOff = 1;
 constexpr size_t kIpTotalLengthOff = 2;
 constexpr size_t kIpIdOff = 4;
 constexpr size_t kIpFragOff = 6;
@@ -67,6 +77,8 @@ constexpr size_t kIpProtoOff = 9;
 constexpr size_t kIpChecksumOff = 10;
 constexpr size_t kIpSrcOff = 12;
 constexpr size_t kIpDstOff = 16;
+// Version 4, IHL 5 words: a header without options.
+constexpr uint8_t kIpVersionIhlNoOptions = 0x45;
 constexpr uint16_t kIpFragMask = 0x3fff;  // MF flag + 13-bit fragment offset
 constexpr uint16_t kIpFlagDf = 0x4000;
 constexpr size_t kTcpSeqOff = 4;
@@ -74,6 +86,8 @@ constexpr size_t kTcpAckOff = 8;
 constexpr size_t kTcpDataOffsetOff = 12;
 constexpr size_t kTcpFlagsOff = 13;
 constexpr size_t kTcpChecksumOff = 16;
+constexpr size_t kL4SrcPortOff = 0;  // TCP and UDP
+constexpr size_t kL4DstPortOff = 2;
 constexpr size_t kUdpLengthOff = 4;
 constexpr size_t kUdpChecksumOff = 6;
 constexpr size_t kIcmpChecksumOff = 2;

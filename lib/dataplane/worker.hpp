@@ -11,16 +11,16 @@
 // (dataplane/idle_backoff.hpp), RCU-offline while asleep. process_burst()
 // and poll_once() are callable without the loop (unit tests, benchmarks).
 //
-// Ownership of a flow (both directions must meet on one worker):
-//  - nat:     owner = hash(client ip, client port) % workers, computed from
-//             the source of client->VIP packets and the destination of
-//             backend->client replies.
-//  - fullnat: client->VIP packets as in nat; replies come to
-//             (SNAT address, SNAT port) and the SNAT port is allocated so
-//             that port % workers == owner.
-// A frame received by another worker goes to its owner over an SPSC ring per
-// (from, to) pair. This is what makes vdevs without RSS (net_af_packet fans
-// out with a kernel hash) correct with any number of workers.
+// Files by job: worker.cpp (the loop and the burst path: classify, flow
+// lookup, NAT), worker_host.cpp (host duties: ARP, ping, ICMP errors, DNS
+// turn-around, rejects), ownership.hpp (which worker owns a flow: the one
+// rule), snat_ports.* (fullnat source ports), flow_census.* (the census),
+// worker_impl.hpp (the state they share).
+//
+// A frame received by a worker that does not own its flow goes to the owner
+// over an SPSC ring per (from, to) pair. This is what makes vdevs without
+// RSS (net_af_packet fans out with a kernel hash) correct with any number of
+// workers.
 //
 // Packet semantics (each drop counted under its own reason, never logged):
 //  - malformed headers (truncated, IHL < 5, total length beyond the frame,
@@ -46,108 +46,25 @@
 //    ones: drop.icmp_error_untracked.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <span>
-#include <utility>
 #include <vector>
 
-#include "config/config.hpp"
+#include "dataplane/flow_census.hpp"
+#include "dataplane/worker_context.hpp"
 #include "dataplane/worker_counters.hpp"
-#include "dataplane/worker_neighbour.hpp"
 #include "dns/responder.hpp"
-#include "flow/flow_table.hpp"
 
 struct rte_mbuf;
-struct rte_mempool;
-struct rte_ring;
-struct rte_rcu_qsbr;
 
 namespace svcgw {
-
-class ServiceTable;
-
-// Burst size: DPDK's customary 32 amortises the PMD call and fits L1 with
-// the headers we touch.
-constexpr uint16_t kWorkerBurst = 32;
-// Packets a worker may hold for unresolved next hops (bounded so a dead
-// backend cannot drain the mempool).
-constexpr uint32_t kHoldCapacity = 64;
-// SPSC rings (power of two): handoff between workers and messages to the
-// control thread. 1024 handoff slots cover ~30 bursts of skew.
-constexpr uint32_t kHandoffRingSize = 1024;
-constexpr uint32_t kControlRingSize = 1024;
-
-// Worker -> control thread: ARP knowledge and resolution requests.
-struct ControlMessage {
-    enum Kind : uint16_t { learned = 1, resolve = 2 };
-    uint32_t ip_be;
-    MacAddr mac;  // learned only
-    uint16_t kind;
-};
-static_assert(sizeof(ControlMessage) == 12 && sizeof(ControlMessage) % 4 == 0,
-              "rte_ring element sizes are multiples of 4");
-
-// Everything the workers share, set up by the app before they start and
-// read-only afterwards (except through the atomics and rings it points to).
-struct WorkerContext {
-    uint16_t port_id = 0;
-    uint16_t workers = 1;
-    MacAddr mac{};
-    uint32_t address_be = 0;      // the port's own address
-    uint32_t subnet_mask_be = 0;  // the port's subnet
-    uint32_t gateway_be = 0;      // 0 = none
-    uint32_t service_net_be = 0;  // network.service_cidr
-    uint32_t service_mask_be = 0;
-    ForwardingMode mode = ForwardingMode::fullnat;
-    IdleMode idle = IdleMode::poll;  // dpdk.idle: what run() does when it finds nothing
-    std::vector<uint32_t> snat_be;   // SNAT source addresses (fullnat)
-    ConntrackConfig conntrack;
-    const ServiceTable* table = nullptr;
-    rte_rcu_qsbr* qsbr = nullptr;  // thread id of worker i = i
-    const std::atomic<const NeighbourView*>* neighbours = nullptr;
-    rte_mempool* pool = nullptr;  // for frames built from scratch (RST, ICMP)
-    // handoff[from * workers + to]; null on the diagonal.
-    std::vector<rte_ring*> handoff;
-    std::vector<rte_ring*> to_control;  // per worker, ControlMessage elements
-    rte_ring* control_tx = nullptr;     // control -> worker 0: frames to send
-    const std::atomic<bool>* stop = nullptr;
-    uint64_t tsc_hz = 0;
-    // Cluster DNS (DESIGN §3): UDP to dns_ip_be:53 is answered in place by
-    // the worker that received it (stateless: no owner, no handoff); ARP and
-    // ping for it are answered like a VIP's. 0 = no DNS address.
-    uint32_t dns_ip_be = 0;
-    // The live zone: the control thread publishes with a release store and
-    // retires old zones through `qsbr`; a worker loads it with acquire once
-    // per burst. Null (pointer or zone) = no configuration yet: SERVFAIL.
-    const std::atomic<const dns::Zone*>* dns_zone = nullptr;
-};
 
 struct WorkerStats {
     size_t flows = 0;
     size_t snat_ports_in_use = 0;  // one per fullnat flow (ports are per backend tuple)
     size_t held = 0;
 };
-
-// Flow census: each worker walks its flow table in small steps during
-// housekeeping (kCensusBudget entries per step, so a big table never stalls
-// packets) and, at the end of each pass, hands the result to the control
-// thread under a try_lock (never waits). Gives per (VIP key, backend) active
-// flow counts and a sample of live flows for GET /v1/flows.
-constexpr uint32_t kCensusSamples = 1024;
-struct FlowCensus {
-    uint64_t passes = 0;  // completed passes; 0 = none yet
-    uint32_t now_s = 0;   // worker clock at the end of the pass
-    // (packed VipKey: ip_be << 32 | port_be << 16 | proto, backend ip_be) -> live flows
-    std::map<std::pair<uint64_t, uint32_t>, uint32_t> per_backend;
-    std::vector<Flow> samples;  // at most kCensusSamples
-};
-inline uint64_t pack_vip(uint32_t ip_be, uint16_t port_be, uint8_t proto) {
-    return uint64_t{ip_be} << 32 | uint64_t{port_be} << 16 | proto;
-}
 
 class Worker {
 public:
@@ -200,8 +117,8 @@ public:
     const dns::DnsCounters& dns_counters() const;
     // Runs up to `budget` entries of the census pass (the loop calls it).
     void census_step(uint64_t now_tsc, uint32_t budget);
-    // The last completed census (control thread; brief lock).
-    FlowCensus census() const;
+    // The last completed census; one reader thread (the control thread).
+    FlowCensus census();
     WorkerStats stats() const;
     uint16_t index() const;
 

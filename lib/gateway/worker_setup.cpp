@@ -80,15 +80,17 @@ WorkerContext make_worker_context(const Config& config, const Port& port, uint16
     c.gateway_be = port.gateway ? htonl(port.gateway->value) : 0;
     c.service_net_be = htonl(config.network.service_cidr.network().value);
     c.service_mask_be = htonl(config.network.service_cidr.mask());
-    c.mode = config.forwarding;
-    c.idle = config.dpdk.idle;
+    c.mode = config.forwarding == ForwardingMode::nat ? NatMode::nat : NatMode::fullnat;
+    c.idle = config.dpdk.idle == IdleMode::adaptive ? IdlePolicy::adaptive : IdlePolicy::poll;
     for (Ipv4 ip : config.network.snat_addresses) {
         c.snat_be.push_back(htonl(ip.value));
     }
     if (c.snat_be.empty()) {
         c.snat_be.push_back(c.address_be);  // [] = the port's own address
     }
-    c.conntrack = config.conntrack;
+    c.conntrack =
+        FlowTableConfig{config.conntrack.max_flows, config.conntrack.tcp_established_timeout_s,
+                        config.conntrack.tcp_transitory_timeout_s, config.conntrack.udp_timeout_s};
     c.table = shared.table;
     c.qsbr = shared.qsbr;
     c.neighbours = shared.neighbours;

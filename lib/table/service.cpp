@@ -8,25 +8,11 @@
 #include <set>
 #include <utility>
 
+#include "common/byte_order.hpp"
+
 namespace svcgw {
 
 namespace {
-
-constexpr uint16_t to_be16(uint16_t v) {
-    if constexpr (std::endian::native == std::endian::little) {
-        return __builtin_bswap16(v);
-    } else {
-        return v;
-    }
-}
-
-constexpr uint32_t to_be32(uint32_t v) {
-    if constexpr (std::endian::native == std::endian::little) {
-        return __builtin_bswap32(v);
-    } else {
-        return v;
-    }
-}
 
 // Fibonacci hashing (Knuth, TAOCP 6.4): the multiplier is 2^32 / phi. The
 // top bits index a power-of-two table.

@@ -47,12 +47,6 @@ uint32_t vip_addr_hash(const void* key, uint32_t /*len*/, uint32_t init) {
     return rte_hash_crc_4byte(k, init);
 }
 
-uint64_t pack(const VipKey& key) {
-    uint64_t v;
-    std::memcpy(&v, &key, sizeof(v));
-    return v;
-}
-
 std::string key_str(const VipKey& key) {
     return Ipv4{rte_be_to_cpu_32(key.ip_be)}.str() + ":" +
            std::to_string(rte_be_to_cpu_16(key.port_be)) + "/" +
@@ -276,8 +270,8 @@ Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* c
     std::unordered_set<uint64_t> next_keys;
     size_t added = 0;
     for (size_t i = 0; i < keys.size(); ++i) {
-        next_keys.insert(pack(keys[i]));
-        auto owner = _key_owner.find(pack(keys[i]));
+        next_keys.insert(keys[i].packed());
+        auto owner = _key_owner.find(keys[i].packed());
         if (owner == _key_owner.end()) {
             ++added;
         } else if (owner->second != old) {
@@ -289,7 +283,7 @@ Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* c
     std::vector<VipKey> stale;
     if (current != nullptr) {
         for (const auto& k : current->keys) {
-            if (next_keys.count(pack(k)) == 0) {
+            if (next_keys.count(k.packed()) == 0) {
                 stale.push_back(k);
             }
         }
@@ -311,7 +305,7 @@ Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* c
     const auto ports = next->ports();
     std::vector<size_t> fresh;
     for (size_t i = 0; i < keys.size(); ++i) {
-        if (_key_owner.count(pack(keys[i])) != 0) {
+        if (_key_owner.count(keys[i].packed()) != 0) {
             continue;
         }
         // Release store of the data pointer (rte_hash LF) pairs with the
@@ -340,7 +334,7 @@ Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* c
     // Existing keys: an in-place data pointer replacement, which allocates
     // nothing and cannot fail. Same release/acquire pairing.
     for (size_t i = 0; i < keys.size(); ++i) {
-        if (_key_owner.count(pack(keys[i])) == 0) {
+        if (_key_owner.count(keys[i].packed()) == 0) {
             continue;
         }
         int rc = rte_hash_add_key_data(_vips, &keys[i], const_cast<ServicePort*>(&ports[i]));
@@ -351,13 +345,13 @@ Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* c
     }
     for (const auto& k : stale) {
         rte_hash_del_key(_vips, &k);
-        _key_owner.erase(pack(k));
+        _key_owner.erase(k.packed());
     }
     if (old != nullptr && old->cluster_ip()) {
         vip_unref(rte_cpu_to_be_32(old->cluster_ip()->value));
     }
     for (const auto& k : keys) {
-        _key_owner[pack(k)] = next.get();
+        _key_owner[k.packed()] = next.get();
     }
 
     // 3. Retire the old object; readers holding it keep it until their next
@@ -381,7 +375,7 @@ Result<void> ServiceTable::remove(const std::string& ns, const std::string& name
     Entry& entry = it->second;
     for (const auto& k : entry.keys) {
         rte_hash_del_key(_vips, &k);
-        _key_owner.erase(pack(k));
+        _key_owner.erase(k.packed());
     }
     if (entry.service->cluster_ip()) {
         vip_unref(rte_cpu_to_be_32(entry.service->cluster_ip()->value));

@@ -22,6 +22,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <span>
@@ -49,6 +50,13 @@ struct VipKey {
     uint8_t pad = 0;
 
     bool operator==(const VipKey&) const = default;
+    // The 8 bytes as one value: the table's key index and the workers' flow
+    // census key by it.
+    uint64_t packed() const {
+        uint64_t v;
+        std::memcpy(&v, this, sizeof v);
+        return v;
+    }
 };
 static_assert(sizeof(VipKey) == 8, "VipKey is hashed as 8 raw bytes");
 

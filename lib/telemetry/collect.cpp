@@ -46,12 +46,10 @@ StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* c
             if (sp.all_down != AllDownState::no) {
                 p.all_down = sp.all_down == AllDownState::reject ? "reject" : "fail_open";
             }
-            const uint64_t key = pack_vip(vip_be, sp.port_be, static_cast<uint8_t>(sp.protocol));
+            const uint64_t key =
+                VipKey{vip_be, sp.port_be, static_cast<uint8_t>(sp.protocol), 0}.packed();
             for (const FlowCensus& c : census) {
-                auto it = c.per_backend.lower_bound({key, 0});
-                for (; it != c.per_backend.end() && it->first.first == key; ++it) {
-                    p.traffic.active_flows += it->second;
-                }
+                p.traffic.active_flows += c.flows_of(key);
             }
             out.ports.push_back(std::move(p));
         }
@@ -73,12 +71,9 @@ StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* c
             b.traffic = traffic_of(be.stats);
             for (const ServicePort& sp : svc->ports()) {
                 const uint64_t key =
-                    pack_vip(vip_be, sp.port_be, static_cast<uint8_t>(sp.protocol));
+                    VipKey{vip_be, sp.port_be, static_cast<uint8_t>(sp.protocol), 0}.packed();
                 for (const FlowCensus& c : census) {
-                    auto it = c.per_backend.find({key, be.ip_be});
-                    if (it != c.per_backend.end()) {
-                        b.traffic.active_flows += it->second;
-                    }
+                    b.traffic.active_flows += c.flows_of(key, be.ip_be);
                 }
             }
             out.backends.push_back(std::move(b));

@@ -454,7 +454,7 @@ public:
         _ctx.gateway_be = be("10.99.0.254");
         _ctx.service_net_be = be("10.96.0.0");
         _ctx.service_mask_be = be("255.255.0.0");
-        _ctx.mode = nat ? ForwardingMode::nat : ForwardingMode::fullnat;
+        _ctx.mode = nat ? NatMode::nat : NatMode::fullnat;
         _ctx.snat_be = {be("10.99.0.1")};
         _ctx.conntrack.max_flows = kMaxFlows * workers;
         _ctx.table = g->table.get();

@@ -132,8 +132,9 @@ TEST_F(Counters, CollectorReportsPortsBackendsAndRingShares) {
     EXPECT_EQ(counted->traffic.new_flows, 1u);
     // Active flows come from the workers' census, keyed by VIP and backend.
     FlowCensus census;
-    census.per_backend[{pack_vip(htonl(Ipv4::parse("10.96.0.20")->value), htons(80), 6),
-                        htonl(Ipv4::parse("10.0.0.1")->value)}] = 4;
+    census.per_backend.push_back(
+        {VipKey{htonl(Ipv4::parse("10.96.0.20")->value), htons(80), 6, 0}.packed(),
+         htonl(Ipv4::parse("10.0.0.1")->value), 4});
     s = collect_stats(*table, {}, {census, census});
     EXPECT_EQ(s.ports[0].traffic.active_flows, 8u);
     for (const auto& b : s.backends) {

@@ -181,7 +181,7 @@ ServiceConfig nginx_service(std::vector<const char*> endpoints) {
     return s;
 }
 
-class Dataplane : public ::testing::TestWithParam<ForwardingMode> {
+class Dataplane : public ::testing::TestWithParam<NatMode> {
 protected:
     void SetUp() override {
         size_t size = rte_rcu_qsbr_get_memsize(1);
@@ -201,7 +201,7 @@ protected:
                                                                 {be("10.99.0.254"), kRouterMac}};
         _view = std::make_unique<NeighbourView>(neighbours);
         _published.store(_view.get());
-        std::string name = "to_control_" + std::to_string(GetParam() == ForwardingMode::nat);
+        std::string name = "to_control_" + std::to_string(GetParam() == NatMode::nat);
         _to_control = rte_ring_create_elem(name.c_str(), sizeof(ControlMessage), 64, SOCKET_ID_ANY,
                                            RING_F_SP_ENQ | RING_F_SC_DEQ);
         ASSERT_NE(_to_control, nullptr);
@@ -309,7 +309,7 @@ protected:
 };
 
 TEST_P(Dataplane, BurstTable) {
-    const bool fullnat = GetParam() == ForwardingMode::fullnat;
+    const bool fullnat = GetParam() == NatMode::fullnat;
     const uint32_t client = be("10.99.0.2"), vip = be("10.96.0.20"), gw = be("10.99.0.1");
     // Filled by the first step: where the connection went.
     uint32_t backend = 0;
@@ -590,7 +590,7 @@ Quote quote_of(const Out& o) {
 }
 
 TEST_P(Dataplane, PacketSemanticsTable) {
-    const bool fullnat = GetParam() == ForwardingMode::fullnat;
+    const bool fullnat = GetParam() == NatMode::fullnat;
     ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.11"}), {}));
     const uint32_t client = be("10.99.0.2"), vip = be("10.96.0.20"), gw = be("10.99.0.1");
     const uint32_t pod = be("10.99.0.11");
@@ -800,7 +800,7 @@ TEST_P(Dataplane, PacketSemanticsTable) {
 
 // The quoted datagram after translation, checked field by field.
 TEST_P(Dataplane, IcmpErrorQuoteIsTranslatedBothWays) {
-    const bool fullnat = GetParam() == ForwardingMode::fullnat;
+    const bool fullnat = GetParam() == NatMode::fullnat;
     ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.11"}), {}));
     const uint32_t client = be("10.99.0.2"), vip = be("10.96.0.20"), gw = be("10.99.0.1");
     const uint32_t pod = be("10.99.0.11");
@@ -844,7 +844,7 @@ TEST_P(Dataplane, IcmpErrorQuoteIsTranslatedBothWays) {
 // received it (the owner is computed from the quoted datagram), and the
 // owner translates it.
 TEST_P(Dataplane, IcmpErrorGoesToTheFlowOwner) {
-    const bool fullnat = GetParam() == ForwardingMode::fullnat;
+    const bool fullnat = GetParam() == NatMode::fullnat;
     ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.11"}), {}));
     _worker.reset();
     std::vector<rte_ring*> rings;
@@ -928,7 +928,7 @@ TEST_P(Dataplane, IcmpErrorGoesToTheFlowOwner) {
 // 1024..65535, so every port must be used before anything is refused, and
 // then the refusal must say snat_exhausted.
 TEST_P(Dataplane, SnatPortSpaceIsUsedUpBeforeRefusing) {
-    const bool fullnat = GetParam() == ForwardingMode::fullnat;
+    const bool fullnat = GetParam() == NatMode::fullnat;
     _worker.reset();
     _ctx.conntrack.max_flows = 1 << 17;
     _worker = std::make_unique<Worker>(_ctx, 0);
@@ -1385,16 +1385,14 @@ TEST_P(DnsWorker, ArpAndPingForTheDnsAddressAreAnswered) {
     rte_pktmbuf_free(out[0]);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, DnsWorker,
-                         ::testing::Values(ForwardingMode::fullnat, ForwardingMode::nat),
+INSTANTIATE_TEST_SUITE_P(Modes, DnsWorker, ::testing::Values(NatMode::fullnat, NatMode::nat),
                          [](const auto& info) {
-                             return info.param == ForwardingMode::fullnat ? "fullnat" : "nat";
+                             return info.param == NatMode::fullnat ? "fullnat" : "nat";
                          });
 
-INSTANTIATE_TEST_SUITE_P(Modes, Dataplane,
-                         ::testing::Values(ForwardingMode::fullnat, ForwardingMode::nat),
+INSTANTIATE_TEST_SUITE_P(Modes, Dataplane, ::testing::Values(NatMode::fullnat, NatMode::nat),
                          [](const auto& info) {
-                             return info.param == ForwardingMode::fullnat ? "fullnat" : "nat";
+                             return info.param == NatMode::fullnat ? "fullnat" : "nat";
                          });
 
 }  // namespace

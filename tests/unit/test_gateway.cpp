@@ -83,8 +83,8 @@ TEST(WorkerContextBuilder, TakesEveryFieldFromConfigPortAndShared) {
     EXPECT_EQ(c.gateway_be, be("10.99.0.254"));
     EXPECT_EQ(c.service_net_be, be("10.96.0.0"));
     EXPECT_EQ(c.service_mask_be, be("255.255.0.0"));
-    EXPECT_EQ(c.mode, ForwardingMode::nat);
-    EXPECT_EQ(c.idle, IdleMode::adaptive);
+    EXPECT_EQ(c.mode, NatMode::nat);
+    EXPECT_EQ(c.idle, IdlePolicy::adaptive);
     EXPECT_EQ(c.snat_be, std::vector<uint32_t>{be("10.99.0.1")});  // [] = the port's address
     EXPECT_EQ(c.conntrack.max_flows, 4096u);
     EXPECT_EQ(c.dns_ip_be, be("10.96.0.10"));

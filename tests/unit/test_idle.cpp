@@ -95,7 +95,7 @@ public:
 };
 
 // One worker on a net_ring port whose rings the test plays the far side of.
-class Loop : public ::testing::TestWithParam<IdleMode> {
+class Loop : public ::testing::TestWithParam<IdlePolicy> {
 protected:
     void SetUp() override {
         // Names are unique per test: a closed net_ring port keeps its name.
@@ -191,7 +191,7 @@ protected:
 };
 
 TEST_P(Loop, IdleWorkerSleepsOnlyWhenAdaptive) {
-    if (GetParam() == IdleMode::adaptive) {
+    if (GetParam() == IdlePolicy::adaptive) {
         EXPECT_TRUE(eventually([&] { return sleeps() >= 20; })) << sleeps() << " sleeps";
     } else {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -204,7 +204,7 @@ TEST_P(Loop, IdleWorkerSleepsOnlyWhenAdaptive) {
 // online would pass a quiescent state only after waking (and would fail
 // the first-check count below nearly every time).
 TEST_P(Loop, GracePeriodsDoNotWaitForASleepingWorker) {
-    if (GetParam() != IdleMode::adaptive) {
+    if (GetParam() != IdlePolicy::adaptive) {
         GTEST_SKIP() << "a polling worker passes a quiescent state every loop";
     }
     ASSERT_TRUE(eventually([&] { return sleeps() >= 20; }));
@@ -227,7 +227,7 @@ TEST_P(Loop, GracePeriodsDoNotWaitForASleepingWorker) {
 
 // The first frame after an idle spell is taken in and answered.
 TEST_P(Loop, FirstFrameIsAnswered) {
-    if (GetParam() == IdleMode::adaptive) {
+    if (GetParam() == IdlePolicy::adaptive) {
         ASSERT_TRUE(eventually([&] { return sleeps() >= 20; }));
     }
     rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
@@ -247,7 +247,7 @@ TEST_P(Loop, FirstFrameIsAnswered) {
 
 // Stop is seen within one sleep.
 TEST_P(Loop, StopEndsASleepingLoop) {
-    if (GetParam() == IdleMode::adaptive) {
+    if (GetParam() == IdlePolicy::adaptive) {
         ASSERT_TRUE(eventually([&] { return sleeps() >= 20; }));
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -255,9 +255,9 @@ TEST_P(Loop, StopEndsASleepingLoop) {
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
 }
 
-INSTANTIATE_TEST_SUITE_P(Idle, Loop, ::testing::Values(IdleMode::poll, IdleMode::adaptive),
+INSTANTIATE_TEST_SUITE_P(Idle, Loop, ::testing::Values(IdlePolicy::poll, IdlePolicy::adaptive),
                          [](const auto& info) {
-                             return info.param == IdleMode::adaptive ? "adaptive" : "poll";
+                             return info.param == IdlePolicy::adaptive ? "adaptive" : "poll";
                          });
 
 }  // namespace
