@@ -6,8 +6,9 @@
 #include <rte_ring_elem.h>
 
 #include <array>
+#include <span>
 
-#include "port/arp.hpp"
+#include "dataplane/packet.hpp"
 #include "port/neighbour.hpp"
 
 namespace svcgw {
@@ -16,6 +17,25 @@ namespace {
 
 // Messages per dequeue: one 768-byte array on the stack.
 constexpr unsigned kDrainBatch = 64;
+
+// A frame written by one of the data plane's tested builders
+// (dataplane/packet.hpp) into a fresh mbuf; null when the pool is empty.
+template <class Build>
+rte_mbuf* built_frame(rte_mempool* pool, Build&& build) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    if (m == nullptr) {
+        return nullptr;
+    }
+    const size_t len =
+        build(std::span<uint8_t>(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_tailroom(m)));
+    if (len == 0) {
+        rte_pktmbuf_free(m);
+        return nullptr;
+    }
+    m->data_len = static_cast<uint16_t>(len);
+    m->pkt_len = static_cast<uint32_t>(len);
+    return m;
+}
 
 }  // namespace
 
@@ -45,7 +65,9 @@ void ControlTick::run(uint64_t now_ms) {
         }
     }
     for (Ipv4 ip : _neighbours.tick(now_ms)) {
-        send(build_arp_request(_ctx.pool, _ctx.mac, _ctx.address_be, htonl(ip.value)));
+        send(built_frame(_ctx.pool, [&](std::span<uint8_t> out) {
+            return pkt::build_arp_request(out, _ctx.mac, _ctx.address_be, htonl(ip.value));
+        }));
     }
     if (_reclaim) {
         _reclaim();
@@ -62,7 +84,9 @@ void ControlTick::send(rte_mbuf* frame) {
 }
 
 void ControlTick::announce(uint32_t ip_be) {
-    send(build_gratuitous_arp(_ctx.pool, _ctx.mac, ip_be));
+    send(built_frame(_ctx.pool, [&](std::span<uint8_t> out) {
+        return pkt::build_gratuitous_arp(out, _ctx.mac, ip_be);
+    }));
 }
 
 }  // namespace svcgw

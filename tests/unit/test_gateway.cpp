@@ -166,6 +166,10 @@ TEST_F(Tick, ResolveRequestGoesOutAsAnArpRequestThroughWorkerZero) {
     EXPECT_EQ(MacAddr({f[0], f[1], f[2], f[3], f[4], f[5]}),
               MacAddr({0xff, 0xff, 0xff, 0xff, 0xff, 0xff}));
     EXPECT_EQ(MacAddr({f[6], f[7], f[8], f[9], f[10], f[11]}), kGwMac);
+    // Byte for byte the data plane's tested builder (one ARP builder).
+    std::array<uint8_t, pkt::kEthMinFrameLen> want{};
+    ASSERT_EQ(pkt::build_arp_request(want, kGwMac, be("10.99.0.1"), be("10.99.0.11")), want.size());
+    EXPECT_EQ(std::memcmp(f, want.data(), want.size()), 0);
     rte_pktmbuf_free(out[0]);
     EXPECT_EQ(_reclaims, 1);
 }
