@@ -31,8 +31,6 @@ constexpr size_t kExpiryBudget = 64;
 // (~1-2 us of sequential reads) every 100 us covers a 512k-entry table in
 // ~50 ms.
 constexpr uint32_t kCensusBudget = 1024;
-// Session-affinity entries per worker (ClientIP services).
-constexpr uint32_t kAffinityEntries = 65536;
 // A worker's table never smaller than this, whatever max_flows / workers.
 constexpr uint32_t kMinFlowsPerWorker = 1024;
 // Timer slack of an adaptive worker's sleeps (Linux's default is 50 us):
@@ -69,7 +67,10 @@ Worker::Impl::Impl(const WorkerContext& c, uint16_t i)
           FlowTableConfig{std::max<uint32_t>(c.conntrack.max_flows / c.workers, kMinFlowsPerWorker),
                           c.conntrack.tcp_established_timeout_s,
                           c.conntrack.tcp_transitory_timeout_s, c.conntrack.udp_timeout_s}),
-      affinity(kAffinityEntries),
+      own_affinity(c.affinity != nullptr
+                       ? nullptr
+                       : std::make_unique<AffinitySet>(c.workers, kAffinityEntries)),
+      affinity(c.affinity != nullptr ? *c.affinity : *own_affinity),
       ownership(c.mode, c.workers),
       snat_ports(ownership, i) {}
 
@@ -84,7 +85,7 @@ int Worker::Impl::pick_backend(const ServicePort& sp, const FlowKey& key, uint32
     if (svc.session_affinity() == SessionAffinity::client_ip) {
         AffinityKey ak{key.src_ip, key.dst_ip, key.dst_port, key.proto, 0};
         uint32_t timeout = svc.session_affinity_timeout_s();
-        if (auto ip = affinity.lookup(ak, now_s, timeout)) {
+        if (auto ip = affinity.lookup(index, ak, now_s, timeout)) {
             const Backend* b = svc.find_backend(*ip);
             if (b != nullptr) {
                 int idx = static_cast<int>(b - svc.backends().data());
@@ -94,7 +95,7 @@ int Worker::Impl::pick_backend(const ServicePort& sp, const FlowKey& key, uint32
             }
         }
         int idx = static_cast<int>(sp.ring->pick(hash_u64(key.src_ip, 0)));
-        affinity.update(ak, svc.backends()[idx].ip_be, now_s, timeout);
+        affinity.update(index, ak, svc.backends()[idx].ip_be, now_s, timeout);
         return idx;
     }
     return static_cast<int>(sp.ring->pick(key_hash));

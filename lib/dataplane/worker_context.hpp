@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dataplane/worker_neighbour.hpp"
+#include "flow/affinity_table.hpp"
 #include "flow/flow_table.hpp"
 
 struct rte_mempool;
@@ -43,6 +44,8 @@ constexpr uint32_t kHoldCapacity = 64;
 // control thread. 1024 handoff slots cover ~30 bursts of skew.
 constexpr uint32_t kHandoffRingSize = 1024;
 constexpr uint32_t kControlRingSize = 1024;
+// Session-affinity entries per worker (ClientIP services).
+constexpr uint32_t kAffinityEntries = 65536;
 
 // Worker -> control thread: ARP knowledge and resolution requests.
 struct ControlMessage {
@@ -69,6 +72,9 @@ struct WorkerContext {
     // conntrack.*; max_flows is the whole set's, split evenly over workers.
     FlowTableConfig conntrack;
     const ServiceTable* table = nullptr;
+    // ClientIP affinity of the whole set (worker i writes table i, reads
+    // all); null = each worker keeps its own (a one-worker test set-up).
+    AffinitySet* affinity = nullptr;
     rte_rcu_qsbr* qsbr = nullptr;  // thread id of worker i = i
     const std::atomic<const NeighbourView*>* neighbours = nullptr;
     rte_mempool* pool = nullptr;  // for frames built from scratch (RST, ICMP)

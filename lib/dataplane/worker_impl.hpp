@@ -42,7 +42,8 @@ struct Worker::Impl {
     WorkerCounters counters;
     dns::DnsCounters dns_counters;
     FlowTable flows;
-    AffinityTable affinity;
+    std::unique_ptr<AffinitySet> own_affinity;  // when the context has no shared set
+    AffinitySet& affinity;
     FlowOwnership ownership;
     SnatPorts snat_ports;
     HoldQueue<rte_mbuf*, kHoldCapacity> hold;

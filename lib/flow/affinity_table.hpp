@@ -1,9 +1,15 @@
-// Per-lcore session affinity (Kubernetes sessionAffinity: ClientIP): the
-// backend a client was last sent to, per service port, so that its new
-// connections go to the same backend until the affinity times out.
-// Pure C++, no EAL.
+// Session affinity (Kubernetes sessionAffinity: ClientIP): the backend a
+// client was last sent to, per service port, so that its new connections go
+// to the same backend until the affinity times out. Pure C++, no EAL.
 //
-// Threading: one table per worker, never shared; no atomics.
+// Threading: one AffinityTable per worker, written by that worker only. The
+// other workers of its AffinitySet read it (peek()) when a client's new
+// connection reaches them: a client's connections are spread over workers by
+// their ports, and each must find the backend the client was last given,
+// whichever worker gave it (after a ring change the ring alone would send
+// it elsewhere). Each entry is a seqlock: the writer makes its version odd,
+// writes, makes it even; a reader retries or skips a torn entry. Plain
+// stores and loads (relaxed atomics), no read-modify-write.
 //
 // Structure: a set-associative cache of 8-way sets (fixed capacity, no
 // allocation after construction). A key lives only in its set; when the set
@@ -23,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 
 namespace svcgw {
 
@@ -57,6 +64,12 @@ public:
     std::optional<uint32_t> lookup(const AffinityKey& key, uint32_t now, uint32_t timeout_s);
     // Remember (or overwrite) the backend for key.
     void update(const AffinityKey& key, uint32_t backend_ip, uint32_t now, uint32_t timeout_s);
+    // From any thread, without changing anything: the live entry for key.
+    struct Peeked {
+        uint32_t backend_ip;
+        uint32_t last_used;
+    };
+    std::optional<Peeked> peek(const AffinityKey& key, uint32_t now) const;
     void erase(const AffinityKey& key);
     // Forget every entry pointing at backend_ip (backend deleted); returns count.
     size_t erase_backend(uint32_t backend_ip);
@@ -69,16 +82,32 @@ public:
 private:
     static constexpr uint32_t kWays = 8;
 
+    // Fields as words, each accessed through std::atomic_ref (relaxed), the
+    // version by the seqlock's rules (affinity_table.cpp: write()).
     struct Entry {
-        AffinityKey key;
+        uint32_t key[3];  // AffinityKey's bytes
         uint32_t backend_ip;
         uint32_t last_used;  // seconds
         uint32_t timeout_s;  // 0 = empty way (timeouts are clamped to >= 1)
+        uint32_t version;    // odd while the owner writes
+        uint32_t pad;
     };
-    static_assert(sizeof(Entry) == 24);
+    static_assert(sizeof(Entry) == 32 && sizeof(AffinityKey) == sizeof(Entry::key));
 
-    Entry* set_of(const AffinityKey& key);
-    bool expired(const Entry& e, uint32_t now) const { return now - e.last_used > e.timeout_s; }
+    // A consistent copy of an entry (single writer: the owner reads its own
+    // entries without retrying).
+    struct View {
+        AffinityKey key;
+        uint32_t backend_ip;
+        uint32_t last_used;
+        uint32_t timeout_s;
+    };
+    static View read(const Entry& e);
+    static bool read_consistent(const Entry& e, View& out);
+    static void write(Entry& e, const View& v);
+
+    Entry* set_of(const AffinityKey& key) const;
+    static bool expired(const View& e, uint32_t now) { return now - e.last_used > e.timeout_s; }
     std::span<Entry> entries() { return {_entries.get(), capacity()}; }
 
     struct Free {
@@ -93,6 +122,29 @@ private:
     uint32_t _sets = 1;
     size_t _size = 0;
     AffinityCounters _counters;
+};
+
+// The affinity tables of one worker set: worker w writes tables[w] and
+// reads them all. A client's affinity is its freshest live entry on any
+// worker, so its new connections agree whichever worker they reach.
+class AffinitySet {
+public:
+    AffinitySet(uint16_t workers, uint32_t entries_per_worker);
+
+    // As AffinityTable::lookup for worker `self`: the backend of the
+    // freshest live entry for key in any table; refreshes (or copies it
+    // into) self's table.
+    std::optional<uint32_t> lookup(uint16_t self, const AffinityKey& key, uint32_t now,
+                                   uint32_t timeout_s);
+    void update(uint16_t self, const AffinityKey& key, uint32_t backend_ip, uint32_t now,
+                uint32_t timeout_s) {
+        _tables[self]->update(key, backend_ip, now, timeout_s);
+    }
+    AffinityTable& table(uint16_t w) { return *_tables[w]; }
+    uint16_t workers() const { return static_cast<uint16_t>(_tables.size()); }
+
+private:
+    std::vector<std::unique_ptr<AffinityTable>> _tables;
 };
 
 }  // namespace svcgw

@@ -54,6 +54,7 @@ Result<std::unique_ptr<WorkerRings>> WorkerRings::create(uint16_t workers,
     if (r.control_tx == nullptr) {
         return fail("", "cannot create control tx ring: " + std::string(rte_strerror(rte_errno)));
     }
+    r.affinity = std::make_unique<AffinitySet>(workers, kAffinityEntries);
     return rings;
 }
 
@@ -92,6 +93,7 @@ WorkerContext make_worker_context(const Config& config, const Port& port, uint16
         FlowTableConfig{config.conntrack.max_flows, config.conntrack.tcp_established_timeout_s,
                         config.conntrack.tcp_transitory_timeout_s, config.conntrack.udp_timeout_s};
     c.table = shared.table;
+    c.affinity = rings.affinity.get();
     c.qsbr = shared.qsbr;
     c.neighbours = shared.neighbours;
     c.pool = port.pool;

@@ -42,6 +42,8 @@ public:
     std::vector<rte_ring*> handoff;
     std::vector<rte_ring*> to_control;
     rte_ring* control_tx = nullptr;
+    // Not a ring, but shared the same way: the set's ClientIP affinity.
+    std::unique_ptr<AffinitySet> affinity;
 
 private:
     WorkerRings() = default;

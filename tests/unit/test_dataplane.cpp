@@ -181,6 +181,55 @@ ServiceConfig nginx_service(std::vector<const char*> endpoints) {
     return s;
 }
 
+// Two workers of one set over handoff rings (worker 0 reports to
+// `to_control0`), built from `ctx` with workers = 2.
+class TwoWorkers {
+public:
+    TwoWorkers(WorkerContext& ctx, rte_ring* to_control0, const std::string& tag) : _ctx(ctx) {
+        _ctx.workers = 2;
+        _ctx.handoff = {nullptr, ring("h01" + tag, sizeof(void*)), ring("h10" + tag, sizeof(void*)),
+                        nullptr};
+        _ctx.to_control = {to_control0, ring("c1" + tag, sizeof(ControlMessage))};
+        _w = {std::make_unique<Worker>(_ctx, 0), std::make_unique<Worker>(_ctx, 1)};
+    }
+    ~TwoWorkers() {
+        _w = {};
+        for (rte_ring* r : _rings) {
+            rte_ring_free(r);
+        }
+    }
+    // Runs a frame on worker `at`; a handoff is followed to the other
+    // worker. Returns the frame sent (or nullptr) and which worker sent it.
+    std::pair<rte_mbuf*, int> run_on(uint16_t at, rte_mbuf* in, uint64_t now) {
+        _w[at]->process_burst(std::span<rte_mbuf* const>(&in, 1), now, false);
+        auto out = _w[at]->take_tx();
+        if (!out.empty()) {
+            return {out[0], at};
+        }
+        const uint16_t to = 1 - at;
+        void* handed = nullptr;
+        if (rte_ring_dequeue(_ctx.handoff[at * 2 + to], &handed) != 0) {
+            return {nullptr, -1};
+        }
+        rte_mbuf* m = static_cast<rte_mbuf*>(handed);
+        _w[to]->process_burst(std::span<rte_mbuf* const>(&m, 1), now, true);
+        out = _w[to]->take_tx();
+        return {out.empty() ? nullptr : out[0], out.empty() ? -1 : to};
+    }
+
+private:
+    rte_ring* ring(const std::string& name, unsigned esize) {
+        rte_ring* r = rte_ring_create_elem(name.c_str(), esize, 64, SOCKET_ID_ANY,
+                                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+        EXPECT_NE(r, nullptr);
+        _rings.push_back(r);
+        return r;
+    }
+    WorkerContext& _ctx;
+    std::vector<rte_ring*> _rings;
+    std::array<std::unique_ptr<Worker>, 2> _w;
+};
+
 class Dataplane : public ::testing::TestWithParam<NatMode> {
 protected:
     void SetUp() override {
@@ -847,37 +896,8 @@ TEST_P(Dataplane, IcmpErrorGoesToTheFlowOwner) {
     const bool fullnat = GetParam() == NatMode::fullnat;
     ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.11"}), {}));
     _worker.reset();
-    std::vector<rte_ring*> rings;
-    auto ring = [&](const std::string& name, unsigned esize) {
-        rte_ring* r = rte_ring_create_elem((name + std::to_string(fullnat)).c_str(), esize, 64,
-                                           SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-        EXPECT_NE(r, nullptr);
-        rings.push_back(r);
-        return r;
-    };
-    _ctx.workers = 2;
-    _ctx.handoff = {nullptr, ring("h01", sizeof(void*)), ring("h10", sizeof(void*)), nullptr};
-    _ctx.to_control = {_to_control, ring("c1", sizeof(ControlMessage))};
-    std::array<std::unique_ptr<Worker>, 2> w = {std::make_unique<Worker>(_ctx, 0),
-                                                std::make_unique<Worker>(_ctx, 1)};
-    // Runs a frame on worker `at`; a handoff is followed to the other worker.
-    // Returns the frame sent (or nullptr) and which worker sent it.
-    auto run_on = [&](uint16_t at, rte_mbuf* in) -> std::pair<rte_mbuf*, int> {
-        w[at]->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
-        auto out = w[at]->take_tx();
-        if (!out.empty()) {
-            return {out[0], at};
-        }
-        const uint16_t to = 1 - at;
-        void* handed = nullptr;
-        if (rte_ring_dequeue(_ctx.handoff[at * 2 + to], &handed) != 0) {
-            return {nullptr, -1};
-        }
-        rte_mbuf* m = static_cast<rte_mbuf*>(handed);
-        w[to]->process_burst(std::span<rte_mbuf* const>(&m, 1), _now, true);
-        out = w[to]->take_tx();
-        return {out.empty() ? nullptr : out[0], out.empty() ? -1 : to};
-    };
+    TwoWorkers two(_ctx, _to_control, "icmp" + std::to_string(fullnat));
+    auto run_on = [&](uint16_t at, rte_mbuf* in) { return two.run_on(at, in, _now); };
     const uint32_t client = be("10.99.0.2"), vip = be("10.96.0.20"), gw = be("10.99.0.1");
     const uint32_t pod = be("10.99.0.11");
     for (uint16_t sport = 43000; sport < 43004; ++sport) {
@@ -914,10 +934,60 @@ TEST_P(Dataplane, IcmpErrorGoesToTheFlowOwner) {
             rte_pktmbuf_free(to_pod);
         }
     }
-    w = {};
-    for (rte_ring* r : rings) {
-        rte_ring_free(r);
+}
+
+// Issue 10 §2: ClientIP affinity holds across workers. A client's
+// connections are spread over the workers by their ports; after a ring
+// change each must still go to the backend the client was given first,
+// whichever worker gave it.
+TEST_P(Dataplane, ClientIpAffinityHoldsAcrossWorkersAfterARingChange) {
+    const bool fullnat = GetParam() == NatMode::fullnat;
+    ServiceConfig svc = nginx_service({"10.99.0.11"});
+    svc.session_affinity = SessionAffinity::client_ip;
+    ASSERT_TRUE(_table->upsert(svc, {}));
+    _worker.reset();
+    AffinitySet affinity(2, 1024);
+    _ctx.affinity = &affinity;
+    TwoWorkers two(_ctx, _to_control, "aff" + std::to_string(fullnat));
+    const uint32_t vip = be("10.96.0.20"), pod1 = be("10.99.0.11");
+    auto connect = [&](uint32_t client, uint16_t sport) {
+        return two.run_on(
+            0, make_l4({.src = client, .dst = vip, .sport = be16(sport), .dport = be16(80)}), _now);
+    };
+    constexpr uint32_t kClients = 8;
+    for (uint32_t c = 0; c < kClients; ++c) {
+        auto [out, by] = connect(htonl(0x0a010001 + c), 40000);
+        ASSERT_NE(out, nullptr);
+        EXPECT_EQ(inspect(out).p.key.dst_ip, pod1);
+        rte_pktmbuf_free(out);
     }
+    // A second pod: the ring now sends about half of these clients to it.
+    svc.endpoints.push_back(EndpointConfig{.ip = *Ipv4::parse("10.99.0.12")});
+    ASSERT_TRUE(_table->upsert(svc, {}));
+    _now += kHz;
+    std::array<int, 2> by_worker{};
+    for (uint32_t c = 0; c < kClients; ++c) {
+        for (uint16_t sport = 40001; sport < 40009; ++sport) {
+            SCOPED_TRACE("client " + std::to_string(c) + " port " + std::to_string(sport));
+            auto [out, by] = connect(htonl(0x0a010001 + c), sport);
+            ASSERT_NE(out, nullptr);
+            ASSERT_GE(by, 0);
+            ++by_worker[by];
+            EXPECT_EQ(inspect(out).p.key.dst_ip, pod1) << "on worker " << by;
+            rte_pktmbuf_free(out);
+        }
+    }
+    EXPECT_GT(by_worker[0], 0);
+    EXPECT_GT(by_worker[1], 0) << "both workers opened some of the connections";
+    // A client never seen before follows the new ring on either worker.
+    std::array<int, 2> new_pods{};
+    for (uint32_t c = 100; c < 132; ++c) {
+        auto [out, by] = connect(htonl(0x0a010001 + c), 40000);
+        ASSERT_NE(out, nullptr);
+        ++new_pods[inspect(out).p.key.dst_ip == pod1 ? 0 : 1];
+        rte_pktmbuf_free(out);
+    }
+    EXPECT_GT(new_pods[1], 0) << "the ring change is live";
 }
 
 // perf/RESULTS.md finding 1 (fullnat refused flows as flow_table_full far
