@@ -669,6 +669,31 @@ TEST(AffinityTable, RemembersUntilTimeoutAndRefreshesOnUse) {
     EXPECT_FALSE(a.lookup(other, kT0, 100));
 }
 
+// The workers of a set see each other's entries: a client first sent to a
+// backend by worker 0 is sent there by worker 1 too; the freshest live entry
+// wins (a backend replaced on one worker overrides older entries); expired
+// entries count on no worker.
+TEST(AffinitySet, WorkersShareTheFreshestLiveEntry) {
+    AffinitySet set(3, 1024);
+    const AffinityKey k{htonl(kClient), htonl(kVip), htons(80), kTcp, 0};
+    constexpr uint32_t kTimeout = 100;
+    EXPECT_FALSE(set.lookup(1, k, kT0, kTimeout));
+    set.update(0, k, htonl(kBackend), kT0, kTimeout);
+    EXPECT_EQ(set.lookup(1, k, kT0 + 1, kTimeout), htonl(kBackend));
+    EXPECT_EQ(set.lookup(2, k, kT0 + 1, kTimeout), htonl(kBackend));
+    // Worker 2 replaced the backend later: everyone follows it.
+    set.update(2, k, htonl(kBackend + 1), kT0 + 5, kTimeout);
+    EXPECT_EQ(set.lookup(0, k, kT0 + 6, kTimeout), htonl(kBackend + 1));
+    EXPECT_EQ(set.lookup(1, k, kT0 + 7, kTimeout), htonl(kBackend + 1));
+    // Past the timeout of every copy: gone everywhere.
+    EXPECT_FALSE(set.lookup(2, k, kT0 + 7 + kTimeout + 1, kTimeout));
+    EXPECT_FALSE(set.table(0).peek(k, kT0 + 7 + kTimeout + 1));
+    // Another client is not affected.
+    AffinityKey other = k;
+    other.client_ip = htonl(kClient + 1);
+    EXPECT_FALSE(set.lookup(0, other, kT0, kTimeout));
+}
+
 TEST(AffinityTable, FullSetReplacesLeastRecentlyUsed) {
     AffinityTable a(8);  // a single 8-way set
     ASSERT_EQ(a.capacity(), 8u);
