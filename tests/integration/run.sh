@@ -58,6 +58,7 @@ tests=(
     "test_walkthrough.sh nat"
     "test_udp.sh"
     "daemon:test_workers.sh"
+    "daemon:test_affinity.sh"
     "daemon:test_tap_or_xdp.sh"
     "daemon:test_check.sh"
     "daemon:test_dns.sh"
