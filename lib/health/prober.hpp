@@ -1,8 +1,8 @@
 // Health probes over kernel sockets (DESIGN §6): TCP connect, and HTTP GET
-// with the status code checked, all non-blocking in one epoll set. On the
-// appliance the sockets live in the daemon's own namespace, so their packets
-// leave through the exception path (the port's TAP) and test the path the
-// data plane uses; here nothing assumes where they go.
+// with the status code checked, all non-blocking in one epoll set. The
+// sockets live in the daemon's own namespace and follow its routes: through
+// the exception path (the port's TAP, issue 12 §1) once it exists, through
+// whatever route the host gives today. Nothing here assumes where they go.
 //
 // Threading: one thread (the control thread) calls everything. fd() is an
 // epoll descriptor that becomes readable when poll() has work (a socket is
