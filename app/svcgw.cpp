@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "common/hash.hpp"
 #include "config/config.hpp"
 #include "control/api.hpp"
 #include "control/control_queue.hpp"
@@ -55,6 +56,7 @@
 #include "port/eal_args.hpp"
 #include "port/neighbour.hpp"
 #include "port/port.hpp"
+#include "table/service.hpp"
 #include "table/service_table.hpp"
 #include "telemetry/collect.hpp"
 
@@ -713,7 +715,22 @@ int check_only(const std::string& path) {
         }
         return 1;
     }
-    std::printf("%s: ok\n", path.c_str());
+    // The digest a gateway serving exactly this file exports
+    // (svcgw_tables_digest_info): compare it across a fleet before a rollout.
+    std::vector<std::unique_ptr<const Service>> built;
+    std::vector<const Service*> services;
+    for (size_t i = 0; i < config->services.size(); ++i) {
+        auto svc = Service::build(config->services[i], config->maglev);
+        if (!svc) {
+            std::fprintf(stderr, "%s: services[%zu]: %s\n", path.c_str(), i,
+                         svc.error().str().c_str());
+            return 1;
+        }
+        services.push_back(svc->get());
+        built.push_back(std::move(*svc));
+    }
+    std::printf("%s: ok (%zu services, tables digest %s)\n", path.c_str(), services.size(),
+                digest_str(tables_digest(services)).c_str());
     return 0;
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <string_view>
 
 namespace svcgw {
@@ -38,6 +40,34 @@ constexpr uint64_t hash_bytes(std::string_view bytes, uint64_t seed) {
 
 constexpr uint64_t hash_u64(uint64_t value, uint64_t seed) {
     return mix64(mix64(seed + 0x9e3779b97f4a7c15ULL) ^ value);
+}
+
+// Streaming 64-bit digest of a sequence of words: each word goes through
+// splitmix64's bijection chained on the state, and the word count is mixed
+// in at the end, so sequences that differ in one word, or in length, never
+// collide. For fingerprints that gateways compare (ring digests), not for
+// adversarial input.
+class Digest64 {
+public:
+    // `domain` separates kinds of digests (and versions of their layout).
+    explicit constexpr Digest64(uint64_t domain) : _state(mix64(domain + kStep)) {}
+    constexpr void add(uint64_t word) {
+        _state = mix64(_state ^ (word + kStep));
+        ++_words;
+    }
+    constexpr uint64_t value() const { return mix64(_state ^ _words); }
+
+private:
+    static constexpr uint64_t kStep = 0x9e3779b97f4a7c15ULL;  // as hash_bytes
+    uint64_t _state;
+    uint64_t _words = 0;
+};
+
+// 16 lower-case hex digits: how the API, metrics and svcgwctl show digests.
+inline std::string digest_str(uint64_t digest) {
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(digest));
+    return text;
 }
 
 }  // namespace svcgw

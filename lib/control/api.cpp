@@ -5,6 +5,8 @@
 #include <regex>
 #include <set>
 
+#include "common/hash.hpp"
+
 namespace svcgw {
 namespace {
 
@@ -134,6 +136,14 @@ json service_to_json(const ServiceRecord& r) {
     return out;
 }
 
+// The counters with the control state's version: what /v1/stats, /metrics
+// and a service's GET report.
+StatsSnapshot stats_of(ControlBackend& b) {
+    StatsSnapshot s = b.stats();
+    s.config_version = b.state().version();
+    return s;
+}
+
 json traffic_json(const TrafficStats& t) {
     return json{{"packets", t.packets},
                 {"bytes", t.bytes},
@@ -153,6 +163,8 @@ json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::s
                                  {"port", p.port},
                                  {"port_name", p.port_name},
                                  {"protocol", p.protocol},
+                                 {"ring_size", p.ring_size},
+                                 {"ring_digest", digest_str(p.ring_digest)},
                                  {"traffic", traffic_json(p.traffic)}});
         }
     }
@@ -198,9 +210,13 @@ json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::s
                                    {"flow_evictions", w.flow_evictions}});
         }
     }
-    json out{{"services", s.services},        {"config_version", s.config_version},
-             {"ports", std::move(ports)},     {"backends", std::move(backends)},
-             {"workers", std::move(workers)}, {"dns", std::move(dns_total)}};
+    json out{{"services", s.services},
+             {"config_version", s.config_version},
+             {"tables_digest", digest_str(s.tables_digest)},
+             {"ports", std::move(ports)},
+             {"backends", std::move(backends)},
+             {"workers", std::move(workers)},
+             {"dns", std::move(dns_total)}};
     if (s.kubernetes.enabled) {
         const FeedStats& k = s.kubernetes;
         json kinds = json::object();
@@ -428,8 +444,7 @@ HttpResponse ApiHandler::handle(const HttpRequest& request) const {
 
 HttpResponse ApiHandler::metrics() const {
     return _executor.execute([](ControlBackend& b) {
-        StatsSnapshot s = b.stats();
-        s.config_version = b.state().version();
+        StatsSnapshot s = stats_of(b);
         return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", render_prometheus(s)};
     });
 }
@@ -507,8 +522,7 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
             return method_not_allowed(r, "GET");
         }
         return _executor.execute([](ControlBackend& b) {
-            StatsSnapshot s = b.stats();
-            s.config_version = b.state().version();
+            StatsSnapshot s = stats_of(b);
             return json_response(stats_json(s));
         });
     }
@@ -572,7 +586,7 @@ HttpResponse ApiHandler::route_service(const HttpRequest& r, const std::string& 
             }
             json j = service_to_json(*rec);
             add_health_status(j, b.health(rec->config.key()));
-            StatsSnapshot s = b.stats();
+            StatsSnapshot s = stats_of(b);
             j["stats"] = stats_json(s, ns, name);
             return json_response(j);
         });

@@ -330,6 +330,14 @@ std::string describe_service(const json& s) {
                      ", all down: " + p.value("all_down", std::string("fail_open"));
             out += field("Health Check", check);
         }
+        // svcgw's addition: the port's Maglev ring, comparable across gateways.
+        for (const auto& ps : s.value("stats", json::object()).value("ports", json::array())) {
+            if (ps.value("port", 0) == p.value("port", 0) &&
+                ps.value("protocol", std::string()) == proto) {
+                out += field("Ring", std::to_string(ps.value("ring_size", 0u)) + " slots, digest " +
+                                         ps.value("ring_digest", std::string("<none>")));
+            }
+        }
     }
     const std::string affinity = s.value("session_affinity", std::string("None"));
     out += field("Session Affinity", affinity);
@@ -368,6 +376,13 @@ std::string describe_service(const json& s) {
         out += "Backends:\n" + render_table(rows);
     } else {
         out += field("Backends", "<none>");
+    }
+    const json stats_all = s.value("stats", json::object());
+    if (stats_all.contains("config_version")) {
+        out +=
+            field("Config Version", std::to_string(stats_all.value("config_version", uint64_t{0})) +
+                                        " (tables digest " +
+                                        stats_all.value("tables_digest", std::string()) + ")");
     }
     // Health-check events, as kubectl lists an object's events.
     const json status = s.value("status", json::object());

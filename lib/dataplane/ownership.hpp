@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "common/byte_order.hpp"
-#include "common/hash.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/worker_context.hpp"
 #include "flow/flow_key.hpp"
@@ -82,8 +81,7 @@ public:
 
 private:
     uint16_t by_client(uint32_t ip_be, uint16_t port_be) const {
-        const uint64_t h = hash_u64(uint64_t{ip_be} << 16 | port_be, 0);
-        return static_cast<uint16_t>(h % _workers);
+        return owner_of(ip_be, port_be, _workers);  // the specified hash (flow_key.hpp)
     }
 
     NatMode _mode;

@@ -23,9 +23,13 @@ SnatPorts::SnatPorts(const FlowOwnership& ownership, uint16_t index)
 
 uint16_t SnatPorts::next(uint32_t snat_ip_be, uint32_t backend_ip_be, uint16_t backend_port_be,
                          uint8_t proto) {
-    const uint64_t tag = mix64(uint64_t{snat_ip_be} << 32 ^ uint64_t{backend_ip_be} ^
-                               uint64_t{backend_port_be} << 8 ^ proto) |
-                         1;  // 0 = unused slot
+    // The reply key space (backend -> SNAT address), SNAT port left zero.
+    FlowKey space;
+    space.src_ip = backend_ip_be;
+    space.dst_ip = snat_ip_be;
+    space.src_port = backend_port_be;
+    space.proto = proto;
+    const uint64_t tag = flow_hash(space) | uint64_t{1} << 32;  // 0 = unused slot
     Cursor& c = _cursors[tag & (kSnatCursorSlots - 1)];
     if (c.tag != tag) {
         // A new space, or another one evicted ours: start somewhere new each

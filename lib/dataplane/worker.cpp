@@ -94,7 +94,7 @@ int Worker::Impl::pick_backend(const ServicePort& sp, const FlowKey& key, uint32
                 }
             }
         }
-        int idx = static_cast<int>(sp.ring->pick(hash_u64(key.src_ip, 0)));
+        int idx = static_cast<int>(sp.ring->pick(client_hash(key.src_ip)));
         affinity.update(index, ak, svc.backends()[idx].ip_be, now_s, timeout);
         return idx;
     }

@@ -9,11 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__SSE4_2__)
-#include <nmmintrin.h>
-#endif
-
-#include "common/hash.hpp"
+#include "common/crc32c.hpp"
 
 namespace svcgw {
 
@@ -64,21 +60,72 @@ struct FlowKey {
 };
 static_assert(sizeof(FlowKey) == 16, "FlowKey is compared and hashed as two 64-bit words");
 
-// 32-bit hash of a key; the flow table keeps it as the bucket signature.
-// With SSE4.2 (the build uses -march=native): CRC32-C over the two words, two
-// instructions of 3-cycle latency. Otherwise: splitmix64's finalizer. The two
-// give different values, which is fine: hashes never leave the process (they
-// are not the NIC's RSS hash, see pkt::Toeplitz for that).
+// ---- svcgw flow hash, version 1 ----------------------------------------
+// Every gateway of a fleet must pick the same backend for the same packet
+// (DESIGN §6), so this hash is specified, not an implementation detail:
+//
+//   flow_hash(key) = fmix32(crc), where crc is the CRC-32C register
+//   (common/crc32c.hpp: reflected 0x1EDC6F41, no inversions) started at
+//   kFlowHashSeed and fed the 16 key bytes in wire order: src ip, dst ip,
+//   src port, dst port (each as in the packet, network order), protocol,
+//   3 zero bytes; fmix32 is MurmurHash3's 32-bit finalizer.
+//
+// CRC is linear, so on its own every output bit is the parity of a fixed
+// set of input bits: the owner (hash % 2) of client ports 40000..40015 came
+// out 0000111111110000. The finalizer (a bijection, two multiplies) makes
+// every output bit depend on every input bit.
+//
+// Its uses, each a FlowKey with some fields left zero:
+//   ring slot       MaglevRing::pick(flow_hash(client -> VIP 5-tuple))
+//   ClientIP        MaglevRing::pick(client_hash(client ip)) = flow_hash of
+//   affinity        the key with only the source address set
+//   worker owner    owner_of(ip, port, workers) = flow_hash of the key with
+//   (no RSS)        only src ip and src port set, modulo the worker count
+//   SNAT address    snat_addresses[flow_hash(client -> VIP key) % count]
+//   SNAT port       space tag = flow_hash(backend -> SNAT address key, ports
+//                   but the backend's zero); in software ownership the port
+//                   is chosen so that port % workers = the owner
+// The CPU's CRC32C instruction and the software tables give the same value
+// (golden vectors in tests/unit/test_flow.cpp), so -march does not change a
+// pick. The flow and affinity tables also use it for their buckets.
+
+// Arbitrary odd seed so that the all-zero key does not hash to 0 (2^32 / phi).
+constexpr uint32_t kFlowHashSeed = 0x9e3779b9u;
+
+// MurmurHash3's fmix32 (Appleby, public domain): full avalanche on 32 bits.
+constexpr uint32_t fmix32(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
 inline uint32_t flow_hash(const FlowKey& key) {
-    // Arbitrary odd seed so that the all-zero key does not hash to 0.
-    constexpr uint32_t kSeed = 0x9e3779b9u;
-#if defined(__SSE4_2__)
-    uint64_t h = _mm_crc32_u64(kSeed, key.word0());
-    h = _mm_crc32_u64(h, key.word1());
-    return static_cast<uint32_t>(h);
-#else
-    return static_cast<uint32_t>(mix64(key.word0() ^ mix64(key.word1() + kSeed)));
-#endif
+    const auto* bytes = reinterpret_cast<const uint8_t*>(&key);
+    uint32_t crc = crc32c::update_u64(kFlowHashSeed, crc32c::load_le64(bytes));
+    crc = crc32c::update_u64(crc, crc32c::load_le64(bytes + 8));
+    return fmix32(crc);
+}
+
+// ClientIP affinity: the client address alone chooses the backend.
+inline uint32_t client_hash(uint32_t client_ip_be) {
+    FlowKey k;
+    k.src_ip = client_ip_be;
+    return flow_hash(k);
+}
+
+// The worker that owns the flows of a client (ip, port) when no RSS spreads
+// them: both directions of a flow must reach it (DESIGN §1).
+inline uint16_t owner_of(uint32_t ip_be, uint16_t port_be, uint16_t workers) {
+    if (workers <= 1) {
+        return 0;
+    }
+    FlowKey k;
+    k.src_ip = ip_be;
+    k.src_port = port_be;
+    return static_cast<uint16_t>(flow_hash(k) % workers);
 }
 
 }  // namespace svcgw

@@ -48,6 +48,7 @@
 #include <immintrin.h>
 #endif
 
+#include "common/hash.hpp"
 #include "flow/flow_key.hpp"
 
 namespace svcgw {

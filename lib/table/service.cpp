@@ -6,9 +6,11 @@
 #include <atomic>
 #include <bit>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "common/byte_order.hpp"
+#include "common/hash.hpp"
 
 namespace svcgw {
 
@@ -29,6 +31,11 @@ uint32_t backend_slot(uint32_t ip_be, uint32_t mask) {
 // it only has to be unique and increasing; publication of the object is
 // ordered by the VIP table's release store, not by this counter.
 std::atomic<uint64_t> g_next_generation{1};
+
+// Digest domains: the layout version and the flow hash version
+// (flow/flow_key.hpp) they assume.
+constexpr uint64_t kRingDigestDomain = hash_bytes("svcgw ring digest v1, flow hash v1", 0);
+constexpr uint64_t kTablesDigestDomain = hash_bytes("svcgw tables digest v1, flow hash v1", 0);
 
 bool is_ready_candidate(const EndpointConfig& ep) {
     return ep.ready && !ep.terminating && ep.weight > 0;
@@ -254,6 +261,7 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
         }
         if (set == eligible) {
             sp.ring = &svc->_ring;
+            sp.ring_digest = ring_digest(*sp.ring, svc->_backends, sp.target_port_be);
             continue;
         }
         auto same = std::find(port_ring_sets.begin(), port_ring_sets.end(), set);
@@ -272,12 +280,64 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
         svc->_port_rings.push_back(std::move(*port_ring));
         port_ring_sets.push_back(std::move(set));
         sp.ring = &svc->_port_rings.back();
+        sp.ring_digest = ring_digest(*sp.ring, svc->_backends, sp.target_port_be);
     }
     return std::unique_ptr<const Service>(std::move(svc));
 }
 
 const MaglevRing& Service::share_ring() const {
     return _ports.empty() ? _ring : *_ports.front().ring;
+}
+
+uint64_t ring_digest(const MaglevRing& ring, std::span<const Backend> backends,
+                     std::span<const uint16_t> target_port_be) {
+    Digest64 d(kRingDigestDomain);
+    d.add(ring.size());
+    if (ring.empty()) {
+        return d.value();
+    }
+    // Renumber the slot holders 0..n-1, keeping ring order.
+    const std::vector<uint32_t> slots = ring.slot_counts();
+    std::vector<uint32_t> holder(slots.size(), 0);
+    uint32_t holders = 0;
+    for (size_t k = 0; k < slots.size(); ++k) {
+        if (slots[k] == 0) {
+            continue;
+        }
+        holder[k] = holders++;
+        // Network to host order (the swap is its own inverse).
+        const uint32_t ip = to_be32(backends[k].ip_be);
+        const uint16_t port = to_be16(target_port_be[k]);
+        d.add(uint64_t{ip} << 16 | port);
+    }
+    for (uint32_t slot = 0; slot < ring.size(); slot += 2) {
+        const uint64_t even = holder[ring.at(slot)];
+        const uint64_t odd = slot + 1 < ring.size() ? holder[ring.at(slot + 1)] : 0;
+        d.add(odd << 32 | even);
+    }
+    return d.value();
+}
+
+uint64_t tables_digest(std::span<const Service* const> services) {
+    // (vip, port, protocol, affinity, ring digest), host order.
+    std::vector<std::tuple<uint32_t, uint16_t, uint8_t, uint8_t, uint64_t>> entries;
+    for (const Service* svc : services) {
+        if (!svc->cluster_ip()) {
+            continue;  // headless: no VIP, nothing the data path picks for
+        }
+        for (const ServicePort& sp : svc->ports()) {
+            entries.emplace_back(
+                svc->cluster_ip()->value, sp.port, static_cast<uint8_t>(sp.protocol),
+                svc->session_affinity() == SessionAffinity::client_ip ? 1 : 0, sp.ring_digest);
+        }
+    }
+    std::sort(entries.begin(), entries.end());
+    Digest64 d(kTablesDigestDomain);
+    for (const auto& [vip, port, protocol, affinity, digest] : entries) {
+        d.add(uint64_t{vip} << 32 | uint64_t{port} << 16 | uint64_t{protocol} << 8 | affinity);
+        d.add(digest);
+    }
+    return d.value();
 }
 
 std::vector<uint32_t> Service::ring_slots() const {

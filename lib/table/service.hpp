@@ -84,6 +84,7 @@ struct ServicePort {
     // control only
     uint16_t port = 0;  // host byte order
     std::string name;
+    uint64_t ring_digest = 0;  // ring_digest() of this port, computed at build
 };
 
 // Hands Service::build the counters of each identity (see
@@ -99,6 +100,23 @@ struct HealthSource {
     // false = the backend at `ip` failed `check` probing `port` (fall reached).
     std::function<bool(Ipv4 ip, uint16_t port, const HealthCheckConfig& check)> healthy;
 };
+
+// Fingerprints a fleet compares (DESIGN §6: "proven by exported ring
+// digests"). Both are specified, independent of the host and the build
+// (common/hash.hpp Digest64), and carry the flow hash version in their
+// domain, so gateways that would pick differently never show equal digests.
+//
+// ring_digest, v1: M; the (ip, target port) of each backend that holds a
+// slot, in ring order; then each slot's index among those backends, two
+// 32-bit entries per word, even slot in the low half. Backends without slots
+// (drained, not ready) leave no trace: equal digests = every slot sends new
+// flows to the same endpoint. An empty ring digests M = 0.
+uint64_t ring_digest(const MaglevRing& ring, std::span<const Backend> backends,
+                     std::span<const uint16_t> target_port_be);
+// tables_digest, v1: over every service port with a ClusterIP, sorted by
+// (VIP, port, protocol): those three, ClientIP affinity on/off and the
+// port's ring digest. One number per gateway.
+uint64_t tables_digest(std::span<const Service* const> services);
 
 class Service {
 public:

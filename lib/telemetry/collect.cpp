@@ -33,6 +33,7 @@ StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* c
     StatsSnapshot out;
     const std::vector<const Service*> services = table.services();
     out.services = services.size();
+    out.tables_digest = tables_digest(services);
     for (const Service* svc : services) {
         const uint32_t vip_be = svc->cluster_ip() ? htonl(svc->cluster_ip()->value) : 0;
         for (const ServicePort& sp : svc->ports()) {
@@ -42,6 +43,8 @@ StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* c
             p.port = sp.port;
             p.port_name = sp.name;
             p.protocol = std::string(to_string(sp.protocol));
+            p.ring_size = sp.ring == nullptr ? 0 : sp.ring->size();
+            p.ring_digest = sp.ring_digest;
             p.traffic = traffic_of(sp.stats);
             if (sp.all_down != AllDownState::no) {
                 p.all_down = sp.all_down == AllDownState::reject ? "reject" : "fail_open";

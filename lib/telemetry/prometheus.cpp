@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <string>
 
+#include "common/hash.hpp"
 #include "telemetry/stats.hpp"
 
 namespace svcgw {
@@ -149,6 +150,19 @@ std::string render_prometheus(const StatsSnapshot& s) {
     w.sample("svcgw_services", "", s.services);
     w.family("svcgw_config_version", "gauge", "Published service-set version.");
     w.sample("svcgw_config_version", "", s.config_version);
+    // Digests are 64-bit: exact only as label values (samples are doubles).
+    w.family("svcgw_tables_digest_info", "gauge",
+             "Digest of every VIP port's Maglev ring; equal on gateways that pick alike.");
+    w.sample("svcgw_tables_digest_info", "digest=\"" + digest_str(s.tables_digest) + "\"", 1);
+    w.family("svcgw_service_ring_info", "gauge",
+             "Maglev ring of a service port: size and digest (label), equal on gateways that "
+             "pick alike.");
+    for (const PortStats& p : s.ports) {
+        w.sample("svcgw_service_ring_info",
+                 port_labels(p) + ",size=\"" + std::to_string(p.ring_size) + "\",digest=\"" +
+                     digest_str(p.ring_digest) + "\"",
+                 1);
+    }
 
     if (s.kubernetes.enabled) {
         const FeedStats& k = s.kubernetes;

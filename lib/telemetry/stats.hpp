@@ -20,6 +20,8 @@ struct TrafficStats {
 struct PortStats {
     std::string ns, service, port_name, protocol;
     uint16_t port = 0;
+    uint32_t ring_size = 0;    // Maglev M of the port's ring, 0 when empty
+    uint64_t ring_digest = 0;  // table/service.hpp ring_digest()
     TrafficStats traffic;
     std::string all_down;  // health check left no backend: "fail_open" | "reject"; "" = no
 };
@@ -109,6 +111,7 @@ struct StatsSnapshot {
     std::vector<WorkerStatsView> workers;
     uint64_t services = 0;
     uint64_t config_version = 0;
+    uint64_t tables_digest = 0;  // table/service.hpp tables_digest()
     FeedStats kubernetes;
     HealthSummary health;
 };

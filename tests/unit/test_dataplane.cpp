@@ -1211,6 +1211,35 @@ TEST_P(Dataplane, PortReuseOfAFinishedFlowSkipsABackendThatTakesNoNewFlows) {
     _table->set_health(nullptr);
 }
 
+// The worker picks by the specified flow hash (flow/flow_key.hpp): the
+// backend of each new connection is the ring's pick of flow_hash(5-tuple),
+// and the same golden picks as tests/unit/test_fleet.cpp hold for every
+// build (-march native or x86-64): a fleet needs no shared flow state.
+TEST_P(Dataplane, NewFlowsFollowTheSpecifiedHash) {
+    auto svc = Service::build(nginx_service({"10.99.0.11", "10.99.0.12"}), {});
+    ASSERT_TRUE(svc);
+    std::string picked, expected;
+    for (uint16_t i = 0; i < 24; ++i) {
+        rte_mbuf* in = make_l4({.src = be("10.99.0.2"),
+                                .dst = be("10.96.0.20"),
+                                .sport = be16(static_cast<uint16_t>(41000 + i)),
+                                .dport = be16(80)});
+        const FlowKey key = pkt::parse(rte_pktmbuf_mtod(in, uint8_t*), in->data_len).key;
+        expected += std::to_string(
+            ntohl((*svc)->backends()[(*svc)->ring().pick(flow_hash(key))].ip_be) & 0xff);
+        _now += kHz / 1000;
+        _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+        std::vector<rte_mbuf*> out = _worker->take_tx();
+        ASSERT_EQ(out.size(), 1u);
+        picked += std::to_string(ntohl(inspect(out[0]).p.key.dst_ip) & 0xff);
+        rte_pktmbuf_free(out[0]);
+        picked += " ";
+        expected += " ";
+    }
+    EXPECT_EQ(picked, expected);
+    EXPECT_EQ(picked, "11 12 11 11 11 12 12 12 12 11 11 12 11 11 11 12 11 11 12 12 11 12 12 12 ");
+}
+
 // ---- DNS in the worker ----
 
 constexpr const char* kDnsIp = "10.96.0.10";
