@@ -7,6 +7,7 @@
 // for SIGHUP/SIGTERM/SIGINT, timerfd for a 1 ms housekeeping tick); it never
 // busy-polls. Every other lcore runs a data-plane worker (dataplane/worker.hpp).
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -54,6 +55,7 @@
 #include "kube/feed.hpp"
 #include "kube/feed_sync.hpp"
 #include "port/eal_args.hpp"
+#include "port/eal_log.hpp"
 #include "port/neighbour.hpp"
 #include "port/port.hpp"
 #include "table/service.hpp"
@@ -777,6 +779,13 @@ int daemon_main(int argc, char** argv) {
             config.ports.size());
         return 1;
     }
+    // A missing interface or an unbound PCI device fails here, with its
+    // fix, rather than as an EAL probe error.
+    if (auto present = check_port_device(config.ports[0], HostView{"/sys", if_nametoindex});
+        !present) {
+        log("%s: %s", path.c_str(), present.error().str().c_str());
+        return 1;
+    }
     auto eal_args = build_eal_args(config, probe_hugepages(), trailing);
     if (!eal_args) {
         log("%s: %s", path.c_str(), eal_args.error().str().c_str());
@@ -802,8 +811,14 @@ int daemon_main(int argc, char** argv) {
         eal_argv.push_back(a.data());
     }
     eal_argv.push_back(nullptr);
+    eal_log::install();
     if (rte_eal_init(static_cast<int>(eal_argv.size() - 1), eal_argv.data()) < 0) {
-        log("rte_eal_init failed: %s", rte_strerror(rte_errno));
+        // rte_errno is often left at 0 ("Success"): the cause is in EAL's log.
+        const int error = rte_errno;
+        const std::string cause = eal_log::cause();
+        log("%s: dpdk: EAL initialisation failed: %s%s%s", path.c_str(),
+            error != 0 ? rte_strerror(error) : "", error != 0 && !cause.empty() ? ": " : "",
+            cause.c_str());
         return 1;
     }
     unsigned workers = rte_lcore_count() - 1;
@@ -813,17 +828,24 @@ int daemon_main(int argc, char** argv) {
         return 1;
     }
     int rc = 0;
+    std::string failure;
     {
         Daemon daemon(path, std::move(config));
         auto started = daemon.start(workers);
         if (!started) {
-            log("%s: %s", path.c_str(), started.error().str().c_str());
+            failure = started.error().str();
             rc = 1;
         } else {
             rc = daemon.run();
         }
     }
     rte_eal_cleanup();
+    if (!failure.empty()) {
+        // Last, after the shutdown's summary lines: a supervisor shows the
+        // final line, and that must be the cause.
+        log("%s: %s", path.c_str(), failure.c_str());
+        return rc;
+    }
     log("stopped");
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 
@@ -217,12 +218,24 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const std::string& listen,
     }
     SocketServer* raw = http.get();
     server->_server = std::move(http);
-    server->_thread = std::thread([raw] { raw->listen_after_bind(); });
+    std::atomic<bool>* finished = &server->_finished;
+    server->_thread = std::thread([raw, finished] {
+        raw->listen_after_bind();
+        // Release: pairs with the destructor's acquire load.
+        finished->store(true, std::memory_order_release);
+    });
     return server;
 }
 
 ApiServer::~ApiServer() {
     if (_server) {
+        // httplib's stop() does nothing until the serving thread has
+        // entered its loop (is_running), and that loop then never ends: a
+        // server destroyed right after start() (a start-up failure further
+        // on) hung the daemon in join(). Wait for one of the two ends.
+        while (!_server->is_running() && !_finished.load(std::memory_order_acquire)) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
         _server->stop();
     }
     if (_thread.joinable()) {

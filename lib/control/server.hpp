@@ -5,6 +5,7 @@
 // threads, so one slow client holds one thread for at most the timeout.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -55,6 +56,7 @@ public:
 private:
     ApiServer() = default;
     std::unique_ptr<httplib::Server> _server;
+    std::atomic<bool> _finished{false};  // the serving thread left listen_after_bind()
     std::thread _thread;
     std::string _unix_path;
 };

@@ -176,6 +176,25 @@ bool l4_checksum_ok(const uint8_t* ip) {
     return csum_fold(csum_partial(l4, l4_len, sum)) == 0xffff;
 }
 
+bool l4_checksum_partial(const uint8_t* ip) {
+    const uint8_t proto = ip[kIpProtoOff];
+    if (proto != kProtoTcp && proto != kProtoUdp) {
+        return false;
+    }
+    const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
+    const uint16_t l4_len = static_cast<uint16_t>(load_be16(ip + kIpTotalLengthOff) - ihl);
+    const uint16_t stored = load16(ip + ihl + l4_checksum_offset(proto));
+    // The sum includes the protocol, so it folds to 1..0xffff; 0 is its
+    // other one's-complement spelling of 0xffff (and UDP's "no checksum").
+    const uint16_t sum = csum_fold(pseudo_header_sum(ip, proto, l4_len));
+    return stored == sum || (proto == kProtoTcp && stored == 0 && sum == 0xffff);
+}
+
+void complete_l4_checksum(uint8_t* ip) {
+    const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
+    store16(ip + ihl + l4_checksum_offset(ip[kIpProtoOff]), l4_checksum(ip));
+}
+
 void rewrite_src_dst(uint8_t* frame, const Parsed& p, uint32_t src_ip_be, uint16_t src_port_be,
                      uint32_t dst_ip_be, uint16_t dst_port_be) {
     uint8_t* ip = frame + p.l3_offset;

@@ -219,6 +219,15 @@ void fill_checksums(uint8_t* ip);
 // True when the stored checksums are correct (a UDP checksum of 0 passes).
 bool ipv4_header_checksum_ok(const uint8_t* ip);
 bool l4_checksum_ok(const uint8_t* ip);
+// A TCP/UDP checksum its sender left for the NIC to finish: with tx
+// checksum offload on a veth or tap, Linux hands the frame on with only the
+// folded pseudo-header sum in the field (CHECKSUM_PARTIAL), and af_packet
+// passes it to userspace as is (DPDK 22.11's net_af_packet drops the
+// TP_STATUS_CSUMNOTREADY flag that says so). A finished checksum equals
+// that sum once in 2^16; completing it then rewrites the same value.
+bool l4_checksum_partial(const uint8_t* ip);
+// Computes and stores the TCP/UDP checksum (IP header untouched).
+void complete_l4_checksum(uint8_t* ip);
 
 inline Parsed parse(const uint8_t* frame, size_t len, bool verify_ip_checksum) {
     using namespace hdr;

@@ -336,6 +336,14 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
             drop(m, DropReason::ip_multicast);
             continue;
         }
+        // Finish what the sender's kernel left to a NIC, before anything
+        // checks or rewrites the checksum (packet.hpp: l4_checksum_partial).
+        if (ctx.complete_partial_checksums &&
+            (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN &&
+            pkt::l4_checksum_partial(frame + p.l3_offset)) [[unlikely]] {
+            pkt::complete_l4_checksum(frame + p.l3_offset);
+            counters.add(WorkerEvent::l4_checksum_completed);
+        }
         if (p.key.proto == pkt::kProtoIcmp) {
             if (pkt::is_icmp_error(p.icmp_type)) {
                 handle_icmp_error(m, frame, p, handed_off);

@@ -92,6 +92,11 @@ struct WorkerContext {
     // retires old zones through `qsbr`; a worker loads it with acquire once
     // per burst. Null (pointer or zone) = no configuration yet: SERVFAIL.
     const std::atomic<const dns::Zone*>* dns_zone = nullptr;
+    // The port is a software device (af_packet, af_xdp, tap on a veth or a
+    // tap): frames from local senders with tx checksum offload carry
+    // partial TCP/UDP checksums, which the worker completes
+    // (pkt::l4_checksum_partial). A NIC never receives one off the wire.
+    bool complete_partial_checksums = false;
 };
 
 }  // namespace svcgw

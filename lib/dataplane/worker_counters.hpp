@@ -34,6 +34,7 @@ namespace svcgw {
     X(reject_icmp)           /* UDP refused with ICMP port unreachable */            \
     X(all_down_forwarded)    /* new flow, every backend probe-down (fail_open) */    \
     X(held)                  /* frames queued waiting for a next hop's MAC */        \
+    X(l4_checksum_completed) /* partial TCP/UDP checksums finished (veth/tap) */     \
     X(resolve_request)       /* next hops the worker asked the control to resolve */ \
     X(idle_sleep)            /* sleeps with nothing to do (dpdk.idle: adaptive) */
 

@@ -104,6 +104,7 @@ WorkerContext make_worker_context(const Config& config, const Port& port, uint16
     c.tsc_hz = rte_get_tsc_hz();
     c.dns_ip_be = htonl(config.dns.cluster_ip.value);
     c.dns_zone = shared.dns_zone;
+    c.complete_partial_checksums = port.software;
     return c;
 }
 

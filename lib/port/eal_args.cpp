@@ -1,7 +1,9 @@
 #include "port/eal_args.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -131,6 +133,66 @@ std::string with_queue_pairs(std::string_view device, unsigned queues) {
     spec += ",";
     spec += "qpairs=" + std::to_string(queues);
     return spec;
+}
+
+std::string device_arg(std::string_view device, std::string_view key) {
+    size_t start = device.find(',');
+    while (start != std::string_view::npos) {
+        const size_t end = device.find(',', start + 1);
+        const std::string_view item = device.substr(start + 1, end - start - 1);
+        if (item.size() > key.size() && item.starts_with(key) && item[key.size()] == '=') {
+            return std::string(item.substr(key.size() + 1));
+        }
+        start = end;
+    }
+    return {};
+}
+
+Result<void> check_port_device(const PortConfig& port, const HostView& host) {
+    const std::string& device = port.device;
+    if (is_vdev_spec(device)) {
+        // PMDs that attach to an existing kernel interface.
+        if (!device.starts_with("net_af_packet") && !device.starts_with("net_af_xdp")) {
+            return {};
+        }
+        const std::string iface = device_arg(device, "iface");
+        if (iface.empty()) {
+            return fail("ports[0].device", "\"" + device + "\" names no iface=");
+        }
+        if (host.ifindex != nullptr && host.ifindex(iface.c_str()) == 0) {
+            return fail("ports[0].device",
+                        "interface \"" + iface + "\" does not exist (in this network namespace)");
+        }
+        return {};
+    }
+    // A PCI address, "0000:03:00.0" or "03:00.0", maybe followed by devargs.
+    std::string address = device.substr(0, device.find(','));
+    if (std::count(address.begin(), address.end(), ':') == 1) {
+        address = "0000:" + address;
+    }
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(host.sysfs) / "bus/pci/devices" / address;
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) {
+        return fail("ports[0].device", "no PCI device " + address +
+                                           " (lspci -D lists them; a vdev spec starts with net_)");
+    }
+    const fs::path driver = fs::read_symlink(dir / "driver", ec);
+    const std::string bind_hint =
+        ": bind it with `dpdk-devbind.py --bind=vfio-pci " + address + "` (README: bare metal)";
+    if (ec) {
+        return fail("ports[0].device", "PCI device " + address + " has no driver" + bind_hint);
+    }
+    // Drivers DPDK can drive the device through: userspace I/O, or the
+    // kernel driver of a bifurcated NIC (Mellanox mlx4/mlx5).
+    constexpr std::array<std::string_view, 5> kUsable = {"vfio-pci", "uio_pci_generic", "igb_uio",
+                                                         "mlx4_core", "mlx5_core"};
+    const std::string name = driver.filename().string();
+    if (std::find(kUsable.begin(), kUsable.end(), name) == kUsable.end()) {
+        return fail("ports[0].device",
+                    "PCI device " + address + " is bound to the kernel driver " + name + bind_hint);
+    }
+    return {};
 }
 
 Result<std::vector<std::string>> build_eal_args(const Config& config, const HugepageInfo& host,

@@ -35,6 +35,23 @@ bool is_vdev_spec(std::string_view device);
 // returned unchanged.
 std::string with_queue_pairs(std::string_view device, unsigned queues);
 
+// The value of `key` in a device spec's "k=v" arguments ("iface" of
+// "net_af_packet0,iface=veth0"); empty when absent.
+std::string device_arg(std::string_view device, std::string_view key);
+
+// What the host says about a port's device before EAL probes it, so a
+// missing one fails at once with the fix, not as an EAL probe error:
+// af_packet/af_xdp need their `iface` in this network namespace
+// (`ifindex` answers for a name, 0 when absent: if_nametoindex in the
+// daemon); a PCI device must exist under `sysfs` and be bound to a driver
+// DPDK can use (vfio-pci, uio, or a bifurcated mlx4/mlx5 kernel driver).
+// Errors name ports[0].device.
+struct HostView {
+    std::string sysfs = "/sys";
+    unsigned (*ifindex)(const char* name) = nullptr;
+};
+Result<void> check_port_device(const PortConfig& port, const HostView& host);
+
 // The full EAL argv (argv[0] = "svcgw"): lcores, file prefix, memory,
 // hugepage choice, one --vdev per vdev port, -a per PCI port (--no-pci when
 // there is none), extra_args, then `trailing` (what followed `--`).

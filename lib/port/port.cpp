@@ -9,6 +9,7 @@
 
 #include "dataplane/packet.hpp"
 #include "port/eal_args.hpp"
+#include "port/eal_log.hpp"
 
 namespace svcgw {
 
@@ -45,12 +46,17 @@ Result<Port> open_port(const PortConfig& config, uint16_t workers, uint32_t mbuf
     port.address = config.address;
     port.gateway = config.gateway;
     port.queues = workers;
+    port.software = is_vdev_spec(config.device);
 
     std::string dev_name = config.device.substr(0, config.device.find(','));
     int rc = rte_eth_dev_get_port_by_name(dev_name.c_str(), &port.port_id);
     if (rc != 0) {
-        return fail("ports[0].device", "no ethdev named \"" + dev_name +
-                                           "\" (did EAL create it? check the device string)");
+        // EAL carries on when a device fails to probe; its log has why.
+        const std::string cause = eal_log::cause(dev_name);
+        return fail("ports[0].device",
+                    "device " + dev_name + " could not be probed" +
+                        (cause.empty() ? " (no EAL message names it: check the device string)"
+                                       : ": " + cause));
     }
     rte_eth_dev_info info{};
     rc = rte_eth_dev_info_get(port.port_id, &info);

@@ -50,6 +50,9 @@ struct Port {
     std::vector<uint16_t> reta;
     rte_mempool* pool = nullptr;
     bool started = false;
+    // A vdev (af_packet, af_xdp, tap, ...): local senders' partial
+    // checksums can reach it (dataplane/packet.hpp l4_checksum_partial).
+    bool software = false;
 };
 
 // Mbufs a port can have outstanding: rx and tx rings, one burst being built

@@ -61,6 +61,8 @@ tests=(
     "daemon:test_affinity.sh"
     "daemon:test_tap_or_xdp.sh"
     "daemon:test_check.sh"
+    "daemon:test_startup.sh"
+    "daemon:test_offload.sh"
     "daemon:test_dns.sh"
     "daemon:test_surface.sh"
     "test_mtu.sh"

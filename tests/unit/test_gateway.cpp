@@ -91,6 +91,12 @@ TEST(WorkerContextBuilder, TakesEveryFieldFromConfigPortAndShared) {
     EXPECT_EQ(c.neighbours, &view);
     EXPECT_EQ(c.stop, &stop);
     EXPECT_EQ(c.pool, g_pool);
+    EXPECT_FALSE(c.complete_partial_checksums) << "a NIC: partial checksums never arrive";
+    Port vdev = gateway_port();
+    vdev.software = true;  // af_packet & co.: local senders' partial checksums
+    EXPECT_TRUE(make_worker_context(config, vdev, 2, *r,
+                                    WorkerShared{nullptr, nullptr, &view, nullptr, &stop})
+                    .complete_partial_checksums);
     ASSERT_EQ(c.handoff.size(), 4u);
     EXPECT_EQ(c.handoff[0], nullptr);  // no ring to oneself
     EXPECT_EQ(c.handoff[3], nullptr);

@@ -3,8 +3,12 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <rte_rcu_qsbr.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/worker_neighbour.hpp"
@@ -223,6 +227,62 @@ TEST(EalArgs, PciAddressAndExplicitQpairsAndLcoresSyntax) {
     EXPECT_EQ(with_queue_pairs("net_af_packet0,iface=x,qpairs=4", 2),
               "net_af_packet0,iface=x,qpairs=4");
     EXPECT_EQ(with_queue_pairs("net_tap0,iface=x", 2), "net_tap0,iface=x");
+}
+
+// A missing interface or an unusable PCI device is refused before EAL
+// runs, naming the fix (issue 12 §4). sysfs is a fake tree here.
+TEST(EalArgs, PortDeviceIsCheckedAgainstTheHost) {
+    namespace fs = std::filesystem;
+    const fs::path root = fs::temp_directory_path() / ("svcgw-sysfs-" + std::to_string(getpid()));
+    const fs::path devices = root / "bus/pci/devices";
+    fs::create_directories(root / "bus/pci/drivers/vfio-pci");
+    fs::create_directories(root / "bus/pci/drivers/ixgbe");
+    for (const char* dev : {"0000:03:00.0", "0000:03:00.1", "0000:04:00.0"}) {
+        fs::create_directories(devices / dev);
+    }
+    fs::create_directory_symlink("../../drivers/vfio-pci", devices / "0000:03:00.0/driver");
+    fs::create_directory_symlink("../../drivers/ixgbe", devices / "0000:03:00.1/driver");
+    HostView host{root.string(), [](const char* name) -> unsigned {
+                      return std::string_view(name) == "veth-gw" ? 7 : 0;
+                  }};
+    auto check = [&](const std::string& device) {
+        PortConfig port;
+        port.device = device;
+        return check_port_device(port, host);
+    };
+    struct Case {
+        const char* device;
+        const char* error;  // substring of the message; null = accepted
+    };
+    const Case cases[] = {
+        {"net_af_packet0,iface=veth-gw", nullptr},
+        {"net_af_packet0,iface=veth-gw,qpairs=2", nullptr},
+        {"net_af_packet0,iface=nosuch0", "interface \"nosuch0\" does not exist"},
+        {"net_af_xdp0,iface=nosuch0,start_queue=0", "interface \"nosuch0\" does not exist"},
+        {"net_af_packet0", "names no iface="},
+        {"net_tap0,iface=tap9", nullptr},  // the PMD creates it
+        {"0000:03:00.0", nullptr},
+        {"03:00.0", nullptr},  // domain 0000 implied, as EAL does
+        {"0000:03:00.0,txq_inline=128", nullptr},
+        {"0000:03:00.1", "bound to the kernel driver ixgbe: bind it with `dpdk-devbind.py"},
+        {"0000:04:00.0", "has no driver"},
+        {"0000:05:00.0", "no PCI device 0000:05:00.0"},
+    };
+    for (const Case& c : cases) {
+        auto r = check(c.device);
+        if (c.error == nullptr) {
+            EXPECT_TRUE(r) << c.device << ": " << (r ? "" : r.error().str());
+        } else {
+            ASSERT_FALSE(r) << c.device;
+            EXPECT_EQ(r.error().path, "ports[0].device");
+            EXPECT_NE(r.error().message.find(c.error), std::string::npos)
+                << c.device << ": " << r.error().message;
+        }
+    }
+    EXPECT_EQ(device_arg("net_af_packet0,iface=veth-gw,qpairs=2", "iface"), "veth-gw");
+    EXPECT_EQ(device_arg("net_af_packet0,ifacex=a,iface=b", "iface"), "b");
+    EXPECT_EQ(device_arg("net_af_packet0", "iface"), "");
+    fs::remove_all(root);
 }
 
 TEST(EalArgs, LcoreListsAndErrors) {
