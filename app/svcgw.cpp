@@ -11,11 +11,13 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -56,6 +58,7 @@
 #include "kube/feed_sync.hpp"
 #include "port/eal_args.hpp"
 #include "port/eal_log.hpp"
+#include "port/exception_path.hpp"
 #include "port/neighbour.hpp"
 #include "port/port.hpp"
 #include "table/service.hpp"
@@ -97,7 +100,7 @@ bool same_ports(const std::vector<PortConfig>& a, const std::vector<PortConfig>&
     }
     for (size_t i = 0; i < a.size(); ++i) {
         if (a[i].name != b[i].name || a[i].device != b[i].device || a[i].address != b[i].address ||
-            a[i].gateway != b[i].gateway) {
+            a[i].gateway != b[i].gateway || a[i].kernel_interface != b[i].kernel_interface) {
             return false;
         }
     }
@@ -128,6 +131,10 @@ std::vector<std::string> fixed_sections_changed(const Config& a, const Config& b
     }
     if (!same_conntrack(a.conntrack, b.conntrack)) {
         changed.push_back("conntrack");
+    }
+    if (a.punt.rate_pps != b.punt.rate_pps || a.punt.control_rate_pps != b.punt.control_rate_pps ||
+        a.punt.burst != b.punt.burst) {
+        changed.push_back("punt");  // the workers' token buckets are set up once
     }
     if (a.network.service_cidr != b.network.service_cidr ||
         a.network.snat_addresses != b.network.snat_addresses) {
@@ -232,6 +239,7 @@ public:
 
 private:
     Result<void> start_feed();
+    Result<void> open_exception_path();
     void feed_schedule();
     void reload();
     void announce(const std::set<uint32_t>& vips);
@@ -258,6 +266,7 @@ private:
     std::unique_ptr<WorkerRings> _rings;
     WorkerContext _context;
     std::unique_ptr<ControlTick> _tick;
+    std::unique_ptr<ExceptionPath> _exception;  // ports[0].kernel_interface's TAP
     std::vector<std::unique_ptr<Worker>> _worker_objects;
     std::atomic<bool> _stop{false};
     std::set<uint32_t> _announced;               // VIPs announced with a gratuitous ARP
@@ -356,7 +365,11 @@ Result<void> Daemon::start(unsigned workers) {
     _metrics_server = std::move(*metrics);
     log("api on %s, metrics on %s", _config.api.listen.c_str(), _config.metrics.listen.c_str());
 
-    uint32_t mbufs = mempool_size(_workers, kHandoffRingSize, kHoldCapacity, kControlRingSize);
+    // The exception path's rings hold mbufs too (two per worker).
+    const bool punt = !_config.ports[0].kernel_interface.empty();
+    const uint32_t punt_mbufs = punt ? 2u * _workers * kPuntRingSize : 0;
+    uint32_t mbufs =
+        mempool_size(_workers, kHandoffRingSize, kHoldCapacity, kControlRingSize + punt_mbufs);
     auto port = open_port(_config.ports[0], _workers, mbufs);
     if (!port) {
         return Unexpected<Error>{port.error()};
@@ -369,7 +382,7 @@ Result<void> Daemon::start(unsigned workers) {
         mbufs);
 
     _neighbours = std::make_unique<NeighbourTable>(_port.address, _qsbr);
-    auto rings = WorkerRings::create(_workers, "");
+    auto rings = WorkerRings::create(_workers, "", punt);
     if (!rings) {
         return Unexpected<Error>{rings.error()};
     }
@@ -381,6 +394,11 @@ Result<void> Daemon::start(unsigned workers) {
         _table->reclaim();
         _zones->reclaim();
     });
+    if (punt) {
+        if (auto opened = open_exception_path(); !opened) {
+            return opened;
+        }
+    }
 
     for (uint16_t i = 0; i < _workers; ++i) {
         _worker_objects.push_back(std::make_unique<Worker>(_context, i));
@@ -412,6 +430,32 @@ Result<void> Daemon::start(unsigned workers) {
     log("running: %zu services, forwarding %s, idle %s", _state->records().size(),
         _config.forwarding == ForwardingMode::fullnat ? "fullnat" : "nat",
         _config.dpdk.idle == IdleMode::adaptive ? "adaptive" : "poll");
+    return {};
+}
+
+// The port's TAP: its address and MAC, the cluster DNS address for DNS
+// over TCP, and the port's gateway as the kernel's default route.
+Result<void> Daemon::open_exception_path() {
+    ExceptionPathSetup setup;
+    setup.interface = _config.ports[0].kernel_interface;
+    setup.mac = _port.mac;
+    setup.address = _port.address;
+    setup.gateway = _port.gateway;
+    if (_config.dns.cluster_ip.value != 0) {
+        setup.host_addresses.push_back(_config.dns.cluster_ip);
+    }
+    uint16_t mtu = 0;
+    if (rte_eth_dev_get_mtu(_port.port_id, &mtu) == 0 && mtu != 0) {
+        setup.mtu = mtu;
+    }
+    auto opened = ExceptionPath::open(setup);
+    if (!opened) {
+        return Unexpected<Error>{opened.error()};
+    }
+    _exception = std::move(*opened);
+    log("exception path: %s (%s, mac %s, mtu %u), punt %u pps (control %u pps, burst %u)",
+        setup.interface.c_str(), _port.address.str().c_str(), mac_str(_port.mac).c_str(), setup.mtu,
+        _config.punt.rate_pps, _config.punt.control_rate_pps, _config.punt.burst);
     return {};
 }
 
@@ -591,6 +635,10 @@ int Daemon::run() {
     epoll_ctl(efd, EPOLL_CTL_ADD, _dns_tcp->fd(), &ev);
     ev.data.fd = _checker->fd();
     epoll_ctl(efd, EPOLL_CTL_ADD, _checker->fd(), &ev);
+    if (_exception != nullptr) {
+        ev.data.fd = _exception->fd();
+        epoll_ctl(efd, EPOLL_CTL_ADD, _exception->fd(), &ev);
+    }
 
     bool running = true;
     while (running) {
@@ -608,6 +656,16 @@ int Daemon::run() {
                 uint64_t expirations = 0;
                 (void)!read(tfd, &expirations, sizeof expirations);
                 _tick->run(now_ms());
+                if (_exception != nullptr) {
+                    _exception->to_kernel(_rings->punt_control, _rings->punt_other);
+                }
+                continue;
+            }
+            if (_exception != nullptr && events[i].data.fd == _exception->fd()) {
+                // What the kernel sends leaves through worker 0, as our ARP does.
+                _exception->from_kernel(_port.pool, [this](rte_mbuf* m) {
+                    return rte_ring_enqueue(_context.control_tx, m) == 0;
+                });
                 continue;
             }
             if (events[i].data.fd == _checker->fd()) {
@@ -687,6 +745,17 @@ void Daemon::shutdown() {
         log("worker %u:%s", worker->index(), line.c_str());
     }
     _worker_objects.clear();  // frees held frames and flow tables
+    if (_exception != nullptr) {
+        const ExceptionPathStats& e = _exception->stats();
+        log("exception path %s: to kernel %llu (%llu refused), from kernel %llu (%llu kept, %llu "
+            "lost)",
+            _exception->interface().c_str(), static_cast<unsigned long long>(e.to_kernel),
+            static_cast<unsigned long long>(e.to_kernel_failed),
+            static_cast<unsigned long long>(e.from_kernel),
+            static_cast<unsigned long long>(e.from_kernel_kept),
+            static_cast<unsigned long long>(e.from_kernel_failed));
+        _exception.reset();  // removes the TAP
+    }
     _tick.reset();
     _rings.reset();  // frees frames left in the rings
     _neighbours.reset();

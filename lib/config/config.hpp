@@ -61,6 +61,22 @@ struct PortConfig {
     std::string device;  // vdev spec ("net_af_packet0,iface=veth-gw") or PCI address
     Ipv4Prefix address;  // the port's own address and its subnet
     std::optional<Ipv4> gateway;
+    // The exception path's TAP (DESIGN §6): "" = none, the kernel never
+    // sees the port's traffic.
+    std::string kernel_interface;
+};
+
+// Policing of the exception path, per gateway (each worker polices
+// rate / workers). Control = ARP, BGP, BFD (dataplane/punt.hpp).
+struct PuntConfig {
+    // Health-check probes of 10k backends once a second need ~30k frames/s
+    // of replies (issue 14); 50k leaves room and still bounds a flood.
+    uint32_t rate_pps = 50000;
+    // ARP, BGP keepalives and BFD at 3 x 300 ms per session: thousands of
+    // sessions' worth.
+    uint32_t control_rate_pps = 10000;
+    // Frames either class may send back to back after an idle spell.
+    uint32_t burst = 256;
 };
 
 struct NetworkConfig {
@@ -235,6 +251,7 @@ struct Config {
     DpdkConfig dpdk;
     std::vector<PortConfig> ports;
     NetworkConfig network;
+    PuntConfig punt;
     ForwardingMode forwarding = ForwardingMode::fullnat;
     MaglevConfig maglev;
     ConntrackConfig conntrack;

@@ -271,7 +271,7 @@ std::vector<PortConfig> parse_ports(Reader& r, const YAML::Node& seq, SourceMap&
             ports.push_back(port);
             continue;
         }
-        Fields f(r, node, path, {"name", "device", "address", "gateway"});
+        Fields f(r, node, path, {"name", "device", "address", "gateway", "kernel_interface"});
         FieldReader read(r, source, path);
         for (std::string_view required : {"name", "device", "address"}) {
             if (!f.has(required)) {
@@ -284,6 +284,7 @@ std::vector<PortConfig> parse_ports(Reader& r, const YAML::Node& seq, SourceMap&
         assign(port.device, read.string(f, "device"));
         assign(port.address, read.prefix(f, "address"));
         port.gateway = read.ipv4(f, "gateway");
+        assign(port.kernel_interface, read.string(f, "kernel_interface"));
         ports.push_back(std::move(port));
     }
     return ports;
@@ -447,8 +448,8 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
     Config config;
     config.source = r.source();
     Fields top(r, doc, "",
-               {"dpdk", "ports", "network", "forwarding", "maglev", "conntrack", "dns", "api",
-                "metrics", "kubernetes", "services"});
+               {"dpdk", "ports", "network", "punt", "forwarding", "maglev", "conntrack", "dns",
+                "api", "metrics", "kubernetes", "services"});
     SourceMap& src = config.locations;
     auto section = [&](std::string_view key,
                        std::vector<std::string_view> allowed) -> std::optional<Fields> {
@@ -514,6 +515,12 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
         assign(config.conntrack.tcp_transitory_timeout_s,
                read.integer(*f, "tcp_transitory_timeout_s", 1, kU32Max));
         assign(config.conntrack.udp_timeout_s, read.integer(*f, "udp_timeout_s", 1, kU32Max));
+    }
+    if (auto f = section("punt", {"rate_pps", "control_rate_pps", "burst"})) {
+        FieldReader read(r, src, "punt");
+        assign(config.punt.rate_pps, read.integer(*f, "rate_pps", 1, kU32Max));
+        assign(config.punt.control_rate_pps, read.integer(*f, "control_rate_pps", 1, kU32Max));
+        assign(config.punt.burst, read.integer(*f, "burst", 1, kU32Max));
     }
     if (auto f = section("dns", {"cluster_ip", "domain", "ttl_s"})) {
         FieldReader read(r, src, "dns");

@@ -326,6 +326,7 @@ private:
                                                    "' is already used by ports[" +
                                                    std::to_string(it->second) + "]");
             }
+            check_kernel_interface(port.kernel_interface, base + ".kernel_interface");
             if (!valid(_config.locations, base + ".address")) {
                 continue;
             }
@@ -357,6 +358,23 @@ private:
                                  "gateway " + gw.str() + " is the network or broadcast address");
                 }
             }
+        }
+    }
+
+    // Linux's dev_valid_name (IFNAMSIZ 16 with the NUL), narrowed to the
+    // characters that need no quoting in ip(8) and systemd units.
+    void check_kernel_interface(const std::string& name, const std::string& path) {
+        constexpr size_t kMaxInterfaceName = 15;
+        if (name.empty()) {
+            return;  // no exception path
+        }
+        const bool chars_ok = std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' ||
+                   c == '.';
+        });
+        if (name.size() > kMaxInterfaceName || !chars_ok || name == "." || name == "..") {
+            config_error(path, "invalid interface name '" + name +
+                                   "' (1-15 letters, digits, '_', '-', '.')");
         }
     }
 

@@ -72,7 +72,12 @@ Worker::Impl::Impl(const WorkerContext& c, uint16_t i)
                        : std::make_unique<AffinitySet>(c.workers, kAffinityEntries)),
       affinity(c.affinity != nullptr ? *c.affinity : *own_affinity),
       ownership(c.mode, c.workers),
-      snat_ports(ownership, i) {}
+      snat_ports(ownership, i) {
+    if (!c.punt_control.empty()) {
+        punt = Punt(c.punt_control[i], c.punt_other[i], c.punt.control_rate_pps / c.workers,
+                    c.punt.rate_pps / c.workers, c.punt.burst, c.tsc_hz);
+    }
+}
 
 // ---- NAT ----
 // Picks a backend for a new connection: affinity first, then Maglev.

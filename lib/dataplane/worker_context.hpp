@@ -44,6 +44,9 @@ constexpr uint32_t kHoldCapacity = 64;
 // control thread. 1024 handoff slots cover ~30 bursts of skew.
 constexpr uint32_t kHandoffRingSize = 1024;
 constexpr uint32_t kControlRingSize = 1024;
+// Punt rings (per worker and class): the control thread drains them every
+// 1 ms tick, and 512 frames per ms is 10x the default punt rate.
+constexpr uint32_t kPuntRingSize = 512;
 // Session-affinity entries per worker (ClientIP services).
 constexpr uint32_t kAffinityEntries = 65536;
 
@@ -56,6 +59,14 @@ struct ControlMessage {
 };
 static_assert(sizeof(ControlMessage) == 12 && sizeof(ControlMessage) % 4 == 0,
               "rte_ring element sizes are multiples of 4");
+
+// The exception path's policing (config punt.*, gateway-wide; each worker
+// takes 1/workers of each rate). Control = ARP, BGP, BFD (punt.hpp).
+struct PuntRates {
+    uint64_t rate_pps = 0;
+    uint64_t control_rate_pps = 0;
+    uint64_t burst = 0;
+};
 
 struct WorkerContext {
     uint16_t port_id = 0;
@@ -97,6 +108,12 @@ struct WorkerContext {
     // partial TCP/UDP checksums, which the worker completes
     // (pkt::l4_checksum_partial). A NIC never receives one off the wire.
     bool complete_partial_checksums = false;
+    // The exception path (dataplane/punt.hpp): per worker, the ring of
+    // control frames (ARP, BGP, BFD) and the ring of the rest, drained by
+    // the control thread into the TAP. Empty = no exception path.
+    std::vector<rte_ring*> punt_control;
+    std::vector<rte_ring*> punt_other;
+    PuntRates punt;
 };
 
 }  // namespace svcgw

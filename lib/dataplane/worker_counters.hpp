@@ -36,7 +36,9 @@ namespace svcgw {
     X(held)                  /* frames queued waiting for a next hop's MAC */        \
     X(l4_checksum_completed) /* partial TCP/UDP checksums finished (veth/tap) */     \
     X(resolve_request)       /* next hops the worker asked the control to resolve */ \
-    X(idle_sleep)            /* sleeps with nothing to do (dpdk.idle: adaptive) */
+    X(idle_sleep)            /* sleeps with nothing to do (dpdk.idle: adaptive) */   \
+    X(punt_control)          /* ARP, BGP, BFD handed to the kernel (TAP) */          \
+    X(punt_other)            /* other host frames handed to the kernel */
 
 // Why a frame was dropped (each one counted, never logged).
 #define SVCGW_WORKER_DROPS(X)                                                          \
@@ -70,7 +72,10 @@ namespace svcgw {
     X(icmp_error_untracked) /* ICMP error quoting no live flow, or unparsable */       \
     X(no_mbuf)              /* could not allocate a reply frame */                     \
     X(dns_dropped)          /* DNS query not answered (short header, QR set) */        \
-    X(bad_l4_checksum)      /* locally answered UDP (DNS) with a wrong checksum */
+    X(bad_l4_checksum)      /* locally answered UDP (DNS) with a wrong checksum */     \
+    X(punt_policed)         /* host frame over punt.rate_pps (exception path) */       \
+    X(punt_control_policed) /* ARP/BGP/BFD over punt.control_rate_pps */               \
+    X(punt_ring_full)       /* punt ring full: the control thread fell behind */
 
 enum class WorkerEvent : uint8_t {
 #define SVCGW_X(name) name,

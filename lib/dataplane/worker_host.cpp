@@ -53,6 +53,9 @@ void Worker::Impl::reject(rte_mbuf* m, const uint8_t* frame, const pkt::Parsed& 
 
 // IPv4 TCP/UDP that is neither for a VIP nor a tracked reply.
 void Worker::Impl::not_translated(rte_mbuf* m, const pkt::Parsed& p) {
+    if (for_kernel(p) && to_kernel(m, p)) {
+        return;
+    }
     if (in_service_cidr(p.key.dst_ip)) {
         // A ClusterIP that is not (or no longer) a live VIP:port: refuse
         // so clients fail fast instead of hanging.
@@ -75,9 +78,22 @@ void Worker::Impl::handle_arp(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p)
         counters.add(WorkerEvent::arp_learned);
         to_control(sender, sender_mac, ControlMessage::learned);
     }
+    // The kernel behind the exception path learns its neighbours from
+    // the ARP for its address: replies to its requests, and a copy of
+    // each request (its own answer never leaves: port/exception_path).
+    const bool kernel_learns = target == ctx.address_be && punt.enabled();
     if (p.arp_op != pkt::kArpOpRequest) {
-        rte_pktmbuf_free(m);
+        if (!kernel_learns || !to_kernel(m, p)) {
+            rte_pktmbuf_free(m);
+        }
         return;
+    }
+    if (kernel_learns) {
+        if (rte_mbuf* copy = rte_pktmbuf_copy(m, ctx.pool, 0, UINT32_MAX)) {
+            to_kernel(copy, p);
+        } else {
+            counters.drop(DropReason::no_mbuf);
+        }
     }
     std::array<uint8_t, pkt::kEthMinFrameLen> out;
     size_t len = pkt::build_arp_reply(out, ctx.mac, target, sender_mac, sender);
@@ -96,6 +112,9 @@ void Worker::Impl::handle_icmp(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p
         queue_tx(m);
         return;
     }
+    if (p.key.dst_ip == ctx.address_be && to_kernel(m, p)) {
+        return;  // echo replies to the kernel's pings, timestamps, ...
+    }
     drop(m, DropReason::icmp_ignored);
 }
 
@@ -107,6 +126,9 @@ void Worker::Impl::handle_icmp_error(rte_mbuf* m, uint8_t* frame, const pkt::Par
                                      bool handed_off) {
     const std::optional<pkt::IcmpQuote> q = pkt::parse_icmp_quote(frame, p);
     if (!q) {
+        if (p.key.dst_ip == ctx.address_be && to_kernel(m, p)) {
+            return;
+        }
         drop(m, DropReason::icmp_error_untracked);
         return;
     }
@@ -124,6 +146,10 @@ void Worker::Impl::handle_icmp_error(rte_mbuf* m, uint8_t* frame, const pkt::Par
     }
     FlowRef ref = flows.lookup(k, now_s);
     if (ref.flow == nullptr) {
+        // About a kernel socket's datagram (a probe to a dead port).
+        if (p.key.dst_ip == ctx.address_be && to_kernel(m, p)) {
+            return;
+        }
         drop(m, DropReason::icmp_error_untracked);
         return;
     }

@@ -15,6 +15,7 @@
 #include "dataplane/flow_census.hpp"
 #include "dataplane/ownership.hpp"
 #include "dataplane/packet.hpp"
+#include "dataplane/punt.hpp"
 #include "dataplane/snat_ports.hpp"
 #include "dataplane/worker.hpp"
 #include "flow/affinity_table.hpp"
@@ -41,6 +42,7 @@ struct Worker::Impl {
     std::array<rte_mbuf*, kTxBatch> tx{};
     WorkerCounters counters;
     dns::DnsCounters dns_counters;
+    Punt punt;  // the exception path (disabled when the context has no punt rings)
     FlowTable flows;
     std::unique_ptr<AffinitySet> own_affinity;  // when the context has no shared set
     AffinitySet& affinity;
@@ -104,6 +106,34 @@ struct Worker::Impl {
     void drop(rte_mbuf* m, DropReason reason) {
         counters.drop(reason);
         rte_pktmbuf_free(m);
+    }
+    // Host traffic the kernel behind the exception path terminates: the
+    // port's address, and DNS over TCP (lib/dns/tcp_server.hpp).
+    bool for_kernel(const pkt::Parsed& p) const {
+        return p.key.dst_ip == ctx.address_be ||
+               (p.key.dst_ip == ctx.dns_ip_be && ctx.dns_ip_be != 0 &&
+                p.key.proto == pkt::kProtoTcp && p.key.dst_port == to_be16(dns::kDnsPort));
+    }
+    // Hands `m` to the kernel, policed (dataplane/punt.hpp); false = no
+    // exception path, the caller still owns the frame.
+    bool to_kernel(rte_mbuf* m, const pkt::Parsed& p) {
+        const PuntClass c = punt_class(p);
+        switch (punt.offer(m, c, now_tsc)) {
+            case PuntResult::sent:
+                counters.add(c == PuntClass::control ? WorkerEvent::punt_control
+                                                     : WorkerEvent::punt_other);
+                return true;
+            case PuntResult::policed:
+                drop(m, c == PuntClass::control ? DropReason::punt_control_policed
+                                                : DropReason::punt_policed);
+                return true;
+            case PuntResult::ring_full:
+                drop(m, DropReason::punt_ring_full);
+                return true;
+            case PuntResult::disabled:
+                break;
+        }
+        return false;
     }
     void queue_tx(rte_mbuf* m) {
         if (tx_count == tx.size()) {

@@ -11,7 +11,7 @@
 namespace svcgw {
 
 Result<std::unique_ptr<WorkerRings>> WorkerRings::create(uint16_t workers,
-                                                         const std::string& prefix) {
+                                                         const std::string& prefix, bool punt) {
     std::unique_ptr<WorkerRings> rings(new WorkerRings());
     WorkerRings& r = *rings;
     auto make = [&](const std::string& name, unsigned esize, unsigned size,
@@ -53,6 +53,15 @@ Result<std::unique_ptr<WorkerRings>> WorkerRings::create(uint16_t workers,
     r.control_tx = make("control_tx", sizeof(void*), kControlRingSize, true);
     if (r.control_tx == nullptr) {
         return fail("", "cannot create control tx ring: " + std::string(rte_strerror(rte_errno)));
+    }
+    for (uint16_t w = 0; punt && w < workers; ++w) {
+        rte_ring* control = make("punt_c_" + std::to_string(w), sizeof(void*), kPuntRingSize, true);
+        rte_ring* other = make("punt_o_" + std::to_string(w), sizeof(void*), kPuntRingSize, true);
+        if (control == nullptr || other == nullptr) {
+            return fail("", "cannot create punt ring: " + std::string(rte_strerror(rte_errno)));
+        }
+        r.punt_control.push_back(control);
+        r.punt_other.push_back(other);
     }
     r.affinity = std::make_unique<AffinitySet>(workers, kAffinityEntries);
     return rings;
@@ -105,6 +114,9 @@ WorkerContext make_worker_context(const Config& config, const Port& port, uint16
     c.dns_ip_be = htonl(config.dns.cluster_ip.value);
     c.dns_zone = shared.dns_zone;
     c.complete_partial_checksums = port.software;
+    c.punt_control = rings.punt_control;
+    c.punt_other = rings.punt_other;
+    c.punt = PuntRates{config.punt.rate_pps, config.punt.control_rate_pps, config.punt.burst};
     return c;
 }
 

@@ -29,12 +29,15 @@ class Zone;
 
 // The SPSC rings of one worker set: handoff[from * workers + to] (mbufs,
 // null on the diagonal), to_control[w] (ControlMessage) and control_tx
-// (mbufs from the control thread to worker 0). Frames still in a ring are
-// freed with it.
+// (mbufs from the control thread to worker 0), and with the exception path
+// punt_control[w] / punt_other[w] (mbufs to the TAP). Frames still in a
+// ring are freed with it.
 class WorkerRings {
 public:
     // Ring names start with `prefix` (unique per process).
-    static Result<std::unique_ptr<WorkerRings>> create(uint16_t workers, const std::string& prefix);
+    // `punt`: also the exception path's rings (punt_control, punt_other).
+    static Result<std::unique_ptr<WorkerRings>> create(uint16_t workers, const std::string& prefix,
+                                                       bool punt = false);
     ~WorkerRings();
     WorkerRings(const WorkerRings&) = delete;
     WorkerRings& operator=(const WorkerRings&) = delete;
@@ -42,6 +45,8 @@ public:
     std::vector<rte_ring*> handoff;
     std::vector<rte_ring*> to_control;
     rte_ring* control_tx = nullptr;
+    std::vector<rte_ring*> punt_control;  // per worker; empty without the exception path
+    std::vector<rte_ring*> punt_other;
     // Not a ring, but shared the same way: the set's ClientIP affinity.
     std::unique_ptr<AffinitySet> affinity;
 

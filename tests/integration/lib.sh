@@ -53,6 +53,7 @@ RIG_DPDK_DEVICE=""
 RIG_DPDK_LCORES=${SVCGW_LCORES:-0-1}
 RIG_DPDK_EXTRA=()
 RIG_PORT_GATEWAY=""  # the port's `gateway:` (next hop off the subnet), if any
+RIG_PORT_KERNEL=""   # the port's `kernel_interface:` (the exception path's TAP), if any
 # The API's `listen:` (default: unix:$RIG_TMP/api.sock) and `token_file:`.
 # rig_api follows them; rig_ctl (svcgwctl) needs the unix socket.
 RIG_API_LISTEN=""
@@ -310,6 +311,14 @@ rig_init() {
     # svcgw owns the port's address: the kernel must neither answer ARP for
     # it nor send anything on the port.
     ip -n "$gw" link set veth-gw arp off
+    # af_packet copies the frames; the kernel would also take them into its
+    # own stack, and once the exception path's TAP puts the port address
+    # in this namespace it would answer them (RSTs to the pods' replies).
+    # On a NIC bound to vfio-pci the kernel never sees them.
+    if [ "$RIG_GATEWAY" = svcgw ]; then
+        ip netns exec "$gw" iptables -t raw -A PREROUTING -i veth-gw -j DROP ||
+            rig_die "iptables raw drop on veth-gw"
+    fi
 
     rig_new_ns cl
     rig_link cl eth0 p-cl
@@ -487,7 +496,7 @@ rig_write_config() {
         echo "  extra_args: [$extra]"
         echo "  idle: $RIG_IDLE"
         echo "ports:"
-        echo "  - {name: ext0, device: \"$RIG_DPDK_DEVICE\", address: $(rig_gw_ip)/24${RIG_PORT_GATEWAY:+, gateway: $RIG_PORT_GATEWAY}}"
+        echo "  - {name: ext0, device: \"$RIG_DPDK_DEVICE\", address: $(rig_gw_ip)/24${RIG_PORT_GATEWAY:+, gateway: $RIG_PORT_GATEWAY}${RIG_PORT_KERNEL:+, kernel_interface: $RIG_PORT_KERNEL}}"
         echo "network: {service_cidr: $RIG_SERVICE_CIDR, snat_addresses: []}"
         echo "forwarding: {mode: $RIG_MODE}"
         echo "dns: {cluster_ip: $RIG_DNS_IP, domain: cluster.local}"

@@ -63,6 +63,7 @@ tests=(
     "daemon:test_check.sh"
     "daemon:test_startup.sh"
     "daemon:test_offload.sh"
+    "daemon:test_hostpath.sh"
     "daemon:test_dns.sh"
     "daemon:test_surface.sh"
     "test_mtu.sh"
