@@ -311,14 +311,6 @@ rig_init() {
     # svcgw owns the port's address: the kernel must neither answer ARP for
     # it nor send anything on the port.
     ip -n "$gw" link set veth-gw arp off
-    # af_packet copies the frames; the kernel would also take them into its
-    # own stack, and once the exception path's TAP puts the port address
-    # in this namespace it would answer them (RSTs to the pods' replies).
-    # On a NIC bound to vfio-pci the kernel never sees them.
-    if [ "$RIG_GATEWAY" = svcgw ]; then
-        ip netns exec "$gw" iptables -t raw -A PREROUTING -i veth-gw -j DROP ||
-            rig_die "iptables raw drop on veth-gw"
-    fi
 
     rig_new_ns cl
     rig_link cl eth0 p-cl

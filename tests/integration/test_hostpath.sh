@@ -27,14 +27,20 @@ curls=20
 vip=$RIG_VIP
 
 rig_init 53 fullnat
+gw=$(rig_ns gw)
+gw_ip=$(rig_gw_ip)
+client_ip=$(rig_client_ip)
+# af_packet copies the veth's frames; the gateway namespace's own stack
+# also takes them and, with the port address now local (on the TAP), would
+# answer them itself (RSTs to the pods' replies). A NIC bound to vfio-pci
+# has no such second path (README: the exception path).
+ip netns exec "$gw" iptables -t raw -A PREROUTING -i veth-gw -j DROP ||
+    rig_die "iptables raw drop on veth-gw"
 RIG_PORT_KERNEL=$tap
 RIG_CONFIG_EXTRA=("punt: {rate_pps: $punt_pps, control_rate_pps: 2000, burst: $punt_burst}")
 rig_add_pod a
 rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip a)"
 rig_require "the service answers" rig_wait_pod "http://$vip/" a
-gw=$(rig_ns gw)
-gw_ip=$(rig_gw_ip)
-client_ip=$(rig_client_ip)
 
 # 1. The TAP.
 port_mac=$(sed -n 's/.*port ext0: ethdev [0-9]*, mac \([0-9a-f:]*\),.*/\1/p' "$RIG_GW_LOG" | head -n 1)
