@@ -64,6 +64,7 @@
 #include "table/service.hpp"
 #include "table/service_table.hpp"
 #include "telemetry/collect.hpp"
+#include "version.hpp"
 
 namespace svcgw {
 namespace {
@@ -84,7 +85,7 @@ uint64_t now_ms() {
 }
 
 void usage() {
-    std::fprintf(stderr, "usage: svcgw -c FILE [--check] [-- EAL options]\n");
+    std::fprintf(stderr, "usage: svcgw -c FILE [--check] [-- EAL options] | svcgw --version\n");
 }
 
 // ---- reload rules -------------------------------------------------------
@@ -819,6 +820,9 @@ int daemon_main(int argc, char** argv) {
             path = argv[++i];
         } else if (arg == "--check") {
             check = true;
+        } else if (arg == "--version") {
+            std::printf("svcgw %s (%s)\n", SVCGW_VERSION, SVCGW_COMMIT);
+            return 0;
         } else if (arg == "-h" || arg == "--help") {
             usage();
             return 0;

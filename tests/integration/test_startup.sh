@@ -76,6 +76,20 @@ bad_eal=$(variant bad_eal 's/extra_args: \[\]/extra_args: ["--no-such-eal-option
 rig_check "an EAL argument error: exit 1 in <= ${limit_s}s with EAL's reason" \
     start_fails bad_eal "$bad_eal" 'EAL initialisation failed: .*(arguments|option)'
 
+# The exception path's TAP cannot be created: the name is taken by a
+# device that is not a TAP (the veth itself).
+tap_taken=$(variant tap_taken 's|address: \([0-9./]*\)}|address: \1, kernel_interface: veth-gw}|')
+rig_check "a kernel_interface that cannot be created: exit 1 in <= ${limit_s}s naming it" \
+    start_fails tap_taken "$tap_taken" 'ports\[0\]\.kernel_interface: TAP veth-gw: create: '
+
+version_ok() {
+    local out want
+    want=$(sed -n "s/^  version : '\(.*\)',$/\1/p" "$RIG_DIR/../../meson.build")
+    out=$("$RIG_SVCGW_BIN" --version) || return 1
+    grep -q "^svcgw $want (" <<<"$out" || { echo "'$out' is not svcgw $want (...)"; return 1; }
+}
+rig_check "svcgw --version names the release of meson.build" version_ok
+
 # A good start, then a second daemon on the same file prefix: EAL refuses
 # it (the real cause, not rte_errno's "Success").
 rig_add_pod a

@@ -113,9 +113,10 @@ TEST(ConfigParse, EveryKeyIsRead) {
     Config config = load_ok(R"(
 dpdk: {lcores: "0,2-3", memory_mb: 1024, hugepages: false, file_prefix: gw1, extra_args: [--log-level=8, -n4], idle: adaptive}
 ports:
-  - {name: ext0, device: "0000:03:00.0", address: 192.168.7.2/24, gateway: 192.168.7.1}
+  - {name: ext0, device: "0000:03:00.0", address: 192.168.7.2/24, gateway: 192.168.7.1, kernel_interface: svcgw0}
   - {name: ext1, device: "net_tap0", address: 172.16.0.1/31}
 network: {service_cidr: 10.100.0.0/20, snat_addresses: [192.168.7.3, 192.168.7.4]}
+punt: {rate_pps: 30000, control_rate_pps: 4000, burst: 32}
 forwarding: {mode: nat}
 maglev: {table_size: 65537, seed: 18446744073709551615}
 conntrack: {max_flows: 4096, tcp_established_timeout_s: 60, tcp_transitory_timeout_s: 5, udp_timeout_s: 7}
@@ -145,6 +146,11 @@ services:
     EXPECT_EQ(config.ports[0].address.str(), "192.168.7.2/24");
     EXPECT_EQ(config.ports[0].gateway->str(), "192.168.7.1");
     EXPECT_FALSE(config.ports[1].gateway.has_value());
+    EXPECT_EQ(config.ports[0].kernel_interface, "svcgw0");
+    EXPECT_EQ(config.ports[1].kernel_interface, "");
+    EXPECT_EQ(config.punt.rate_pps, 30000u);
+    EXPECT_EQ(config.punt.control_rate_pps, 4000u);
+    EXPECT_EQ(config.punt.burst, 32u);
     EXPECT_EQ(config.network.service_cidr.str(), "10.100.0.0/20");
     EXPECT_EQ(config.network.snat_addresses.size(), 2u);
     EXPECT_EQ(config.forwarding, ForwardingMode::nat);
@@ -451,6 +457,13 @@ const ErrorCase kErrorCases[] = {
     {"gateway outside subnet",
      "ports: [{name: e, device: d, address: 10.99.0.1/24, gateway: 10.98.0.1}]\n",
      "ports[0].gateway", "outside the port's subnet 10.99.0.0/24", "1:62"},
+    {"kernel interface too long",
+     "ports: [{name: e, device: d, address: 10.99.0.1/24, kernel_interface: svcgw-exception0}]\n",
+     "ports[0].kernel_interface", "invalid interface name 'svcgw-exception0'", ""},
+    {"kernel interface with a slash",
+     "ports: [{name: e, device: d, address: 10.99.0.1/24, kernel_interface: a/b}]\n",
+     "ports[0].kernel_interface", "invalid interface name", ""},
+    {"punt rate zero", "punt: {rate_pps: 0}\n", "punt.rate_pps", "between 1 and", "1:17"},
     {"port missing address", "ports: [{name: e, device: d}]\n", "ports[0].address",
      "missing required key 'address'", "1:9"},
     {"service_cidr overlaps a port", "ports: [{name: e, device: d, address: 10.96.1.1/24}]\n",
