@@ -588,6 +588,12 @@ StatsSnapshot Daemon::stats() {
         s.kubernetes = feed_stats(*_feed, *_feed_sync);
     }
     _health->fill(s);
+    if (_exception != nullptr) {
+        const ExceptionPathStats& e = _exception->stats();
+        s.exception_path = ExceptionPathView{
+            true,          _exception->interface(), e.to_kernel,         e.to_kernel_failed,
+            e.from_kernel, e.from_kernel_kept,      e.from_kernel_failed};
+    }
     return s;
 }
 

@@ -217,6 +217,15 @@ json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::s
              {"backends", std::move(backends)},
              {"workers", std::move(workers)},
              {"dns", std::move(dns_total)}};
+    if (s.exception_path.enabled) {
+        const ExceptionPathView& e = s.exception_path;
+        out["exception_path"] = json{{"interface", e.interface},
+                                     {"to_kernel", e.to_kernel},
+                                     {"to_kernel_failed", e.to_kernel_failed},
+                                     {"from_kernel", e.from_kernel},
+                                     {"from_kernel_kept", e.from_kernel_kept},
+                                     {"from_kernel_failed", e.from_kernel_failed}};
+    }
     if (s.kubernetes.enabled) {
         const FeedStats& k = s.kubernetes;
         json kinds = json::object();

@@ -164,6 +164,26 @@ std::string render_prometheus(const StatsSnapshot& s) {
                  1);
     }
 
+    if (s.exception_path.enabled) {
+        const ExceptionPathView& e = s.exception_path;
+        const std::string tap = "interface=\"" + escape(e.interface) + "\"";
+        const char* frames = "svcgw_exception_path_frames_total";
+        w.family(
+            frames, "counter",
+            "Frames through the exception path's TAP, by direction and result (punted "
+            "and policed frames are in svcgw_worker_events_total / svcgw_worker_drops_total).");
+        const std::pair<const char*, uint64_t> rows[] = {
+            {"direction=\"to_kernel\",result=\"written\"", e.to_kernel},
+            {"direction=\"to_kernel\",result=\"failed\"", e.to_kernel_failed},
+            {"direction=\"from_kernel\",result=\"sent\"", e.from_kernel},
+            {"direction=\"from_kernel\",result=\"kept\"", e.from_kernel_kept},
+            {"direction=\"from_kernel\",result=\"failed\"", e.from_kernel_failed},
+        };
+        for (const auto& [labels, value] : rows) {
+            w.sample(frames, tap + "," + labels, value);
+        }
+    }
+
     if (s.kubernetes.enabled) {
         const FeedStats& k = s.kubernetes;
         w.family("svcgw_kubernetes_synced", "gauge",

@@ -105,6 +105,18 @@ struct FeedStats {
     uint64_t lag_count = 0, lag_sum_us = 0, lag_p50_us = 0, lag_p99_us = 0;
 };
 
+// The exception path's kernel side (port/exception_path.hpp); the workers'
+// share of it (punted, policed) is in their events and drops.
+struct ExceptionPathView {
+    bool enabled = false;
+    std::string interface;            // the TAP
+    uint64_t to_kernel = 0;           // punted frames written to the TAP
+    uint64_t to_kernel_failed = 0;    // write() refused
+    uint64_t from_kernel = 0;         // kernel frames sent out of the port
+    uint64_t from_kernel_kept = 0;    // kernel frames not for the wire (ARP replies, IPv6)
+    uint64_t from_kernel_failed = 0;  // no mbuf, or worker 0's ring full
+};
+
 struct StatsSnapshot {
     std::vector<PortStats> ports;
     std::vector<BackendStats> backends;
@@ -114,6 +126,7 @@ struct StatsSnapshot {
     uint64_t tables_digest = 0;  // table/service.hpp tables_digest()
     FeedStats kubernetes;
     HealthSummary health;
+    ExceptionPathView exception_path;
 };
 
 // One live connection as the census saw it.

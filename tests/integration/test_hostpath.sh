@@ -11,7 +11,8 @@
 #  5. a SYN flood (hping3, bounded in count and time) at the port address:
 #     the VIP keeps answering, a long-lived session on tcp/179 (BGP's port,
 #     control class) keeps working, what passed the policer is within its
-#     rate and the rest is counted as punt_policed.
+#     rate and the rest is counted as punt_policed;
+#  6. the TAP's own counters are exported (/v1/stats, /metrics).
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -130,5 +131,24 @@ rig_check "the tcp/179 session survived the flood (no reconnect, every reply 200
     test "$ka_status" -eq 0 -a "$(grep -c ' 200 ' "$ka_out")" -ge 10
 tail -n 1 "$ka_out" >&2
 rig_check "the kernel listener still answers after the flood" host_curl 8080
+
+# 6. The TAP side is exported: every frame the workers punted was written
+# to the TAP (but the few a 1 ms drain tick may still hold), and the
+# kernel's frames went out; /metrics says the same as /v1/stats.
+tap_counted() {
+    local row punted_all written failed sent metric
+    row=$(rig_stats '[([.workers[].events | to_entries[]? | select(.key == "punt_control" or
+        .key == "punt_other") | .value] | add // 0), .exception_path.to_kernel,
+        .exception_path.to_kernel_failed, .exception_path.from_kernel] | @tsv')
+    read -r punted_all written failed sent <<<"$row"
+    [ -n "$sent" ] || { echo "no exception_path in /v1/stats: '$row'"; return 1; }
+    echo "punted $punted_all, written $written, refused $failed, from the kernel $sent"
+    [ $((written + failed)) -le "$punted_all" ] && [ $((written + failed + 16)) -ge "$punted_all" ] &&
+        [ "$written" -gt 0 ] && [ "$sent" -gt 0 ] || return 1
+    metric=$(rig_in gw curl -s --max-time 3 http://127.0.0.1:9100/metrics |
+        sed -n "s/^svcgw_exception_path_frames_total{interface=\"$tap\",direction=\"from_kernel\",result=\"sent\"} //p")
+    [ -n "$metric" ] && [ "$metric" -ge "$sent" ] || { echo "metrics: from_kernel sent '$metric'"; return 1; }
+}
+rig_check "the TAP's counters are in /v1/stats and /metrics" tap_counted
 
 rig_finish

@@ -66,6 +66,7 @@ public:
         WorkerStatsView w;
         w.drops = {{"no_service", 3}};
         s.workers.push_back(w);
+        s.exception_path = ExceptionPathView{true, "svcgw0", 5, 1, 4, 2, 0};
         return s;
     }
     std::vector<FlowSample> flows(size_t limit) override {
@@ -617,6 +618,13 @@ TEST_F(Fixture, StatsMetricsAndFlows) {
     auto r = call("GET", "/v1/stats");
     ASSERT_EQ(r.status, 200);
     EXPECT_EQ(json::parse(r.body)["workers"][0]["drops"]["no_service"], 3);
+    const json tap = json::parse(r.body)["exception_path"];
+    EXPECT_EQ(tap["interface"], "svcgw0");
+    EXPECT_EQ(tap["to_kernel"], 5);
+    EXPECT_EQ(tap["to_kernel_failed"], 1);
+    EXPECT_EQ(tap["from_kernel"], 4);
+    EXPECT_EQ(tap["from_kernel_kept"], 2);
+    EXPECT_EQ(tap["from_kernel_failed"], 0);
     r = call("GET", "/metrics");
     ASSERT_EQ(r.status, 200);
     EXPECT_NE(r.body.find("svcgw_service_packets_total{namespace=\"default\",service=\"filesvc\","
@@ -626,6 +634,12 @@ TEST_F(Fixture, StatsMetricsAndFlows) {
     EXPECT_NE(r.body.find("svcgw_worker_drops_total{worker=\"0\",reason=\"no_service\"} 3"),
               std::string::npos);
     EXPECT_NE(r.body.find("# TYPE svcgw_flows_active gauge"), std::string::npos);
+    EXPECT_NE(r.body.find("svcgw_exception_path_frames_total{interface=\"svcgw0\","
+                          "direction=\"to_kernel\",result=\"written\"} 5"),
+              std::string::npos);
+    EXPECT_NE(r.body.find("svcgw_exception_path_frames_total{interface=\"svcgw0\","
+                          "direction=\"from_kernel\",result=\"kept\"} 2"),
+              std::string::npos);
     r = call("GET", "/v1/flows", "", {{"limit", "2"}});
     ASSERT_EQ(r.status, 200);
     EXPECT_EQ(json::parse(r.body)["flows"].size(), 2u);

@@ -145,5 +145,17 @@ TEST_F(Counters, CollectorReportsPortsBackendsAndRingShares) {
               std::string::npos);
 }
 
+TEST(Prometheus, ExceptionPathOnlyWithATap) {
+    // No TAP: no family at all (a zero would claim an exception path).
+    StatsSnapshot s;
+    EXPECT_EQ(render_prometheus(s).find("svcgw_exception_path"), std::string::npos);
+    s.exception_path = ExceptionPathView{true, "tap\"0", 1, 0, 3, 0, 7};
+    const std::string text = render_prometheus(s);
+    EXPECT_NE(text.find("svcgw_exception_path_frames_total{interface=\"tap\\\"0\","
+                        "direction=\"from_kernel\",result=\"failed\"} 7"),
+              std::string::npos)
+        << text;
+}
+
 }  // namespace
 }  // namespace svcgw
