@@ -7,7 +7,7 @@
 // of ordinary host traffic cannot take the place of the routing protocols
 // (dpvs#665: BGP flapped under load until its frames had their own queue):
 //  - control: ARP, BGP (tcp/179, RFC 4271 §8), single-hop BFD (udp/3784,
-//    RFC 5881 §4) and BFD echo (udp/3785);
+//    RFC 5881 §4), BFD echo (udp/3785) and multihop BFD (udp/4784, RFC 5883);
 //  - other:   everything else for the host.
 // The control thread drains the control rings first.
 //
@@ -31,9 +31,10 @@ namespace svcgw {
 enum class PuntClass : uint8_t { control, other };
 
 // Well-known ports of the control protocols (network order compare).
-constexpr uint16_t kBgpPort = 179;          // RFC 4271 §8
-constexpr uint16_t kBfdControlPort = 3784;  // RFC 5881 §4
-constexpr uint16_t kBfdEchoPort = 3785;     // RFC 5881 §4
+constexpr uint16_t kBgpPort = 179;           // RFC 4271 §8
+constexpr uint16_t kBfdControlPort = 3784;   // RFC 5881 §4
+constexpr uint16_t kBfdEchoPort = 3785;      // RFC 5881 §4
+constexpr uint16_t kBfdMultihopPort = 4784;  // RFC 5883 §5
 
 inline PuntClass punt_class(const pkt::Parsed& p) {
     if (p.l3 == pkt::L3::arp) {
@@ -43,8 +44,8 @@ inline PuntClass punt_class(const pkt::Parsed& p) {
     if (p.key.proto == pkt::kProtoTcp && (src == kBgpPort || dst == kBgpPort)) {
         return PuntClass::control;
     }
-    if (p.key.proto == pkt::kProtoUdp &&
-        (dst == kBfdControlPort || dst == kBfdEchoPort || src == kBfdEchoPort)) {
+    if (p.key.proto == pkt::kProtoUdp && (dst == kBfdControlPort || dst == kBfdMultihopPort ||
+                                          dst == kBfdEchoPort || src == kBfdEchoPort)) {
         return PuntClass::control;
     }
     return PuntClass::other;

@@ -41,6 +41,8 @@ TEST(Punt, ControlClassIsArpBgpAndBfd) {
         {"bfd control", l4(pkt::kProtoUdp, 49152, 3784), PuntClass::control},
         {"bfd echo", l4(pkt::kProtoUdp, 49152, 3785), PuntClass::control},
         {"bfd echo looped back", l4(pkt::kProtoUdp, 3785, 3785), PuntClass::control},
+        {"multihop bfd", l4(pkt::kProtoUdp, 49152, 4784), PuntClass::control},
+        {"udp from 4784 is not bfd", l4(pkt::kProtoUdp, 4784, 40000), PuntClass::other},
         {"udp to 179 is not bgp", l4(pkt::kProtoUdp, 40000, 179), PuntClass::other},
         {"tcp to 3784 is not bfd", l4(pkt::kProtoTcp, 40000, 3784), PuntClass::other},
         {"ssh", l4(pkt::kProtoTcp, 40000, 22), PuntClass::other},
