@@ -556,12 +556,23 @@ void Daemon::reload() {
         log("reload: rejected, configuration unchanged");
         return;
     }
+    // Kubernetes objects of the file are taken one by one (lib/config).
+    for (const std::string& line : warning_lines(next)) {
+        log("reload: %s", line.c_str());
+    }
+    for (const std::string& line : skipped_lines(done->skipped)) {
+        log("reload: %s", line.c_str());
+    }
     next.services.clear();  // the running set lives in _state
+    next.endpoint_slices.clear();
+    next.skipped.clear();
     _config = std::move(next);
     announce_new_vips();
     const ZoneStats zs = _zones->stats();
-    log("reload: %zu services (%zu added, %zu changed, %zu removed), dns zone serial %u",
-        _state->records().size(), done->added, done->changed, done->removed, zs.serial);
+    log("reload: %zu services (%zu added, %zu changed, %zu removed, %zu objects left out), dns "
+        "zone serial %u",
+        _state->records().size(), done->added, done->changed, done->removed, done->skipped.size(),
+        zs.serial);
 }
 
 void Daemon::announce_new_vips() {
@@ -785,12 +796,26 @@ void Daemon::shutdown() {
     _qsbr = nullptr;
 }
 
+// Exit 1 when the daemon would refuse the file, and also when it would
+// leave Kubernetes objects out (it would start without them): a pre-flight
+// check must not pass over what will not run. Warnings alone: 0.
 int check_only(const std::string& path) {
     auto config = load_config_file(path);
     if (!config) {
         for (const Error& e : config.error()) {
             std::fprintf(stderr, "%s\n", e.str().c_str());
         }
+        return 1;
+    }
+    for (const std::string& line : warning_lines(*config)) {
+        std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    for (const std::string& line : skipped_lines(config->skipped)) {
+        std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    if (!config->skipped.empty()) {
+        std::printf("%s: %zu Kubernetes objects would be left out, the rest loads\n", path.c_str(),
+                    config->skipped.size());
         return 1;
     }
     // The digest a gateway serving exactly this file exports
@@ -853,6 +878,12 @@ int daemon_main(int argc, char** argv) {
         return 1;
     }
     Config config = std::move(*loaded);
+    for (const std::string& line : warning_lines(config)) {
+        log("%s", line.c_str());
+    }
+    for (const std::string& line : skipped_lines(config.skipped)) {
+        log("%s", line.c_str());
+    }
     if (config.ports.size() != 1) {
         log("%s: ports: exactly one port is supported (got %zu)", path.c_str(),
             config.ports.size());

@@ -578,13 +578,30 @@ int cmd_apply(Api& api, const Args& a) {
     if (!r) {
         return 1;
     }
-    if (r->status >= 300) {
+    json answer = json::parse(r->body, nullptr, false);
+    if (r->status >= 300 && (answer.is_discarded() || !answer.contains("skipped"))) {
         return report(*r);
     }
-    for (const auto& o : json::parse(r->body).value("results", json::array())) {
-        std::printf("service/%s %s\n", o.value("name", "").c_str(), o.value("action", "").c_str());
+    // As kubectl apply: a line per object, warnings and the objects left
+    // out on stderr, exit 1 when any was.
+    for (const auto& o : answer.value("results", json::array())) {
+        std::printf("%s/%s %s%s\n", o.value("kind", "service").c_str(), o.value("name", "").c_str(),
+                    o.value("action", "").c_str(),
+                    o.contains("note") ? (" (" + o.value("note", "") + ")").c_str() : "");
     }
-    return 0;
+    for (const auto& w : answer.value("warnings", json::array())) {
+        std::fprintf(stderr, "Warning: %s\n", w.get<std::string>().c_str());
+    }
+    const json skipped = answer.value("skipped", json::array());
+    for (const auto& object : skipped) {
+        for (const auto& e : object.value("errors", json::array())) {
+            const std::string path = e.value("path", "");
+            std::fprintf(stderr, "Error from server (Invalid): %s%s%s (%s: left out)\n",
+                         path.c_str(), path.empty() ? "" : ": ", e.value("error", "").c_str(),
+                         object.value("object", "").c_str());
+        }
+    }
+    return skipped.empty() ? 0 : 1;
 }
 
 int cmd_delete(Api& api, const Args& a) {

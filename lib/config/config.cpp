@@ -6,10 +6,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include <yaml-cpp/eventhandler.h>
 
+#include "config/endpoint_slices.hpp"
 #include "config/parse.hpp"
 
 namespace svcgw {
@@ -128,7 +130,10 @@ Parsed parse_stream(std::string_view yaml, const std::string& source_name, Nativ
             first_native = reader.location(doc);
             out.config = config_detail::parse_native_config(reader, doc);
         }
-        out.config.services = kubernetes.finish(std::move(out.config.services));
+        ServiceSet set = kubernetes.finish(std::move(out.config.services));
+        out.config.services = std::move(set.services);
+        out.config.endpoint_slices = std::move(set.slices);
+        out.config.skipped = std::move(set.skipped);
     } catch (const YAML::Exception& e) {
         // Walking the nodes should not throw; if yaml-cpp does, say where.
         reader.error(reader.location(e.mark), "", "YAML error: " + e.msg);
@@ -224,9 +229,18 @@ std::vector<EndpointSpec> EndpointSpec::complete(std::vector<EndpointConfig> end
     return out;
 }
 
+bool EndpointSliceConfig::operator==(const EndpointSliceConfig& other) const {
+    return ns == other.ns && name == other.name && service == other.service &&
+           endpoints == other.endpoints && warnings.size() == other.warnings.size() &&
+           std::equal(warnings.begin(), warnings.end(), other.warnings.begin(),
+                      [](const Error& a, const Error& b) {
+                          return a.path == b.path && a.message == b.message;
+                      });
+}
+
 bool ServiceConfig::operator==(const ServiceConfig& other) const {
     return name == other.name && ns == other.ns && cluster_ip == other.cluster_ip &&
-           headless == other.headless && type == other.type &&
+           headless == other.headless && type == other.type && dns_service == other.dns_service &&
            external_name == other.external_name && session_affinity == other.session_affinity &&
            session_affinity_timeout_s == other.session_affinity_timeout_s && ports == other.ports &&
            endpoints == other.endpoints;
@@ -240,13 +254,31 @@ Result<Config, Errors> parse_config(std::string_view yaml, const std::string& so
     return std::move(parsed.config);
 }
 
-Result<std::vector<ServiceConfig>, Errors> parse_services(std::string_view yaml,
-                                                          const std::string& source_name) {
+Result<ServiceSet, Errors> parse_service_set(std::string_view yaml,
+                                             const std::string& source_name) {
     Parsed parsed = parse_stream(yaml, source_name, NativeDocs::services_only);
     if (!parsed.errors.empty()) {
         return Unexpected<Errors>{std::move(parsed.errors)};
     }
-    return std::move(parsed.config.services);
+    return ServiceSet{std::move(parsed.config.services), std::move(parsed.config.endpoint_slices),
+                      std::move(parsed.config.skipped)};
+}
+
+Result<std::vector<ServiceConfig>, Errors> parse_services(std::string_view yaml,
+                                                          const std::string& source_name) {
+    auto set = parse_service_set(yaml, source_name);
+    if (!set) {
+        return Unexpected<Errors>{set.error()};
+    }
+    if (!set->skipped.empty()) {
+        Errors errors;
+        for (SkippedObject& object : set->skipped) {
+            errors.insert(errors.end(), object.errors.begin(), object.errors.end());
+        }
+        return Unexpected<Errors>{std::move(errors)};
+    }
+    join_endpoint_slices(set->services, set->slices);
+    return std::move(set->services);
 }
 
 namespace {
@@ -321,14 +353,24 @@ Result<EndpointSpec, Errors> parse_endpoint(std::string_view yaml, const std::st
 
 Result<Config, Errors> load_config(std::string_view yaml, const std::string& source_name) {
     Parsed parsed = parse_stream(yaml, source_name, NativeDocs::config);
+    join_endpoint_slices(parsed.config.services, parsed.config.endpoint_slices);
     // Semantic checks run even after parse errors so that one run reports
     // everything; values that failed to parse are marked and not re-reported.
-    auto validated = validate_and_allocate(parsed.config);
+    // A Kubernetes object that fails is left out alone.
+    auto validated = validate_and_allocate(
+        parsed.config, {}, [](const ServiceConfig& s) { return s.kubernetes_object; });
     Errors errors = std::move(parsed.errors);
     if (!validated) {
         errors.insert(errors.end(), validated.error().begin(), validated.error().end());
+    } else {
+        parsed.config.skipped.insert(parsed.config.skipped.end(), validated->begin(),
+                                     validated->end());
     }
     if (!errors.empty()) {
+        // What would have been left out is part of the answer too.
+        for (const SkippedObject& object : parsed.config.skipped) {
+            errors.insert(errors.end(), object.errors.begin(), object.errors.end());
+        }
         // File order reads best in `svcgw --check`; errors without a position last.
         std::stable_sort(errors.begin(), errors.end(), [](const Error& a, const Error& b) {
             return position(a.location) < position(b.location);
@@ -336,6 +378,38 @@ Result<Config, Errors> load_config(std::string_view yaml, const std::string& sou
         return Unexpected<Errors>{std::move(errors)};
     }
     return std::move(parsed.config);
+}
+
+std::vector<std::string> warning_lines(const Config& config) {
+    std::vector<std::string> lines;
+    std::set<std::string> services;
+    for (const ServiceConfig& svc : config.services) {
+        services.insert(svc.key());
+        for (const Error& w : svc.warnings) {
+            lines.push_back("warning: " + w.str());
+        }
+    }
+    for (const EndpointSliceConfig& slice : config.endpoint_slices) {
+        for (const Error& w : slice.warnings) {
+            lines.push_back("warning: " + w.str());
+        }
+        if (!services.contains(slice.service_key())) {
+            lines.push_back("warning: EndpointSlice/" + slice.key() + ": its Service " +
+                            slice.service_key() +
+                            " is not in the configuration: kept, joined when it comes");
+        }
+    }
+    return lines;
+}
+
+std::vector<std::string> skipped_lines(const std::vector<SkippedObject>& skipped) {
+    std::vector<std::string> lines;
+    for (const SkippedObject& object : skipped) {
+        for (const Error& e : object.errors) {
+            lines.push_back("left out: " + object.object + ": " + e.str());
+        }
+    }
+    return lines;
 }
 
 Result<Config, Errors> load_config_file(const std::string& path) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -237,13 +238,57 @@ struct ServiceConfig {
     uint32_t session_affinity_timeout_s = 10800;
     std::vector<ServicePortConfig> ports;
     std::vector<EndpointConfig> endpoints;
+    // Its clusterIP is dns.cluster_ip (kube-dns): svcgw's own DNS responder
+    // answers there, so it gets no VIP. Set by validation.
+    bool dns_service = false;
     SourceMap locations;  // keys relative to the service ("ports[0].port"); not compared
+    // Fields svcgw does not honour (internalTrafficPolicy: Local, a node
+    // port, ...): reported at load and by describe, never dropped silently.
+    // Not compared.
+    Errors warnings;
+    // Decoded from a Kubernetes Service object: a load that cannot take it
+    // leaves it out alone and reports it (native services fail the whole
+    // file). Not compared.
+    bool kubernetes_object = false;
 
     // "namespace/name", the identity used for allocation and duplicate checks.
     std::string key() const { return ns + "/" + name; }
     // Same specification; `locations` (where it was written) is ignored, so a
     // service that only moved in the file compares equal.
     bool operator==(const ServiceConfig& other) const;
+};
+
+// One discovery.k8s.io/v1 EndpointSlice, reduced to what forwarding reads:
+// its endpoints, each with the slice's ports, and their conditions. IPv6 and
+// FQDN slices carry no endpoints (nothing svcgw can forward to). Merged
+// into its Service by config/endpoint_slices.hpp.
+struct EndpointSliceConfig {
+    std::string ns = "default";
+    std::string name;
+    std::string service;  // the kubernetes.io/service-name label
+    std::vector<EndpointConfig> endpoints;
+    Errors warnings;      // fields svcgw does not honour (zone hints, ...)
+    SourceMap locations;  // "endpoints[2].ip" -> where; not compared
+
+    std::string key() const { return ns + "/" + name; }
+    std::string service_key() const { return ns + "/" + service; }
+    bool operator==(const EndpointSliceConfig& other) const;
+};
+
+// A Kubernetes object a load left out, with why; the rest loads.
+struct SkippedObject {
+    std::string object;  // "Service/ns/name", "EndpointSlice/ns/name" or "documents[2]"
+    Errors errors;
+    std::string service_key;  // "ns/name" when a Service was left out by validation
+};
+
+// What a document stream holds (parse_service_set): services (native ones,
+// then Kubernetes ones), the EndpointSlices (not joined to their services
+// yet) and the Kubernetes objects left out.
+struct ServiceSet {
+    std::vector<ServiceConfig> services;
+    std::vector<EndpointSliceConfig> slices;
+    std::vector<SkippedObject> skipped;
 };
 
 struct Config {
@@ -261,13 +306,29 @@ struct Config {
     KubernetesConfig kubernetes;
     std::vector<ServiceConfig> services;
     SourceMap locations;  // all but services ("dns.cluster_ip", "ports[0].address")
+    // The input's EndpointSlices; load_config joins them into `services`.
+    std::vector<EndpointSliceConfig> endpoint_slices;
+    // Kubernetes objects of the input load_config left out (each with its
+    // errors): they do not fail the rest. Errors of the native document do.
+    std::vector<SkippedObject> skipped;
 };
 
 // Loads, validates and completes (ClusterIP allocation) a config file.
 // All errors are reported, each as "file:line:col: path.to.key: message".
+// The native document is all or nothing; a Kubernetes object that cannot be
+// taken (a bad field, a ClusterIP outside service_cidr, a clash with
+// another service) is left out alone and listed in Config::skipped.
 Result<Config, Errors> load_config_file(const std::string& path);
 // The same for text already in memory (API, tests).
 Result<Config, Errors> load_config(std::string_view yaml, const std::string& source_name);
+
+// What a load tells the operator beside errors, one line each: the fields
+// svcgw does not honour ("warning: FILE:l:c: path: message") and the
+// EndpointSlices kept without their Service (warning_lines); the Kubernetes
+// objects left out ("left out: OBJECT: FILE:l:c: path: message",
+// skipped_lines).
+std::vector<std::string> warning_lines(const Config& config);
+std::vector<std::string> skipped_lines(const std::vector<SkippedObject>& skipped);
 
 // Syntax and types only: no semantic checks, no ClusterIP allocation. The
 // stream holds at most one native document (no `kind`) plus any number of
@@ -276,7 +337,12 @@ Result<Config, Errors> parse_config(std::string_view yaml, const std::string& so
 
 // Services from a document stream that may mix native service entries
 // (a `services:` list) and Kubernetes v1/Service, discovery.k8s.io/v1
-// EndpointSlice and v1/List documents. Used by the API's apply later.
+// EndpointSlice and v1/List documents (the API's apply). A Kubernetes
+// object with errors is left out alone (ServiceSet::skipped); errors of
+// native entries fail the stream.
+Result<ServiceSet, Errors> parse_service_set(std::string_view yaml, const std::string& source_name);
+// parse_service_set with the slices joined into their services, all or
+// nothing (a skipped object is an error).
 Result<std::vector<ServiceConfig>, Errors> parse_services(std::string_view yaml,
                                                           const std::string& source_name);
 
@@ -303,5 +369,17 @@ Result<EndpointSpec, Errors> parse_endpoint(std::string_view yaml, const std::st
 Result<void, Errors> validate_and_allocate(Config& config);
 Result<void, Errors> validate_and_allocate(Config& config,
                                            const std::vector<ServiceConfig>& previous);
+// The same, but a service `skippable` accepts is left out when it fails (its
+// own errors, or a clash with another service: the skippable side is the
+// one blamed) and the rest is validated again without it; `replacement`
+// may give what runs instead (the running version, for an update that
+// failed). Returns the services left out, each with its errors (object: its
+// display path, e.g. "Service/ns/name"); fails, changing nothing, when an
+// error remains elsewhere.
+using Skippable = std::function<bool(const ServiceConfig&)>;
+using Replacement = std::function<std::optional<ServiceConfig>(const ServiceConfig&)>;
+Result<std::vector<SkippedObject>, Errors> validate_and_allocate(
+    Config& config, const std::vector<ServiceConfig>& previous, const Skippable& skippable,
+    const Replacement& replacement = {});
 
 }  // namespace svcgw

@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "config/manifest.hpp"
+#include "config/endpoint_slices.hpp"
 #include "config/reader.hpp"
+#include "config/rules.hpp"
 
 namespace svcgw::config_detail {
 
@@ -52,8 +53,13 @@ Config parse_native_config(Reader& reader, const YAML::Node& doc);
 std::vector<ServiceConfig> parse_native_services(Reader& reader, const YAML::Node& seq,
                                                  const std::string& path);
 
+// Lookups in a mapping without yaml-cpp's throwing operator[].
+std::optional<std::string> scalar_at(const YAML::Node& map, std::string_view key);
+std::optional<YAML::Node> node_at(const YAML::Node& map, std::string_view key);
+
 // Collects Kubernetes documents (v1 Service, discovery.k8s.io/v1
-// EndpointSlice, v1 List of those) and merges slices into their services.
+// EndpointSlice, v1 List of those). Each object is decoded on its own: one
+// with errors is left out (ServiceSet::skipped) and fails nothing else.
 class KubernetesDocuments {
 public:
     explicit KubernetesDocuments(Reader& reader) : _reader(reader) {}
@@ -64,25 +70,16 @@ public:
     std::optional<EndpointSliceConfig> decode_slice(const YAML::Node& doc,
                                                     const std::string& prefix);
     // `services` (native ones from the same stream) followed by the
-    // Kubernetes Services, with every EndpointSlice's endpoints merged in.
-    std::vector<ServiceConfig> finish(std::vector<ServiceConfig> services);
+    // Kubernetes Services; the slices and the skipped objects.
+    ServiceSet finish(std::vector<ServiceConfig> services);
 
 private:
-    struct Slice {
-        EndpointSliceConfig config;
-        bool forwardable = true;  // false: an IPv6 or FQDN slice (no endpoints)
-        std::string path;
-        std::string location;
-        // Per endpoint: typed suffix ("ip") -> where it was written.
-        std::vector<std::vector<std::pair<std::string, SourceRef>>> sources;
-    };
-
     void add_object(const YAML::Node& doc, const std::string& fallback_path, bool in_list);
-    std::optional<Slice> read_slice(const YAML::Node& doc, const std::string& prefix);
 
     Reader& _reader;
     std::vector<ServiceConfig> _services;
-    std::vector<Slice> _slices;
+    std::vector<EndpointSliceConfig> _slices;
+    std::vector<SkippedObject> _skipped;
 };
 
 }  // namespace svcgw::config_detail

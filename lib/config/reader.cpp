@@ -87,6 +87,16 @@ std::string key_path(const std::string& path, std::string_view key) {
     return path + "." + std::string(key);
 }
 
+Errors Reader::take_errors_since(size_t mark) {
+    Errors out;
+    if (mark < _errors.size()) {
+        out.assign(std::make_move_iterator(_errors.begin() + static_cast<ptrdiff_t>(mark)),
+                   std::make_move_iterator(_errors.end()));
+        _errors.resize(mark);
+    }
+    return out;
+}
+
 std::string Reader::location(const YAML::Mark& mark) const {
     if (mark.is_null() || mark.line < 0) {
         return {};

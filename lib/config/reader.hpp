@@ -41,6 +41,8 @@ public:
     bool has_errors() const { return !_errors.empty(); }
     size_t error_count() const { return _errors.size(); }
     Errors take_errors() { return std::move(_errors); }
+    // The errors reported since error_count() was `mark` (one object's).
+    Errors take_errors_since(size_t mark);
 
     // Type checks: report "expected a mapping, got a sequence" and return false.
     bool expect_map(const YAML::Node& node, const std::string& path);

@@ -11,17 +11,14 @@
 
 #include "common/hash.hpp"
 #include "config/config.hpp"
+#include "config/rules.hpp"
 
 namespace svcgw {
 
 namespace {
 
-// RFC 1035 §2.3.4: labels are at most 63 octets, names at most 255 octets on
-// the wire, i.e. 253 characters in text form.
-constexpr size_t kMaxLabel = 63;
-constexpr size_t kMaxDomainName = 253;
-// IANA_SVC_NAME (RFC 6335 §5.1): at most 15 characters.
-constexpr size_t kMaxServiceName = 15;
+using namespace config_detail;
+
 // Kubernetes' limits for sessionAffinityConfig.clientIP.timeoutSeconds.
 constexpr uint32_t kMaxAffinityTimeout = 86400;
 // The largest dns.ttl_s: CoreDNS' kubernetes plugin caps its `ttl` at
@@ -33,8 +30,6 @@ constexpr uint32_t kMaxWeight = 65535;
 // An explicit Maglev table beyond 2^24 entries (64 MiB of 32-bit entries per
 // service) is a mistake, not a tuning.
 constexpr uint32_t kMaxMaglevTableSize = 1u << 24;
-// sun_path is 108 bytes including the terminating NUL (unix(7)).
-constexpr size_t kMaxUnixPath = 107;
 // A service CIDR needs a network, a broadcast and at least two usable addresses
 // (the DNS IP and one service).
 constexpr uint8_t kMaxServicePrefixLength = 30;
@@ -60,91 +55,6 @@ uint64_t next_prime(uint64_t n) {
     return n;
 }
 
-bool lower_alnum(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-// Kubernetes DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63.
-bool is_dns1123_label(std::string_view s) {
-    if (s.empty() || s.size() > kMaxLabel || !lower_alnum(s.front()) || !lower_alnum(s.back())) {
-        return false;
-    }
-    return std::all_of(s.begin(), s.end(), [](char c) { return lower_alnum(c) || c == '-'; });
-}
-
-// Kubernetes DNS-1035 label (Service names): a DNS-1123 label starting with a letter.
-bool is_dns1035_label(std::string_view s) {
-    return is_dns1123_label(s) && s.front() >= 'a' && s.front() <= 'z';
-}
-
-// IANA_SVC_NAME (named target ports).
-bool is_iana_service_name(std::string_view s) {
-    if (s.empty() || s.size() > kMaxServiceName || s.front() == '-' || s.back() == '-' ||
-        s.find("--") != std::string_view::npos) {
-        return false;
-    }
-    bool letter = std::any_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
-    return letter &&
-           std::all_of(s.begin(), s.end(), [](char c) { return lower_alnum(c) || c == '-'; });
-}
-
-// A host name in any case (RFC 1123 §2.1), lower-cased by the caller.
-bool is_dns_name(std::string_view s) {
-    if (s.empty() || s.size() > kMaxDomainName) {
-        return false;
-    }
-    size_t start = 0;
-    while (start <= s.size()) {
-        size_t dot = s.find('.', start);
-        std::string_view label = s.substr(start, dot == std::string_view::npos ? dot : dot - start);
-        std::string lowered;
-        for (char c : label) {
-            lowered += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        }
-        if (!is_dns1123_label(lowered)) {
-            return false;
-        }
-        if (dot == std::string_view::npos) {
-            break;
-        }
-        start = dot + 1;
-    }
-    return true;
-}
-
-// Kubernetes DNS-1123 subdomain (node names, ExternalName targets): lower-case
-// DNS-1123 labels joined by dots, at most 253 characters.
-bool is_dns1123_subdomain(std::string_view s) {
-    if (s.empty() || s.size() > kMaxDomainName) {
-        return false;
-    }
-    size_t start = 0;
-    while (true) {
-        size_t dot = s.find('.', start);
-        if (!is_dns1123_label(s.substr(start, dot == std::string_view::npos ? dot : dot - start))) {
-            return false;
-        }
-        if (dot == std::string_view::npos) {
-            return true;
-        }
-        start = dot + 1;
-    }
-}
-
-// Kubernetes label value (zones come from the topology.kubernetes.io/zone
-// label): at most 63 of [A-Za-z0-9-_.], starting and ending alphanumeric.
-bool is_label_value(std::string_view s) {
-    auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
-    if (s.empty()) {
-        return true;
-    }
-    if (s.size() > kMaxLabel || !alnum(s.front()) || !alnum(s.back())) {
-        return false;
-    }
-    return std::all_of(s.begin(), s.end(),
-                       [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
-}
-
 bool overlaps(const Ipv4Prefix& a, const Ipv4Prefix& b) {
     return a.length <= b.length ? a.contains(b.network()) : b.contains(a.network());
 }
@@ -153,59 +63,19 @@ Ipv4 broadcast(const Ipv4Prefix& p) {
     return Ipv4{p.network().value | ~p.mask()};
 }
 
-bool is_unicast(Ipv4 ip) {
-    uint8_t first = static_cast<uint8_t>(ip.value >> 24);
-    // 0/8 "this network", 127/8 loopback, 224/4 multicast, 240/4 reserved (RFC 6890).
-    return first != 0 && first != 127 && first < 224;
-}
-
-// "unix:/path" or "tcp:HOST:PORT"; an empty string when the form is right.
-std::string listen_problem(std::string_view listen) {
-    constexpr std::string_view kForms = " (expected \"unix:/path\" or \"tcp:HOST:PORT\")";
-    if (listen.starts_with("unix:")) {
-        std::string_view path = listen.substr(5);
-        if (path.empty() || path.front() != '/') {
-            return "unix socket path must be absolute";
-        }
-        if (path.size() > kMaxUnixPath) {
-            return "unix socket path longer than " + std::to_string(kMaxUnixPath) + " bytes";
-        }
-        return {};
-    }
-    if (listen.starts_with("tcp:")) {
-        std::string_view rest = listen.substr(4);
-        size_t colon = rest.rfind(':');
-        if (colon == std::string_view::npos) {
-            return "missing port in '" + std::string(listen) + "'" + std::string(kForms);
-        }
-        std::string_view host = rest.substr(0, colon);
-        std::string_view port_text = rest.substr(colon + 1);
-        if (host.find(':') != std::string_view::npos || host.starts_with("[")) {
-            return "IPv6 listen addresses are not supported";
-        }
-        bool digits_only = !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
-            return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
-        });
-        if (digits_only ? !Ipv4::parse(host).has_value() : !is_dns_name(host)) {
-            return "invalid host '" + std::string(host) + "'";
-        }
-        uint32_t port = 0;
-        auto [end, ec] =
-            std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-        if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() ||
-            port < 1 || port > 65535) {
-            return "invalid port '" + std::string(port_text) + "' (1-65535)";
-        }
-        return {};
-    }
-    return "invalid listen address '" + std::string(listen) + "'" + std::string(kForms);
-}
+// Errors, each with the index of the service it is blamed on (or none).
+struct Verdict {
+    static constexpr size_t kNoService = static_cast<size_t>(-1);
+    Errors errors;
+    std::vector<size_t> blame;  // parallel to errors
+};
 
 class Validator {
 public:
-    explicit Validator(Config& config) : _config(config) {}
+    Validator(Config& config, const Skippable* skippable)
+        : _config(config), _skippable(skippable) {}
 
-    Errors run(const std::vector<ServiceConfig>& previous) {
+    Verdict run(const std::vector<ServiceConfig>& previous) {
         check_dpdk();
         check_ports();
         check_network();
@@ -227,7 +97,7 @@ public:
         if (_errors.empty()) {
             allocate(previous);
         }
-        return std::move(_errors);
+        return Verdict{std::move(_errors), std::move(_blame)};
     }
 
 private:
@@ -268,11 +138,24 @@ private:
 
     void config_error(const std::string& key, std::string message) {
         report(_config.locations, "", key, std::move(message));
+        _blame.resize(_errors.size(), Verdict::kNoService);
     }
 
     void service_error(size_t i, const std::string& key, std::string message) {
         report(_config.services[i].locations, "services[" + std::to_string(i) + "]", key,
                std::move(message));
+        _blame.resize(_errors.size(), i);
+    }
+
+    bool skippable(size_t i) const {
+        return _skippable != nullptr && (*_skippable)(_config.services[i]);
+    }
+
+    // Of two services that clash, the one to blame: the skippable one when
+    // only one is (a Kubernetes object gives way to a native service or a
+    // running one), else the later one.
+    size_t culprit(size_t earlier, size_t later) const {
+        return skippable(earlier) && !skippable(later) ? earlier : later;
     }
 
     bool valid(const SourceMap& map, const std::string& key) const {
@@ -485,6 +368,7 @@ private:
     void check_service(size_t i) {
         ServiceConfig& svc = _config.services[i];
         const Ipv4Prefix& cidr = _config.network.service_cidr;
+        svc.dns_service = false;  // derived below, each time
         if (!is_dns1035_label(svc.name)) {
             service_error(i, "name",
                           "invalid service name '" + svc.name +
@@ -513,9 +397,7 @@ private:
                                   " is the network or broadcast address of " + "service_cidr " +
                                   cidr.str());
             } else if (_dns_ok && ip == _config.dns.cluster_ip) {
-                service_error(
-                    i, "cluster_ip",
-                    "cluster_ip " + ip.str() + " is the DNS service's address (dns.cluster_ip)");
+                check_dns_service(i);
             }
         }
         if (svc.session_affinity == SessionAffinity::client_ip &&
@@ -526,6 +408,22 @@ private:
         }
         check_service_ports(i);
         check_endpoints(i);
+    }
+
+    // A Service on dns.cluster_ip is the cluster DNS (kube-dns): svcgw's own
+    // responder answers there, so it needs a DNS port and gets no VIP.
+    void check_dns_service(size_t i) {
+        ServiceConfig& svc = _config.services[i];
+        const bool dns_port = std::any_of(svc.ports.begin(), svc.ports.end(),
+                                          [](const ServicePortConfig& p) { return p.port == 53; });
+        if (!dns_port) {
+            service_error(i, "cluster_ip",
+                          "cluster_ip " + svc.cluster_ip->str() +
+                              " is the DNS service's address (dns.cluster_ip): only a DNS "
+                              "Service (kube-dns, port 53) may use it");
+            return;
+        }
+        svc.dns_service = true;
     }
 
     void check_service_type(size_t i) {
@@ -619,8 +517,13 @@ private:
             if (!valid(svc.locations, base + ".ip")) {
                 continue;
             }
-            if (!is_unicast(ep.ip)) {
-                service_error(i, base + ".ip", ep.ip.str() + " is not a unicast address");
+            bool ip_ok = true;
+            for (const auto& [field, message] : endpoint_problems(ep)) {
+                service_error(i, base + "." + field, message);
+                ip_ok = ip_ok && field != "ip";
+            }
+            if (!ip_ok) {
+                // reported above
             } else if (_cidr_ok && cidr.contains(ep.ip)) {
                 service_error(i, base + ".ip",
                               "endpoint " + ep.ip.str() + " is inside service_cidr " + cidr.str());
@@ -628,21 +531,6 @@ private:
                 service_error(i, base + ".ip",
                               "duplicate endpoint " + ep.ip.str() + " (also endpoints[" +
                                   std::to_string(it->second) + "])");
-            }
-            if (!ep.hostname.empty() && !is_dns1123_label(ep.hostname)) {
-                service_error(i, base + ".hostname",
-                              "invalid hostname '" + ep.hostname + "': must be a DNS-1123 label");
-            }
-            if (!ep.node_name.empty() && !is_dns1123_subdomain(ep.node_name)) {
-                service_error(
-                    i, base + ".node_name",
-                    "invalid node_name '" + ep.node_name + "': must be a DNS-1123 subdomain");
-            }
-            if (!is_label_value(ep.zone)) {
-                service_error(i, base + ".zone",
-                              "invalid zone '" + ep.zone +
-                                  "': must be a label value (at most 63 of A-Z a-z 0-9 - _ ., "
-                                  "alphanumeric at both ends)");
             }
             if (ep.weight > kMaxWeight) {
                 service_error(i, base + ".weight",
@@ -669,9 +557,10 @@ private:
         for (size_t i = 0; i < _config.services.size(); ++i) {
             const ServiceConfig& svc = _config.services[i];
             if (auto [it, fresh] = keys.emplace(svc.key(), i); !fresh) {
-                service_error(
-                    i, "name",
-                    "duplicate service " + svc.key() + " (also " + display(it->second) + ")");
+                const size_t blamed = culprit(it->second, i);
+                const size_t other = blamed == i ? it->second : i;
+                service_error(blamed, "name",
+                              "duplicate service " + svc.key() + " (also " + display(other) + ")");
             }
             if (!svc.cluster_ip || svc.headless) {
                 continue;
@@ -684,11 +573,23 @@ private:
                 auto [it, fresh] =
                     vips.emplace(std::tuple{*svc.cluster_ip, sp.port, sp.protocol}, i);
                 if (!fresh && it->second != i) {
-                    service_error(
-                        i, "ports[" + std::to_string(j) + "].port",
-                        svc.cluster_ip->str() + ":" + std::to_string(sp.port) + "/" +
-                            std::string(to_string(sp.protocol)) + " is already used by service " +
-                            _config.services[it->second].key() + " (" + display(it->second) + ")");
+                    const size_t blamed = culprit(it->second, i);
+                    const size_t other = blamed == i ? it->second : i;
+                    // The blamed service's own port with that number.
+                    size_t at = j;
+                    if (blamed != i) {
+                        const auto& ports = _config.services[blamed].ports;
+                        for (size_t k = 0; k < ports.size(); ++k) {
+                            if (ports[k].port == sp.port && ports[k].protocol == sp.protocol) {
+                                at = k;
+                            }
+                        }
+                    }
+                    service_error(blamed, "ports[" + std::to_string(at) + "].port",
+                                  svc.cluster_ip->str() + ":" + std::to_string(sp.port) + "/" +
+                                      std::string(to_string(sp.protocol)) +
+                                      " is already used by service " +
+                                      _config.services[other].key() + " (" + display(other) + ")");
                 }
             }
         }
@@ -751,7 +652,9 @@ private:
     }
 
     Config& _config;
+    const Skippable* _skippable;
     Errors _errors;
+    std::vector<size_t> _blame;  // parallel to _errors
     bool _cidr_ok = true;
     bool _dns_ok = true;
 };
@@ -761,12 +664,60 @@ private:
 Result<void, Errors> validate_and_allocate(Config& config,
                                            const std::vector<ServiceConfig>& previous) {
     Config candidate = config;
-    Errors errors = Validator(candidate).run(previous);
-    if (!errors.empty()) {
-        return Unexpected<Errors>{std::move(errors)};
+    Verdict verdict = Validator(candidate, nullptr).run(previous);
+    if (!verdict.errors.empty()) {
+        return Unexpected<Errors>{std::move(verdict.errors)};
     }
     config = std::move(candidate);
     return {};
+}
+
+Result<std::vector<SkippedObject>, Errors> validate_and_allocate(
+    Config& config, const std::vector<ServiceConfig>& previous, const Skippable& skippable,
+    const Replacement& replacement) {
+    Config candidate = config;
+    std::vector<SkippedObject> skipped;
+    // A replacement is what ran before: it is not left out in its turn.
+    std::set<std::string> replaced;
+    const Skippable effective = [&](const ServiceConfig& s) {
+        return !replaced.contains(s.key()) && skippable(s);
+    };
+    // Each round leaves out at least one service, so this ends.
+    while (true) {
+        Config trial = candidate;
+        Verdict verdict = Validator(trial, &effective).run(previous);
+        if (verdict.errors.empty()) {
+            config = std::move(trial);
+            return skipped;
+        }
+        std::map<size_t, Errors> left_out;  // by index, descending erase below
+        for (size_t e = 0; e < verdict.errors.size(); ++e) {
+            const size_t i = verdict.blame[e];
+            if (i == Verdict::kNoService || !effective(candidate.services[i])) {
+                return Unexpected<Errors>{std::move(verdict.errors)};
+            }
+            left_out[i].push_back(std::move(verdict.errors[e]));
+        }
+        std::vector<ServiceConfig> instead;
+        for (auto it = left_out.rbegin(); it != left_out.rend(); ++it) {
+            ServiceConfig& svc = candidate.services[it->first];
+            auto where = svc.locations.find("");
+            skipped.push_back(SkippedObject{
+                where != svc.locations.end() ? where->second.path : "Service/" + svc.key(),
+                std::move(it->second), svc.key()});
+            if (replacement) {
+                if (auto other = replacement(svc)) {
+                    replaced.insert(other->key());
+                    instead.push_back(std::move(*other));
+                }
+            }
+            candidate.services.erase(candidate.services.begin() +
+                                     static_cast<ptrdiff_t>(it->first));
+        }
+        for (ServiceConfig& svc : instead) {
+            candidate.services.push_back(std::move(svc));
+        }
+    }
 }
 
 Result<void, Errors> validate_and_allocate(Config& config) {

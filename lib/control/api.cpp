@@ -75,7 +75,16 @@ void add_health_status(json& service, const ServiceHealth& h) {
     service["status"] = json{{"health", std::move(probes)}, {"events", std::move(events)}};
 }
 
-json service_to_json(const ServiceRecord& r) {
+// "path: message" lines, as kubectl prints warnings.
+json warnings_json(const Errors& warnings) {
+    json out = json::array();
+    for (const Error& w : warnings) {
+        out.push_back(w.path.empty() ? w.message : w.path + ": " + w.message);
+    }
+    return out;
+}
+
+json service_to_json(const ServiceRecord& r, const ControlState& state) {
     const ServiceConfig& s = r.config;
     json ports = json::array();
     for (const auto& p : s.ports) {
@@ -132,6 +141,9 @@ json service_to_json(const ServiceRecord& r) {
     };
     if (!s.external_name.empty()) {
         out["external_name"] = s.external_name;
+    }
+    if (Errors warnings = state.warnings(r); !warnings.empty()) {
+        out["warnings"] = warnings_json(warnings);
     }
     return out;
 }
@@ -378,12 +390,68 @@ Result<EndpointSpec, ControlError> parse_endpoint_body(const std::string& body, 
 json outcomes_json(const std::vector<ChangeOutcome>& outcomes) {
     json items = json::array();
     for (const auto& o : outcomes) {
-        items.push_back(json{{"namespace", o.ns},
-                             {"name", o.name},
-                             {"action", o.action},
-                             {"resourceVersion", std::to_string(o.resource_version)}});
+        json item{{"kind", o.kind}, {"namespace", o.ns}, {"name", o.name}, {"action", o.action}};
+        if (o.kind == "service") {
+            item["resourceVersion"] = std::to_string(o.resource_version);
+        }
+        if (!o.note.empty()) {
+            item["note"] = o.note;
+        }
+        items.push_back(std::move(item));
     }
     return json{{"results", std::move(items)}};
+}
+
+// An apply's answer: results, the objects left out with their errors, and
+// the warnings of what was applied.
+json apply_json(const ApplyOutcome& outcome, const ControlState& state) {
+    json j = outcomes_json(outcome.results);
+    json skipped = json::array();
+    for (const SkippedObject& object : outcome.skipped) {
+        json errors = json::array();
+        for (const Error& e : object.errors) {
+            errors.push_back(
+                json{{"path", e.path}, {"error", e.message}, {"location", e.location}});
+        }
+        skipped.push_back(json{{"object", object.object}, {"errors", std::move(errors)}});
+    }
+    j["skipped"] = std::move(skipped);
+    Errors warnings;
+    for (const ChangeOutcome& o : outcome.results) {
+        const Errors* own = nullptr;
+        Errors slice;
+        if (o.kind == "service") {
+            if (const ServiceRecord* rec = state.find(o.ns, o.name)) {
+                own = &rec->config.warnings;
+            }
+        } else if (const EndpointSliceConfig* s =
+                       state.endpoint_slices().find(o.ns + "/" + o.name)) {
+            own = &s->warnings;
+        }
+        if (own != nullptr) {
+            warnings.insert(warnings.end(), own->begin(), own->end());
+        }
+    }
+    j["warnings"] = warnings_json(warnings);
+    return j;
+}
+
+json slice_json(const EndpointSliceConfig& slice, const ControlState& state) {
+    json endpoints = json::array();
+    for (const EndpointConfig& e : slice.endpoints) {
+        endpoints.push_back(e.ip.str());
+    }
+    json j{{"namespace", slice.ns},
+           {"name", slice.name},
+           {"service", slice.service},
+           {"origin", std::string(to_string(state.slice_origin(slice.key())))},
+           {"endpoints", std::move(endpoints)},
+           // Kept until its Service comes (kube-proxy's rule).
+           {"pending", state.find(slice.ns, slice.service) == nullptr}};
+    if (!slice.warnings.empty()) {
+        j["warnings"] = warnings_json(slice.warnings);
+    }
+    return j;
 }
 
 HttpResponse method_not_allowed(const HttpRequest& r, const std::string& allowed) {
@@ -396,6 +464,11 @@ HttpResponse method_not_allowed(const HttpRequest& r, const std::string& allowed
 const std::regex kServicePath(
     "^/v1/namespaces/([a-z0-9]([-a-z0-9]*[a-z0-9])?)/services/"
     "([a-z0-9]([-a-z0-9]*[a-z0-9])?)(/endpoints(/([0-9.]+)(/drain)?)?)?$");
+
+// /v1/namespaces/NS/endpointslices/NAME (a DNS-1123 subdomain)
+const std::regex kSlicePath(
+    "^/v1/namespaces/([a-z0-9]([-a-z0-9]*[a-z0-9])?)/endpointslices/"
+    "([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$");
 
 // Status and Kubernetes reason of each control error kind.
 std::pair<int, const char*> http_of(ControlErrorKind kind) {
@@ -427,10 +500,6 @@ std::string rfc3339(int64_t unix_s) {
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
-}
-
-std::string service_json(const ServiceRecord& record) {
-    return service_to_json(record).dump(2);
 }
 
 HttpResponse error_response(int status, const std::string& reason, const std::string& message,
@@ -498,7 +567,7 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
             json items = json::array();
             for (const auto& [key, rec] : b.state().records()) {
                 if (ns.empty() || rec.config.ns == ns) {
-                    json item = service_to_json(rec);
+                    json item = service_to_json(rec, b.state());
                     add_health_status(item, b.health(key));
                     items.push_back(std::move(item));
                 }
@@ -510,20 +579,52 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
         if (m != "POST") {
             return method_not_allowed(r, "POST");
         }
-        auto parsed = parse_services(r.body, "request");
+        auto parsed = parse_service_set(r.body, "request");
         if (!parsed) {
             return error_response(parse_error(parsed.error()));
         }
-        if (parsed->empty()) {
+        if (parsed->services.empty() && parsed->slices.empty() && parsed->skipped.empty()) {
             return error_response(400, "BadRequest", "no services in the request");
         }
-        auto services = std::make_shared<std::vector<ServiceConfig>>(std::move(*parsed));
-        return _executor.execute([services](ControlBackend& b) {
-            auto done = b.state().apply(std::move(*services), false, now_unix());
+        auto set = std::make_shared<ServiceSet>(std::move(*parsed));
+        return _executor.execute([set](ControlBackend& b) {
+            auto done = b.state().apply(std::move(*set), now_unix());
             if (!done) {
                 return error_response(done.error());
             }
-            return json_response(outcomes_json(*done));
+            // Nothing taken: the request failed; else what was, with what was not.
+            const int status = done->results.empty() && !done->skipped.empty() ? 422 : 200;
+            return json_response(apply_json(*done, b.state()), status);
+        });
+    }
+    if (r.path == "/v1/endpointslices") {
+        if (m != "GET") {
+            return method_not_allowed(r, "GET");
+        }
+        auto it = r.query.find("namespace");
+        std::string ns = it == r.query.end() ? "" : it->second;
+        return _executor.execute([ns](ControlBackend& b) {
+            json items = json::array();
+            for (const EndpointSliceConfig* slice : b.state().endpoint_slices().all()) {
+                if (ns.empty() || slice->ns == ns) {
+                    items.push_back(slice_json(*slice, b.state()));
+                }
+            }
+            return json_response(json{{"kind", "EndpointSliceList"}, {"items", std::move(items)}});
+        });
+    }
+    if (std::smatch slice; std::regex_match(r.path, slice, kSlicePath)) {
+        if (m != "DELETE") {
+            return method_not_allowed(r, "DELETE");
+        }
+        const std::string ns = slice[1];
+        const std::string name = slice[3];
+        return _executor.execute([ns, name](ControlBackend& b) {
+            auto done = b.state().remove_slice(ns, name);
+            if (!done) {
+                return error_response(done.error());
+            }
+            return json_response(outcomes_json({*done}));
         });
     }
     if (r.path == "/v1/stats") {
@@ -593,7 +694,7 @@ HttpResponse ApiHandler::route_service(const HttpRequest& r, const std::string& 
             if (rec == nullptr) {
                 return error_response(not_found(ns, name));
             }
-            json j = service_to_json(*rec);
+            json j = service_to_json(*rec, b.state());
             add_health_status(j, b.health(rec->config.key()));
             StatsSnapshot s = stats_of(b);
             j["stats"] = stats_json(s, ns, name);
@@ -638,7 +739,7 @@ HttpResponse ApiHandler::route_endpoints(const HttpRequest& r, const std::string
             if (rec == nullptr) {
                 return error_response(not_found(ns, name));
             }
-            json j = service_to_json(*rec);
+            json j = service_to_json(*rec, b.state());
             return json_response(json{{"name", name},
                                       {"namespace", ns},
                                       {"resourceVersion", j["resourceVersion"]},

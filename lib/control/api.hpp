@@ -86,9 +86,7 @@ private:
     ControlExecutor& _executor;
 };
 
-// JSON forms shared with svcgwctl: the native config keys plus
-// "creationTimestamp" (RFC 3339, UTC) and "origin" (file | api).
-std::string service_json(const ServiceRecord& record);
+// "creationTimestamp" in the JSON forms (RFC 3339, UTC).
 std::string rfc3339(int64_t unix_s);
 
 }  // namespace svcgw

@@ -153,10 +153,11 @@ std::string service_ip(const json& s) {
 }  // namespace
 
 std::string format_endpoints(const json& service) {
-    // Kubernetes lists ready addresses only (terminating ones are not ready).
+    // Kubernetes lists ready addresses only (the slices say which: a
+    // terminating pod is not ready unless publishNotReadyAddresses).
     std::vector<std::string> all;
     for (const auto& e : service.value("endpoints", json::array())) {
-        if (!e.value("ready", true) || e.value("terminating", false)) {
+        if (!e.value("ready", true)) {
             continue;
         }
         for (const auto& p : service.value("ports", json::array())) {
@@ -383,6 +384,16 @@ std::string describe_service(const json& s) {
             field("Config Version", std::to_string(stats_all.value("config_version", uint64_t{0})) +
                                         " (tables digest " +
                                         stats_all.value("tables_digest", std::string()) + ")");
+    }
+    // Fields svcgw does not honour, never dropped silently (issue 10 §2).
+    const json warnings = s.value("warnings", json::array());
+    if (warnings.empty()) {
+        out += field("Warnings", "<none>");
+    } else {
+        out += "Warnings:\n";
+        for (const auto& w : warnings) {
+            out += "  " + w.get<std::string>() + "\n";
+        }
     }
     // Health-check events, as kubectl lists an object's events.
     const json status = s.value("status", json::object());

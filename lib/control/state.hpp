@@ -33,6 +33,7 @@
 
 #include "common/result.hpp"
 #include "config/config.hpp"
+#include "config/endpoint_slices.hpp"
 
 namespace svcgw {
 
@@ -86,6 +87,8 @@ struct DiffCounts {
     size_t added = 0;
     size_t changed = 0;
     size_t removed = 0;
+    // Kubernetes objects left out (each with why); the rest was published.
+    std::vector<SkippedObject> skipped;
 };
 
 // Applies a diff to the data plane (and whatever else derives from the
@@ -104,12 +107,21 @@ struct SyncOutcome {
     std::vector<std::pair<std::string, Errors>> rejected;  // "ns/name" -> errors
 };
 
-// Outcome per service, as kubectl prints it: created | configured | unchanged | deleted.
+// Outcome per object, as kubectl prints it: created | configured | unchanged | deleted.
 struct ChangeOutcome {
     std::string ns;
     std::string name;
     std::string action;
     uint64_t resource_version = 0;  // of the service after the change
+    std::string kind = "service";   // or "endpointslice"
+    std::string note;               // what the operator should know ("" = nothing)
+};
+
+// An apply of a document stream: the outcome of each object, and the
+// Kubernetes objects left out (the rest was applied).
+struct ApplyOutcome {
+    std::vector<ChangeOutcome> results;
+    std::vector<SkippedObject> skipped;
 };
 
 // Preconditions of a change: the resourceVersion the client read.
@@ -129,7 +141,20 @@ public:
     Result<std::vector<ChangeOutcome>, ControlError> apply(std::vector<ServiceConfig> services,
                                                            bool create_only, int64_t now_unix_s,
                                                            Precondition expected = {});
+    // POST /v1/apply: services and EndpointSlices (a whole-cluster export).
+    // Slices are kept whether their Service is here or not, and joined to
+    // it whenever it comes. A Kubernetes object that cannot be taken (its
+    // own errors, or a clash with a running service) is left out and
+    // reported, its running version untouched; native services are all or
+    // nothing, as the file's.
+    Result<ApplyOutcome, ControlError> apply(ServiceSet set, int64_t now_unix_s);
+    // Deletes a service and its EndpointSlices (as their ownerReferences
+    // would in Kubernetes).
     Result<ChangeOutcome, ControlError> remove(const std::string& ns, const std::string& name);
+    // Deletes one EndpointSlice; its Service (when running) loses the
+    // endpoints only that slice listed.
+    Result<ChangeOutcome, ControlError> remove_slice(const std::string& ns,
+                                                     const std::string& name);
 
     // Endpoint changes, each one atomic step on the control thread (no
     // client-side read-modify-write). An endpoint given without `ports`
@@ -174,6 +199,13 @@ public:
                                      const std::vector<std::string>& removals, int64_t now_unix_s);
 
     const ServiceRecord* find(const std::string& ns, const std::string& name) const;
+    // The EndpointSlices of the file and the API (the feed keeps its own),
+    // also those whose Service is not running.
+    const EndpointSliceSet& endpoint_slices() const { return _slices; }
+    Origin slice_origin(const std::string& slice_key) const;
+    // Everything a service does not honour: its own fields, its slices',
+    // and what svcgw does differently for it (kube-dns).
+    Errors warnings(const ServiceRecord& record) const;
     // Sorted by namespace/name.
     const std::map<std::string, ServiceRecord>& records() const { return _records; }
     const Config& config() const { return _config; }  // services = running set
@@ -183,9 +215,28 @@ private:
     // Validates `next` (the complete running set) with the other sections
     // of `sections` (nullptr = the running ones), publishes the diff and
     // commits. Errors are left for the caller to shape.
+    // `skippable`: services a failure leaves out alone (reported in
+    // DiffCounts::skipped); `instead` says what runs in place of one left
+    // out (its running version, or nothing).
+    struct Leniency {
+        Skippable skippable;
+        Replacement instead;
+    };
     Result<DiffCounts, Errors> commit(std::vector<ServiceConfig> next,
                                       const std::map<std::string, Origin>& origins,
-                                      int64_t now_unix_s, const Config* sections);
+                                      int64_t now_unix_s, const Config* sections,
+                                      const Leniency* leniency = nullptr);
+    // apply()'s one path: services and slices of one request.
+    Result<ApplyOutcome, ControlError> apply_services(ServiceSet set, bool create_only,
+                                                      int64_t now_unix_s, Precondition expected);
+    // Endpoints of every service in `next` from the slices of `after`
+    // (services of the feed excepted: it merges its own); a service that
+    // had slices in `before` and has none left has no endpoints.
+    void join_slices(std::vector<ServiceConfig>& next, const EndpointSliceSet& before,
+                     const EndpointSliceSet& after) const;
+    std::optional<ServiceConfig> running_version(const std::string& key) const;
+    // "services[3].ports[0]" -> "default/web.ports[0]".
+    static Errors name_services(Errors errors, const std::vector<ServiceConfig>& services);
 
     Config skeleton() const;  // _config without services
     // sync()'s fast path: only endpoints of running `origin` services change.
@@ -207,6 +258,8 @@ private:
 
     Config _config;  // the services are the running set, ordered by key
     std::map<std::string, ServiceRecord> _records;
+    EndpointSliceSet _slices;                      // of the file and the API
+    std::map<std::string, Origin> _slice_origins;  // slice key -> file | api
     ServicePublisher& _publisher;
     uint64_t _version = 1;
 };

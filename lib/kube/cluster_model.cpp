@@ -75,18 +75,12 @@ void ClusterModel::upsert(Object object) {
         }
         case Kind::endpoint_slice: {
             auto& slice = std::get<EndpointSliceConfig>(object.value);
-            const std::string service = slice.service_key();
-            auto owner = _slice_owner.find(object.key);
-            if (owner != _slice_owner.end() && owner->second != service) {
-                drop_slice(object.key);  // the slice moved to another service
+            const EndpointSliceConfig* old = _slices.find(object.key);
+            if (old == nullptr || !(*old == slice)) {
+                for (std::string& service : _slices.upsert(std::move(slice))) {
+                    _dirty.insert(std::move(service));  // both, when it moved
+                }
             }
-            auto& mine = _slices[service];
-            auto it = mine.find(slice.name);
-            if (it == mine.end() || !(it->second == slice)) {
-                mine.insert_or_assign(slice.name, std::move(slice));
-                _dirty.insert(service);
-            }
-            _slice_owner[object.key] = service;
             break;
         }
         case Kind::node: {
@@ -98,19 +92,9 @@ void ClusterModel::upsert(Object object) {
 }
 
 void ClusterModel::drop_slice(const std::string& key) {
-    auto owner = _slice_owner.find(key);
-    if (owner == _slice_owner.end()) {
-        return;
+    if (auto service = _slices.erase(key)) {
+        _dirty.insert(*service);
     }
-    auto service = _slices.find(owner->second);
-    if (service != _slices.end()) {
-        service->second.erase(key.substr(key.find('/') + 1));
-        if (service->second.empty()) {
-            _slices.erase(service);
-        }
-    }
-    _dirty.insert(owner->second);
-    _slice_owner.erase(owner);
 }
 
 void ClusterModel::remove(const Object& object) {
@@ -155,8 +139,8 @@ void ClusterModel::relisted(Kind kind, std::vector<Object> objects) {
             }
             break;
         case Kind::endpoint_slice:
-            for (const auto& [key, owner] : _slice_owner) {
-                forget(key);
+            for (const EndpointSliceConfig* slice : _slices.all()) {
+                forget(slice->key());
             }
             break;
         case Kind::node:
@@ -180,12 +164,9 @@ std::optional<ServiceConfig> ClusterModel::desired(const std::string& key) const
         return std::nullopt;
     }
     ServiceConfig config = it->second.config;
-    if (auto slices = _slices.find(key); slices != _slices.end()) {
-        std::vector<const EndpointSliceConfig*> ordered;  // by slice name: deterministic
-        for (const auto& [name, slice] : slices->second) {
-            ordered.push_back(&slice);
-        }
-        config.endpoints = merge_slices(ordered);
+    _slices.join(config);  // lib/config's merge, the one files and apply use
+    for (const Error& w : _slices.warnings(key)) {
+        config.warnings.push_back(w);
     }
     return config;
 }

@@ -2,7 +2,7 @@
 // it: the watched Services, EndpointSlices (kept per Service, also before
 // the Service exists) and Nodes; which Services svcgw owns; the config of
 // each one with its endpoints merged from its slices (lib/config's
-// merge_slices, the rule files and apply use). Pure C++, control thread.
+// EndpointSliceSet, the model files and apply use). Pure C++, control thread.
 //
 // The model tracks which services changed since the last take_changes(),
 // so one slice event rebuilds one service, and a relist that changes
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/endpoint_slices.hpp"
 #include "kube/objects.hpp"
 #include "kube/reflector.hpp"
 
@@ -62,7 +63,7 @@ public:
     std::vector<Problem> take_problems();
 
     size_t service_count() const { return _services.size(); }
-    size_t slice_count() const { return _slice_owner.size(); }
+    size_t slice_count() const { return _slices.size(); }
     size_t node_count() const { return _nodes.size(); }
 
 private:
@@ -76,9 +77,7 @@ private:
     std::set<Kind> _listed;
     std::map<std::string, WatchedService> _services;  // good ones, by "ns/name"
     std::set<std::string> _bad_services;              // present but undecodable
-    // service key -> slice name -> slice; slice key ("ns/name") -> service key
-    std::map<std::string, std::map<std::string, EndpointSliceConfig>> _slices;
-    std::map<std::string, std::string> _slice_owner;
+    EndpointSliceSet _slices;                         // kept also before (or without) their Service
     std::map<std::string, NodeInfo> _nodes;
     std::set<std::string> _dirty;
     std::vector<Problem> _problems;

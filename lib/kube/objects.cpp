@@ -10,13 +10,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// Service fields another load balancer implements (a LoadBalancer of
-// another class, or ours before LB support): their ClusterIP part is what
-// svcgw serves, as config/svcgw.yaml documents for the types.
-const char* const kLoadBalancerSpec[] = {"loadBalancerIP",        "loadBalancerSourceRanges",
-                                         "loadBalancerClass",     "allocateLoadBalancerNodePorts",
-                                         "externalTrafficPolicy", "healthCheckNodePort"};
-
 // JSON to a yaml-cpp node for lib/config's manifest readers. Strings get
 // the "!" tag of a quoted YAML scalar, so "8080" stays a string (a named
 // targetPort) and "true" stays text, as JSON means them.
@@ -81,20 +74,8 @@ Object decode_service(json object) {
             }
         }
     }
-    // The ClusterIP part is what is served; status is the LB's own.
-    object.erase("status");
-    if (auto spec = object.find("spec"); spec != object.end() && spec->is_object()) {
-        for (const char* key : kLoadBalancerSpec) {
-            spec->erase(key);
-        }
-        if (auto ports = spec->find("ports"); ports != spec->end() && ports->is_array()) {
-            for (json& port : *ports) {
-                if (port.is_object()) {
-                    port.erase("nodePort");
-                }
-            }
-        }
-    }
+    // The ClusterIP part is what is served; the decoder names the rest
+    // (node ports, load-balancer fields) in the service's warnings.
     object["apiVersion"] = "v1";
     object["kind"] = "Service";
     auto config = service_from_manifest(to_yaml(object), "kubernetes");

@@ -37,12 +37,15 @@ std::atomic<uint64_t> g_next_generation{1};
 constexpr uint64_t kRingDigestDomain = hash_bytes("svcgw ring digest v1, flow hash v1", 0);
 constexpr uint64_t kTablesDigestDomain = hash_bytes("svcgw tables digest v1, flow hash v1", 0);
 
+// kube-proxy's CategorizeEndpoints: ready endpoints take new flows, even
+// when terminating (a Service with publishNotReadyAddresses keeps them
+// ready); serving and terminating ones only when no endpoint is ready.
 bool is_ready_candidate(const EndpointConfig& ep) {
-    return ep.ready && !ep.terminating && ep.weight > 0;
+    return ep.ready && ep.weight > 0;
 }
 
 bool is_fallback_candidate(const EndpointConfig& ep) {
-    return ep.terminating && (ep.serving || ep.ready) && ep.weight > 0;
+    return ep.serving && ep.terminating && ep.weight > 0;
 }
 
 // Kubernetes' choice among the backends passing `usable`: the ready ones,
@@ -130,7 +133,9 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
     svc->_generation = g_next_generation.fetch_add(1, std::memory_order_relaxed);
     svc->_ns = config.ns;
     svc->_name = config.name;
-    if (!config.headless) {
+    // kube-dns's ClusterIP is answered by the workers' DNS responder, not
+    // balanced: no VIP for it.
+    if (!config.headless && !config.dns_service) {
         svc->_cluster_ip = config.cluster_ip;
     }
     svc->_session_affinity = config.session_affinity;

@@ -10,10 +10,12 @@
 // rte_rcu_qsbr_quiescent() call, never longer (cache the backend IP and
 // target port in the flow entry, not the pointer).
 //
-// New-flow eligibility (Kubernetes rules, evaluated at build time):
-//   1. endpoints that are ready, not terminating and have weight > 0;
-//   2. if there are none: endpoints that are terminating and serving (or
-//      ready), with weight > 0 (Kubernetes' "all terminating" fallback);
+// New-flow eligibility (kube-proxy's CategorizeEndpoints, evaluated at
+// build time):
+//   1. endpoints that are ready and have weight > 0, terminating or not (a
+//      ready terminating endpoint is what publishNotReadyAddresses makes);
+//   2. if there are none: endpoints that are serving and terminating, with
+//      weight > 0 (Kubernetes' "all terminating" fallback);
 //   3. weight 0 is an operator drain and never gets new flows, even in the
 //      fallback; endpoints neither ready nor serving never get new flows.
 // Every endpoint stays in backends() whatever its state, so existing flows

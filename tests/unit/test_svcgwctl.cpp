@@ -71,7 +71,9 @@ TEST(Endpoints, ReadyOnlyAndTruncated) {
                                {"ip": "10.99.0.12", "ready": true},
                                {"ip": "10.99.0.13", "ready": false},
                                {"ip": "10.99.0.14", "ready": true, "terminating": true}])");
-    EXPECT_EQ(format_endpoints(service("a", "10.96.0.1", eps)), "10.99.0.11:80,10.99.0.12:80");
+    // Ready and terminating (publishNotReadyAddresses) is listed as ready.
+    EXPECT_EQ(format_endpoints(service("a", "10.96.0.1", eps)),
+              "10.99.0.11:80,10.99.0.12:80,10.99.0.14:80");
     json many = json::array();
     for (int i = 1; i <= 5; ++i) {
         many.push_back(json{{"ip", "10.0.0." + std::to_string(i)}, {"ready", true}});

@@ -1,0 +1,137 @@
+// ControlState::sync: the batches of a live origin (the Kubernetes feed).
+#include <set>
+#include <tuple>
+
+#include "control/state.hpp"
+
+namespace svcgw {
+
+std::optional<Result<SyncOutcome, Errors>> ControlState::sync_endpoints(
+    Origin origin, std::vector<ServiceConfig>& upserts) {
+    // Applies when every upsert is a running service of `origin` whose
+    // endpoints alone differ: then each one is validated alone (its name,
+    // VIP and ports are as validated before), and the set is patched in
+    // place: O(changed services), not O(running set), per event.
+    std::vector<std::vector<ServiceConfig>::iterator> slots;
+    for (ServiceConfig& s : upserts) {
+        auto rec = _records.find(s.key());
+        if (rec == _records.end() || rec->second.origin != origin) {
+            return std::nullopt;
+        }
+        ServiceConfig same = rec->second.config;
+        same.endpoints = s.endpoints;
+        if (!(same == s) || s.cluster_ip != rec->second.config.cluster_ip) {
+            return std::nullopt;
+        }
+        auto slot = std::lower_bound(
+            _config.services.begin(), _config.services.end(), rec->first,
+            [](const ServiceConfig& c, const std::string& key) { return c.key() < key; });
+        if (slot == _config.services.end() || slot->key() != rec->first) {
+            return std::nullopt;
+        }
+        slots.push_back(slot);
+    }
+    SyncOutcome outcome;
+    std::vector<std::pair<std::vector<ServiceConfig>::iterator, ServiceConfig>> previous;
+    ServiceDiff diff;
+    for (size_t i = 0; i < upserts.size(); ++i) {
+        if (upserts[i] == *slots[i]) {
+            continue;
+        }
+        Config one = skeleton();
+        one.services.push_back(upserts[i]);
+        auto valid = validate_and_allocate(one, {*slots[i]});
+        if (!valid) {
+            outcome.rejected.emplace_back(upserts[i].key(),
+                                          name_services(valid.error(), one.services));
+            continue;
+        }
+        previous.emplace_back(slots[i], std::move(*slots[i]));
+        *slots[i] = std::move(one.services.front());
+        diff.changed.push_back(&*slots[i]);
+    }
+    if (!outcome.rejected.empty()) {
+        // A rejected endpoint change withdraws the service: the general path.
+        for (auto& [slot, old] : previous) {
+            *slot = std::move(old);
+        }
+        return std::nullopt;
+    }
+    if (diff.empty()) {
+        return Result<SyncOutcome, Errors>(std::move(outcome));
+    }
+    auto published = _publisher.publish(_config.services, diff, _config.maglev);
+    if (!published) {
+        for (auto& [slot, old] : previous) {
+            *slot = std::move(old);
+        }
+        return Result<SyncOutcome, Errors>(
+            Unexpected<Errors>{name_services({published.error()}, _config.services)});
+    }
+    ++_version;
+    for (const ServiceConfig* s : diff.changed) {
+        ServiceRecord& record = _records.at(s->key());
+        record.config = *s;
+        record.resource_version = _version;
+    }
+    outcome.counts.changed = diff.changed.size();
+    return Result<SyncOutcome, Errors>(std::move(outcome));
+}
+
+Result<SyncOutcome, Errors> ControlState::sync(Origin origin, std::vector<ServiceConfig> upserts,
+                                               const std::vector<std::string>& removals,
+                                               int64_t now_unix_s) {
+    if (removals.empty()) {
+        if (auto fast = sync_endpoints(origin, upserts)) {
+            return std::move(*fast);
+        }
+    }
+    std::map<std::string, ServiceConfig> incoming;
+    for (ServiceConfig& s : upserts) {
+        s.locations.clear();
+        std::string key = s.key();
+        incoming.insert_or_assign(std::move(key), std::move(s));
+    }
+    std::set<std::string> removed;
+    for (const std::string& key : removals) {
+        auto r = _records.find(key);
+        if (r != _records.end() && r->second.origin == origin && !incoming.contains(key)) {
+            removed.insert(key);
+        }
+    }
+    std::vector<ServiceConfig> next;
+    std::map<std::string, Origin> origins;
+    for (const ServiceConfig& s : _config.services) {
+        if (!removed.contains(s.key()) && !incoming.contains(s.key())) {
+            next.push_back(s);
+        }
+    }
+    for (const auto& [key, s] : incoming) {
+        next.push_back(s);
+        origins[key] = origin;
+    }
+    // A service of the batch that does not validate (or clashes with a
+    // running one) is left out: a running service of `origin` with its key
+    // is withdrawn, one of another origin keeps running.
+    const Leniency lenient{[&](const ServiceConfig& s) { return incoming.contains(s.key()); },
+                           [&](const ServiceConfig& s) -> std::optional<ServiceConfig> {
+                               auto running = _records.find(s.key());
+                               if (running == _records.end() || running->second.origin == origin) {
+                                   return std::nullopt;
+                               }
+                               return running->second.config;
+                           }};
+    auto done = commit(std::move(next), origins, now_unix_s, nullptr, &lenient);
+    if (!done) {
+        return Unexpected<Errors>{done.error()};
+    }
+    SyncOutcome outcome;
+    for (SkippedObject& object : done->skipped) {
+        outcome.rejected.emplace_back(object.service_key, std::move(object.errors));
+    }
+    done->skipped.clear();
+    outcome.counts = std::move(*done);
+    return outcome;
+}
+
+}  // namespace svcgw
