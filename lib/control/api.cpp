@@ -454,6 +454,12 @@ json slice_json(const EndpointSliceConfig& slice, const ControlState& state) {
     return j;
 }
 
+// `?namespace=NS` of a list request; "" = every namespace.
+std::string namespace_filter(const HttpRequest& r) {
+    auto it = r.query.find("namespace");
+    return it == r.query.end() ? "" : it->second;
+}
+
 HttpResponse method_not_allowed(const HttpRequest& r, const std::string& allowed) {
     return error_response(
         405, "MethodNotAllowed",
@@ -561,8 +567,7 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
         if (m != "GET") {
             return method_not_allowed(r, "GET");
         }
-        auto it = r.query.find("namespace");
-        std::string ns = it == r.query.end() ? "" : it->second;
+        std::string ns = namespace_filter(r);
         return _executor.execute([ns](ControlBackend& b) {
             json items = json::array();
             for (const auto& [key, rec] : b.state().records()) {
@@ -601,8 +606,7 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
         if (m != "GET") {
             return method_not_allowed(r, "GET");
         }
-        auto it = r.query.find("namespace");
-        std::string ns = it == r.query.end() ? "" : it->second;
+        std::string ns = namespace_filter(r);
         return _executor.execute([ns](ControlBackend& b) {
             json items = json::array();
             for (const EndpointSliceConfig* slice : b.state().endpoint_slices().all()) {

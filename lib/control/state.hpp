@@ -114,7 +114,7 @@ struct ChangeOutcome {
     std::string action;
     uint64_t resource_version = 0;  // of the service after the change
     std::string kind = "service";   // or "endpointslice"
-    std::string note;               // what the operator should know ("" = nothing)
+    std::string note{};             // what the operator should know ("" = nothing)
 };
 
 // An apply of a document stream: the outcome of each object, and the

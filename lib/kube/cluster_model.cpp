@@ -6,10 +6,6 @@ namespace {
 
 constexpr std::string_view kLoadBalancer = "LoadBalancer";
 
-std::string slice_key(const EndpointSliceConfig& slice) {
-    return slice.ns + "/" + slice.name;
-}
-
 std::string first_message(const Errors& errors) {
     std::string message;
     for (const Error& e : errors) {

@@ -78,8 +78,8 @@ private:
     ControlState& _state;
 };
 
-inline Config base_config() {
-    auto c = load_config(R"(
+// The fixture's file: one file-owned service.
+constexpr const char* kBaseConfig = R"(
 ports: [{name: ext0, device: "net_null0", address: 10.99.0.1/24}]
 network: {service_cidr: 10.96.0.0/16}
 services:
@@ -87,8 +87,10 @@ services:
     cluster_ip: 10.96.0.50
     ports: [{port: 80, target_port: 8080}]
     endpoints: [{ip: 10.99.0.11}]
-)",
-                         "test.yaml");
+)";
+
+inline Config base_config() {
+    auto c = load_config(kBaseConfig, "test.yaml");
     EXPECT_TRUE(c) << (c ? "" : c.error()[0].str());
     return *c;
 }

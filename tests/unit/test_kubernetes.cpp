@@ -497,15 +497,7 @@ TEST_F(Fixture, ApplyOfAnExportTakesWhatItCanAndKeepsRunningVersions) {
 }
 
 TEST_F(Fixture, ReloadTakesTheFilesKubernetesObjectsOneByOne) {
-    const char* file = R"(
-ports: [{name: ext0, device: "net_null0", address: 10.99.0.1/24}]
-network: {service_cidr: 10.96.0.0/16}
-services:
-  - name: filesvc
-    cluster_ip: 10.96.0.50
-    ports: [{port: 80, target_port: 8080}]
-    endpoints: [{ip: 10.99.0.11}]
----
+    const std::string file = std::string(kBaseConfig) + R"(---
 apiVersion: v1
 kind: Service
 metadata: {name: kweb}
