@@ -21,8 +21,12 @@ json error_json(const std::string& reason, const std::string& message, const std
     return json{{"error", message}, {"reason", reason}, {"path", path}, {"code", status}};
 }
 
+// Messages quote the request (an unknown key, a bad value), which may not be
+// UTF-8: such bytes become U+FFFD. Throwing here instead would answer 500
+// after the request had already changed the state.
 HttpResponse json_response(const json& j, int status = 200) {
-    return HttpResponse{status, "application/json", j.dump(2) + "\n"};
+    return HttpResponse{status, "application/json",
+                        j.dump(2, ' ', false, json::error_handler_t::replace) + "\n"};
 }
 
 // The native keys, so that GET output can be PUT back as is.

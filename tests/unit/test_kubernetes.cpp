@@ -480,6 +480,26 @@ TEST_F(Fixture, ApplyOfAnExportTakesWhatItCanAndKeepsRunningVersions) {
     r = call("POST", "/v1/apply", service("far", "{clusterIP: 10.100.0.1, ports: [{port: 80}]}"));
     EXPECT_EQ(r.status, 422) << r.body;
     EXPECT_EQ(snapshot(), snap);
+    // A left-out object whose error quotes bytes that are not UTF-8 (an
+    // unknown key): the answer is still the 200 of what was taken (the
+    // fuzz_api crash input: it was a 500 after the state had changed).
+    r = call("POST", "/v1/apply",
+             service("kept", "{clusterIP: 10.96.0.73, ports: [{port: 80}]}") +
+                 "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: "
+                 "kept-1, labels: {kubernetes.io/service-name: kept}}\na\xa6\x9bType: IPv4\n");
+    ASSERT_EQ(r.status, 200) << r.body;
+    j = json::parse(r.body);
+    ASSERT_EQ(j["skipped"].size(), 1u) << r.body;
+    EXPECT_NE(j["skipped"][0].dump().find("\xef\xbf\xbd"), std::string::npos) << r.body;
+    EXPECT_NE(state.find("default", "kept"), nullptr);
+    // Nothing taken, same bytes: 422 (not 500), nothing changed.
+    const std::string kept = snapshot();
+    r = call("POST", "/v1/apply",
+             "apiVersion: v1\nkind: Service\nmetadata: {name: odd}\nspec: {clusterIP: "
+             "10.96.0.74, \xa6: 1, ports: [{port: 80}]}\n");
+    EXPECT_EQ(r.status, 422) << r.body;
+    EXPECT_FALSE(json::parse(r.body, nullptr, false).is_discarded()) << r.body;
+    EXPECT_EQ(snapshot(), kept);
     // Warnings come back with the results, and in GET (describe).
     r = call("POST", "/v1/apply",
              service("local",
