@@ -601,9 +601,19 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
             if (!done) {
                 return error_response(done.error());
             }
-            // Nothing taken: the request failed; else what was, with what was not.
-            const int status = done->results.empty() && !done->skipped.empty() ? 422 : 200;
-            return json_response(apply_json(*done, b.state()), status);
+            // Nothing taken: the request failed (an error answer, which also
+            // lists what was left out); else what was, with what was not.
+            json answer = apply_json(*done, b.state());
+            if (!done->results.empty() || done->skipped.empty()) {
+                return json_response(answer);
+            }
+            const SkippedObject& first = done->skipped.front();
+            const std::string why = first.errors.empty() ? "" : ": " + first.errors[0].message;
+            answer.update(error_json("Invalid",
+                                     "no object taken (" + std::to_string(done->skipped.size()) +
+                                         " left out); " + first.object + why,
+                                     first.errors.empty() ? "" : first.errors[0].path, 422));
+            return json_response(answer, 422);
         });
     }
     if (r.path == "/v1/endpointslices") {

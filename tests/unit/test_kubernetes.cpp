@@ -480,6 +480,12 @@ TEST_F(Fixture, ApplyOfAnExportTakesWhatItCanAndKeepsRunningVersions) {
     r = call("POST", "/v1/apply", service("far", "{clusterIP: 10.100.0.1, ports: [{port: 80}]}"));
     EXPECT_EQ(r.status, 422) << r.body;
     EXPECT_EQ(snapshot(), snap);
+    // An error answer like any other (error, reason, path), with skipped.
+    j = json::parse(r.body);
+    EXPECT_NE(j.value("error", "").find("Service/default/far: "), std::string::npos) << r.body;
+    EXPECT_EQ(j.value("reason", ""), "Invalid");
+    EXPECT_EQ(j.value("path", ""), "Service/default/far.spec.clusterIP") << r.body;
+    EXPECT_EQ(j["skipped"].size(), 1u);
     // A left-out object whose error quotes bytes that are not UTF-8 (an
     // unknown key): the answer is still the 200 of what was taken (the
     // fuzz_api crash input: it was a 500 after the state had changed).
