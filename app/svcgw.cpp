@@ -52,6 +52,7 @@
 #include "dataplane/worker.hpp"
 #include "dns/tcp_server.hpp"
 #include "gateway/control_tick.hpp"
+#include "gateway/memory_budget.hpp"
 #include "gateway/worker_setup.hpp"
 #include "health/checker.hpp"
 #include "kube/feed.hpp"
@@ -278,6 +279,23 @@ private:
     bool _shut_down = false;
 };
 
+// Where the tables went: the budget's parts and the EAL heap's use, so an
+// operator sizing memory_mb sees what a run really takes.
+void log_memory(const Config& config, uint16_t workers) {
+    const MemoryBudget b = memory_budget(config, workers);
+    rte_malloc_socket_stats heap{};
+    rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &heap);
+    constexpr double kMiB = 1 << 20;
+    log("memory: flow tables %.1f MB and affinity %.1f MB %s, packet buffers %.1f MB; EAL heap "
+        "in use %.1f of %.1f MB (dpdk.memory_mb %u)",
+        static_cast<double>(b.flow_tables) / kMiB, static_cast<double>(b.affinity_tables) / kMiB,
+        rte_eal_has_hugepages() ? "on the EAL heap (hugepages)"
+                                : "in process memory (no hugepages: transparent huge pages asked)",
+        static_cast<double>(b.packet_buffers) / kMiB,
+        static_cast<double>(heap.heap_allocsz_bytes) / kMiB,
+        static_cast<double>(heap.heap_totalsz_bytes) / kMiB, config.dpdk.memory_mb);
+}
+
 int worker_main(void* arg) {
     static_cast<Worker*>(arg)->run();
     return 0;
@@ -402,7 +420,12 @@ Result<void> Daemon::start(unsigned workers) {
     }
 
     for (uint16_t i = 0; i < _workers; ++i) {
-        _worker_objects.push_back(std::make_unique<Worker>(_context, i));
+        try {
+            _worker_objects.push_back(std::make_unique<Worker>(_context, i));
+        } catch (const std::bad_alloc&) {
+            return fail("dpdk.memory_mb", "the EAL heap cannot hold worker " + std::to_string(i) +
+                                              "'s flow table (see svcgw --check)");
+        }
         if (_port.rss) {
             _worker_objects.back()->enable_rss_steering(_port.reta);
         }
@@ -419,6 +442,7 @@ Result<void> Daemon::start(unsigned workers) {
         ++index;
     }
     _launched = true;
+    log_memory(_config, _workers);
     if (auto feed = start_feed(); !feed) {
         return feed;
     }
@@ -796,6 +820,13 @@ void Daemon::shutdown() {
     _qsbr = nullptr;
 }
 
+// Workers the lcore list asks for (the main lcore runs the control thread);
+// build_eal_args refuses a list without one.
+uint16_t configured_workers(const Config& config) {
+    const size_t lcores = parse_lcore_list(config.dpdk.lcores).size();
+    return static_cast<uint16_t>(lcores > 1 ? lcores - 1 : 1);
+}
+
 // Exit 1 when the daemon would refuse the file, and also when it would
 // leave Kubernetes objects out (it would start without them): a pre-flight
 // check must not pass over what will not run. Warnings alone: 0.
@@ -805,6 +836,10 @@ int check_only(const std::string& path) {
         for (const Error& e : config.error()) {
             std::fprintf(stderr, "%s\n", e.str().c_str());
         }
+        return 1;
+    }
+    if (auto fits = check_memory_budget(*config, configured_workers(*config)); !fits) {
+        std::fprintf(stderr, "%s\n", fits.error().str().c_str());
         return 1;
     }
     for (const std::string& line : warning_lines(*config)) {
@@ -899,6 +934,10 @@ int daemon_main(int argc, char** argv) {
     auto eal_args = build_eal_args(config, probe_hugepages(), trailing);
     if (!eal_args) {
         log("%s: %s", path.c_str(), eal_args.error().str().c_str());
+        return 1;
+    }
+    if (auto fits = check_memory_budget(config, configured_workers(config)); !fits) {
+        log("%s: %s", path.c_str(), fits.error().str().c_str());
         return 1;
     }
     std::string joined;

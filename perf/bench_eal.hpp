@@ -1,7 +1,10 @@
 // One EAL for the whole svcgw-bench binary, brought up on first use by any
 // benchmark family that needs DPDK (table, worker, control); families that
-// do not (maglev, flow, packet, dns) run without it. No hugepages, lcore 0,
-// enough heap for the largest fixture (1M-flow worker runs).
+// do not (maglev, flow, packet, dns) run without it. Lcore 0, no hugepages
+// and enough heap for the largest fixture (1M-flow worker runs), unless
+// SVCGW_BENCH_HUGEPAGE_MB=N asks for N MB of hugepages: then the workers'
+// flow tables live on the EAL heap, as in a daemon on hugepages (without,
+// in process memory with transparent huge pages, as under --no-huge).
 #pragma once
 
 #include <rte_eal.h>
@@ -16,17 +19,20 @@ namespace svcgw {
 
 inline void bench_eal_init() {
     static const bool ready = [] {
+        const char* hugepage_mb = std::getenv("SVCGW_BENCH_HUGEPAGE_MB");
         std::vector<std::string> args = {"svcgw-bench",
-                                         "--no-huge",
                                          "--no-pci",
                                          "--no-shconf",
                                          "--no-telemetry",
                                          "-l",
                                          "0",
                                          "-m",
-                                         "1024",
+                                         hugepage_mb != nullptr ? hugepage_mb : "1024",
                                          "--log-level=error",
                                          "--file-prefix=svcgw_bench_" + std::to_string(getpid())};
+        if (hugepage_mb == nullptr) {
+            args.push_back("--no-huge");
+        }
         std::vector<char*> argv;
         for (auto& a : args) {
             argv.push_back(a.data());

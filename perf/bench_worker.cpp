@@ -426,7 +426,7 @@ void BM_WorkerBurstEstablishedNat(benchmark::State& state) {
     worker_established(state, false);
 }
 BENCHMARK(BM_WorkerBurstEstablishedFullnat)->Arg(1000)->Arg(100000)->Arg(1000000);
-BENCHMARK(BM_WorkerBurstEstablishedNat)->Arg(1000)->Arg(1000000);
+BENCHMARK(BM_WorkerBurstEstablishedNat)->Arg(1000)->Arg(1000000)->Arg(4000000);
 
 // Backend -> client answers of established fullnat flows (reply key hit,
 // rewrite back to VIP -> client).

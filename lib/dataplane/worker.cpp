@@ -31,8 +31,6 @@ constexpr size_t kExpiryBudget = 64;
 // (~1-2 us of sequential reads) every 100 us covers a 512k-entry table in
 // ~50 ms.
 constexpr uint32_t kCensusBudget = 1024;
-// A worker's table never smaller than this, whatever max_flows / workers.
-constexpr uint32_t kMinFlowsPerWorker = 1024;
 // Timer slack of an adaptive worker's sleeps (Linux's default is 50 us):
 // small next to kIdleSleepMinUs, so a sleep ends close to when it was asked.
 constexpr unsigned long kIdleTimerSlackNs = 1000;
@@ -63,13 +61,13 @@ DropReason drop_for(pkt::Verdict v) {
 Worker::Impl::Impl(const WorkerContext& c, uint16_t i)
     : ctx(c),
       index(i),
-      flows(
-          FlowTableConfig{std::max<uint32_t>(c.conntrack.max_flows / c.workers, kMinFlowsPerWorker),
-                          c.conntrack.tcp_established_timeout_s,
-                          c.conntrack.tcp_transitory_timeout_s, c.conntrack.udp_timeout_s}),
-      own_affinity(c.affinity != nullptr
-                       ? nullptr
-                       : std::make_unique<AffinitySet>(c.workers, kAffinityEntries)),
+      flows(FlowTableConfig{flows_per_worker(c.conntrack.max_flows, c.workers),
+                            c.conntrack.tcp_established_timeout_s,
+                            c.conntrack.tcp_transitory_timeout_s, c.conntrack.udp_timeout_s},
+            i < c.table_memory.size() ? *c.table_memory[i] : process_table_memory()),
+      own_affinity(c.affinity != nullptr ? nullptr
+                                         : std::make_unique<AffinitySet>(
+                                               c.workers, kAffinityEntries, c.table_memory)),
       affinity(c.affinity != nullptr ? *c.affinity : *own_affinity),
       ownership(c.mode, c.workers),
       snat_ports(ownership, i) {

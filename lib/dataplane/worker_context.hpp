@@ -9,6 +9,7 @@
 // does not include the config.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -49,6 +50,13 @@ constexpr uint32_t kControlRingSize = 1024;
 constexpr uint32_t kPuntRingSize = 512;
 // Session-affinity entries per worker (ClientIP services).
 constexpr uint32_t kAffinityEntries = 65536;
+// A worker's flow table is never smaller than this, whatever max_flows / workers.
+constexpr uint32_t kMinFlowsPerWorker = 1024;
+
+// conntrack.max_flows is the whole set's, split evenly over the workers.
+inline uint32_t flows_per_worker(uint32_t max_flows, uint16_t workers) {
+    return std::max<uint32_t>(max_flows / std::max<uint16_t>(workers, 1), kMinFlowsPerWorker);
+}
 
 // Worker -> control thread: ARP knowledge and resolution requests.
 struct ControlMessage {
@@ -80,8 +88,11 @@ struct WorkerContext {
     NatMode mode = NatMode::fullnat;
     IdlePolicy idle = IdlePolicy::poll;
     std::vector<uint32_t> snat_be;  // SNAT source addresses (fullnat)
-    // conntrack.*; max_flows is the whole set's, split evenly over workers.
+    // conntrack.*; max_flows is the whole set's (flows_per_worker).
     FlowTableConfig conntrack;
+    // Where worker i's flow and affinity tables live (table_memory[i]); a
+    // worker without an entry uses process memory (tests).
+    std::vector<TableMemory*> table_memory;
     const ServiceTable* table = nullptr;
     // ClientIP affinity of the whole set (worker i writes table i, reads
     // all); null = each worker keeps its own (a one-worker test set-up).

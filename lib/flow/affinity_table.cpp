@@ -71,12 +71,21 @@ void AffinityTable::write(Entry& e, const View& v) {
     store(e.version, version + 2, std::memory_order_release);
 }
 
-AffinityTable::AffinityTable(uint32_t max_entries) {
-    _sets = std::max<uint32_t>(1, (max_entries + kWays - 1) / kWays);
-    _entries.reset(static_cast<Entry*>(std::calloc(capacity(), sizeof(Entry))));
-    if (!_entries) {
-        throw std::bad_alloc();  // construction-time only, as the flow table
-    }
+uint32_t AffinityTable::sets_for(uint32_t max_entries) {
+    return std::max<uint32_t>(1, (max_entries + kWays - 1) / kWays);
+}
+
+size_t AffinityTable::memory_bytes_for(uint32_t max_entries) {
+    return size_t{sets_for(max_entries)} * kWays * sizeof(Entry);
+}
+
+AffinityTable::AffinityTable(uint32_t max_entries, TableMemory& memory)
+    : _sets(sets_for(max_entries)),
+      _memory(memory),
+      _entries(static_cast<Entry*>(_memory.allocate(memory_bytes_for(max_entries)))) {}
+
+AffinityTable::~AffinityTable() {
+    _memory.release(_entries, capacity() * sizeof(Entry));
 }
 
 AffinityTable::Entry* AffinityTable::set_of(const AffinityKey& key) const {
@@ -196,9 +205,11 @@ void AffinityTable::clear() {
     _size = 0;
 }
 
-AffinitySet::AffinitySet(uint16_t workers, uint32_t entries_per_worker) {
+AffinitySet::AffinitySet(uint16_t workers, uint32_t entries_per_worker,
+                         std::span<TableMemory* const> memory) {
     for (uint16_t w = 0; w < std::max<uint16_t>(workers, 1); ++w) {
-        _tables.push_back(std::make_unique<AffinityTable>(entries_per_worker));
+        TableMemory& m = w < memory.size() ? *memory[w] : process_table_memory();
+        _tables.push_back(std::make_unique<AffinityTable>(entries_per_worker, m));
     }
 }
 

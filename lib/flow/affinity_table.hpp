@@ -25,11 +25,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <span>
 #include <vector>
+
+#include "common/table_memory.hpp"
 
 namespace svcgw {
 
@@ -54,7 +55,8 @@ struct AffinityCounters {
 class AffinityTable {
 public:
     // Rounded up to a whole number of 8-way sets (at least one).
-    explicit AffinityTable(uint32_t max_entries);
+    explicit AffinityTable(uint32_t max_entries, TableMemory& memory = process_table_memory());
+    ~AffinityTable();
     AffinityTable(const AffinityTable&) = delete;
     AffinityTable& operator=(const AffinityTable&) = delete;
 
@@ -77,6 +79,8 @@ public:
 
     size_t size() const { return _size; }  // live or expired-but-not-replaced entries
     size_t capacity() const { return _sets * kWays; }
+    // What a table of max_entries allocates, before building it.
+    static size_t memory_bytes_for(uint32_t max_entries);
     const AffinityCounters& counters() const { return _counters; }
 
 private:
@@ -108,18 +112,17 @@ private:
 
     Entry* set_of(const AffinityKey& key) const;
     static bool expired(const View& e, uint32_t now) { return now - e.last_used > e.timeout_s; }
-    std::span<Entry> entries() { return {_entries.get(), capacity()}; }
+    std::span<Entry> entries() { return {_entries, capacity()}; }
 
-    struct Free {
-        void operator()(Entry* p) const { std::free(p); }
-    };
+    static uint32_t sets_for(uint32_t max_entries);
+
     // _sets * kWays, set s at [s * kWays, s * kWays + kWays). All-zero bytes
-    // are an empty way, so the array comes from calloc: a large zeroed block
-    // arrives as untouched zero pages, and a table nobody uses (most
-    // services have no affinity, every worker has a table) costs neither
-    // memory nor construction time.
-    std::unique_ptr<Entry[], Free> _entries;
+    // are an empty way, so the zero-filled block from `memory` is ready; from
+    // process memory a table nobody uses (most services have no affinity,
+    // every worker has a table) stays untouched pages.
     uint32_t _sets = 1;
+    TableMemory& _memory;
+    Entry* _entries = nullptr;
     size_t _size = 0;
     AffinityCounters _counters;
 };
@@ -129,7 +132,9 @@ private:
 // worker, so its new connections agree whichever worker they reach.
 class AffinitySet {
 public:
-    AffinitySet(uint16_t workers, uint32_t entries_per_worker);
+    // memory[w] holds worker w's table (process memory when not given).
+    AffinitySet(uint16_t workers, uint32_t entries_per_worker,
+                std::span<TableMemory* const> memory = {});
 
     // As AffinityTable::lookup for worker `self`: the backend of the
     // freshest live entry for key in any table; refreshes (or copies it

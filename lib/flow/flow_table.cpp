@@ -1,7 +1,5 @@
 #include "flow/flow_table.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -22,20 +20,6 @@ constexpr double kIndexLoad = 0.85;
 constexpr size_t kCuckooMaxNodes = 512;
 constexpr uint32_t kMaxFlows = 0x7fffffffu;  // entry index << 1 | direction fits in u32
 
-// Anonymous mapping, zero-filled, with transparent huge pages requested: a
-// 1M-flow table is ~80 MiB and every lookup is a random access, so 4 KiB
-// pages would cost a TLB miss per packet.
-void* map_zeroed(size_t bytes) {
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        throw std::bad_alloc();  // construction-time only: out of memory is fatal for a worker
-    }
-#ifdef MADV_HUGEPAGE
-    madvise(p, bytes, MADV_HUGEPAGE);  // advisory; failure just means 4 KiB pages
-#endif
-    return p;
-}
-
 }  // namespace
 
 std::string_view to_string(TcpState state) {
@@ -49,10 +33,23 @@ std::string_view to_string(TcpState state) {
     return "?";
 }
 
-FlowTable::FlowTable(const FlowTableConfig& config) {
-    _capacity = std::clamp<uint32_t>(config.max_flows, 1, kMaxFlows);
-    double buckets = std::ceil(2.0 * _capacity / (kSlots * kIndexLoad));
-    _bucket_count = static_cast<uint32_t>(std::max(2.0, buckets));
+uint32_t FlowTable::clamped_capacity(uint32_t max_flows) {
+    return std::clamp<uint32_t>(max_flows, 1, kMaxFlows);
+}
+
+uint32_t FlowTable::bucket_count_for(uint32_t capacity) {
+    double buckets = std::ceil(2.0 * capacity / (kSlots * kIndexLoad));
+    return static_cast<uint32_t>(std::max(2.0, buckets));
+}
+
+size_t FlowTable::memory_bytes_for(uint32_t max_flows) {
+    uint32_t capacity = clamped_capacity(max_flows);
+    return size_t{capacity} * sizeof(Flow) + size_t{bucket_count_for(capacity)} * sizeof(Bucket);
+}
+
+FlowTable::FlowTable(const FlowTableConfig& config, TableMemory& memory) : _memory(memory) {
+    _capacity = clamped_capacity(config.max_flows);
+    _bucket_count = bucket_count_for(_capacity);
     _timeout[static_cast<uint8_t>(FlowClass::transitory)] = config.tcp_transitory_timeout_s;
     _timeout[static_cast<uint8_t>(FlowClass::established)] = config.tcp_established_timeout_s;
     _timeout[static_cast<uint8_t>(FlowClass::udp)] = config.udp_timeout_s;
@@ -62,11 +59,11 @@ FlowTable::FlowTable(const FlowTableConfig& config) {
 
     _flows_bytes = size_t{_capacity} * sizeof(Flow);
     _buckets_bytes = size_t{_bucket_count} * sizeof(Bucket);
-    _flows = static_cast<Flow*>(map_zeroed(_flows_bytes));
+    _flows = static_cast<Flow*>(_memory.allocate(_flows_bytes));
     try {
-        _buckets = static_cast<Bucket*>(map_zeroed(_buckets_bytes));
+        _buckets = static_cast<Bucket*>(_memory.allocate(_buckets_bytes));
     } catch (...) {
-        munmap(_flows, _flows_bytes);
+        _memory.release(_flows, _flows_bytes);
         throw;
     }
     for (uint32_t b = 0; b < _bucket_count; ++b) {
@@ -81,8 +78,8 @@ FlowTable::FlowTable(const FlowTableConfig& config) {
 }
 
 FlowTable::~FlowTable() {
-    munmap(_flows, _flows_bytes);
-    munmap(_buckets, _buckets_bytes);
+    _memory.release(_flows, _flows_bytes);
+    _memory.release(_buckets, _buckets_bytes);
 }
 
 size_t FlowTable::memory_bytes() const {

@@ -49,6 +49,7 @@
 #endif
 
 #include "common/hash.hpp"
+#include "common/table_memory.hpp"
 #include "flow/flow_key.hpp"
 
 namespace svcgw {
@@ -183,9 +184,9 @@ struct FlowCounters {
 
 class FlowTable {
 public:
-    // Allocates everything up front (entries + index, see memory_bytes());
-    // max_flows is clamped to [1, 2^31 - 1].
-    explicit FlowTable(const FlowTableConfig& config);
+    // Allocates everything up front from `memory` (entries + index, see
+    // memory_bytes()); max_flows is clamped to [1, 2^31 - 1].
+    explicit FlowTable(const FlowTableConfig& config, TableMemory& memory = process_table_memory());
     ~FlowTable();
     FlowTable(const FlowTable&) = delete;
     FlowTable& operator=(const FlowTable&) = delete;
@@ -305,6 +306,8 @@ public:
     size_t bucket_count() const { return _bucket_count; }
     // Bytes allocated (entries + index); / capacity() = bytes per flow.
     size_t memory_bytes() const;
+    // What a table of max_flows allocates, before building it.
+    static size_t memory_bytes_for(uint32_t max_flows);
     const FlowCounters& counters() const { return _counters; }
 
 private:
@@ -382,12 +385,15 @@ private:
     void unlink(uint32_t idx);
     void push_head(uint32_t idx);
 
+    static uint32_t clamped_capacity(uint32_t max_flows);
+    static uint32_t bucket_count_for(uint32_t capacity);
     bool index_insert(const FlowKey& key, uint32_t h, uint32_t val);
     bool index_remove(uint32_t h, uint32_t val);
     bool cuckoo_make_room(uint32_t b1, uint32_t b2);
     uint32_t take_free_entry(uint32_t now);
     void reclaim(uint32_t idx);
 
+    TableMemory& _memory;
     Flow* _flows = nullptr;
     Bucket* _buckets = nullptr;
     uint32_t _capacity = 0;

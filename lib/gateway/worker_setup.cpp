@@ -8,6 +8,8 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include "gateway/eal_table_memory.hpp"
+
 namespace svcgw {
 
 Result<std::unique_ptr<WorkerRings>> WorkerRings::create(uint16_t workers,
@@ -63,7 +65,12 @@ Result<std::unique_ptr<WorkerRings>> WorkerRings::create(uint16_t workers,
         r.punt_control.push_back(control);
         r.punt_other.push_back(other);
     }
-    r.affinity = std::make_unique<AffinitySet>(workers, kAffinityEntries);
+    r.table_memory = table_memory_for_workers(workers);
+    try {
+        r.affinity = std::make_unique<AffinitySet>(workers, kAffinityEntries, r.table_memory);
+    } catch (const std::bad_alloc&) {
+        return fail("dpdk.memory_mb", "the EAL heap cannot hold the session-affinity tables");
+    }
     return rings;
 }
 
@@ -101,6 +108,7 @@ WorkerContext make_worker_context(const Config& config, const Port& port, uint16
     c.conntrack =
         FlowTableConfig{config.conntrack.max_flows, config.conntrack.tcp_established_timeout_s,
                         config.conntrack.tcp_transitory_timeout_s, config.conntrack.udp_timeout_s};
+    c.table_memory = rings.table_memory;
     c.table = shared.table;
     c.affinity = rings.affinity.get();
     c.qsbr = shared.qsbr;

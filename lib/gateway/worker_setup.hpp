@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "common/table_memory.hpp"
 #include "config/config.hpp"
 #include "dataplane/worker.hpp"
 #include "port/port.hpp"
@@ -47,7 +48,9 @@ public:
     rte_ring* control_tx = nullptr;
     std::vector<rte_ring*> punt_control;  // per worker; empty without the exception path
     std::vector<rte_ring*> punt_other;
-    // Not a ring, but shared the same way: the set's ClientIP affinity.
+    // Not rings, but owned the same way: where worker i's tables live
+    // (table_memory_for_workers) and the set's ClientIP affinity.
+    std::vector<TableMemory*> table_memory;
     std::unique_ptr<AffinitySet> affinity;
 
 private:

@@ -82,6 +82,26 @@ missing_file() {
 }
 rig_check "--check: missing file -> exit 1" missing_file
 
+# Flow tables that do not fit memory_mb: refused by --check and at start,
+# naming the size that fits; that size then passes --check.
+memory_refused() {
+    local file="$RIG_TMP/small-memory.yaml" rc needed
+    printf 'dpdk: {lcores: "0-1", memory_mb: 64, hugepages: false}\nports:\n%s\nconntrack: {max_flows: 2097152}\n' \
+        "$port_line" >"$file"
+    check_rc "$file"
+    rc=$?
+    [ "$rc" -eq 1 ] || { echo "--check exit status $rc, want 1: $(cat "$RIG_TMP/check.out")"; return 1; }
+    needed=$(sed -n 's/^dpdk.memory_mb: .*set memory_mb to at least \([0-9]*\) .*/\1/p' "$RIG_TMP/check.out")
+    [ -n "$needed" ] || { echo "no 'dpdk.memory_mb: ... at least N' in: $(cat "$RIG_TMP/check.out")"; return 1; }
+    "$RIG_SVCGW_BIN" -c "$file" >"$RIG_TMP/start.out" 2>&1
+    rc=$?
+    [ "$rc" -eq 1 ] && grep -q "dpdk.memory_mb: .*at least $needed " "$RIG_TMP/start.out" ||
+        { echo "start: exit status $rc, want 1 with the same size: $(cat "$RIG_TMP/start.out")"; return 1; }
+    sed -i "s/memory_mb: 64/memory_mb: $needed/" "$file"
+    check_rc "$file" || { echo "memory_mb $needed refused: $(cat "$RIG_TMP/check.out")"; return 1; }
+}
+rig_check "--check and start refuse flow tables larger than memory_mb and name the size that fits" memory_refused
+
 # A running daemon keeps its state when a reload is broken.
 rig_add_pod a
 rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip a)"

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 
 #include <array>
+#include <new>
 #include <random>
 #include <set>
 #include <string>
@@ -735,6 +736,63 @@ TEST(FlowTable, FillsToCapacityWithoutIndexFailures) {
     double per_flow = static_cast<double>(t.memory_bytes()) / t.capacity();
     RecordProperty("bytes_per_flow", std::to_string(per_flow));
     EXPECT_LT(per_flow, 96.0);
+}
+
+// Counts what a table takes from its memory and gives back.
+class CountingMemory final : public TableMemory {
+public:
+    void* allocate(size_t bytes) override {
+        ++allocations;
+        live_bytes += bytes;
+        return process_table_memory().allocate(bytes);
+    }
+    void release(void* block, size_t bytes) noexcept override {
+        ++releases;
+        live_bytes -= bytes;
+        process_table_memory().release(block, bytes);
+    }
+    int allocations = 0;
+    int releases = 0;
+    size_t live_bytes = 0;
+};
+
+TEST(TableMemoryUse, TablesTakeTheirWholeFootprintFromTheGivenMemoryAndGiveItBack) {
+    CountingMemory memory;
+    {
+        FlowTable flows(small_config(5000), memory);
+        EXPECT_EQ(memory.live_bytes, flows.memory_bytes());
+        EXPECT_EQ(FlowTable::memory_bytes_for(5000), flows.memory_bytes());
+        AffinityTable affinity(1000, memory);
+        EXPECT_EQ(memory.live_bytes, flows.memory_bytes() + AffinityTable::memory_bytes_for(1000));
+        // Zero-filled memory is ready: a fresh table finds nothing and fills.
+        EXPECT_EQ(flows.lookup(key(kClient, 1, kVip, 80, kTcp), kT0).flow, nullptr);
+        EXPECT_NE(
+            flows.insert(key(kClient, 1, kVip, 80, kTcp), fullnat(kBackend, 80, kSnat, 1), kT0),
+            nullptr);
+    }
+    EXPECT_EQ(memory.allocations, 3);  // entries, index, affinity sets
+    EXPECT_EQ(memory.releases, 3);
+    EXPECT_EQ(memory.live_bytes, 0u);
+}
+
+TEST(TableMemoryUse, AnAllocationThatFailsLeavesNothingBehind) {
+    // The index allocation fails after the entries were taken.
+    class FailSecond final : public TableMemory {
+    public:
+        void* allocate(size_t bytes) override {
+            if (++calls == 2) {
+                throw std::bad_alloc();
+            }
+            return counting.allocate(bytes);
+        }
+        void release(void* block, size_t bytes) noexcept override {
+            counting.release(block, bytes);
+        }
+        int calls = 0;
+        CountingMemory counting;
+    } memory;
+    EXPECT_THROW(FlowTable(small_config(5000), memory), std::bad_alloc);
+    EXPECT_EQ(memory.counting.live_bytes, 0u);
 }
 
 TEST(AffinityTable, RemembersUntilTimeoutAndRefreshesOnUse) {

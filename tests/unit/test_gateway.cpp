@@ -3,16 +3,21 @@
 // into the neighbour table, ARP requests out through worker 0, reclaim).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "dataplane/packet.hpp"
 #include "gateway/control_tick.hpp"
+#include "gateway/eal_table_memory.hpp"
+#include "gateway/memory_budget.hpp"
 #include "gateway/worker_setup.hpp"
 #include "port/neighbour.hpp"
 #include "test_eal.hpp"
@@ -108,6 +113,68 @@ TEST(WorkerContextBuilder, TakesEveryFieldFromConfigPortAndShared) {
     config.network.snat_addresses = {*Ipv4::parse("10.99.0.7"), *Ipv4::parse("10.99.0.8")};
     c = make_worker_context(config, gateway_port(), 2, *r, WorkerShared{});
     EXPECT_EQ(c.snat_be, (std::vector<uint32_t>{be("10.99.0.7"), be("10.99.0.8")}));
+}
+
+size_t eal_heap_in_use() {
+    rte_malloc_socket_stats stats{};
+    rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &stats);
+    return stats.heap_allocsz_bytes;
+}
+
+TEST(TableMemoryPlacement, EalTableMemoryGivesZeroedHeapMemoryAndTakesItBack) {
+    EalTableMemory memory(static_cast<int>(rte_socket_id()));
+    const size_t before = eal_heap_in_use();
+    constexpr size_t kBytes = size_t{3} << 20;
+    auto* block = static_cast<unsigned char*>(memory.allocate(kBytes));
+    EXPECT_GE(eal_heap_in_use() - before, kBytes);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % RTE_CACHE_LINE_SIZE, 0u);
+    EXPECT_EQ(std::count(block, block + kBytes, 0), static_cast<long>(kBytes));
+    memory.release(block, kBytes);
+    EXPECT_EQ(eal_heap_in_use(), before);
+    EXPECT_THROW(memory.allocate(size_t{1} << 40), std::bad_alloc);  // more than the heap
+}
+
+TEST(TableMemoryPlacement, AWorkersTablesComeFromItsContextsMemory) {
+    auto r = rings(2);
+    ASSERT_TRUE(r);
+    std::atomic<bool> stop{false};
+    WorkerContext c = make_worker_context(gateway_config(), gateway_port(), 2, *r,
+                                          WorkerShared{nullptr, nullptr, nullptr, nullptr, &stop});
+    ASSERT_EQ(c.table_memory.size(), 2u);
+    // The EAL heap on hugepages; process memory (THP) under --no-huge.
+    for (TableMemory* m : c.table_memory) {
+        EXPECT_EQ(dynamic_cast<EalTableMemory*>(m) != nullptr, rte_eal_has_hugepages() != 0);
+    }
+    EalTableMemory heap(static_cast<int>(rte_socket_id()));
+    c.table_memory[1] = &heap;
+    const size_t before = eal_heap_in_use();
+    {
+        Worker w(c, 1);
+        EXPECT_GE(eal_heap_in_use() - before,
+                  FlowTable::memory_bytes_for(flows_per_worker(c.conntrack.max_flows, 2)));
+    }
+    EXPECT_EQ(eal_heap_in_use(), before);  // the worker gave its table back
+}
+
+TEST(MemoryBudgetCheck, RefusesAMemorySizeTheTablesDoNotFitAndNamesOneThatDoes) {
+    Config config;  // defaults: max_flows 1048576, memory_mb 512
+    EXPECT_TRUE(check_memory_budget(config, 1));
+    const MemoryBudget one = memory_budget(config, 1);
+    EXPECT_GE(one.flow_tables, FlowTable::memory_bytes_for(config.conntrack.max_flows));
+
+    config.conntrack.max_flows = 8 * 1048576;  // ~660 MB of flow tables
+    const MemoryBudget eight = memory_budget(config, 2);
+    EXPECT_GE(eight.flow_tables, 8 * one.flow_tables - (1 << 20));
+    auto refused = check_memory_budget(config, 2);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().path, "dpdk.memory_mb");
+    const uint64_t needed = (eight.total() + (1 << 20) - 1) >> 20;
+    EXPECT_NE(refused.error().message.find("at least " + std::to_string(needed)), std::string::npos)
+        << refused.error().message;
+    config.dpdk.memory_mb = static_cast<uint32_t>(needed);
+    EXPECT_TRUE(check_memory_budget(config, 2));  // the number named is enough
+    config.dpdk.memory_mb = static_cast<uint32_t>(needed - 1);
+    EXPECT_FALSE(check_memory_budget(config, 2));
 }
 
 TEST(WorkerRingsTest, FramesLeftInARingAreFreed) {
