@@ -924,6 +924,11 @@ int daemon_main(int argc, char** argv) {
             config.ports.size());
         return 1;
     }
+    // The config's own limits before the host's: as --check says.
+    if (auto fits = check_memory_budget(config, configured_workers(config)); !fits) {
+        log("%s: %s", path.c_str(), fits.error().str().c_str());
+        return 1;
+    }
     // A missing interface or an unbound PCI device fails here, with its
     // fix, rather than as an EAL probe error.
     if (auto present = check_port_device(config.ports[0], HostView{"/sys", if_nametoindex});
@@ -934,10 +939,6 @@ int daemon_main(int argc, char** argv) {
     auto eal_args = build_eal_args(config, probe_hugepages(), trailing);
     if (!eal_args) {
         log("%s: %s", path.c_str(), eal_args.error().str().c_str());
-        return 1;
-    }
-    if (auto fits = check_memory_budget(config, configured_workers(config)); !fits) {
-        log("%s: %s", path.c_str(), fits.error().str().c_str());
         return 1;
     }
     std::string joined;
