@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/hash.hpp"
+
 namespace svcgw::dns {
 
 // RFC 1035 §4.2: DNS over UDP and TCP on port 53.
@@ -117,14 +119,6 @@ std::string name_to_text(std::span<const uint8_t> wire);
 // finalizer. Only needs to agree within one process (zone and responder).
 inline uint64_t name_hash(const uint8_t* p, size_t n) {
     constexpr uint64_t kStep = 0x9e3779b97f4a7c15ULL;  // golden ratio (Knuth)
-    auto mix = [](uint64_t x) {
-        x ^= x >> 30;
-        x *= 0xbf58476d1ce4e5b9ULL;
-        x ^= x >> 27;
-        x *= 0x94d049bb133111ebULL;
-        x ^= x >> 31;
-        return x;
-    };
     uint64_t h = kStep * (n + 1);
     while (n >= 8) {
         uint64_t w;
@@ -136,7 +130,7 @@ inline uint64_t name_hash(const uint8_t* p, size_t n) {
     }
     uint64_t w = 0;
     std::memcpy(&w, p, n);
-    return mix(h ^ w);
+    return mix64(h ^ w);
 }
 
 }  // namespace svcgw::dns
