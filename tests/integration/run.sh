@@ -75,6 +75,7 @@ tests=(
     "test_kubeapi.sh"
     "daemon:test_kube_walkthrough.sh"
     "daemon:test_endpoints.sh"
+    "daemon:test_cluster_export.sh"
 )
 
 passed=0
