@@ -53,9 +53,10 @@ Result<ChangeOutcome, ControlError> ControlState::change_endpoints(const std::st
     auto published = _publisher.publish(_config.services, diff, _config.maglev);
     if (!published) {
         *slot = std::move(previous);
-        ControlError e = invalid(name_services({published.error()}, _config.services));
-        e.kind = ControlErrorKind::internal;
-        return Unexpected<ControlError>{e};
+        // 422 as through the full-set commit: the data plane refusing a valid
+        // change (a table full) is the request's problem, not a bug.
+        return Unexpected<ControlError>{
+            invalid(name_services({published.error()}, _config.services))};
     }
     ++_version;
     rec->second.config = *slot;

@@ -249,9 +249,8 @@ TEST_F(Fixture, PublisherFailureChangesNothing) {
         const int calls = publisher.calls;
         publisher.fail_next = true;
         auto r = call("PUT", path, body);
-        // Refused (422 through the full-set commit, 500 through the endpoint
-        // list today): what matters here is that nothing moved.
-        EXPECT_GE(r.status, 400) << r.body;
+        // One status on both paths: a refused publish is 422, not a 500.
+        EXPECT_EQ(r.status, 422) << r.body;
         EXPECT_TRUE(json::parse(r.body).contains("error")) << r.body;
         EXPECT_EQ(publisher.calls, calls + 1) << "the publish was attempted";
         EXPECT_EQ(state.find("default", "web"), nullptr);
