@@ -82,15 +82,15 @@ size_t write_arp(std::span<uint8_t> out, const uint8_t* eth_dst, uint16_t op, co
     std::memset(f, 0, kEthMinFrameLen);
     write_eth(f, eth_dst, sha.data(), kEtherTypeArp);
     uint8_t* a = f + kEthHeaderLen;
-    store_be16(a, kArpHtypeEthernet);
-    store_be16(a + 2, kEtherTypeIpv4);
-    a[4] = 6;  // hardware address length
-    a[5] = 4;  // protocol address length
-    store_be16(a + 6, op);
-    std::memcpy(a + 8, sha.data(), 6);
-    store32(a + 14, spa);
-    std::memcpy(a + 18, tha, 6);
-    store32(a + 24, tpa);
+    store_be16(a + kArpHtypeOff, kArpHtypeEthernet);
+    store_be16(a + kArpPtypeOff, kEtherTypeIpv4);
+    a[kArpHlenOff] = kMacLen;
+    a[kArpPlenOff] = kIpv4AddrLen;
+    store_be16(a + kArpOpOff, op);
+    std::memcpy(a + kArpSenderMacOff, sha.data(), kMacLen);
+    store32(a + kArpSenderIpOff, spa);
+    std::memcpy(a + kArpTargetMacOff, tha, kMacLen);
+    store32(a + kArpTargetIpOff, tpa);
     return kEthMinFrameLen;
 }
 
@@ -273,7 +273,8 @@ std::optional<IcmpQuote> parse_icmp_quote(const uint8_t* frame, const Parsed& p)
     }
     const uint8_t proto = ip[kIpProtoOff];
     // A later fragment carries no ports: nothing to match it to.
-    if ((proto != kProtoTcp && proto != kProtoUdp) || (load_be16(ip + kIpFragOff) & 0x1fff) != 0) {
+    if ((proto != kProtoTcp && proto != kProtoUdp) ||
+        (load_be16(ip + kIpFragOff) & kIpFragOffsetMask) != 0) {
         return std::nullopt;
     }
     IcmpQuote q;

@@ -39,6 +39,7 @@ constexpr size_t kTcpMinHeaderLen = 20;
 constexpr size_t kUdpHeaderLen = 8;
 constexpr size_t kIcmpHeaderLen = 8;
 constexpr size_t kMacLen = 6;
+constexpr size_t kIpv4AddrLen = 4;
 
 constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 constexpr uint16_t kEtherTypeArp = 0x0806;
@@ -63,9 +64,14 @@ namespace hdr {
 constexpr size_t kEthDstOff = 0;
 constexpr size_t kEthSrcOff = 6;
 constexpr size_t kEthTypeOff = 12;
+constexpr size_t kArpHtypeOff = 0;
+constexpr size_t kArpPtypeOff = 2;
+constexpr size_t kArpHlenOff = 4;
+constexpr size_t kArpPlenOff = 5;
 constexpr size_t kArpOpOff = 6;
 constexpr size_t kArpSenderMacOff = 8;
 constexpr size_t kArpSenderIpOff = 14;
+constexpr size_t kArpTargetMacOff = 18;
 constexpr size_t kArpTargetIpOff = 24;
 constexpr size_t kIpVersionIhlOff = 0;
 constexpr size_t kIpTosOff = 1;
@@ -79,7 +85,8 @@ constexpr size_t kIpSrcOff = 12;
 constexpr size_t kIpDstOff = 16;
 // Version 4, IHL 5 words: a header without options.
 constexpr uint8_t kIpVersionIhlNoOptions = 0x45;
-constexpr uint16_t kIpFragMask = 0x3fff;  // MF flag + 13-bit fragment offset
+constexpr uint16_t kIpFragMask = 0x3fff;        // MF flag + 13-bit fragment offset
+constexpr uint16_t kIpFragOffsetMask = 0x1fff;  // the offset alone: 0 in a first fragment
 constexpr uint16_t kIpFlagDf = 0x4000;
 constexpr size_t kTcpSeqOff = 4;
 constexpr size_t kTcpAckOff = 8;
@@ -248,15 +255,17 @@ inline Parsed parse(const uint8_t* frame, size_t len, bool verify_ip_checksum) {
             return p;
         }
         const uint8_t* a = frame + kEthHeaderLen;
-        p.arp_op = load_be16(a + 6);
-        if (load_be16(a) != kArpHtypeEthernet || load_be16(a + 2) != kEtherTypeIpv4 || a[4] != 6 ||
-            a[5] != 4 || (p.arp_op != kArpOpRequest && p.arp_op != kArpOpReply)) {
+        p.arp_op = load_be16(a + kArpOpOff);
+        if (load_be16(a + kArpHtypeOff) != kArpHtypeEthernet ||
+            load_be16(a + kArpPtypeOff) != kEtherTypeIpv4 || a[kArpHlenOff] != kMacLen ||
+            a[kArpPlenOff] != kIpv4AddrLen ||
+            (p.arp_op != kArpOpRequest && p.arp_op != kArpOpReply)) {
             p.verdict = Verdict::bad_arp;
             return p;
         }
         p.l3 = L3::arp;
-        p.key.src_ip = load32(a + 14);
-        p.key.dst_ip = load32(a + 24);
+        p.key.src_ip = load32(a + kArpSenderIpOff);
+        p.key.dst_ip = load32(a + kArpTargetIpOff);
         p.verdict = Verdict::ok;
         return p;
     }

@@ -184,7 +184,6 @@ InsertResult FlowTable::try_insert(const FlowKey& forward, uint32_t forward_hash
     f.tcp_state = TcpState::none;
     f.cls = forward.proto == static_cast<uint8_t>(Protocol::tcp) ? FlowClass::transitory
                                                                  : FlowClass::udp_unreplied;
-    f.user_flags = 0;
     push_head(idx);
     ++_size;
     ++_counters.inserted;

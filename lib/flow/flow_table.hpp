@@ -126,8 +126,7 @@ struct alignas(64) Flow {
     uint32_t packets_rev;   // the table reads it: != 0 = a reply was seen (UDP assurance)
     uint8_t tcp_seen;       // tcp_seen::* bits
     TcpState tcp_state;
-    FlowClass cls;       // timeout class = LRU list; free when not in use
-    uint8_t user_flags;  // worker-defined, zeroed on insert
+    FlowClass cls;  // timeout class = LRU list; free when not in use
 
     bool is_snat() const { return snat_ip != 0; }
     // The key the backend's answers carry: backend:tport -> snat:sport, or

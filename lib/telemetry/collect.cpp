@@ -122,8 +122,9 @@ std::vector<FlowSample> flow_samples(const std::vector<FlowCensus>& census, size
             if (f.is_snat()) {
                 s.snat = endpoint_str(f.snat_ip, f.snat_port);
             }
-            s.protocol = f.key.proto == 6 ? "TCP" : "UDP";
-            s.state = f.key.proto == 6 ? std::string(to_string(f.tcp_state)) : "udp";
+            const bool tcp = f.key.proto == static_cast<uint8_t>(Protocol::tcp);
+            s.protocol = tcp ? "TCP" : "UDP";
+            s.state = tcp ? std::string(to_string(f.tcp_state)) : "udp";
             s.idle_s = census[w].now_s - f.last_seen;
             s.packets_fwd = f.packets_fwd;
             s.packets_rev = f.packets_rev;
