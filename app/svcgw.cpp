@@ -51,7 +51,9 @@
 #include "control/table_publisher.hpp"
 #include "dataplane/worker.hpp"
 #include "dns/tcp_server.hpp"
+#include "fleet/announcer.hpp"
 #include "gateway/control_tick.hpp"
+#include "gateway/fleet_observer.hpp"
 #include "gateway/memory_budget.hpp"
 #include "gateway/worker_setup.hpp"
 #include "health/checker.hpp"
@@ -160,6 +162,13 @@ std::vector<std::string> fixed_sections_changed(const Config& a, const Config& b
         a.dns.ttl_s != b.dns.ttl_s) {
         changed.push_back("dns");
     }
+    // The fleet's generation is what a reload is expected to move; its
+    // files and socket are set up once.
+    if (a.fleet.announce != b.fleet.announce || a.fleet.bird_socket != b.fleet.bird_socket ||
+        a.fleet.routes_file != b.fleet.routes_file || a.fleet.drain_file != b.fleet.drain_file ||
+        a.fleet.drain_deadline_s != b.fleet.drain_deadline_s) {
+        changed.push_back("fleet");
+    }
     return changed;
 }
 
@@ -225,6 +234,10 @@ void raise_fd_limit(size_t probes) {
     }
 }
 
+// Route decisions are re-taken this often besides after every change: the
+// data plane's liveness and a failed BIRD reload's retry need a clock.
+constexpr uint64_t kFleetPeriodMs = 100;
+
 class Daemon : public ControlBackend {
 public:
     Daemon(std::string path, Config config) : _path(std::move(path)), _config(std::move(config)) {}
@@ -238,6 +251,8 @@ public:
     StatsSnapshot stats() override;
     std::vector<FlowSample> flows(size_t limit) override;
     ServiceHealth health(const std::string& key) override;
+    fleet::Announcer* announcer() override { return _announcer.get(); }
+    void refresh_announcements() override;
 
 private:
     Result<void> start_feed();
@@ -271,7 +286,10 @@ private:
     std::unique_ptr<ExceptionPath> _exception;  // ports[0].kernel_interface's TAP
     std::vector<std::unique_ptr<Worker>> _worker_objects;
     std::atomic<bool> _stop{false};
-    std::set<uint32_t> _announced;               // VIPs announced with a gratuitous ARP
+    std::set<uint32_t> _announced;                 // VIPs announced with a gratuitous ARP
+    std::unique_ptr<fleet::Announcer> _announcer;  // fleet.announce: routes BIRD exports
+    FleetObserver _fleet_observer;
+    uint64_t _fleet_next_ms = 0;                 // the next periodic announcement decision
     std::unique_ptr<kube::FeedSync> _feed_sync;  // control thread side of the feed
     std::unique_ptr<kube::Feed> _feed;           // reflector threads (kubernetes.enabled)
     int _feed_timer = -1;                        // the feed's batch window
@@ -383,6 +401,18 @@ Result<void> Daemon::start(unsigned workers) {
     }
     _metrics_server = std::move(*metrics);
     log("api on %s, metrics on %s", _config.api.listen.c_str(), _config.metrics.listen.c_str());
+    if (_config.fleet.announce) {
+        auto announcer =
+            fleet::Announcer::start(_config.fleet, fleet::Announcer::bird_reload(_config.fleet));
+        if (!announcer) {
+            return Unexpected<Error>{announcer.error()};
+        }
+        _announcer = std::move(*announcer);
+        log("fleet: routes in %s, BIRD at %s, generation %llu%s", _config.fleet.routes_file.c_str(),
+            _config.fleet.bird_socket.c_str(),
+            static_cast<unsigned long long>(_config.fleet.generation),
+            _announcer->status().draining ? ", drained (fleet.drain_file is present)" : "");
+    }
 
     // The exception path's rings hold mbufs too (two per worker).
     const bool punt = !_config.ports[0].kernel_interface.empty();
@@ -452,6 +482,7 @@ Result<void> Daemon::start(unsigned workers) {
     std::set<uint32_t> addresses = _announced;
     addresses.insert(_context.address_be);
     announce(addresses);
+    refresh_announcements();
     log("running: %zu services, forwarding %s, idle %s", _state->records().size(),
         _config.forwarding == ForwardingMode::fullnat ? "fullnat" : "nat",
         _config.dpdk.idle == IdleMode::adaptive ? "adaptive" : "poll");
@@ -537,6 +568,7 @@ void Daemon::feed_schedule() {
         }
     }
     announce_new_vips();
+    refresh_announcements();
     if (wait) {
         itimerspec once{{0, 0},
                         {static_cast<time_t>(*wait / 1000), long(*wait % 1000) * 1'000'000}};
@@ -592,6 +624,7 @@ void Daemon::reload() {
     next.skipped.clear();
     _config = std::move(next);
     announce_new_vips();
+    refresh_announcements();
     const ZoneStats zs = _zones->stats();
     log("reload: %zu services (%zu added, %zu changed, %zu removed, %zu objects left out), dns "
         "zone serial %u",
@@ -609,6 +642,37 @@ void Daemon::announce_new_vips() {
     }
     _announced = std::move(now);
     announce(fresh);
+}
+
+// Route health injection: decides what to announce from what the gateway
+// observes now and pushes a changed decision to BIRD (lib/fleet).
+void Daemon::refresh_announcements() {
+    if (_announcer == nullptr) {
+        return;
+    }
+    const uint64_t now = now_ms();
+    _fleet_next_ms = now + kFleetPeriodMs;
+    std::vector<const Worker*> workers;
+    for (const auto& w : _worker_objects) {
+        workers.push_back(w.get());
+    }
+    const fleet::FleetStatus before = _announcer->status();
+    _announcer->update(_fleet_observer.observe(*_table, workers, _config, now), now, now_unix());
+    const fleet::FleetStatus after = _announcer->status();
+    if (after.bird_failures != before.bird_failures &&
+        after.bird_last_error != before.bird_last_error) {
+        log("fleet: BIRD did not take the routes (retrying every %llu ms): %s",
+            static_cast<unsigned long long>(fleet::Announcer::kRetryMs),
+            after.bird_last_error.c_str());
+    }
+    if (after.bird_reloads != before.bird_reloads) {
+        size_t announced = 0;
+        for (const fleet::Route& r : after.routes) {
+            announced += r.announced() ? 1 : 0;
+        }
+        log("fleet: BIRD announces %zu of %zu routes%s%s", announced, after.routes.size(),
+            after.draining ? " (draining)" : "", after.data_plane_up ? "" : " (data plane down)");
+    }
 }
 
 StatsSnapshot Daemon::stats() {
@@ -697,9 +761,13 @@ int Daemon::run() {
             if (events[i].data.fd == tfd) {
                 uint64_t expirations = 0;
                 (void)!read(tfd, &expirations, sizeof expirations);
-                _tick->run(now_ms());
+                const uint64_t now = now_ms();
+                _tick->run(now);
                 if (_exception != nullptr) {
                     _exception->to_kernel(_rings->punt_control, _rings->punt_other);
+                }
+                if (now >= _fleet_next_ms) {
+                    refresh_announcements();
                 }
                 continue;
             }
@@ -712,6 +780,7 @@ int Daemon::run() {
             }
             if (events[i].data.fd == _checker->fd()) {
                 _health->run(*_state);  // verdicts; a crossed rise/fall republishes
+                refresh_announcements();
                 continue;
             }
             if (_feed != nullptr && events[i].data.fd == _feed->fd()) {
@@ -733,6 +802,7 @@ int Daemon::run() {
                 // API jobs: complete requests, answered without waiting on a client.
                 _queue.drain(*this);
                 announce_new_vips();
+                refresh_announcements();
                 continue;
             }
             signalfd_siginfo info{};
@@ -757,6 +827,13 @@ void Daemon::shutdown() {
         return;
     }
     _shut_down = true;
+    if (_announcer != nullptr) {
+        // Withdraw before the data plane stops; drain first to keep flows.
+        if (auto done = _announcer->withdraw_all(); !done) {
+            log("fleet: cannot withdraw the routes: %s", done.error().str().c_str());
+        }
+        _announcer.reset();
+    }
     _feed.reset();  // joins the reflector threads
     if (_feed_timer >= 0) {
         close(_feed_timer);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "control/client.hpp"
+#include "control/fleet_api.hpp"
 #include "control/kubectl.hpp"
 #include "control/server.hpp"
 
@@ -106,6 +107,10 @@ Usage: svcgwctl [--server unix:PATH|tcp:HOST:PORT] [--token-file FILE] VERB ...
   delete service|svc NAME [-n NS]
   stats
   flows [--limit=N]
+  fleet                            what this instance announces (BIRD), and why not
+  fleet expect GENERATION|none     announce only while fleet.generation equals it
+  drain [--deadline=S] [--wait]    withdraw every VIP route; flows keep being served
+  undrain                          announce again
 
 The server defaults to $SVCGW_SERVER, else unix:/run/svcgw/api.sock.
 )";
@@ -130,7 +135,8 @@ bool takes_value(const std::string& f) {
                                    "--endpoints", "--session-affinity",
                                    "--weight",    "-f",
                                    "--filename",  "--limit",
-                                   "--name",      "--session-affinity-timeout"};
+                                   "--name",      "--session-affinity-timeout",
+                                   "--deadline"};
     for (const char* v : valued) {
         if (f == v) {
             return true;
@@ -657,6 +663,76 @@ int cmd_flows(Api& api, const Args& a) {
     return 0;
 }
 
+// The fleet's verbs print the fleet status after the change; an instance
+// whose BIRD did not take it exits 1 (its routes are not what was asked).
+int print_fleet(const std::optional<Reply>& r) {
+    if (!r) {
+        return 1;
+    }
+    if (r->status >= 300) {
+        return report(*r);
+    }
+    const json status = json::parse(r->body);
+    std::printf("%s", fleet_summary(status).c_str());
+    return status.at("bird").at("in_sync").get<bool>() ? 0 : 1;
+}
+
+int cmd_fleet(Api& api, const Args& a) {
+    if (a.positional.size() == 1) {
+        return print_fleet(api.call("GET", "/v1/fleet"));
+    }
+    if (a.positional.size() != 3 || a.positional[1] != "expect") {
+        return usage_error("usage: fleet [expect GENERATION|none]");
+    }
+    const std::string& g = a.positional[2];
+    if (g != "none" &&
+        (g.empty() || g.size() > 19 || g.find_first_not_of("0123456789") != std::string::npos)) {
+        return usage_error("GENERATION must be a non-negative integer or none");
+    }
+    return print_fleet(
+        api.call("PUT", "/v1/fleet/expected_generation",
+                 json{{"generation", g == "none" ? json(nullptr) : json(std::stoull(g))}}.dump()));
+}
+
+// Polled while `drain --wait` waits for the flows to end.
+constexpr int kDrainPollMs = 500;
+
+int cmd_drain(Api& api, const Args& a) {
+    json body = json::object();
+    if (a.has("--deadline")) {
+        const std::string d = a.get("--deadline");
+        if (d.empty() || d.size() > 5 || d.find_first_not_of("0123456789") != std::string::npos) {
+            return usage_error("--deadline must be a number of seconds (1..86400)");
+        }
+        body["deadline_s"] = std::stoul(d);
+    }
+    auto r = api.call("PUT", "/v1/fleet/drain", body.dump());
+    if (int rc = print_fleet(r); rc != 0 || !a.has("--wait")) {
+        return rc;
+    }
+    while (true) {
+        auto s = api.call("GET", "/v1/fleet");
+        if (!s || s->status >= 300) {
+            return print_fleet(s);
+        }
+        const json status = json::parse(s->body);
+        const json& d = status.at("drain");
+        if (d.is_null()) {
+            std::fprintf(stderr, "the drain was cancelled (undrain)\n");
+            return 1;
+        }
+        if (d.at("drained").get<bool>()) {
+            std::printf("drained: %llu flows left\n",
+                        static_cast<unsigned long long>(status.at("active_flows").get<uint64_t>()));
+            return 0;
+        }
+        struct timespec pause {
+            0, kDrainPollMs * 1'000'000L
+        };
+        nanosleep(&pause, nullptr);
+    }
+}
+
 int ctl_main(int argc, char** argv) {
     std::string error;
     auto args = parse_args(argc, argv, error);
@@ -710,6 +786,15 @@ int ctl_main(int argc, char** argv) {
         }
         if (verb == "flows") {
             return cmd_flows(api, *args);
+        }
+        if (verb == "fleet") {
+            return cmd_fleet(api, *args);
+        }
+        if (verb == "drain") {
+            return cmd_drain(api, *args);
+        }
+        if (verb == "undrain") {
+            return print_fleet(api.call("DELETE", "/v1/fleet/drain"));
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: unexpected answer from the server: %s\n", e.what());

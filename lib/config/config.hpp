@@ -151,6 +151,19 @@ std::string_view to_string(HealthProtocol protocol);
 enum class AllDownPolicy { fail_open, reject };  // "fail_open" | "reject"
 std::string_view to_string(AllDownPolicy policy);
 
+// Route health injection (issue 13, lib/fleet): svcgw renders the VIP (and
+// SNAT) /32 routes into a file the gateway's BIRD includes, and tells BIRD
+// to reload it through its control socket. Restart-only but for
+// `generation`, which a reload is expected to move.
+struct FleetConfig {
+    bool announce = false;
+    std::string bird_socket = "/run/bird/bird.ctl";           // BIRD's control socket (birdc -s)
+    std::string routes_file = "/run/svcgw/bird-routes.conf";  // BIRD `include`s it
+    std::string drain_file = "/run/svcgw/drained";  // present while drained (survives restarts)
+    uint32_t drain_deadline_s = 300;                // `svcgwctl drain` default
+    uint64_t generation = 0;  // this file's fleet generation (compared with the expected one)
+};
+
 struct ServicePortConfig {
     std::string name;  // may be empty for a single-port service
     uint16_t port = 0;
@@ -304,6 +317,7 @@ struct Config {
     ApiConfig api;
     MetricsConfig metrics;
     KubernetesConfig kubernetes;
+    FleetConfig fleet;
     std::vector<ServiceConfig> services;
     SourceMap locations;  // all but services ("dns.cluster_ip", "ports[0].address")
     // The input's EndpointSlices; load_config joins them into `services`.

@@ -17,6 +17,8 @@ constexpr uint64_t kMaxBatchWindowMs = 10;
 // kube-apiserver caps a watch at --min-request-timeout x 2 (30 min by
 // default); a longer timeoutSeconds would only be cut short.
 constexpr uint64_t kMaxWatchTimeoutS = 3600;
+// A drain outlasting a day is a forgotten drain, not an upgrade.
+constexpr uint64_t kMaxDrainDeadlineS = 86400;
 
 std::string lower(std::string text) {
     for (char& c : text) {
@@ -449,7 +451,7 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
     config.source = r.source();
     Fields top(r, doc, "",
                {"dpdk", "ports", "network", "punt", "forwarding", "maglev", "conntrack", "dns",
-                "api", "metrics", "kubernetes", "services"});
+                "api", "metrics", "kubernetes", "fleet", "services"});
     SourceMap& src = config.locations;
     auto section = [&](std::string_view key,
                        std::vector<std::string_view> allowed) -> std::optional<Fields> {
@@ -552,6 +554,17 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
         assign(k.batch_window_ms, read.integer(*f, "batch_window_ms", 1, kMaxBatchWindowMs));
         assign(k.watch_timeout_s, read.integer(*f, "watch_timeout_s", 1, kMaxWatchTimeoutS));
         assign(k.backoff_max_ms, read.integer(*f, "backoff_max_ms", 100, kU32Max));
+    }
+    if (auto f = section("fleet", {"announce", "bird_socket", "routes_file", "drain_file",
+                                   "drain_deadline_s", "generation"})) {
+        FieldReader read(r, src, "fleet");
+        FleetConfig& fl = config.fleet;
+        assign(fl.announce, read.boolean(*f, "announce"));
+        assign(fl.bird_socket, read.string(*f, "bird_socket"));
+        assign(fl.routes_file, read.string(*f, "routes_file"));
+        assign(fl.drain_file, read.string(*f, "drain_file"));
+        assign(fl.drain_deadline_s, read.integer(*f, "drain_deadline_s", 1, kMaxDrainDeadlineS));
+        assign(fl.generation, read.integer(*f, "generation", 0, kU64Max));
     }
     if (auto services = top.get("services")) {
         config.services = parse_native_services(r, *services, "services");

@@ -83,6 +83,7 @@ public:
         check_dns();
         check_listen("api.listen", _config.api.listen);
         check_listen("metrics.listen", _config.metrics.listen);
+        check_fleet();
         if (_config.kubernetes.load_balancer_class.empty()) {
             config_error("kubernetes.load_balancer_class",
                          "must not be empty (Kubernetes' loadBalancerClass of svcgw's Services)");
@@ -355,6 +356,19 @@ private:
         if (dns.ttl_s > kMaxTtl) {
             config_error("dns.ttl_s",
                          "must be at most " + std::to_string(kMaxTtl) + " (as CoreDNS' ttl)");
+        }
+    }
+
+    // The daemon and BIRD find these files from different working
+    // directories: only absolute paths mean the same file to both.
+    void check_fleet() {
+        const FleetConfig& f = _config.fleet;
+        for (auto [key, path] : {std::pair{"fleet.bird_socket", &f.bird_socket},
+                                 std::pair{"fleet.routes_file", &f.routes_file},
+                                 std::pair{"fleet.drain_file", &f.drain_file}}) {
+            if (!path->starts_with('/')) {
+                config_error(key, "must be an absolute path (got '" + *path + "')");
+            }
         }
     }
 

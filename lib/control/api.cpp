@@ -1,4 +1,5 @@
 #include "control/api.hpp"
+#include "control/fleet_api.hpp"
 
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -644,6 +645,9 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
             }
             return json_response(outcomes_json({*done}));
         });
+    }
+    if (r.path == "/v1/fleet" || r.path.starts_with("/v1/fleet/")) {
+        return route_fleet(r, _executor);
     }
     if (r.path == "/v1/stats") {
         if (m != "GET") {

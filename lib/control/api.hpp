@@ -20,6 +20,10 @@
 
 namespace svcgw {
 
+namespace fleet {
+class Announcer;
+}
+
 struct HttpRequest {
     std::string method;  // GET, PUT, POST, DELETE, ...
     std::string path;    // without the query string
@@ -46,6 +50,10 @@ public:
         (void)key;
         return {};
     }
+    // The fleet's route announcer (nullptr: fleet.announce is off), and a
+    // fresh decision pushed to BIRD at once (after a drain or undrain).
+    virtual fleet::Announcer* announcer() { return nullptr; }
+    virtual void refresh_announcements() {}
 };
 
 using ControlJob = std::function<HttpResponse(ControlBackend&)>;

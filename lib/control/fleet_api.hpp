@@ -1,0 +1,25 @@
+// The fleet's API (issue 13 §1), on the control API's socket:
+//   GET    /v1/fleet                      what is announced and why not
+//   PUT    /v1/fleet/drain                {"deadline_s": N} optional: withdraw every VIP
+//   DELETE /v1/fleet/drain                undrain: announce again
+//   PUT    /v1/fleet/expected_generation  {"generation": N | null}
+// Changes are pushed to BIRD before the answer, so `svcgwctl drain`
+// returns once BIRD has withdrawn the routes (or says why it could not).
+// 404 when fleet.announce is off.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+#include "control/api.hpp"
+
+namespace svcgw {
+
+// Handles a request whose path starts with /v1/fleet.
+HttpResponse route_fleet(const HttpRequest& request, ControlExecutor& executor);
+
+// GET /v1/fleet's body as svcgwctl prints it: the instance's state, then
+// one row per route with the reason it is withdrawn.
+std::string fleet_summary(const nlohmann::json& status);
+
+}  // namespace svcgw
