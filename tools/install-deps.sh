@@ -21,6 +21,7 @@ packages=(
   etcd-server openssl  # tests/k8s: the test Kubernetes API's store and certificates
   # perf (not the test suites): DNS and HTTP peers and load, sweep pictures
   knot knot-dnsutils dnsperf wrk gnuplot-nox
+  bird2  # the fleet: the gateway's BGP speaker that svcgw's announcer drives
 )
 
 # Debian's kubectl (kubernetes-client, 1.20) is tests/k8s's independent client.

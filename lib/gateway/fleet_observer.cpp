@@ -46,7 +46,10 @@ fleet::Observed FleetObserver::observe(const ServiceTable& table,
         }
         o.vips.push_back(vip);
     }
-    o.snat_addresses = config.network.snat_addresses;
+    // nat mode keeps the client's address: there is no SNAT address to reach.
+    if (config.forwarding == ForwardingMode::fullnat) {
+        o.snat_addresses = config.network.snat_addresses;
+    }
     return o;
 }
 

@@ -78,6 +78,12 @@ TEST(ConfigDefaults, EmptyDocumentGivesDesignDefaults) {
         EXPECT_EQ(config.api.listen, "unix:/run/svcgw/api.sock");
         EXPECT_EQ(config.api.token_file, "");
         EXPECT_EQ(config.metrics.listen, "tcp:127.0.0.1:9100");
+        EXPECT_FALSE(config.fleet.announce);
+        EXPECT_EQ(config.fleet.bird_socket, "/run/bird/bird.ctl");
+        EXPECT_EQ(config.fleet.routes_file, "/run/svcgw/bird-routes.conf");
+        EXPECT_EQ(config.fleet.drain_file, "/run/svcgw/drained");
+        EXPECT_EQ(config.fleet.drain_deadline_s, 300u);
+        EXPECT_EQ(config.fleet.generation, 0u);
         EXPECT_TRUE(config.services.empty());
     }
 }
@@ -123,6 +129,7 @@ conntrack: {max_flows: 4096, tcp_established_timeout_s: 60, tcp_transitory_timeo
 dns: {cluster_ip: 10.100.0.53, domain: Cluster.Example., ttl_s: 0}
 api: {listen: "tcp:127.0.0.1:8080", token_file: /etc/svcgw/token}
 metrics: {listen: "unix:/run/svcgw/metrics.sock"}
+fleet: {announce: true, bird_socket: /run/b.ctl, routes_file: /run/r.conf, drain_file: /run/d, drain_deadline_s: 9, generation: 42}
 services:
   - name: web
     namespace: shop
@@ -164,6 +171,12 @@ services:
     EXPECT_EQ(config.dns.domain, "cluster.example");  // lower-cased, absolute dot dropped
     EXPECT_EQ(config.dns.ttl_s, 0u);
     EXPECT_EQ(config.api.listen, "tcp:127.0.0.1:8080");
+    EXPECT_TRUE(config.fleet.announce);
+    EXPECT_EQ(config.fleet.bird_socket, "/run/b.ctl");
+    EXPECT_EQ(config.fleet.routes_file, "/run/r.conf");
+    EXPECT_EQ(config.fleet.drain_file, "/run/d");
+    EXPECT_EQ(config.fleet.drain_deadline_s, 9u);
+    EXPECT_EQ(config.fleet.generation, 42u);
     EXPECT_EQ(config.api.token_file, "/etc/svcgw/token");
     EXPECT_EQ(config.metrics.listen, "unix:/run/svcgw/metrics.sock");
     ASSERT_EQ(config.services.size(), 1u);
@@ -482,6 +495,10 @@ const ErrorCase kErrorCases[] = {
     {"dns domain", "dns: {domain: \"cluster..local\"}\n", "dns.domain", "invalid domain", "1:15"},
     {"dns domain label", "dns: {domain: -bad.local}\n", "dns.domain", "invalid domain", "1:15"},
     {"dns ttl", "dns: {ttl_s: 3601}\n", "dns.ttl_s", "at most 3600", "1:14"},
+    {"fleet routes file relative", "fleet: {routes_file: bird.conf}\n", "fleet.routes_file",
+     "absolute path", "1:22"},
+    {"fleet drain deadline", "fleet: {drain_deadline_s: 0}\n", "fleet.drain_deadline_s",
+     "between 1 and", "1:27"},
     {"api listen form", "api: {listen: \"http://x\"}\n", "api.listen",
      "expected \"unix:/path\" or \"tcp:HOST:PORT\"", "1:15"},
     {"api unix path relative", "api: {listen: \"unix:api.sock\"}\n", "api.listen", "absolute",
