@@ -138,6 +138,16 @@ ka_alive() { # requests keep being answered on the one connection
     sleep 0.6
     [ "$(ka_lines)" -gt "$before" ] && ! grep -q BROKEN "$ka_out" && kill -0 "$ka_pid" 2>/dev/null
 }
+ka_started() { # the client's first answer (python starts slowly on a busy box)
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(ka_lines)" -gt 0 ] && return 0
+        sleep 0.1
+    done
+    cat "$ka_out"
+    return 1
+}
+rig_require "the keep-alive connection starts" ka_started
 rig_require "the keep-alive connection runs" ka_alive
 rig_check "svcgwctl drain exits 0" rig_ctl drain --deadline=30
 rig_check "when drain returns, BIRD has withdrawn every VIP" bird_none
