@@ -652,7 +652,7 @@ void Daemon::refresh_announcements() {
     }
     const uint64_t now = now_ms();
     _fleet_next_ms = now + kFleetPeriodMs;
-    std::vector<const Worker*> workers;
+    std::vector<Worker*> workers;
     for (const auto& w : _worker_objects) {
         workers.push_back(w.get());
     }

@@ -7,9 +7,8 @@
 
 namespace svcgw {
 
-fleet::Observed FleetObserver::observe(const ServiceTable& table,
-                                       std::span<const Worker* const> workers, const Config& config,
-                                       uint64_t now_ms) {
+fleet::Observed FleetObserver::observe(const ServiceTable& table, std::span<Worker* const> workers,
+                                       const Config& config, uint64_t now_ms) {
     fleet::Observed o;
     if (_passes.size() != workers.size()) {
         _passes.assign(workers.size(), 0);

@@ -1,7 +1,8 @@
 // What route health injection (lib/fleet) needs to know about the running
 // gateway, gathered on the control thread: whether the data plane is up,
 // each VIP's eligibility (the table's built ports: table/service.hpp's
-// rules with health checks and all_down, not a copy of them), the SNAT addresses and the flows still held.
+// rules with health checks and all_down, not a copy of them), the SNAT addresses and the flows
+// still held.
 //
 // Data plane up = every worker completed a flow census pass (which every
 // loop runs at least once a second, idle or not) within kWorkerStallMs. A
@@ -29,7 +30,7 @@ constexpr uint64_t kWorkerStallMs = 3000;
 
 class FleetObserver {
 public:
-    fleet::Observed observe(const ServiceTable& table, std::span<const Worker* const> workers,
+    fleet::Observed observe(const ServiceTable& table, std::span<Worker* const> workers,
                             const Config& config, uint64_t now_ms);
 
 private:
