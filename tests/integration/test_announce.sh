@@ -18,8 +18,9 @@
 #  - `svcgwctl drain` returns with every VIP route gone from BIRD, while a
 #    keep-alive connection and new connections are still served; `drain
 #    --wait` returns once the flows are gone;
-#  - a restarted drained instance comes back drained (drain file);
-#    `undrain` announces again;
+#  - a restarted drained instance comes back drained (drain file), with the
+#    tables digest `svcgw --check` gives for its file; `undrain` announces
+#    again;
 #  - `fleet expect N` withdraws while fleet.generation differs, and a reload
 #    to generation N announces again;
 #  - SIGTERM withdraws every route before the daemon exits.
@@ -166,6 +167,16 @@ rig_svcgw_start
 rig_require "the API answers after the restart" wait_api
 rig_check "restarted drained: svcgwctl fleet says so" fleet_shows "drained, since"
 rig_check "restarted drained: BIRD announces nothing" bird_none
+# The upgrade procedure's check: the restarted gateway serves the tables the
+# file describes (svcgw --check prints the digest a gateway serving it exports).
+digest_matches() {
+    local want got
+    want=$("$RIG_SVCGW_BIN" -c "$RIG_CONFIG" --check | sed -n 's/.*tables digest \([0-9a-f]*\).*/\1/p')
+    got=$(rig_stats '.tables_digest')
+    echo "--check: $want, running: $got"
+    [ -n "$want" ] && [ "$want" = "$got" ]
+}
+rig_check "restarted drained: its tables digest is the config's (svcgw --check)" digest_matches
 rig_check "svcgwctl undrain exits 0" rig_ctl undrain
 rig_check "undrained: BIRD announces $vip again" bird_wait "$vip/32"
 rig_check "undrain removed the drain file" test ! -e "$drain_file"
