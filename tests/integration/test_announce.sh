@@ -5,10 +5,9 @@
 # gateway's namespace; what it would export is read from its own table
 # (`birdc show route protocol svcgw`).
 #
-# Not tested here: the BGP session itself. It has to run over the kernel
-# exception path (a TAP behind the DPDK port, issue 12 §1), which is not on
-# main yet; a veth beside the port would test a path the product does not
-# have. The fleet rig (tests/integration/fleet/) adds the router then.
+# Not tested here: the BGP session itself, over the kernel exception path
+# (the port's TAP, issue 12 §1) to a router: the fleet rig
+# (tests/integration/fleet/, issue 13 §3) is where the router lives.
 #
 # Asserts:
 #  - BIRD absent: svcgw runs, `svcgwctl fleet` says BIRD is not in sync and
