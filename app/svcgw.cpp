@@ -234,6 +234,11 @@ void raise_fd_limit(size_t probes) {
     }
 }
 
+// nat mode's reply index (table/reply_index.hpp): backend:targetPort keys,
+// twice the VIP table's default 65536 keys (a port has backends; ~8 MiB of
+// hash). Beyond it replies are translated by flows only (counted).
+constexpr uint32_t kMaxReplyKeys = 131072;
+
 // Route decisions are re-taken this often besides after every change: the
 // data plane's liveness and a failed BIRD reload's retry need a clock.
 constexpr uint64_t kFleetPeriodMs = 100;
@@ -326,7 +331,14 @@ Result<void> Daemon::start(unsigned workers) {
     if (_qsbr == nullptr || rte_rcu_qsbr_init(_qsbr, _workers) != 0) {
         return fail("", "cannot create the RCU QSBR variable");
     }
-    auto table = ServiceTable::create(_qsbr);
+    ServiceTableOptions table_options;
+    if (_config.forwarding == ForwardingMode::nat) {
+        // A fleet's replies may reach an instance without the flow
+        // (table/reply_index.hpp); fullnat replies always reach the SNAT
+        // address's owner.
+        table_options.max_reply_keys = kMaxReplyKeys;
+    }
+    auto table = ServiceTable::create(_qsbr, table_options);
     if (!table) {
         return Unexpected<Error>{table.error()};
     }

@@ -243,6 +243,10 @@ json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::s
                                      {"from_kernel_kept", e.from_kernel_kept},
                                      {"from_kernel_failed", e.from_kernel_failed}};
     }
+    if (s.reply_index.enabled) {
+        out["reply_index"] =
+            json{{"keys", s.reply_index.keys}, {"unindexed", s.reply_index.unindexed}};
+    }
     if (s.kubernetes.enabled) {
         const FeedStats& k = s.kubernetes;
         json kinds = json::object();

@@ -251,7 +251,13 @@ void Worker::Impl::client_to_service(rte_mbuf* m, uint8_t* frame, const pkt::Par
 template <NatMode Mode>
 bool Worker::Impl::backend_to_client(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p,
                                      FlowRef ref) {
-    if (ref.flow == nullptr || !ref.is_reply) {
+    if (ref.flow == nullptr) {
+        if constexpr (Mode == NatMode::nat) {
+            return reply_without_flow(m, frame, p);
+        }
+        return false;
+    }
+    if (!ref.is_reply) {
         return false;
     }
     Flow* flow = ref.flow;
@@ -270,6 +276,30 @@ bool Worker::Impl::backend_to_client(rte_mbuf* m, uint8_t* frame, const pkt::Par
     }
     pkt::decrement_ttl(frame, p);
     forward_l2(m, flow->key.src_ip);
+    return true;
+}
+
+// nat: a backend's reply to a connection another instance (or this one
+// before a restart) opened: the service table says which VIP:port it
+// answers for when only one does (table/reply_index.hpp). No flow is
+// opened: the connection's state lives where its client's packets go.
+bool Worker::Impl::reply_without_flow(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p) {
+    const ReplyIndex* replies = ctx.table->replies();
+    if (replies == nullptr) {
+        return false;
+    }
+    const ReplyIndex::Answer a = replies->lookup(p.key.src_ip, p.key.src_port, p.key.proto);
+    if (a.match == ReplyIndex::Match::none) {
+        return false;
+    }
+    if (a.match == ReplyIndex::Match::ambiguous) {
+        drop(m, DropReason::reply_ambiguous);
+        return true;
+    }
+    counters.add(WorkerEvent::reply_stateless);
+    pkt::rewrite_src(frame, p, a.vip_be, a.port_be);
+    pkt::decrement_ttl(frame, p);
+    forward_l2(m, p.key.dst_ip);
     return true;
 }
 

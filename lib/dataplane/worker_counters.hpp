@@ -27,6 +27,7 @@ namespace svcgw {
     X(flow_new)              /* connections balanced to a backend */                 \
     X(flow_hit)              /* client->service packets of a known flow */           \
     X(flow_reply)            /* backend->client packets translated back */           \
+    X(reply_stateless)       /* nat: backend replies translated without a flow */    \
     X(flow_rebalanced)       /* flows whose backend was deleted, balanced again */   \
     X(flow_reuse_rebalanced) /* SYN on a closed flow, backend out: balanced again */ \
     X(flow_expired)          /* flows removed by the idle timers */                  \
@@ -60,6 +61,7 @@ namespace svcgw {
     X(no_target_port)       /* backend does not serve the service port */              \
     X(flow_table_full)      /* flow index had no room for a new connection's keys */   \
     X(flow_conflict)        /* a new connection's key belongs to a live flow */        \
+    X(reply_ambiguous)      /* nat: flowless reply from a backend:port of many VIPs */ \
     X(snat_exhausted)       /* no free SNAT port for the owner */                      \
     X(no_route)             /* off-subnet destination and no gateway configured */     \
     X(hold_full)            /* hold queue full while resolving a next hop */           \

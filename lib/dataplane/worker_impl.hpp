@@ -225,6 +225,7 @@ struct Worker::Impl {
                            FlowRef ref);
     template <NatMode Mode>
     bool backend_to_client(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p, FlowRef ref);
+    bool reply_without_flow(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p);
     template <NatMode Mode>
     void process(std::span<rte_mbuf* const> frames, bool handed_off);
 };

@@ -137,6 +137,16 @@ Result<std::unique_ptr<ServiceTable>> ServiceTable::create(rte_rcu_qsbr* qsbr,
     if (t->_vip_addrs == nullptr) {
         return fail("", std::string("cannot create VIP address hash: ") + rte_strerror(rte_errno));
     }
+    if (options.max_reply_keys != 0) {
+        rte_hash* replies =
+            create_hash("vipr" + std::to_string(seq),
+                        std::max(kMinHashEntries, options.max_reply_keys * kHashSlotsPerKey),
+                        sizeof(VipKey), vip_key_hash, options.socket_id, qsbr);
+        if (replies == nullptr) {
+            return fail("", std::string("cannot create reply index: ") + rte_strerror(rte_errno));
+        }
+        t->_replies = std::make_unique<ReplyIndex>(replies);
+    }
 
     const std::string dq_name = "svcdq" + std::to_string(seq);
     rte_rcu_qsbr_dq_parameters dq{};
@@ -173,6 +183,7 @@ ServiceTable::~ServiceTable() {
     if (_vip_addrs != nullptr) {
         rte_hash_free(_vip_addrs);
     }
+    _replies.reset();
     _services.clear();
 }
 
@@ -353,6 +364,9 @@ Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* c
     for (const auto& k : keys) {
         _key_owner[k.packed()] = next.get();
     }
+    if (_replies) {
+        _replies->replace(old, next.get());
+    }
 
     // 3. Retire the old object; readers holding it keep it until their next
     // quiescent report.
@@ -379,6 +393,9 @@ Result<void> ServiceTable::remove(const std::string& ns, const std::string& name
     }
     if (entry.service->cluster_ip()) {
         vip_unref(rte_cpu_to_be_32(entry.service->cluster_ip()->value));
+    }
+    if (_replies) {
+        _replies->replace(entry.service.get(), nullptr);
     }
     retire(entry.service.release());
     _services.erase(it);

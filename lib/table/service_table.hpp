@@ -33,6 +33,7 @@
 
 #include "common/result.hpp"
 #include "config/config.hpp"
+#include "table/reply_index.hpp"
 #include "table/service.hpp"
 
 struct rte_hash;
@@ -84,6 +85,9 @@ struct ServiceTableOptions {
     // Lanes of each traffic counter (one per reader thread id); 0 = the
     // QSBR variable's max_threads.
     uint32_t stats_lanes = 0;
+    // Keep the reply index (reply_index.hpp: nat mode's reverse translation
+    // without a flow), with this many backend keys at most (0 = none).
+    uint32_t max_reply_keys = 0;
 };
 
 class ServiceTable {
@@ -99,6 +103,9 @@ public:
     // keys.size() <= kVipBurstMax.
     VipBurstResult lookup_bulk(std::span<const VipKey> keys) const;
     bool is_vip(uint32_t ip_be) const;
+    // The VIP:port a backend's reply answers for, without a flow; null when
+    // the table keeps no reply index (ServiceTableOptions::max_reply_keys).
+    const ReplyIndex* replies() const { return _replies.get(); }
 
     // ---- control thread only ----
     // Builds the new service completely, checks it against the table (keys
@@ -151,6 +158,7 @@ private:
     rte_hash* _vips = nullptr;       // VipKey -> const ServicePort*
     rte_hash* _vip_addrs = nullptr;  // ip_be -> (no data)
     rte_rcu_qsbr_dq* _dq = nullptr;  // retired const Service*
+    std::unique_ptr<ReplyIndex> _replies;
     uint32_t _max_vips = 0;
     uint32_t _grace_wait_ms = 0;
     uint32_t _retired = 0;  // enqueued into _dq minus freed (control thread only)

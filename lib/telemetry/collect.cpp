@@ -34,6 +34,9 @@ StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* c
     const std::vector<const Service*> services = table.services();
     out.services = services.size();
     out.tables_digest = tables_digest(services);
+    if (const ReplyIndex* replies = table.replies()) {
+        out.reply_index = {true, replies->size(), replies->unindexed()};
+    }
     for (const Service* svc : services) {
         const uint32_t vip_be = svc->cluster_ip() ? htonl(svc->cluster_ip()->value) : 0;
         for (const ServicePort& sp : svc->ports()) {

@@ -117,6 +117,13 @@ struct ExceptionPathView {
     uint64_t from_kernel_failed = 0;  // no mbuf, or worker 0's ring full
 };
 
+// nat mode's reply index (table/reply_index.hpp).
+struct ReplyIndexStats {
+    bool enabled = false;
+    uint64_t keys = 0;       // backend:targetPort keys of the services
+    uint64_t unindexed = 0;  // inserts the index had no room for (since start)
+};
+
 struct StatsSnapshot {
     std::vector<PortStats> ports;
     std::vector<BackendStats> backends;
@@ -124,6 +131,7 @@ struct StatsSnapshot {
     uint64_t services = 0;
     uint64_t config_version = 0;
     uint64_t tables_digest = 0;  // table/service.hpp tables_digest()
+    ReplyIndexStats reply_index;
     FeedStats kubernetes;
     HealthSummary health;
     ExceptionPathView exception_path;

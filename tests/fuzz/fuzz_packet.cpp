@@ -241,8 +241,8 @@ void set_up() {
         rte_rcu_qsbr_thread_register(g->qsbr, t);
         rte_rcu_qsbr_thread_online(g->qsbr, t);
     }
-    auto table =
-        ServiceTable::create(g->qsbr, ServiceTableOptions{.max_vips = 64, .stats_lanes = 2});
+    auto table = ServiceTable::create(
+        g->qsbr, ServiceTableOptions{.max_vips = 64, .stats_lanes = 2, .max_reply_keys = 64});
     if (!table) {
         die("ServiceTable::create failed");
     }

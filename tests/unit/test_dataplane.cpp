@@ -239,8 +239,8 @@ protected:
         rte_rcu_qsbr_thread_register(_qsbr, 0);
         rte_rcu_qsbr_thread_online(_qsbr, 0);
         // Two traffic-counter lanes: one test runs two workers.
-        auto table =
-            ServiceTable::create(_qsbr, ServiceTableOptions{.max_vips = 64, .stats_lanes = 2});
+        auto table = ServiceTable::create(
+            _qsbr, ServiceTableOptions{.max_vips = 64, .stats_lanes = 2, .max_reply_keys = 64});
         ASSERT_TRUE(table);
         _table = std::move(*table);
         ASSERT_TRUE(_table->upsert(nginx_service({"10.99.0.11", "10.99.0.12"}), {}));
@@ -1238,6 +1238,90 @@ TEST_P(Dataplane, NewFlowsFollowTheSpecifiedHash) {
     }
     EXPECT_EQ(picked, expected);
     EXPECT_EQ(picked, "11 12 11 11 11 12 12 12 12 11 11 12 11 11 11 12 11 11 12 12 11 12 12 12 ");
+}
+
+// A fleet (issue 13 §2): a second instance with the same table and none of
+// the first one's state. nat: it translates the replies of the first one's
+// connection from the service table, and picks the connection up
+// mid-stream on the same backend when the client's packets move to it.
+TEST_P(Dataplane, AnotherInstanceTranslatesRepliesAndPicksUpMidStream) {
+    if (GetParam() == NatMode::fullnat) {
+        GTEST_SKIP() << "nat only: a fullnat reply goes to the SNAT address's owner";
+    }
+    const uint32_t client = be("10.99.0.2"), vip = be("10.96.0.20");
+    Worker other(_ctx, 0);
+    auto on = [&](Worker& w, rte_mbuf* in) -> std::optional<Out> {
+        _now += kHz / 1000;
+        w.process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+        rte_rcu_qsbr_quiescent(_qsbr, 0);
+        auto out = w.take_tx();
+        EXPECT_LE(out.size(), 1u);
+        std::optional<Out> o;
+        if (!out.empty()) {
+            o = inspect(out[0]);
+            EXPECT_TRUE(o->checksums_ok);
+        }
+        for (rte_mbuf* m : out) {
+            rte_pktmbuf_free(m);
+        }
+        return o;
+    };
+    auto from_client = [&](uint16_t sport, uint8_t flags) {
+        return make_l4(
+            {.src = client, .dst = vip, .sport = be16(sport), .dport = be16(80), .flags = flags});
+    };
+    uint32_t backend = 0;
+    auto from_backend = [&](uint16_t sport, uint16_t dport, uint8_t flags) {
+        return make_l4({.src = backend,
+                        .dst = client,
+                        .sport = be16(sport),
+                        .dport = be16(dport),
+                        .flags = flags,
+                        .src_mac = backend == be("10.99.0.11") ? kPod1Mac : kPod2Mac});
+    };
+    const auto stateless = [&] { return other.counters().get(WorkerEvent::reply_stateless); };
+
+    auto o = on(*_worker, from_client(41000, tcp_flag::syn));
+    ASSERT_TRUE(o);
+    backend = o->p.key.dst_ip;
+
+    o = on(other, from_backend(8080, 41000, tcp_flag::syn | tcp_flag::ack));
+    ASSERT_TRUE(o) << "the SYN-ACK through the other instance";
+    EXPECT_EQ(o->p.key.src_ip, vip);
+    EXPECT_EQ(o->p.key.src_port, be16(80));
+    EXPECT_EQ(o->p.key.dst_ip, client);
+    EXPECT_EQ(o->p.key.dst_port, be16(41000));
+    EXPECT_EQ(o->p.ttl, 63);
+    EXPECT_EQ(o->dst_mac, kClientMac);
+    EXPECT_EQ(stateless(), 1u);
+    EXPECT_EQ(other.stats().flows, 0u) << "a reply opens no flow";
+
+    o = on(other, from_client(41000, tcp_flag::ack));
+    ASSERT_TRUE(o) << "the client's ACK moved to the other instance";
+    EXPECT_EQ(o->p.key.dst_ip, backend) << "same backend: same table, same ring";
+    EXPECT_EQ(o->p.key.dst_port, be16(8080));
+    EXPECT_EQ(other.stats().flows, 1u);
+    o = on(other, from_backend(8080, 41000, tcp_flag::ack));
+    ASSERT_TRUE(o);
+    EXPECT_EQ(o->p.key.src_ip, vip);
+    EXPECT_EQ(other.counters().get(WorkerEvent::flow_reply), 1u) << "now the flow's";
+    EXPECT_EQ(stateless(), 1u);
+
+    EXPECT_FALSE(on(other, from_backend(9999, 41001, tcp_flag::ack)))
+        << "a port no service targets";
+    EXPECT_EQ(other.counters().get(DropReason::not_for_us), 1u);
+
+    // The pods' 8080 behind a second VIP: which VIP answers is unknown
+    // without the flow; with it, the flow says.
+    ServiceConfig dup = nginx_service({"10.99.0.11", "10.99.0.12"});
+    dup.name = "dup";
+    dup.cluster_ip = *Ipv4::parse("10.96.0.21");
+    ASSERT_TRUE(_table->upsert(dup, {}));
+    EXPECT_FALSE(on(other, from_backend(8080, 41002, tcp_flag::ack)));
+    EXPECT_EQ(other.counters().get(DropReason::reply_ambiguous), 1u);
+    EXPECT_TRUE(on(other, from_backend(8080, 41000, tcp_flag::ack)));
+    EXPECT_EQ(other.counters().get(WorkerEvent::flow_reply), 2u);
+    EXPECT_EQ(stateless(), 1u);
 }
 
 // ---- DNS in the worker ----

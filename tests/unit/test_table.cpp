@@ -810,6 +810,108 @@ TEST_F(TableTest, ServicesListedInNameOrder) {
     EXPECT_EQ(all[1]->name(), "b");
 }
 
+// ---------------------------------------------------------------- ReplyIndex
+
+// "unique VIP:port", "ambiguous" or "none": what a flowless reply from
+// ADDR:PORT is translated to.
+std::string reply_of(const ServiceTable& table, const char* addr, uint16_t p,
+                     Protocol proto = Protocol::tcp) {
+    const ReplyIndex::Answer a =
+        table.replies()->lookup(ip_be(addr), htons(p), static_cast<uint8_t>(proto));
+    switch (a.match) {
+        case ReplyIndex::Match::none:
+            return "none";
+        case ReplyIndex::Match::ambiguous:
+            return "ambiguous";
+        case ReplyIndex::Match::unique:
+            break;
+    }
+    return Ipv4{ntohl(a.vip_be)}.str() + ":" + std::to_string(ntohs(a.port_be));
+}
+
+TEST_F(TableTest, ReplyIndexOnlyWhenAsked) {
+    EXPECT_EQ(_table->replies(), nullptr);  // fullnat's table
+    make_table(ServiceTableOptions{.max_reply_keys = 64});
+    ASSERT_NE(_table->replies(), nullptr);
+}
+
+TEST_F(TableTest, ReplyIndexMapsEachBackendPortToItsOneVipPort) {
+    make_table(ServiceTableOptions{.max_reply_keys = 64});
+    ServicePortConfig named = port(443, 0, Protocol::tcp, "https");
+    named.target_port_name = "tls";  // no endpoint exposes it: target 0, not indexed
+    upsert_ok(service(
+        "web", "10.96.0.20",
+        {port(80, 8080, Protocol::tcp, "http"), port(53, 5353, Protocol::udp, "dns"), named},
+        {endpoint("10.99.0.11"), endpoint("10.99.0.12", false, true, 100, true),
+         endpoint("10.99.0.13", true, false, 0)}));
+    // Every backend, also terminating and drained ones (their flows may move).
+    for (const char* b : {"10.99.0.11", "10.99.0.12", "10.99.0.13"}) {
+        SCOPED_TRACE(b);
+        EXPECT_EQ(reply_of(*_table, b, 8080), "10.96.0.20:80");
+        EXPECT_EQ(reply_of(*_table, b, 5353, Protocol::udp), "10.96.0.20:53");
+        EXPECT_EQ(reply_of(*_table, b, 5353), "none");  // protocol is part of the key
+        EXPECT_EQ(reply_of(*_table, b, 8081), "none");
+    }
+    EXPECT_EQ(reply_of(*_table, "10.99.0.14", 8080), "none");
+    EXPECT_EQ(_table->replies()->size(), 6u);
+
+    // Endpoint removed: its key goes; the service's VIP:port moves with it.
+    upsert_ok(service("web", "10.96.0.30", {port(81, 8080)}, {endpoint("10.99.0.11")}));
+    EXPECT_EQ(reply_of(*_table, "10.99.0.11", 8080), "10.96.0.30:81");
+    EXPECT_EQ(reply_of(*_table, "10.99.0.12", 8080), "none");
+    EXPECT_EQ(reply_of(*_table, "10.99.0.11", 5353, Protocol::udp), "none");
+    EXPECT_EQ(_table->replies()->size(), 1u);
+    ASSERT_TRUE(_table->remove("default", "web"));
+    EXPECT_EQ(reply_of(*_table, "10.99.0.11", 8080), "none");
+    EXPECT_EQ(_table->replies()->size(), 0u);
+}
+
+TEST_F(TableTest, ReplyIndexMarksSharedBackendPortsAmbiguous) {
+    make_table(ServiceTableOptions{.max_reply_keys = 64});
+    // Two ports of one service on the same target port.
+    upsert_ok(service("web", "10.96.0.20",
+                      {port(80, 8080, Protocol::tcp, "a"), port(8080, 8080, Protocol::tcp, "b")},
+                      {endpoint("10.99.0.11")}));
+    EXPECT_EQ(reply_of(*_table, "10.99.0.11", 8080), "ambiguous");
+    upsert_ok(service("web", "10.96.0.20", {port(80, 8080)}, {endpoint("10.99.0.11")}));
+    EXPECT_EQ(reply_of(*_table, "10.99.0.11", 8080), "10.96.0.20:80");
+    // Two services selecting the same pod on the same target port; the
+    // other pod of the second one is unique.
+    upsert_ok(service("api", "10.96.0.21", {port(80, 8080)},
+                      {endpoint("10.99.0.11"), endpoint("10.99.0.12")}));
+    EXPECT_EQ(reply_of(*_table, "10.99.0.11", 8080), "ambiguous");
+    EXPECT_EQ(reply_of(*_table, "10.99.0.12", 8080), "10.96.0.21:80");
+    ASSERT_TRUE(_table->remove("default", "api"));
+    EXPECT_EQ(reply_of(*_table, "10.99.0.11", 8080), "10.96.0.20:80");
+    EXPECT_EQ(reply_of(*_table, "10.99.0.12", 8080), "none");
+    // Headless services have no VIP to restore.
+    auto headless = service("db", "10.96.0.22", {port(80, 8080)}, {endpoint("10.99.0.11")});
+    headless.cluster_ip.reset();
+    headless.headless = true;
+    upsert_ok(headless);
+    EXPECT_EQ(reply_of(*_table, "10.99.0.11", 8080), "10.96.0.20:80");
+}
+
+TEST_F(TableTest, ReplyIndexFullLeavesKeysUnindexedAndThePublishWhole) {
+    make_table(ServiceTableOptions{.max_vips = 32, .max_reply_keys = 32});
+    std::vector<EndpointConfig> many;
+    for (int i = 1; i <= 200; ++i) {
+        many.push_back(endpoint(("10.99.0." + std::to_string(i)).c_str()));
+    }
+    upsert_ok(service("web", "10.96.0.20", {port(80, 8080)}, many));
+    EXPECT_NE(_table->lookup(key("10.96.0.20", 80)), nullptr);
+    EXPECT_EQ(_table->replies()->size(), 200u);
+    EXPECT_GT(_table->replies()->unindexed(), 0u);
+    int unique = 0;
+    for (int i = 1; i <= 200; ++i) {
+        const std::string addr = "10.99.0." + std::to_string(i);
+        const std::string r = reply_of(*_table, addr.c_str(), 8080);
+        EXPECT_TRUE(r == "10.96.0.20:80" || r == "none") << r;
+        unique += r != "none";
+    }
+    EXPECT_EQ(uint64_t(unique) + _table->replies()->unindexed(), 200u);
+}
+
 TEST(ServiceTableCreate, NeedsQsbr) {
     auto t = ServiceTable::create(nullptr);
     EXPECT_FALSE(t);
