@@ -77,6 +77,7 @@ tests=(
     "daemon:test_endpoints.sh"
     "daemon:test_cluster_export.sh"
     "daemon:test_announce.sh"
+    "daemon:test_fleet_nat.sh"
 )
 
 passed=0
