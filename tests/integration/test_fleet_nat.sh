@@ -56,6 +56,11 @@ trap fleet_cleanup EXIT
 rig_new_ns ga
 rig_link ga veth-gw p-ga
 ip -n "$(rig_ns ga)" link set veth-gw arp off
+# The pods (a /32 address in nat mode) reach A on the link, as they reach
+# B: A forwards to them and resolves them by ARP.
+for pod in a b; do
+    ip -n "$(rig_ns "p$pod")" route add "$a_ip" dev eth0 scope link
+done
 
 # a_sync: instance A gets the rig's current config (the same services).
 a_sync() {
