@@ -162,6 +162,7 @@ std::string render_prometheus(const StatsSnapshot& s) {
                  port_labels(p) + ",size=\"" + std::to_string(p.ring_size) + "\",digest=\"" +
                      digest_str(p.ring_digest) + "\"",
                  1);
+    }
     if (s.reply_index.enabled) {
         w.family("svcgw_reply_index_keys", "gauge",
                  "nat: backend:targetPort keys of the reply index (replies without a flow).");
