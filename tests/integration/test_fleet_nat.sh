@@ -130,7 +130,7 @@ rig_check "A opened the flows and saw no reply (flow_new=$a_new flow_reply=$a_re
 # ---- an ambiguous backend:port ----
 apply "$service" "dup $vip_dup 80 80 TCP $(rig_pod_ip a),$(rig_pod_ip b)"
 ok=$(curls 2)
-ambiguous=$(rig_event reply_ambiguous)
+ambiguous=$(rig_drop reply_ambiguous)
 rig_check "pods' port 80 behind two VIPs: B drops the flowless replies ($ok answered, reply_ambiguous=$ambiguous)" \
     test "$ok" -eq 0 -a "${ambiguous:-0}" -ge 2
 reply_keys=$(rig_stats '.reply_index.keys')
