@@ -566,7 +566,7 @@ rig_ctl_start() {
 # config_version moved past its value before the signal (a change is live),
 # or the log gained the reload's outcome line: a rejected reload, or one
 # that changes nothing, publishes nothing and leaves the version alone
-# (app/svcgw.cpp logs "reload: N services (A added, C changed, R removed)"
+# (app/svcgw.cpp logs "reload: N services (A added, C changed, R removed, ...)"
 # or "... configuration unchanged" once per SIGHUP). RIG_RELOAD_LOG_FROM is
 # the log's line count before the signal (rig_log_since reads what follows).
 RIG_RELOAD_LOG_FROM=0
@@ -581,7 +581,7 @@ rig_reload() {
     while [ $SECONDS -lt $deadline ]; do
         outcome=$(rig_log_since "$RIG_RELOAD_LOG_FROM" | sed -n -E \
             -e 's/^svcgw: reload: .*configuration unchanged.*/rejected/p' \
-            -e 's/^svcgw: reload: [0-9]+ services \(0 added, 0 changed, 0 removed\).*/unchanged/p' \
+            -e 's/^svcgw: reload: [0-9]+ services \(0 added, 0 changed, 0 removed[,)].*/unchanged/p' \
             -e 's/^svcgw: reload: [0-9]+ services \(.*/changed/p' | head -n 1)
         case $outcome in
             rejected | unchanged)
