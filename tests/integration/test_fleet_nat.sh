@@ -111,7 +111,9 @@ curls() {
 
 service="mynginx $vip 80 80 TCP $(rig_pod_ip a),$(rig_pod_ip b)"
 apply "$service"
-rig_require "instance A starts" a_start
+# Not under rig_require: its subshell would lose a_pid.
+a_start || rig_die "instance A does not start"
+rig_ok "instance A starts"
 ip -n "$(rig_ns cl)" route replace default via "$a_ip"
 
 # ---- replies through the instance without the flows ----
