@@ -22,6 +22,7 @@ packages=(
   # perf (not the test suites): DNS and HTTP peers and load, sweep pictures
   knot knot-dnsutils dnsperf wrk gnuplot-nox
   bird2  # the fleet: the gateway's BGP speaker that svcgw's announcer drives
+  frr  # the fleet rig's router (zebra, bgpd, bfdd: tests/integration/fleet/)
 )
 
 # Debian's kubectl (kubernetes-client, 1.20) is tests/k8s's independent client.
@@ -64,12 +65,13 @@ if [ "$unpack_kubectl" -eq 1 ]; then
   dpkg-deb -x "$tmp"/"$kubectl_pkg"_*.deb "$kubectl_dir"
   rm -rf "$tmp"
 fi
-# Debian starts nginx, etcd and knot on install; pods, tests and perf/dns run their own.
+# Debian starts nginx, etcd, knot and frr on install; pods, tests, perf/dns and
+# the fleet rig run their own.
 if command -v systemctl >/dev/null; then
-  for unit in nginx etcd knot; do
+  for unit in nginx etcd knot frr; do
     if systemctl is-active --quiet "$unit" 2>/dev/null; then
       systemctl stop "$unit" || true
     fi
   done
-  systemctl disable --quiet etcd knot 2>/dev/null || true
+  systemctl disable --quiet etcd knot frr 2>/dev/null || true
 fi

@@ -78,6 +78,7 @@ tests=(
     "daemon:test_cluster_export.sh"
     "daemon:test_announce.sh"
     "daemon:test_fleet_nat.sh"
+    "daemon:fleet/test_fleet.sh"
 )
 
 passed=0
@@ -109,6 +110,7 @@ for entry in "${tests[@]}"; do
     read -r -a argv <<<"$t"
     name="${t// /-}"
     name=${name//.sh/}
+    name=${name//\//-} # fleet/test_fleet: a log file name, not a directory
     echo "=== $t (gateway: $gateway)"
     log="$logdir/$name.log"
     export ASAN_OPTIONS="$asan_base:log_path=$sanitizer_dir/$name"
