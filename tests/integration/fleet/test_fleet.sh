@@ -76,6 +76,8 @@ RIG_MODE=nat
 RIG_NET=60
 router_ip=$(rig_ip $router_last)
 declare -A svcgw_pid=() bird_pid=()
+KA_PID="" # keepalive_start
+NEW_PID="" # new_start
 APPLY_HUP_NS=0 # when apply() signalled the gateways
 APPLY_DONE_NS=0 # when all had published
 
@@ -343,6 +345,16 @@ svcgw_start() {
     svcgw_pid[$k]=$!
     wait_for $((RIG_READY_TIMEOUT * 10)) gw_ready "$k" || rig_die "g$k: svcgw not ready"
 }
+# svcgw_stop K: SIGTERM; svcgw must exit 0 within 5 s (checked).
+svcgw_stop() {
+    local k=$1 pid=${svcgw_pid[$1]} rc
+    svcgw_pid[$k]=""
+    kill -TERM "$pid"
+    rig_wait_exit "$pid" 50 || kill -KILL "$pid"
+    wait "$pid"
+    rc=$?
+    rig_check "g$k: svcgw exits 0 on SIGTERM" test "$rc" -eq 0
+}
 bird_start() {
     local k=$1 dir
     dir=$(gw_dir "$k")
@@ -458,13 +470,26 @@ apply "mynginx $vip 80 80 TCP $pods_all"
 
 # ---------------------------------------------------------------- 2. loss
 
+# keepalive_start COUNT STOP_FILE OUT MAX_S: COUNT keep-alive connections
+# from c1, all open when it returns (bounded); KA_PID is the client's.
+keepalive_start() {
+    rig_bg rig_in c1 "$RIG_PYTHON" "$FLEET_DIR/fleet_client.py" keepalive "$vip" 80 \
+        "$1" "$ka_interval" "$ka_timeout" "$2" "$4" >"$3"
+    KA_PID=${RIG_BG_PIDS[-1]}
+    rig_require "$1 keep-alive connections open" wait_for 200 lines_are "$3" '^up ' "$1"
+}
+lines_are() { [ "$(grep -c -- "$2" "$1")" -eq "$3" ]; } # FILE PATTERN N
+# new_start COUNT RATE OUT [STOP_FILE]: new connections from c2; NEW_PID.
+new_start() {
+    rig_bg rig_in c2 "$RIG_PYTHON" "$FLEET_DIR/fleet_client.py" new "$vip" 80 \
+        "$1" "$2" "$new_timeout" "${4:-}" >"$3"
+    NEW_PID=${RIG_BG_PIDS[-1]}
+}
+
 stop_file=$RIG_TMP/keepalive.stop
 ka_out=$RIG_TMP/keepalive.out
-rig_bg rig_in c1 "$RIG_PYTHON" "$FLEET_DIR/fleet_client.py" keepalive "$vip" 80 \
-    "$ka_count" "$ka_interval" "$ka_timeout" "$stop_file" 90 >"$ka_out"
-ka_pid=${RIG_BG_PIDS[-1]}
-ka_up() { [ "$(grep -c '^up ' "$ka_out")" -eq "$ka_count" ]; }
-rig_require "$ka_count keep-alive connections open" wait_for 200 ka_up
+keepalive_start "$ka_count" "$stop_file" "$ka_out" 90
+ka_pid=$KA_PID
 # Which gateway carries which: their flow census (a pass a second).
 ports_on() {
     on_gw "$1" rig_api "/v1/flows?limit=10000" 2>/dev/null | sed '$d' |
@@ -481,9 +506,8 @@ rig_require "each connection on one gateway: g3 $lost_n, g1+g2 $surv_n of $ka_co
     -z "$(comm -12 <(echo "$lost_ports") <(echo "$surv_ports"))"
 
 new_out=$RIG_TMP/new.out
-rig_bg rig_in c2 "$RIG_PYTHON" "$FLEET_DIR/fleet_client.py" new "$vip" 80 \
-    "$new_count" "$new_rate" "$new_timeout" >"$new_out"
-new_pid=${RIG_BG_PIDS[-1]}
+new_start "$new_count" "$new_rate" "$new_out"
+new_pid=$NEW_PID
 sleep 2
 t_kill=$(date +%s%N)
 kill -KILL "${svcgw_pid[3]}"
@@ -579,26 +603,17 @@ rig_check "g3 started again: announced again" wait_paths 20 1 2 3
 stop2=$RIG_TMP/drain.stop
 ka2_out=$RIG_TMP/keepalive2.out
 new2_out=$RIG_TMP/new2.out
-rig_bg rig_in c1 "$RIG_PYTHON" "$FLEET_DIR/fleet_client.py" keepalive "$vip" 80 \
-    "$drain_ka_count" "$ka_interval" "$ka_timeout" "$stop2" 150 >"$ka2_out"
-ka2_pid=${RIG_BG_PIDS[-1]}
-ka2_up() { [ "$(grep -c '^up ' "$ka2_out")" -eq "$drain_ka_count" ]; }
-rig_require "drain: $drain_ka_count keep-alive connections open" wait_for 200 ka2_up
-rig_bg rig_in c2 "$RIG_PYTHON" "$FLEET_DIR/fleet_client.py" new "$vip" 80 \
-    $((drain_new_rate * 150)) "$drain_new_rate" "$new_timeout" "$stop2" >"$new2_out"
-new2_pid=${RIG_BG_PIDS[-1]}
+keepalive_start "$drain_ka_count" "$stop2" "$ka2_out" 150
+ka2_pid=$KA_PID
+new_start $((drain_new_rate * 150)) "$drain_new_rate" "$new2_out" "$stop2"
+new2_pid=$NEW_PID
 for k in "${gateways[@]}"; do
     rig_check "g$k: svcgwctl drain" gwctl "$k" drain
     # shellcheck disable=SC2046 # one gateway number per word
     rig_check "g$k drained: the router keeps only the others" wait_paths 10 $(others "$k")
     sleep 1 # the moved connections' next requests, on the others
     if [ "$k" != 1 ]; then
-        pid=${svcgw_pid[$k]}
-        svcgw_pid[$k]=""
-        kill -TERM "$pid"
-        rig_wait_exit "$pid" 50
-        wait "$pid"
-        rig_check "g$k: SIGTERM, exit 0" test $? -eq 0
+        svcgw_stop "$k"
         svcgw_start "$k"
         rig_check "g$k restarted: back drained" drained "$k"
         rig_check "g$k restarted: its tables digest equals g1's" \
@@ -620,12 +635,7 @@ rig_check "drain/restart: every new connection answered ($new2_ok of $new2_n)" \
 
 rig_log "stopping"
 for k in "${gateways[@]}"; do
-    pid=${svcgw_pid[$k]}
-    svcgw_pid[$k]=""
-    kill -TERM "$pid"
-    rig_wait_exit "$pid" 50
-    wait "$pid"
-    rig_check "g$k: svcgw exits 0 on SIGTERM" test $? -eq 0
+    svcgw_stop "$k"
 done
 echo "$RIG_NAME: $RIG_PASS checks passed, $RIG_FAIL failed"
 [ "$RIG_FAIL" -eq 0 ]
