@@ -513,7 +513,8 @@ t_kill=$(date +%s%N)
 kill -KILL "${svcgw_pid[3]}"
 ms=$(withdraw_ms 3 "$t_kill")
 rig_log "SIGKILL g3 at $(date -d @$((t_kill / 1000000000)) +%T).$(printf %03d $((t_kill / 1000000 % 1000))), withdrawn after $ms ms"
-t_gone=$(date +%s%N)
+# The withdrawal's moment is the FIB change, not when the rig saw it.
+if [ "$ms" = never ]; then t_gone=$(date +%s%N); else t_gone=$((t_kill + ms * 1000000)); fi
 wait "${svcgw_pid[3]}" 2>/dev/null
 svcgw_pid[3]=""
 rig_check "SIGKILL g3: its next hop leaves the router's FIB within ${kill_withdraw_ms} ms (${ms} ms)" \
