@@ -426,6 +426,10 @@ Result<void> Daemon::start(unsigned workers) {
             _announcer->status().draining ? ", drained (fleet.drain_file is present)" : "");
     }
 
+    auto snat_ports = snat_port_range(_config);
+    if (!snat_ports) {
+        return Unexpected<Error>{snat_ports.error()};
+    }
     // The exception path's rings hold mbufs too (two per worker).
     const bool punt = !_config.ports[0].kernel_interface.empty();
     const uint32_t punt_mbufs = punt ? 2u * _workers * kPuntRingSize : 0;
@@ -450,7 +454,12 @@ Result<void> Daemon::start(unsigned workers) {
     _rings = std::move(*rings);
     _context = make_worker_context(
         _config, _port, _workers, *_rings,
-        WorkerShared{_table.get(), _qsbr, &_neighbours->view(), &_zones->current(), &_stop});
+        WorkerShared{_table.get(), _qsbr, &_neighbours->view(), &_zones->current(), &_stop},
+        *snat_ports);
+    if (_context.mode == NatMode::fullnat && !(*snat_ports == PortRange{})) {
+        log("snat: ports %u-%u on the port address; the kernel's ephemeral ports are its own",
+            snat_ports->lo, snat_ports->hi);
+    }
     _tick = std::make_unique<ControlTick>(_context, *_neighbours, [this] {
         _table->reclaim();
         _zones->reclaim();

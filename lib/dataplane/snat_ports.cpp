@@ -13,12 +13,12 @@ constexpr uint32_t kSnatRestartStride = 0x9e3779b9u;
 
 }  // namespace
 
-SnatPorts::SnatPorts(const FlowOwnership& ownership, uint16_t index)
-    : _ownership(ownership), _index(index), _cursors(kSnatCursorSlots) {
+SnatPorts::SnatPorts(const FlowOwnership& ownership, uint16_t index, PortRange range)
+    : _ownership(ownership), _index(index), _range(range), _cursors(kSnatCursorSlots) {
     const uint16_t workers = ownership.workers();
-    // The first port >= kSnatPortLo with port % workers == index.
-    _first = kSnatPortLo + (index + workers - kSnatPortLo % workers) % workers;
-    _count = (kSnatPortHi - _first) / workers + 1;
+    // The first port >= range.lo with port % workers == index.
+    _first = range.lo + (index + workers - range.lo % workers) % workers;
+    _count = (range.hi - _first) / workers + 1;
 }
 
 uint16_t SnatPorts::next(uint32_t snat_ip_be, uint32_t backend_ip_be, uint16_t backend_port_be,
@@ -43,12 +43,11 @@ uint16_t SnatPorts::next(uint32_t snat_ip_be, uint32_t backend_ip_be, uint16_t b
     }
     if (const RssSteering* rss = _ownership.rss()) {
         // Reply tuple: backend -> snat:port; the next port whose RSS queue is ours.
-        constexpr uint32_t kRange = uint32_t{kSnatPortHi} - kSnatPortLo + 1;
         auto port_be = rss->toeplitz.find_port_for_queue(rss->reta, _index, backend_ip_be,
-                                                         snat_ip_be, backend_port_be, kSnatPortLo,
-                                                         kSnatPortHi, c.next % kRange);
-        const uint16_t port = port_be ? from_be16(*port_be) : kSnatPortLo;
-        c.next = port - kSnatPortLo + 1u;
+                                                         snat_ip_be, backend_port_be, _range.lo,
+                                                         _range.hi, c.next % _range.size());
+        const uint16_t port = port_be ? from_be16(*port_be) : _range.lo;
+        c.next = port - _range.lo + 1u;
         return to_be16(port);
     }
     // Without RSS steering: ports with port % workers == index are ours.

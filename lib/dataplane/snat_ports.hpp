@@ -17,13 +17,10 @@
 #include <vector>
 
 #include "dataplane/ownership.hpp"
+#include "dataplane/snat_range.hpp"
 
 namespace svcgw {
 
-// SNAT ports: below 1024 are privileged and often filtered (RFC 6056 §2.1
-// recommends ephemeral ports from 1024 up).
-constexpr uint16_t kSnatPortLo = 1024;
-constexpr uint16_t kSnatPortHi = 65535;
 // Candidate SNAT ports tried before declaring exhaustion for one flow: with
 // a cursor per reply-key space the first is nearly always free; 256 only
 // matters when a (SNAT address, backend) pair is close to 64k live flows.
@@ -31,9 +28,10 @@ constexpr uint32_t kSnatAttempts = 256;
 
 class SnatPorts {
 public:
-    // Ports for worker `index` of `ownership.workers()`; `ownership` must
-    // outlive this object (its RSS steering, once set, is followed).
-    SnatPorts(const FlowOwnership& ownership, uint16_t index);
+    // Ports from `range` for worker `index` of `ownership.workers()`;
+    // `ownership` must outlive this object (its RSS steering, once set, is
+    // followed). `range` holds at least `ownership.workers()` ports.
+    SnatPorts(const FlowOwnership& ownership, uint16_t index, PortRange range = {});
 
     // The next candidate port (network order) toward (snat_ip, backend).
     uint16_t next(uint32_t snat_ip_be, uint32_t backend_ip_be, uint16_t backend_port_be,
@@ -46,11 +44,12 @@ private:
     };
     const FlowOwnership& _ownership;
     uint16_t _index;
+    PortRange _range;
     std::vector<Cursor> _cursors;
     uint32_t _restart = 0;  // advances by kSnatRestartStride per cursor (re)start
     // Our share of the port range without RSS steering:
     // _first + k * workers, k < _count.
-    uint32_t _first = kSnatPortLo;
+    uint32_t _first = 0;
     uint32_t _count = 1;
 };
 

@@ -70,7 +70,7 @@ Worker::Impl::Impl(const WorkerContext& c, uint16_t i)
                                                c.workers, kAffinityEntries, c.table_memory)),
       affinity(c.affinity != nullptr ? *c.affinity : *own_affinity),
       ownership(c.mode, c.workers),
-      snat_ports(ownership, i) {
+      snat_ports(ownership, i, c.snat_ports) {
     if (!c.punt_control.empty()) {
         punt = Punt(c.punt_control[i], c.punt_other[i], c.punt.control_rate_pps / c.workers,
                     c.punt.rate_pps / c.workers, c.punt.burst, c.tsc_hz);

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "dataplane/snat_range.hpp"
 #include "dataplane/worker_neighbour.hpp"
 #include "flow/affinity_table.hpp"
 #include "flow/flow_table.hpp"
@@ -88,6 +89,7 @@ struct WorkerContext {
     NatMode mode = NatMode::fullnat;
     IdlePolicy idle = IdlePolicy::poll;
     std::vector<uint32_t> snat_be;  // SNAT source addresses (fullnat)
+    PortRange snat_ports;           // their source ports (snat_port_range)
     // conntrack.*; max_flows is the whole set's (flows_per_worker).
     FlowTableConfig conntrack;
     // Where worker i's flow and affinity tables live (table_memory[i]); a

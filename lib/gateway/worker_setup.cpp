@@ -8,6 +8,8 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include <fstream>
+
 #include "gateway/eal_table_memory.hpp"
 
 namespace svcgw {
@@ -86,8 +88,35 @@ WorkerRings::~WorkerRings() {
     }
 }
 
+Result<PortRange> snat_port_range(const Config& config, const std::string& ephemeral_file) {
+    const bool kernel_shares_address = config.network.snat_addresses.empty() &&
+                                       !config.ports.empty() &&
+                                       !config.ports[0].kernel_interface.empty();
+    if (!kernel_shares_address) {
+        return PortRange{};
+    }
+    std::ifstream in(ephemeral_file);
+    unsigned lo = 0;
+    unsigned hi = 0;
+    if (!(in >> lo >> hi) || lo > hi || hi > kSnatPortHi) {
+        return fail("ports[0].kernel_interface",
+                    "cannot read the kernel's ephemeral port range from " + ephemeral_file +
+                        ", which fullnat's SNAT ports on the port address must avoid");
+    }
+    const PortRange kernel{static_cast<uint16_t>(lo), static_cast<uint16_t>(hi)};
+    if (auto beside = snat_ports_beside(kernel)) {
+        return *beside;
+    }
+    return fail("ports[0].kernel_interface",
+                "the kernel's ephemeral ports " + std::to_string(lo) + "-" + std::to_string(hi) +
+                    " leave fewer than " + std::to_string(kSnatMinPorts) +
+                    " SNAT ports on the port address; narrow net.ipv4.ip_local_port_range or "
+                    "set network.snat_addresses");
+}
+
 WorkerContext make_worker_context(const Config& config, const Port& port, uint16_t workers,
-                                  const WorkerRings& rings, const WorkerShared& shared) {
+                                  const WorkerRings& rings, const WorkerShared& shared,
+                                  PortRange snat_ports) {
     WorkerContext c;
     c.port_id = port.port_id;
     c.workers = workers;
@@ -105,6 +134,7 @@ WorkerContext make_worker_context(const Config& config, const Port& port, uint16
     if (c.snat_be.empty()) {
         c.snat_be.push_back(c.address_be);  // [] = the port's own address
     }
+    c.snat_ports = snat_ports;
     c.conntrack =
         FlowTableConfig{config.conntrack.max_flows, config.conntrack.tcp_established_timeout_s,
                         config.conntrack.tcp_transitory_timeout_s, config.conntrack.udp_timeout_s};

@@ -70,8 +70,22 @@ struct WorkerShared {
 
 // The one WorkerContext builder: addresses from `port` (opened from
 // config.ports[0]), everything else from `config` (network, forwarding,
-// conntrack, dns.cluster_ip, dpdk.idle) and `shared`.
+// conntrack, dns.cluster_ip, dpdk.idle), `shared` and `snat_ports`
+// (snat_port_range).
 WorkerContext make_worker_context(const Config& config, const Port& port, uint16_t workers,
-                                  const WorkerRings& rings, const WorkerShared& shared);
+                                  const WorkerRings& rings, const WorkerShared& shared,
+                                  PortRange snat_ports = {});
+
+// The kernel's ephemeral port range of this network namespace.
+inline constexpr const char* kKernelEphemeralPorts = "/proc/sys/net/ipv4/ip_local_port_range";
+
+// The fullnat SNAT source ports: the whole range, unless the SNAT address is
+// the port's own (no network.snat_addresses) and the exception path gives
+// that address to the kernel too. Then the kernel's own connections (health
+// probes, BGP) take ports from its ephemeral range (read from
+// `ephemeral_file`), and SNAT keeps to the side beside it, so the two never
+// share a 4-tuple. An error names the fix when too few ports are left.
+Result<PortRange> snat_port_range(const Config& config,
+                                  const std::string& ephemeral_file = kKernelEphemeralPorts);
 
 }  // namespace svcgw

@@ -325,6 +325,17 @@ EOF
     rig_log "topology ${RIG_ID} net 10.99.${RIG_NET}.0/24 mode $RIG_MODE gateway $RIG_GATEWAY (tmp $RIG_TMP)"
 }
 
+# rig_exception_path TAP: the port gets the exception path's TAP (after
+# rig_init, before the daemon starts). af_packet copies the veth's frames;
+# the gateway namespace's own stack also takes them and, with the port
+# address now local (on the TAP), would answer them itself (RSTs to the
+# pods' replies). A NIC bound to vfio-pci has no such second path.
+rig_exception_path() {
+    RIG_PORT_KERNEL=$1
+    ip netns exec "$(rig_ns gw)" iptables -t raw -A PREROUTING -i veth-gw -j DROP ||
+        rig_die "iptables raw drop on veth-gw"
+}
+
 # ---------------------------------------------------------------- pods
 
 # rig_add_pod ID: a pod namespace running nginx (and nothing else yet).

@@ -6,7 +6,9 @@
 #  2. curl from the client reaches an HTTP listener of the gateway's kernel
 #     on the port address; ping of the port address is answered; the
 #     gateway's kernel pings the client (its ARP and echo replies come back);
-#  3. `ip neigh` on the TAP learned the client;
+#  3. `ip neigh` on the TAP learned the client; the gateway's kernel opens
+#     a TCP connection to a pod through the TAP (as a health probe does),
+#     and fullnat's SNAT ports keep clear of the kernel's ephemeral ports;
 #  4. DNS over TCP to the cluster DNS address is answered (kernel socket);
 #  5. a SYN flood (hping3, bounded in count and time) at the port address:
 #     the VIP keeps answering, a long-lived session on tcp/179 (BGP's port,
@@ -31,13 +33,7 @@ rig_init 53 fullnat
 gw=$(rig_ns gw)
 gw_ip=$(rig_gw_ip)
 client_ip=$(rig_client_ip)
-# af_packet copies the veth's frames; the gateway namespace's own stack
-# also takes them and, with the port address now local (on the TAP), would
-# answer them itself (RSTs to the pods' replies). A NIC bound to vfio-pci
-# has no such second path (README: the exception path).
-ip netns exec "$gw" iptables -t raw -A PREROUTING -i veth-gw -j DROP ||
-    rig_die "iptables raw drop on veth-gw"
-RIG_PORT_KERNEL=$tap
+rig_exception_path "$tap"
 RIG_CONFIG_EXTRA=("punt: {rate_pps: $punt_pps, control_rate_pps: 2000, burst: $punt_burst}")
 rig_add_pod a
 rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip a)"
@@ -78,6 +74,24 @@ rig_check "the gateway's kernel pings the client through the TAP" \
 # 3. The kernel learned its neighbour from the ARP svcgw copied to it.
 neigh_ok() { ip -n "$gw" neigh show dev "$tap" | grep -q "^$client_ip lladdr "; }
 rig_check "ip neigh on $tap learned the client" neigh_ok
+kernel_to_pod() {
+    local body
+    body=$(ip netns exec "$gw" curl -s --max-time 5 "http://$(rig_pod_ip a)/") || return 1
+    grep -q "pod: mynginx-a" <<<"$body" || { echo "unexpected page: $body"; return 1; }
+}
+rig_check "the gateway's kernel reaches pod a over TCP through the TAP" kernel_to_pod
+read -r eph_lo eph_hi < <(ip netns exec "$gw" cat /proc/sys/net/ipv4/ip_local_port_range)
+rig_check "start-up log: SNAT ports 1024-$((eph_lo - 1)), beside the kernel's $eph_lo-$eph_hi" \
+    grep -q "snat: ports 1024-$((eph_lo - 1)) on the port address" "$RIG_GW_LOG"
+for i in 1 2 3 4 5; do rig_curl "http://$vip/" >/dev/null; done
+snat_ports_clear() {
+    local ports bad
+    ports=$(rig_api "/v1/flows?limit=1000" | sed '$d' | jq -r '.flows[].snat // empty' | sed 's/.*://')
+    [ -n "$ports" ] || { echo "no fullnat flow listed"; return 1; }
+    bad=$(awk -v lo="$eph_lo" -v hi="$eph_hi" '$1 >= lo && $1 <= hi' <<<"$ports")
+    [ -z "$bad" ] || { echo "SNAT ports in the kernel's range: $bad"; return 1; }
+}
+rig_check "fullnat flows' SNAT ports are outside the kernel's ephemeral range" snat_ports_clear
 
 # 4. DNS over TCP: punted to the kernel socket on dns.cluster_ip:53.
 dns_tcp_ok() {

@@ -9,7 +9,9 @@
 #include <rte_ring_elem.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <new>
 #include <vector>
@@ -175,6 +177,35 @@ TEST(MemoryBudgetCheck, RefusesAMemorySizeTheTablesDoNotFitAndNamesOneThatDoes) 
     EXPECT_TRUE(check_memory_budget(config, 2));  // the number named is enough
     config.dpdk.memory_mb = static_cast<uint32_t>(needed - 1);
     EXPECT_FALSE(check_memory_budget(config, 2));
+}
+
+// The SNAT ports keep clear of the kernel's ephemeral ports only where the
+// kernel shares the SNAT address (the exception path on the port address).
+TEST(SnatPortRange, AvoidsTheKernelsEphemeralPortsOnlyWhereTheKernelSharesTheAddress) {
+    const std::string file = ::testing::TempDir() + "svcgw_ip_local_port_range";
+    auto write_range = [&](const char* text) { std::ofstream(file) << text; };
+    write_range("32768\t60999\n");  // the kernel's default
+    Config config;
+    config.ports.push_back(PortConfig{});
+    EXPECT_EQ(snat_port_range(config, file).value(), PortRange{}) << "no exception path";
+    config.ports[0].kernel_interface = "svcgw0";
+    EXPECT_EQ(snat_port_range(config, file).value(), (PortRange{1024, 32767}));
+    config.network.snat_addresses = {Ipv4{0x0a000001}};
+    EXPECT_EQ(snat_port_range(config, file).value(), PortRange{}) << "SNAT on other addresses";
+    config.network.snat_addresses.clear();
+
+    write_range("1024 65535\n");  // nothing left beside it
+    auto refused = snat_port_range(config, file);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().path, "ports[0].kernel_interface");
+    EXPECT_NE(refused.error().message.find("ip_local_port_range"), std::string::npos)
+        << refused.error().message;
+    write_range("garbage\n");
+    EXPECT_FALSE(snat_port_range(config, file));
+    std::remove(file.c_str());
+    auto unreadable = snat_port_range(config, file);
+    ASSERT_FALSE(unreadable);
+    EXPECT_NE(unreadable.error().message.find(file), std::string::npos);
 }
 
 TEST(WorkerRingsTest, FramesLeftInARingAreFreed) {

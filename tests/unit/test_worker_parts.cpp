@@ -34,30 +34,43 @@ FlowKey key(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport) {
 }
 
 // Every SNAT port a worker hands out makes the backend's reply owned by
-// that worker, under the ownership rule, with and without RSS steering.
+// that worker, under the ownership rule, with and without RSS steering, and
+// stays in its range (the whole one, or the side beside the kernel's).
 TEST(Ownership, SnatPortsMakeRepliesComeHome) {
     constexpr uint16_t kWorkers = 3;
     std::vector<uint16_t> reta(128);
     for (size_t i = 0; i < reta.size(); ++i) {
         reta[i] = static_cast<uint16_t>(i % kWorkers);
     }
-    for (bool rss : {false, true}) {
-        for (uint16_t w = 0; w < kWorkers; ++w) {
-            FlowOwnership own(NatMode::fullnat, kWorkers);
-            if (rss) {
-                own.steer_by_rss(reta);
-            }
-            SnatPorts ports(own, w);
-            for (int i = 0; i < 200; ++i) {
-                const uint32_t backend = kBackend + static_cast<uint32_t>(i % 7);
-                const uint16_t port_be = ports.next(htonl(kSnat), htonl(backend), htons(8080), 6);
-                EXPECT_GE(ntohs(port_be), kSnatPortLo);
-                const FlowKey reply = key(backend, kSnat, 8080, ntohs(port_be));
-                EXPECT_EQ(own.owner(reply, Side::reply, std::nullopt), w)
-                    << "rss " << rss << " port " << ntohs(port_be);
+    for (PortRange range : {PortRange{}, PortRange{1024, 32767}, PortRange{61000, 65535}}) {
+        for (bool rss : {false, true}) {
+            for (uint16_t w = 0; w < kWorkers; ++w) {
+                FlowOwnership own(NatMode::fullnat, kWorkers);
+                if (rss) {
+                    own.steer_by_rss(reta);
+                }
+                SnatPorts ports(own, w, range);
+                for (int i = 0; i < 200; ++i) {
+                    const uint32_t backend = kBackend + static_cast<uint32_t>(i % 7);
+                    const uint16_t port =
+                        ntohs(ports.next(htonl(kSnat), htonl(backend), htons(8080), 6));
+                    EXPECT_GE(port, range.lo);
+                    EXPECT_LE(port, range.hi);
+                    const FlowKey reply = key(backend, kSnat, 8080, port);
+                    EXPECT_EQ(own.owner(reply, Side::reply, std::nullopt), w)
+                        << "rss " << rss << " port " << port;
+                }
             }
         }
     }
+}
+
+TEST(Ownership, SnatPortsBesideTheKernelsTakeTheLargerSide) {
+    EXPECT_EQ(snat_ports_beside({32768, 60999}), (PortRange{1024, 32767}));
+    EXPECT_EQ(snat_ports_beside({1024, 59000}), (PortRange{59001, 65535}));
+    EXPECT_EQ(snat_ports_beside({0, 40000}), (PortRange{40001, 65535}));
+    EXPECT_EQ(snat_ports_beside({1024, 65535}), std::nullopt) << "nothing left";
+    EXPECT_EQ(snat_ports_beside({3000, 63000}), std::nullopt) << "both sides too small";
 }
 
 // nat keeps the client address: a reply is owned where its client's
