@@ -18,11 +18,9 @@
 #     as configured and b goes down, while a and c keep being probed on
 #     time.
 #
-# Probe path: probes are kernel sockets in the gateway's namespace. On the
-# appliance they leave through the exception path (issue 12 §1: the port's
-# TAP); until that is on main, the gateway namespace reaches the pods'
-# segment through a plain veth of its own (probe_path below), so the probes
-# still cross a real network to real nginx, just not through svcgw's port.
+# Probe path: probes are kernel sockets in the gateway's namespace, which
+# reach the pods through the exception path (the port's TAP): out of svcgw's
+# port, their answers punted back to the kernel, as on the appliance.
 # Every wait is bounded; nothing is timed beyond the issue's own bounds.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -43,17 +41,12 @@ vip=$RIG_VIP
 url="http://$vip/"
 
 rig_init 49 fullnat
+rig_exception_path svcgw-k49  # the path the probes take
 for p in a b c; do
     rig_add_pod "$p"
 done
 
 # ---- helpers ----
-
-# The probe path (see the header). Replaced by the exception path's TAP.
-probe_path() {
-    rig_link gw veth-probe p-probe
-    ip -n "$(rig_ns gw)" addr add "$(rig_ip 2)/24" dev veth-probe
-}
 
 # health_reply POD STATUS: the pod's nginx answers /healthz with STATUS
 # (restarted with the new config).
@@ -142,7 +135,6 @@ served_after() {
     [ "$n" -ge "$min" ] && [ "$bad" = "[]" ]
 }
 
-probe_path
 rig_ctl_start
 for p in a b c; do
     health_reply "$p" 200
