@@ -1,4 +1,4 @@
-// svcgwctl: the control API's CLI with kubectl habits (DESIGN §3, issue 4).
+// svcgwctl: the control API's CLI with kubectl habits (DESIGN §3).
 //
 //   svcgwctl [--server unix:PATH|tcp:HOST:PORT] [--token-file F] VERB ...
 //

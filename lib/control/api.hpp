@@ -1,4 +1,4 @@
-// The control API's handler layer (DESIGN §3, issue 4): HTTP requests in,
+// The control API's handler layer (DESIGN §3): HTTP requests in,
 // JSON responses out, no sockets (control/server.hpp adds those), so every
 // path and error can be tested directly.
 //

@@ -1,4 +1,4 @@
-// Hands API jobs to the control thread (issue 4 threading rule): server
+// Hands API jobs to the control thread (the threading rule of DESIGN §3): server
 // threads push a job and wait on its future; the control thread has the
 // queue's eventfd in its epoll set and runs the jobs in order. The
 // control thread never waits on a client.

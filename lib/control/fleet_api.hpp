@@ -1,4 +1,4 @@
-// The fleet's API (issue 13 §1), on the control API's socket:
+// The fleet's API (DESIGN §6), on the control API's socket:
 //   GET    /v1/fleet                      what is announced and why not
 //   PUT    /v1/fleet/drain                {"deadline_s": N} optional: withdraw every VIP
 //   DELETE /v1/fleet/drain                undrain: announce again

@@ -1,4 +1,4 @@
-// kubectl's output habits for svcgwctl (issue 4): AGE as kubectl's
+// kubectl's output habits for svcgwctl: AGE as kubectl's
 // HumanDuration prints it, PORT(S), tab-aligned tables (3 spaces between
 // columns, as kubectl's tabwriter), `Error from server (Reason): message`.
 // Pure functions over the API's JSON, so they are unit-tested without a

@@ -1,6 +1,6 @@
 // The snapshot the workers read, written in one step per change (control
 // thread only): the VIP table (TablePublisher) and the cluster DNS zone
-// (ZonePublisher), so a name and its VIP change together (issue 5).
+// (ZonePublisher), so a name and its VIP change together.
 //
 // Order of SnapshotPublisher::publish, all or nothing:
 //   1. prepare the new zone version if the change touches DNS: the zone

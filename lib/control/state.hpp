@@ -1,4 +1,4 @@
-// The control thread's running service state (issue 4): every service the
+// The control thread's running service state: every service the
 // daemon serves, where it came from (the config file or the API), when it
 // was created, and the all-or-nothing operations on it. Pure C++ (no DPDK):
 // publishing goes through a ServicePublisher, which the daemon implements

@@ -1,4 +1,4 @@
-// ControlState's endpoint changes (issue 10 §1): each one atomic step on the
+// ControlState's endpoint changes: each one atomic step on the
 // control thread, through change_endpoints.
 #include <algorithm>
 

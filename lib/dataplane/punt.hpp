@@ -1,4 +1,4 @@
-// The workers' side of the exception path (DESIGN §6, issue 12 §1): frames
+// The workers' side of the exception path (DESIGN §6): frames
 // for the host that the worker does not answer itself go to the kernel
 // through two SPSC rings per worker, drained by the control thread into the
 // port's TAP (port/exception_path.hpp).

@@ -1,4 +1,4 @@
-// Route health injection (issue 13 §1): which /32 routes an instance of a
+// Route health injection: which /32 routes an instance of a
 // fleet announces, and the BIRD text that announces them. Pure C++ (no
 // DPDK, no sockets): the daemon gathers the inputs on the control thread,
 // the Announcer (announcer.hpp) writes the text and reloads BIRD.

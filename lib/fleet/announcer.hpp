@@ -1,4 +1,4 @@
-// The control thread's side of route health injection (issue 13 §1): keeps
+// The control thread's side of route health injection: keeps
 // the drain state and the expected generation, decides the routes
 // (announce.hpp) from what the daemon observed, and when the announced set
 // changes writes fleet.routes_file and has BIRD reload it (bird.hpp). A

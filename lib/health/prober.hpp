@@ -1,8 +1,8 @@
 // Health probes over kernel sockets (DESIGN §6): TCP connect, and HTTP GET
 // with the status code checked, all non-blocking in one epoll set. The
-// sockets live in the daemon's own namespace and follow its routes: through
-// the exception path (the port's TAP, issue 12 §1) once it exists, through
-// whatever route the host gives today. Nothing here assumes where they go.
+// sockets live in the daemon's own namespace and follow its routes: with the
+// exception path, out of the port's TAP and svcgw's port; without it,
+// whatever route the host gives. Nothing here assumes where they go.
 //
 // Threading: one thread (the control thread) calls everything. fd() is an
 // epoll descriptor that becomes readable when poll() has work (a socket is

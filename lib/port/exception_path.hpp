@@ -1,4 +1,4 @@
-// The exception path's kernel side (DESIGN §6, issue 12 §1): a TAP per port
+// The exception path's kernel side (DESIGN §6): a TAP per port
 // that carries the port's address, prefix and MAC (and the cluster DNS
 // address as a /32, for DNS over TCP), so the kernel behind it can run BGP,
 // BFD, health-check probes, SSH and DNS over TCP on the gateway's own

@@ -1,4 +1,4 @@
-// nat mode's reverse translation without a flow (issue 13 §2): which
+// nat mode's reverse translation without a flow: which
 // VIP:port a backend's reply answers for, read from the service table.
 //
 // In a fleet, routers spread clients over the instances by ECMP and the

@@ -1,4 +1,4 @@
-// Per-identity traffic counters (issue 4): one TrafficCounters per service
+// Per-identity traffic counters: one TrafficCounters per service
 // port (ns/name, port, protocol) and per backend (ns/name, IP). Each has one
 // cache-line lane per worker; a worker bumps only its own lane with a relaxed
 // load + store (single writer, no read-modify-write atomics on the fast
