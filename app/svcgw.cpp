@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "common/hash.hpp"
+#include "common/sd_notify.hpp"
 #include "config/config.hpp"
 #include "control/api.hpp"
 #include "control/control_queue.hpp"
@@ -264,6 +265,11 @@ private:
     Result<void> open_exception_path();
     void feed_schedule();
     void reload();
+    void reload_file();
+    // The service manager (systemd Type=notify): READY=1 with what is
+    // served, RELOADING=1, STOPPING=1. A failed send is logged once.
+    void tell_manager(const std::string& state);
+    std::string ready_state() const;
     void announce(const std::set<uint32_t>& vips);
     void announce_new_vips();
     void shutdown();
@@ -300,6 +306,7 @@ private:
     int _feed_timer = -1;                        // the feed's batch window
     bool _launched = false;
     bool _shut_down = false;
+    bool _notify_failed = false;  // logged once; the daemon serves on regardless
 };
 
 // Where the tables went: the budget's parts and the EAL heap's use, so an
@@ -603,7 +610,28 @@ void Daemon::announce(const std::set<uint32_t>& addresses) {
     }
 }
 
+void Daemon::tell_manager(const std::string& state) {
+    auto told = notify_manager(state);
+    if (!told && !_notify_failed) {
+        _notify_failed = true;
+        log("cannot notify the service manager: %s", told.error().str().c_str());
+    }
+}
+
+std::string Daemon::ready_state() const {
+    return "READY=1\nSTATUS=serving " + std::to_string(_state->records().size()) +
+           " services, tables digest " + digest_str(tables_digest(_table->services()));
+}
+
+// SIGHUP. The manager sees the reload begin and end, accepted or not
+// (a rejected file leaves the gateway serving as before: ready).
 void Daemon::reload() {
+    tell_manager(reloading_state());
+    reload_file();
+    tell_manager(ready_state());
+}
+
+void Daemon::reload_file() {
     auto loaded = reload_config(_path, _config);
     if (!loaded) {
         for (const Error& e : loaded.error()) {
@@ -767,6 +795,8 @@ int Daemon::run() {
         epoll_ctl(efd, EPOLL_CTL_ADD, _exception->fd(), &ev);
     }
 
+    // Ready: the port is up, the workers poll, the API and DNS answer.
+    tell_manager(ready_state());
     bool running = true;
     while (running) {
         epoll_event events[4];
@@ -832,6 +862,7 @@ int Daemon::run() {
                     reload();
                 } else {
                     log("signal %u: stopping", info.ssi_signo);
+                    tell_manager("STOPPING=1");
                     running = false;
                 }
             }

@@ -4,7 +4,9 @@
 # "Success", never a hang: a missing interface, a device EAL cannot probe
 # (after the API is already serving: its threads must be stopped), an EAL
 # failure (another daemon holds the file prefix), an API socket that
-# cannot be created. A good start afterwards still works.
+# cannot be created. A good start afterwards still works, and tells a
+# service manager (sd_notify, as systemd's Type=notify unit expects) when it
+# is ready, reloading and stopping; the failed starts never said ready.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -57,6 +59,13 @@ variant() {
 RIG_SERVICES=("mynginx $vip 80 80 TCP $(rig_ip 11)")
 rig_write_config "$RIG_CONFIG"
 
+# The manager's socket, inherited by every daemon this test starts.
+notify_log="$RIG_TMP/notify.log"
+export NOTIFY_SOCKET="$RIG_TMP/notify.sock"
+rig_bg "$RIG_PYTHON" "$RIG_DIR/notify_listener.py" "$NOTIFY_SOCKET" "$notify_log" 240
+for _ in $(seq 50); do [ -S "$NOTIFY_SOCKET" ] && break; sleep 0.1; done
+touch "$notify_log"
+
 missing=$(variant missing 's/iface=veth-gw/iface=nosuch0/')
 rig_check "a missing interface: exit 1 in <= ${limit_s}s naming it" \
     start_fails missing "$missing" 'ports\[0\]\.device: interface "nosuch0" does not exist'
@@ -98,5 +107,34 @@ rig_require "the good config starts and serves" rig_wait_pod "http://$vip/" a
 rig_check "a second daemon on the same dpdk.file_prefix: exit 1 in <= ${limit_s}s, EAL's reason" \
     start_fails same_prefix "$RIG_CONFIG" 'EAL initialisation failed: .*Is another primary process running'
 rig_check "the first daemon still serves" rig_wait_pod "http://$vip/" a
+
+# sd_notify: exactly one READY=1 so far (the good start; none of the six
+# failed ones), with what it serves; a reload is RELOADING=1 then READY=1;
+# SIGTERM says STOPPING=1.
+# notified_after N PATTERN: a message after the log's first N lines matches.
+notified_after() {
+    local i
+    for i in $(seq 30); do
+        tail -n +$(($1 + 1)) "$notify_log" | grep -Eq -- "$2" && return 0
+        sleep 0.1
+    done
+    echo "no /$2/ after line $1: $(tr '\n' ' ' <"$notify_log")"
+    return 1
+}
+ready_once() {
+    [ "$(grep -c '^READY=1|STATUS=serving 1 services, tables digest [0-9a-f]\{16\}$' "$notify_log")" -eq 1 ] &&
+        [ "$(grep -c 'READY=1' "$notify_log")" -eq 1 ] ||
+        { echo "want one READY=1 with its STATUS: $(tr '\n' ' ' <"$notify_log")"; return 1; }
+}
+rig_check "sd_notify: READY=1 once, after the good start, with STATUS" ready_once
+before=$(wc -l <"$notify_log")
+rig_svcgw_reload
+rig_check "sd_notify: a reload is RELOADING=1 (with MONOTONIC_USEC), then READY=1" \
+    notified_after "$before" '^RELOADING=1\|MONOTONIC_USEC=[0-9]+$'
+rig_check "sd_notify: READY=1 again after the reload" \
+    bash -c "[ \$(tail -n +$((before + 1)) '$notify_log' | grep -c '^READY=1|') -eq 1 ]"
+before=$(wc -l <"$notify_log")
+rig_gateway_stop
+rig_check "sd_notify: SIGTERM says STOPPING=1" notified_after "$before" '^STOPPING=1$'
 
 rig_finish
