@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: help deps build test unit integration asan asan-build asan-unit asan-integration fuzz demo bench format clean
+.PHONY: help deps build test unit integration asan asan-build asan-unit asan-integration fuzz deb deb-test demo bench format clean
 
 help:
 	@echo "make demo   - install, build and replay the Kubernetes Service walkthrough"
@@ -13,6 +13,8 @@ help:
 	@echo "make asan   - unit and integration tests under ASan/UBSan in $(ASAN_BUILD)/"
 	@echo "              (make asan-unit / make asan-integration: one of the two)"
 	@echo "make fuzz   - short libFuzzer run of every target (FUZZ_SECONDS, default 60, in build-fuzz/)"
+	@echo "make deb    - the Debian package (debian/) in $(DEB_DIR)/ (DEB_BUILD=DIR: from that build)"
+	@echo "make deb-test - build it, install it in a throw-away overlay of this system, check it"
 
 deps:
 	@tools/install-deps.sh
@@ -55,6 +57,17 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	tools/fuzz.sh $(FUZZ_SECONDS)
 
+# The Debian package (tools/make-deb.sh) in $(DEB_DIR)/: from a portable
+# release build it configures in $(DEB_DIR)/build, or, with DEB_BUILD=DIR,
+# from that meson build as it is (CI: DEB_BUILD=build, compiled once).
+DEB_DIR ?= build-deb
+DEB_BUILD ?=
+deb: deps
+	tools/make-deb.sh $(DEB_DIR) $(DEB_BUILD)
+
+deb-test: deb
+	tests/package/test_deb.sh $(DEB_DIR)/svcgw_$$(dpkg-parsechangelog -S Version)_amd64.deb
+
 demo: build
 	tools/demo.sh $(BUILD)
 
@@ -67,4 +80,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_DIR)

@@ -18,6 +18,7 @@
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
+#include <rte_version.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -1016,7 +1017,8 @@ int daemon_main(int argc, char** argv) {
         } else if (arg == "--check") {
             check = true;
         } else if (arg == "--version") {
-            std::printf("svcgw %s (%s)\n", SVCGW_VERSION, SVCGW_COMMIT);
+            // The DPDK it runs on: PMD behaviour differs between releases.
+            std::printf("svcgw %s (%s), %s\n", SVCGW_VERSION, SVCGW_COMMIT, rte_version());
             return 0;
         } else if (arg == "-h" || arg == "--help") {
             usage();

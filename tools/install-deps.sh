@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   clang-14 libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh)
+  debhelper dpkg-dev  # make deb (debian/, dpkg-buildpackage; tests/package/test_deb.sh)
+  systemd  # systemd-analyze verify (test_deb.sh); the unit's target on a real box
   # tests and demo: namespaces, pods, clients (lib.sh RIG_TOOLS lists the
   # programs the rig checks for at start)
   iproute2 nginx-light curl dnsutils procps psmisc python3 python3-scapy socat
