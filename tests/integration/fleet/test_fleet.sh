@@ -560,7 +560,7 @@ rig_check "SIGCONT g2: announced again" wait_paths 20 1 2
 
 # FLEET_WITHDRAW_SAMPLES=N (perf/RESULTS.md, issue 13 §4; 0 in the suite):
 # N more SIGKILLs of g3, each after it is back (BGP and BFD up, then a
-# random 0-1 s so the kill falls anywhere in BFD's 300 ms cycle); prints
+# random 1-2 s so the kill falls anywhere in BFD's 300 ms cycle); prints
 # every withdrawal time, the median and the max. No check: a measurement.
 samples=${FLEET_WITHDRAW_SAMPLES:-0}
 if [ "$samples" -gt 0 ]; then
