@@ -38,7 +38,9 @@
 #     connections/s running, each gateway in turn is drained (its route
 #     leaves the router), restarted (back drained, same tables digest as
 #     g1; g1 itself is only drained), undrained (back in the FIB): no
-#     keep-alive connection breaks, every new connection is answered.
+#     keep-alive connection breaks, every new connection is answered;
+#  4. BIRD restart on g2 (`birdc graceful restart`, `bird -R`) under the same
+#     load: the router's FIB keeps g2 throughout, nothing fails.
 # Every wait is bounded; everything runs inside the rig's namespaces.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -355,6 +357,7 @@ svcgw_stop() {
     rc=$?
     rig_check "g$k: svcgw exits 0 on SIGTERM" test "$rc" -eq 0
 }
+# bird_start K [-R]: BIRD in gateway K (-R: recovering from a graceful restart).
 bird_start() {
     local k=$1 dir
     dir=$(gw_dir "$k")
@@ -380,7 +383,7 @@ protocol bgp uplink {
     ipv4 { import none; export where proto = "svcgw"; };
 }
 CONF
-    rig_in "g$k" chrt -f "$control_rt_prio" bird -f -c "$dir/bird.conf" -s "$dir/bird.ctl" -P "$dir/bird.pid" &
+    rig_in "g$k" chrt -f "$control_rt_prio" bird ${2:+"$2"} -f -c "$dir/bird.conf" -s "$dir/bird.ctl" -P "$dir/bird.pid" &
     bird_pid[$k]=$!
     RIG_BG_PIDS+=("${bird_pid[$k]}")
 }
@@ -633,6 +636,41 @@ new2_n=$(grep -c . "$new2_out")
 new2_ok=$(grep -c ' ok ' "$new2_out")
 rig_check "drain/restart: every new connection answered ($new2_ok of $new2_n)" \
     test "$new2_n" -gt 0 -a "$new2_ok" -eq "$new2_n"
+
+# ---------------------------------------------------------------- 4. BIRD restart
+
+# `birdc graceful restart`, then `bird -R`, on g2 under keep-alive and new
+# connections: BIRD sends BFD AdminDown (not a failure) and closes BGP with
+# graceful restart, so the router (FRR, helper by default) keeps g2's routes
+# as stale until the new session's End-of-RIB: its FIB never drops g2 and
+# nothing fails. (A BIRD that dies instead takes BFD down and is withdrawn.)
+gr_stop=$RIG_TMP/gr.stop
+keepalive_start "$drain_ka_count" "$gr_stop" "$RIG_TMP/gr-keepalive.out" 120
+gr_ka_pid=$KA_PID
+new_start $((drain_new_rate * 120)) "$drain_new_rate" "$RIG_TMP/gr-new.out" "$gr_stop"
+gr_new_pid=$NEW_PID
+sleep 1
+t_gr=$(date +%s%N)
+since=$(date -u -d "@$((t_gr / 1000000000))" +%Y-%m-%dT%H:%M:%S).$(printf %06d $((t_gr / 1000 % 1000000)))
+rig_check "g2: birdc graceful restart" birdc -s "$(gw_dir 2)/bird.ctl" graceful restart
+gone() { ! kill -0 "$1" 2>/dev/null; }
+wait_for 50 gone "${bird_pid[2]}"
+bird_start 2 -R
+rig_check "g2: BIRD back, its graceful restart done" \
+    wait_for 300 grep -q "Graceful restart done" "$(gw_dir 2)/bird.log"
+sleep 2 # traffic after the recovery too
+touch "$gr_stop"
+rig_wait_exit "$gr_new_pid" $((new_timeout * 10 + 50))
+rig_wait_exit "$gr_ka_pid" $((ka_timeout * 10 + 50))
+lost_g2=$(fib_events_vias | awk -v since="$since" -v via="$(gw_ip 2)" '
+    $1 > since { for (i = 2; i <= NF; i++) if ($i == via) next; print }')
+rig_check "BIRD restart: the router's FIB kept g2 throughout (${lost_g2:-no event without it})" test -z "$lost_g2"
+gr_ok=$(grep -cE '^[0-9]+ [0-9]+ ok' "$RIG_TMP/gr-keepalive.out")
+rig_check "BIRD restart: all $drain_ka_count keep-alive connections unbroken ($gr_ok)" test "$gr_ok" -eq "$drain_ka_count"
+gr_n=$(grep -c . "$RIG_TMP/gr-new.out")
+gr_new_ok=$(grep -c ' ok ' "$RIG_TMP/gr-new.out")
+rig_check "BIRD restart: every new connection answered ($gr_new_ok of $gr_n)" \
+    test "$gr_n" -gt 0 -a "$gr_new_ok" -eq "$gr_n"
 
 rig_log "stopping"
 for k in "${gateways[@]}"; do
