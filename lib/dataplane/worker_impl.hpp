@@ -27,6 +27,10 @@ namespace svcgw {
 // How long a frame may wait for its next hop's MAC: the neighbour table
 // gives up after ~1.4 s (port/neighbour.hpp), so 1.5 s covers every retry.
 constexpr uint64_t kHoldTimeoutMs = 1500;
+// Ask the control thread again for a hop still unresolved this long after
+// the last ask: longer than its ARP round (NeighbourTimers, ~3 s), so a
+// round in progress is not restarted, and a hop it gave up on is retried.
+constexpr uint64_t kResolveAgainMs = 3500;
 // Tx batch: a burst from rx plus one from each source can turn into frames.
 constexpr uint16_t kTxBatch = 4 * kWorkerBurst;
 
@@ -185,8 +189,9 @@ struct Worker::Impl {
             send_to(m, *mac);
             return;
         }
-        uint64_t deadline = now_tsc + kHoldTimeoutMs * ctx.tsc_hz / 1000;
-        switch (hold.hold(m, hop, deadline)) {
+        const uint64_t deadline = now_tsc + kHoldTimeoutMs * ctx.tsc_hz / 1000;
+        const uint64_t ask_again = kResolveAgainMs * ctx.tsc_hz / 1000;
+        switch (hold.hold(m, hop, now_tsc, deadline, ask_again)) {
             case HoldQueue<rte_mbuf*, kHoldCapacity>::Hold::full:
                 drop(m, DropReason::hold_full);
                 return;

@@ -80,20 +80,27 @@ class HoldQueue {
 public:
     enum class Hold { first_for_hop, queued, full };
 
-    // `first_for_hop` tells the caller to ask the control thread to resolve.
-    Hold hold(Packet packet, uint32_t next_hop_be, uint64_t deadline) {
+    // `first_for_hop` tells the caller to ask the control thread to resolve:
+    // for the hop's first held packet, and again once the last ask is
+    // `ask_again` old. The control thread gives up on an address after one
+    // round of ARP requests; under steady traffic the queue is never empty
+    // for the hop, and without a new ask nothing would ARP for it again.
+    Hold hold(Packet packet, uint32_t next_hop_be, uint64_t now, uint64_t deadline,
+              uint64_t ask_again) {
         if (_count == Capacity) {
             return Hold::full;
         }
-        bool first = true;
+        uint64_t asked = 0;
+        bool pending = false;
         for (size_t i = 0; i < _count; ++i) {
-            if (_items[i].next_hop_be == next_hop_be) {
-                first = false;
-                break;
+            if (_items[i].next_hop_be == next_hop_be && _items[i].asked >= asked) {
+                asked = _items[i].asked;
+                pending = true;
             }
         }
-        _items[_count++] = Item{packet, next_hop_be, deadline};
-        return first ? Hold::first_for_hop : Hold::queued;
+        const bool ask = !pending || now - asked >= ask_again;
+        _items[_count++] = Item{packet, next_hop_be, deadline, ask ? now : asked};
+        return ask ? Hold::first_for_hop : Hold::queued;
     }
 
     // Sends what now resolves, drops what timed out, keeps the rest in order.
@@ -130,6 +137,7 @@ private:
         Packet packet;
         uint32_t next_hop_be;
         uint64_t deadline;
+        uint64_t asked;  // when the hop's resolution was last asked for
     };
     std::array<Item, Capacity> _items{};
     size_t _count = 0;

@@ -142,11 +142,12 @@ TEST(NeighbourView, FindsEveryEntryAndMissesOthers) {
 TEST(HoldQueue, IsBoundedAsksOncePerHopAndReleasesInOrder) {
     HoldQueue<int, 4> q;
     using Hold = HoldQueue<int, 4>::Hold;
-    EXPECT_EQ(q.hold(1, 11, 100), Hold::first_for_hop);
-    EXPECT_EQ(q.hold(2, 11, 100), Hold::queued);
-    EXPECT_EQ(q.hold(3, 12, 50), Hold::first_for_hop);
-    EXPECT_EQ(q.hold(4, 11, 100), Hold::queued);
-    EXPECT_EQ(q.hold(5, 13, 100), Hold::full);
+    constexpr uint64_t kAskAgain = 1000;
+    EXPECT_EQ(q.hold(1, 11, 0, 100, kAskAgain), Hold::first_for_hop);
+    EXPECT_EQ(q.hold(2, 11, 0, 100, kAskAgain), Hold::queued);
+    EXPECT_EQ(q.hold(3, 12, 0, 50, kAskAgain), Hold::first_for_hop);
+    EXPECT_EQ(q.hold(4, 11, 0, 100, kAskAgain), Hold::queued);
+    EXPECT_EQ(q.hold(5, 13, 0, 100, kAskAgain), Hold::full);
     EXPECT_EQ(q.size(), 4u);
 
     MacAddr mac = kMacA;
@@ -163,6 +164,28 @@ TEST(HoldQueue, IsBoundedAsksOncePerHopAndReleasesInOrder) {
     q.service(70, resolve_11, send, drop);
     EXPECT_EQ(sent, (std::vector<int>{1, 2, 4}));
     EXPECT_TRUE(q.empty());
+}
+
+// Under steady traffic the queue always holds a packet for the hop; once
+// the last ask is old the hop is asked for again (the control thread may
+// have given up on it), then not again until the next interval.
+TEST(HoldQueue, AsksAgainForAHopStillHeldAfterTheInterval) {
+    HoldQueue<int, 8> q;
+    using Hold = HoldQueue<int, 8>::Hold;
+    auto drop_all_before = [&](uint64_t now) {
+        q.service(
+            now, [](uint32_t) -> const MacAddr* { return nullptr; }, [](int, const MacAddr&) {},
+            [](int) {});
+    };
+    EXPECT_EQ(q.hold(1, 11, 0, 1500, 3500), Hold::first_for_hop);
+    EXPECT_EQ(q.hold(2, 11, 1000, 2500, 3500), Hold::queued);
+    drop_all_before(1500);  // packet 1 timed out, 2 still held
+    EXPECT_EQ(q.hold(3, 11, 2000, 3500, 3500), Hold::queued);
+    drop_all_before(2500);
+    EXPECT_EQ(q.hold(4, 11, 3000, 4500, 3500), Hold::queued);
+    drop_all_before(3500);
+    EXPECT_EQ(q.hold(5, 11, 3600, 5100, 3500), Hold::first_for_hop) << "asked at 0, 3.6 s ago";
+    EXPECT_EQ(q.hold(6, 11, 4000, 5500, 3500), Hold::queued) << "asked again at 3.6 s";
 }
 
 // ---- EAL arguments ----
