@@ -85,18 +85,15 @@ rig_check "start-up log: SNAT ports 1024-$((eph_lo - 1)), beside the kernel's $e
     grep -q "snat: ports 1024-$((eph_lo - 1)) on the port address" "$RIG_GW_LOG"
 for i in 1 2 3 4 5; do rig_curl "http://$vip/" >/dev/null; done
 snat_ports_clear() {
-    local ports="" bad i
-    # The listing is the workers' census, refreshed every pass: wait for it.
-    for i in $(seq 50); do
-        ports=$(rig_api "/v1/flows?limit=1000" | sed '$d' | jq -r '.flows[].snat // empty' | sed 's/.*://')
-        [ -n "$ports" ] && break
-        sleep 0.1
-    done
-    [ -n "$ports" ] || { echo "no fullnat flow listed within 5 s"; return 1; }
+    local ports bad
+    ports=$(rig_api "/v1/flows?limit=1000" | sed '$d' | jq -r '.flows[].snat // empty' | sed 's/.*://')
+    [ -n "$ports" ] || { echo "no fullnat flow listed"; return 1; }
     bad=$(awk -v lo="$eph_lo" -v hi="$eph_hi" '$1 >= lo && $1 <= hi' <<<"$ports")
     [ -z "$bad" ] || { echo "SNAT ports in the kernel's range: $bad"; return 1; }
 }
-rig_check "fullnat flows' SNAT ports are outside the kernel's ephemeral range" snat_ports_clear
+# The listing is the workers' census, refreshed every pass: wait for it.
+rig_check "fullnat flows' SNAT ports are outside the kernel's ephemeral range" \
+    wait_for snat_ports_clear
 
 # 4. DNS over TCP: punted to the kernel socket on dns.cluster_ip:53.
 dns_tcp_ok() {
