@@ -284,6 +284,9 @@ protected:
     // One frame in; the output frame (or nullptr) and the drop reason seen.
     void run(const Step& step) {
         SCOPED_TRACE(step.description);
+        // A step with neither would only say "nothing was dropped".
+        ASSERT_TRUE(step.drop || step.check)
+            << "a step must name a drop reason or check its output";
         if (step.before) {
             step.before();
         }
