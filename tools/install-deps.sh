@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   clang-14 libclang-rt-14-dev  # libFuzzer targets (tools/fuzz.sh)
+  llvm-14  # llvm-cov, llvm-profdata for tests/fuzz/coverage.sh (clang-14 only recommends it)
   debhelper dpkg-dev  # make deb (debian/, dpkg-buildpackage; tests/package/test_deb.sh)
   systemd  # systemd-analyze verify (test_deb.sh); the unit's target on a real box
   # tests and demo: namespaces, pods, clients (lib.sh RIG_TOOLS lists the

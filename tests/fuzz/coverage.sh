@@ -15,7 +15,8 @@ target=${1:-fuzz_packet}
 corpus=${2:-tests/fuzz/corpus/$target}
 pattern=${3:-'\+\+burst_replies;|WorkerEvent::icmp_error_translated\)|DropReason::flow_table_full\)|WorkerEvent::handoff_(in|out)[,)]|\+\+_counters\.evicted_(transitory|established);'}
 build=${COV_BUILD:-build-cov}
-files=(lib/dataplane/worker.cpp lib/dataplane/packet.cpp lib/flow/flow_table.cpp lib/flow/affinity_table.cpp)
+files=(lib/dataplane/worker.cpp lib/dataplane/worker_impl.hpp lib/dataplane/worker_host.cpp lib/dataplane/packet.cpp
+  lib/flow/flow_table.cpp lib/flow/affinity_table.cpp)
 
 if [ ! -f "$build/build.ninja" ]; then
   # No sanitizers: coverage only. The fuzzer's main comes from -fsanitize=fuzzer
