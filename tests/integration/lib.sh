@@ -81,7 +81,7 @@ fi
 # first test, rig_init again): a fresh box must fail here, with the list,
 # not halfway through a test. tools/install-deps.sh installs them.
 # (Debian's kubectl, which tests/k8s may find outside PATH, is kube.sh's to find.)
-RIG_TOOLS=(ip ethtool sysctl ss nginx curl dig iptables iptables-restore jq hping3
+RIG_TOOLS=(ip ethtool sysctl ss ping nginx curl dig iptables iptables-restore jq hping3
     tcpdump timeout sha256sum etcd openssl "$RIG_PYTHON")
 # rig_missing_tools: prints the missing ones and fails, if any.
 rig_missing_tools() {
