@@ -546,6 +546,10 @@ FlowCensus Worker::census() {
     return _impl->census.latest();
 }
 
+uint64_t Worker::heartbeat() const {
+    return _impl->heartbeat.load(std::memory_order_relaxed);
+}
+
 const WorkerCounters& Worker::counters() const {
     return _impl->counters;
 }
@@ -598,6 +602,9 @@ uint32_t Worker::poll_once(uint64_t now) {
         service_hold_queue(now);
         expire_flows(now, kExpiryBudget);
         census_step(now, kCensusBudget);
+        // Single writer: a relaxed load + store, no read-modify-write.
+        w.heartbeat.store(w.heartbeat.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
     }
     w.flush();
     // Nothing from the snapshot or the neighbour view is held past here.

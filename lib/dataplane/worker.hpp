@@ -119,6 +119,10 @@ public:
     void census_step(uint64_t now_tsc, uint32_t budget);
     // The last completed census; one reader thread (the control thread).
     FlowCensus census();
+    // Housekeeping passes of poll_once: they move every kHousekeepingUs
+    // while the loop polls and after each idle sleep, whatever the size of
+    // the flow table (a census pass grows with it). Any thread may read it.
+    uint64_t heartbeat() const;
     WorkerStats stats() const;
     uint16_t index() const;
 

@@ -10,6 +10,7 @@
 #include <rte_ring_elem.h>
 
 #include <array>
+#include <atomic>
 #include <cstring>
 
 #include "dataplane/flow_census.hpp"
@@ -73,6 +74,9 @@ struct Worker::Impl {
     // Housekeeping.
     FlowCensusTaker census;
     uint64_t next_housekeeping = 0;  // TSC; see poll_once
+    // Housekeeping passes, read by the control thread (Worker::heartbeat);
+    // a line of its own, so those reads never touch the packet path's.
+    alignas(64) std::atomic<uint64_t> heartbeat{0};
 
     Impl(const WorkerContext& c, uint16_t i);
 

@@ -10,19 +10,19 @@ namespace svcgw {
 fleet::Observed FleetObserver::observe(const ServiceTable& table, std::span<Worker* const> workers,
                                        const Config& config, uint64_t now_ms) {
     fleet::Observed o;
-    if (_passes.size() != workers.size()) {
-        _passes.assign(workers.size(), 0);
+    if (_heartbeats.size() != workers.size()) {
+        _heartbeats.assign(workers.size(), 0);
         _progress_ms.assign(workers.size(), now_ms);
     }
     o.data_plane_up = !workers.empty();
     for (size_t i = 0; i < workers.size(); ++i) {
-        const uint64_t passes = workers[i]->census().passes;
-        if (passes != _passes[i]) {
-            _passes[i] = passes;
+        const uint64_t heartbeat = workers[i]->heartbeat();
+        if (heartbeat != _heartbeats[i]) {
+            _heartbeats[i] = heartbeat;
             _progress_ms[i] = now_ms;
         }
-        // No pass yet counts as progress from the first look: a worker
-        // starting up gets kWorkerStallMs like any other.
+        // The first look counts as progress: a worker starting up gets
+        // kWorkerStallMs like any other.
         if (now_ms - _progress_ms[i] > kWorkerStallMs) {
             o.data_plane_up = false;
         }

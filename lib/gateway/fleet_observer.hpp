@@ -4,10 +4,12 @@
 // rules with health checks and all_down, not a copy of them), the SNAT addresses and the flows
 // still held.
 //
-// Data plane up = every worker completed a flow census pass (which every
-// loop runs at least once a second, idle or not) within kWorkerStallMs. A
-// worker that stops looping (a bug, a stuck PMD) withdraws the instance's
-// routes; a stopped or killed process is the routers' BFD's to notice.
+// Data plane up = every worker's heartbeat (its loop's housekeeping passes,
+// dataplane/worker.hpp) moved within kWorkerStallMs. A worker that stops
+// looping (a bug, a stuck PMD) withdraws the instance's routes; a stopped or
+// killed process is the routers' BFD's to notice. Not the flow census: a
+// pass over a big table on a busy core can take longer than the bound, and
+// a healthy gateway then withdrew its VIPs.
 //
 // Threading: control thread only.
 #pragma once
@@ -24,8 +26,8 @@ namespace svcgw {
 class ServiceTable;
 class Worker;
 
-// Three census periods (dataplane/worker.cpp kCensusPeriodS = 1 s): one late
-// pass on a loaded box is not a failure.
+// A heartbeat moves every 100 us to 0.5 ms while the loop runs: 3 s without
+// one is a loop that is stuck, not one that is slow on a loaded box.
 constexpr uint64_t kWorkerStallMs = 3000;
 
 class FleetObserver {
@@ -34,7 +36,7 @@ public:
                             const Config& config, uint64_t now_ms);
 
 private:
-    std::vector<uint64_t> _passes;       // per worker: the last census pass count seen
+    std::vector<uint64_t> _heartbeats;   // per worker: the last heartbeat seen
     std::vector<uint64_t> _progress_ms;  // per worker: when it last moved
 };
 

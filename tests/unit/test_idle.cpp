@@ -20,6 +20,7 @@
 #include "dataplane/idle_backoff.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/worker.hpp"
+#include "gateway/fleet_observer.hpp"
 #include "table/service_table.hpp"
 #include "test_eal.hpp"
 
@@ -130,7 +131,7 @@ protected:
         _ctx.service_net_be = htonl(0x0a600000);
         _ctx.service_mask_be = htonl(0xffff0000);
         _ctx.snat_be = {_ctx.address_be};
-        _ctx.conntrack.max_flows = 1024;
+        _ctx.conntrack.max_flows = _max_flows;
         _ctx.table = _table.get();
         _ctx.qsbr = _qsbr;
         _ctx.neighbours = &_published;
@@ -139,7 +140,9 @@ protected:
         _ctx.tsc_hz = rte_get_tsc_hz();
         _ctx.idle = GetParam();
         _worker = std::make_unique<Worker>(_ctx, 0);
-        _thread = std::thread([this] { _worker->run(); });
+        if (_start_loop) {
+            _thread = std::thread([this] { _worker->run(); });
+        }
     }
     void TearDown() override {
         stop();
@@ -176,6 +179,10 @@ protected:
         }
         return true;
     }
+
+    // Set by a derived fixture's constructor, before SetUp.
+    bool _start_loop = true;
+    uint32_t _max_flows = 1024;
 
     rte_rcu_qsbr* _qsbr = nullptr;
     std::unique_ptr<ServiceTable> _table;
@@ -254,6 +261,43 @@ TEST_P(Loop, StopEndsASleepingLoop) {
     stop();
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
 }
+
+// "Data plane up" for route health injection (gateway/fleet_observer.hpp)
+// is the loop's heartbeat: it moves with every housekeeping pass, while a
+// census pass over a big table takes far longer. The loop is driven by
+// hand on a fake clock, as the harness drives it, so the census cannot
+// finish by chance.
+class Heartbeat : public Loop {
+protected:
+    Heartbeat() {
+        _start_loop = false;
+        _max_flows = 1u << 19;  // census: >= 512 steps of kCensusBudget
+    }
+};
+
+TEST_P(Heartbeat, DataPlaneIsUpWhileTheLoopRunsHoweverLongACensusPassTakes) {
+    std::vector<Worker*> workers{_worker.get()};
+    Config config;
+    FleetObserver observer;
+    auto up = [&](uint64_t now_ms) {
+        return observer.observe(*_table, workers, config, now_ms).data_plane_up;
+    };
+    ASSERT_TRUE(up(0));
+    _worker->attach();
+    const uint64_t housekeeping = _ctx.tsc_hz / 10'000;  // 100 us: one pass per poll
+    uint64_t now = rte_rdtsc();
+    for (int i = 0; i < 200; ++i) {
+        _worker->poll_once(now += housekeeping);
+    }
+    _worker->detach();
+    ASSERT_EQ(_worker->census().passes, 0u) << "the premise: no census pass finished";
+    EXPECT_GE(_worker->heartbeat(), 200u);
+    EXPECT_TRUE(up(kWorkerStallMs + 500));
+    // Then no loop for longer than the bound: down.
+    EXPECT_FALSE(up(2 * kWorkerStallMs + 1000));
+}
+
+INSTANTIATE_TEST_SUITE_P(Idle, Heartbeat, ::testing::Values(IdlePolicy::adaptive));
 
 INSTANTIATE_TEST_SUITE_P(Idle, Loop, ::testing::Values(IdlePolicy::poll, IdlePolicy::adaptive),
                          [](const auto& info) {
