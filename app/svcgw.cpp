@@ -196,8 +196,8 @@ Result<Config, Errors> reload_config(const std::string& path, const Config& curr
 std::set<uint32_t> vips_of(const Config& config) {
     std::set<uint32_t> vips;
     for (const ServiceConfig& s : config.services) {
-        if (!s.headless && s.cluster_ip) {
-            vips.insert(htonl(s.cluster_ip->value));
+        for (Ipv4 vip : served_vips(s)) {
+            vips.insert(htonl(vip.value));
         }
     }
     return vips;
@@ -554,12 +554,15 @@ Result<void> Daemon::start_feed() {
         return Unexpected<Error>{access.error()};
     }
     kube::Selection selection{k.cluster_ips, k.load_balancer_class, k.default_class,
-                              k.service_proxy_name};
+                              k.service_proxy_name, k.backends};
+    // Nodes too: any Service may ask for NodePort backends (annotation).
     _feed_sync = std::make_unique<kube::FeedSync>(
-        selection, std::set<kube::Kind>{kube::Kind::service, kube::Kind::endpoint_slice},
+        selection,
+        std::set<kube::Kind>{kube::Kind::service, kube::Kind::endpoint_slice, kube::Kind::node},
         k.batch_window_ms, [](const std::string& line) { log("%s", line.c_str()); });
     kube::FeedOptions options;
     options.access = *access;
+    options.nodes = true;
     // kube-proxy's list filter: unlabelled Services, or only ours when named.
     options.service_label_selector =
         k.service_proxy_name.empty()
@@ -576,6 +579,7 @@ Result<void> Daemon::start_feed() {
         return Unexpected<Error>{feed.error()};
     }
     _feed = std::move(*feed);
+    _feed_sync->set_status_sink(_feed->status_writer());
     log("kubernetes: following %s (%s), DNS waits for the first complete list",
         access->server().c_str(), access->source.c_str());
     return {};
@@ -837,6 +841,9 @@ int Daemon::run() {
             }
             if (_feed != nullptr && events[i].data.fd == _feed->fd()) {
                 _feed_sync->receive(_feed->take());
+                if (kube::StatusWriter* w = _feed->status_writer(); w != nullptr) {
+                    _feed_sync->status_written(w->take_outcomes(), now_unix());
+                }
                 feed_schedule();
                 continue;
             }

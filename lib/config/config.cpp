@@ -180,6 +180,88 @@ std::string_view to_string(ServiceType type) {
     return "ClusterIP";
 }
 
+std::optional<BackendMode> parse_backend_mode(std::string_view text) {
+    if (text == "pods") {
+        return BackendMode::pods;
+    }
+    if (text == "nodeport") {
+        return BackendMode::node_port;
+    }
+    return std::nullopt;
+}
+
+std::optional<TrafficPolicy> parse_traffic_policy(std::string_view text) {
+    if (text == "Cluster") {
+        return TrafficPolicy::cluster;
+    }
+    if (text == "Local") {
+        return TrafficPolicy::local;
+    }
+    return std::nullopt;
+}
+
+std::string_view to_string(TrafficPolicy policy) {
+    return policy == TrafficPolicy::local ? "Local" : "Cluster";
+}
+
+std::optional<Ipv4Range> Ipv4Range::parse(std::string_view text) {
+    if (auto prefix = Ipv4Prefix::parse(text)) {
+        if (prefix->address != prefix->network()) {
+            return std::nullopt;  // host bits set: a typo, not a range
+        }
+        return Ipv4Range{prefix->network(), Ipv4{prefix->network().value | ~prefix->mask()}, true};
+    }
+    size_t dash = text.find('-');
+    if (dash == std::string_view::npos) {
+        return std::nullopt;
+    }
+    auto trim = [](std::string_view t) {
+        while (!t.empty() && t.front() == ' ') {
+            t.remove_prefix(1);
+        }
+        while (!t.empty() && t.back() == ' ') {
+            t.remove_suffix(1);
+        }
+        return t;
+    };
+    auto first = Ipv4::parse(trim(text.substr(0, dash)));
+    auto last = Ipv4::parse(trim(text.substr(dash + 1)));
+    if (!first || !last || *last < *first) {
+        return std::nullopt;
+    }
+    return Ipv4Range{*first, *last, false};
+}
+
+std::string Ipv4Range::str() const {
+    if (from_prefix) {
+        uint8_t length = 32;
+        while (length > 0 && (uint64_t{1} << (32 - length)) < size()) {
+            --length;
+        }
+        return Ipv4Prefix{first, length}.str();
+    }
+    return first.str() + "-" + last.str();
+}
+
+std::vector<Ipv4> served_vips(const ServiceConfig& service) {
+    std::vector<Ipv4> vips;
+    if (service.headless || service.type == ServiceType::external_name) {
+        return vips;
+    }
+    // kube-dns's ClusterIP is the DNS responder's (dns_service), not a VIP.
+    if (service.cluster_ip && service.serve_cluster_ip && !service.dns_service) {
+        vips.push_back(*service.cluster_ip);
+    }
+    for (const auto* list : {&service.load_balancer_ips, &service.external_ips}) {
+        for (Ipv4 ip : *list) {
+            if (std::find(vips.begin(), vips.end(), ip) == vips.end()) {
+                vips.push_back(ip);
+            }
+        }
+    }
+    return vips;
+}
+
 uint16_t EndpointConfig::target_port_for(const ServicePortConfig& service_port) const {
     // The endpoint's own port wins, numeric targetPort or not: kube-proxy
     // forwards to the EndpointSlice's port and never reads targetPort.
@@ -243,7 +325,10 @@ bool ServiceConfig::operator==(const ServiceConfig& other) const {
            headless == other.headless && type == other.type && dns_service == other.dns_service &&
            external_name == other.external_name && session_affinity == other.session_affinity &&
            session_affinity_timeout_s == other.session_affinity_timeout_s && ports == other.ports &&
-           endpoints == other.endpoints;
+           endpoints == other.endpoints && load_balancer_ips == other.load_balancer_ips &&
+           external_ips == other.external_ips && source_ranges == other.source_ranges &&
+           external_traffic_policy == other.external_traffic_policy &&
+           serve_cluster_ip == other.serve_cluster_ip;
 }
 
 Result<Config, Errors> parse_config(std::string_view yaml, const std::string& source_name) {

@@ -31,6 +31,25 @@ enum class SessionAffinity { none, client_ip };  // "None" | "ClientIP"
 enum class ServiceType { cluster_ip, node_port, load_balancer, external_name };
 std::optional<ServiceType> parse_service_type(std::string_view text);
 std::string_view to_string(ServiceType type);
+// Kubernetes' externalTrafficPolicy ("Cluster" | "Local").
+enum class TrafficPolicy { cluster, local };
+std::optional<TrafficPolicy> parse_traffic_policy(std::string_view text);
+std::string_view to_string(TrafficPolicy policy);
+
+// An address range of a load-balancer pool, written as a CIDR or as
+// "FIRST-LAST" (the two forms MetalLB and Cilium LB-IPAM take). A CIDR of
+// /30 or shorter does not hand out its network and broadcast addresses.
+struct Ipv4Range {
+    Ipv4 first;
+    Ipv4 last;
+    bool from_prefix = false;
+
+    static std::optional<Ipv4Range> parse(std::string_view text);
+    bool contains(Ipv4 ip) const { return first <= ip && ip <= last; }
+    uint64_t size() const { return uint64_t{last.value} - first.value + 1; }
+    std::string str() const;
+    bool operator==(const Ipv4Range&) const = default;
+};
 
 // Where a value was written, so that checks run after parsing can still point
 // at file:line:col. Keys are typed paths relative to the owning object
@@ -83,6 +102,8 @@ struct PuntConfig {
 struct NetworkConfig {
     Ipv4Prefix service_cidr{Ipv4{0x0a600000}, 16};  // 10.96.0.0/16
     std::vector<Ipv4> snat_addresses;               // empty = the port's own address
+    // Where LoadBalancer Services without an address get one (issue 11 §2).
+    std::vector<Ipv4Range> lb_pools;
 };
 
 struct MaglevConfig {
@@ -114,6 +135,11 @@ struct MetricsConfig {
 
 // The Kubernetes feed (issue 11): svcgw follows a cluster's Services and
 // EndpointSlices through list+watch. Restart-only, like `api`.
+// Where the feed sends a Service's traffic (issue 11 §3): to its pods, or
+// through the cluster's nodes on its nodePorts (pods not routable here).
+enum class BackendMode { pods, node_port };
+std::optional<BackendMode> parse_backend_mode(std::string_view text);  // "pods" | "nodeport"
+
 struct KubernetesConfig {
     bool enabled = false;
     std::string kubeconfig;    // "" = in-cluster (service account files and env)
@@ -124,6 +150,7 @@ struct KubernetesConfig {
     uint32_t batch_window_ms = 5;     // at most one publish per window (1 .. 10)
     uint32_t watch_timeout_s = 300;   // server-side watch timeout (timeoutSeconds)
     uint32_t backoff_max_ms = 30000;  // reconnect back-off cap
+    BackendMode backends = BackendMode::pods;  // per Service: annotation svcgw.io/backends
 };
 
 // Active health check of a service port's backends (native `health_check`,
@@ -172,6 +199,7 @@ struct ServicePortConfig {
     Protocol protocol = Protocol::tcp;
     std::optional<HealthCheckConfig> health_check = std::nullopt;  // none = not probed
     AllDownPolicy all_down = AllDownPolicy::fail_open;
+    uint16_t node_port = 0;  // the cluster's nodePort (NodePort backends); 0 = none
 
     bool operator==(const ServicePortConfig&) const = default;
 };
@@ -254,6 +282,17 @@ struct ServiceConfig {
     // Its clusterIP is dns.cluster_ip (kube-dns): svcgw's own DNS responder
     // answers there, so it gets no VIP. Set by validation.
     bool dns_service = false;
+    // Addresses served beside the ClusterIP (issue 11 §2): load-balancer
+    // VIPs (type LoadBalancer; none given = one from network.lb_pools) and
+    // external IPs (any type). Both may lie outside service_cidr.
+    std::vector<Ipv4> load_balancer_ips;
+    std::vector<Ipv4> external_ips;
+    // Clients that may open flows to the load-balancer VIPs; empty = any.
+    std::vector<Ipv4Prefix> source_ranges;
+    TrafficPolicy external_traffic_policy = TrafficPolicy::cluster;
+    // false: the ClusterIP is the cluster's own (kube-proxy answers it) and
+    // only the addresses above are served (the feed's LoadBalancer mode).
+    bool serve_cluster_ip = true;
     SourceMap locations;  // keys relative to the service ("ports[0].port"); not compared
     // Fields svcgw does not honour (internalTrafficPolicy: Local, a node
     // port, ...): reported at load and by describe, never dropped silently.
@@ -303,6 +342,10 @@ struct ServiceSet {
     std::vector<EndpointSliceConfig> slices;
     std::vector<SkippedObject> skipped;
 };
+// Every address a service answers on: its ClusterIP (when served), then its
+// load-balancer VIPs and external IPs. The one rule the VIP table, the
+// duplicate check and conflict attribution share.
+std::vector<Ipv4> served_vips(const ServiceConfig& service);
 
 struct Config {
     std::string source;  // file name the config came from, for messages

@@ -30,15 +30,14 @@ const std::vector<std::string_view> kIgnoredMetadata = {"uid",
                                                         "deletionTimestamp",
                                                         "deletionGracePeriodSeconds"};
 
-// Service spec fields about traffic from outside the cluster (node ports,
-// load-balancer addresses): svcgw serves the ClusterIP part only, so each
-// one present is named in the object's warning.
-const std::vector<std::string_view> kExternalServiceSpec = {"externalIPs",
-                                                            "loadBalancerIP",
-                                                            "loadBalancerSourceRanges",
-                                                            "loadBalancerClass",
-                                                            "externalTrafficPolicy",
-                                                            "healthCheckNodePort",
+// Service spec fields about traffic from outside the cluster that svcgw
+// serves (issue 11 §2; read by read_load_balancer). loadBalancerClass says
+// which load balancer serves it: a manifest given to svcgw is served.
+const std::vector<std::string_view> kLoadBalancerSpec = {
+    "externalIPs", "loadBalancerIP", "loadBalancerSourceRanges", "externalTrafficPolicy"};
+// ...and the ones it does not (kube-proxy's health checks and node ports
+// of the cluster): each one present is named in the object's warning.
+const std::vector<std::string_view> kExternalServiceSpec = {"healthCheckNodePort",
                                                             "allocateLoadBalancerNodePorts"};
 
 void check_api_version(Reader& r, const Fields& f, std::string_view expected) {
@@ -75,24 +74,6 @@ std::string scalars(const YAML::Node& node) {
         for (const auto& item : node) {
             if (item.IsScalar()) {
                 out += (out.empty() ? "" : ", ") + item.Scalar();
-            }
-        }
-    }
-    return out;
-}
-
-// status.loadBalancer.ingress[].ip|hostname of an exported LoadBalancer.
-std::string ingress_of(const YAML::Node& doc) {
-    std::string out;
-    auto status = node_at(doc, "status");
-    auto lb = status ? node_at(*status, "loadBalancer") : std::nullopt;
-    auto ingress = lb ? node_at(*lb, "ingress") : std::nullopt;
-    if (ingress && ingress->IsSequence()) {
-        for (const auto& item : *ingress) {
-            auto ip = scalar_at(item, "ip");
-            auto host = ip ? ip : scalar_at(item, "hostname");
-            if (host) {
-                out += (out.empty() ? "" : ", ") + *host;
             }
         }
     }
@@ -216,9 +197,8 @@ void read_session_affinity(Reader& r, const Fields& spec, ServiceConfig& svc) {
     }
 }
 
-// spec.ports; node ports are collected for the warning.
-void read_service_ports(Reader& r, const Fields& spec, ServiceConfig& svc,
-                        std::string& node_ports) {
+// spec.ports.
+void read_service_ports(Reader& r, const Fields& spec, ServiceConfig& svc) {
     SourceMap& src = svc.locations;
     auto ports = spec.get("ports");
     if (!ports) {
@@ -274,9 +254,11 @@ void read_service_ports(Reader& r, const Fields& spec, ServiceConfig& svc,
                    protocol.has_value());
             sp.protocol = protocol.value_or(sp.protocol);
         }
-        if (auto node = pf.get("nodePort"); node && node->IsScalar()) {
-            node_ports += (node_ports.empty() ? "" : ", ") + node->Scalar() + "/" +
-                          std::string(to_string(sp.protocol));
+        if (auto node = pf.get("nodePort")) {  // NodePort backends (issue 11 §3)
+            auto port = r.integer(*node, pf.path("nodePort"), 1, kU16Max);
+            record(src, r, key_path(typed, "node_port"), pf.path("nodePort"), *node,
+                   port.has_value());
+            sp.node_port = static_cast<uint16_t>(port.value_or(0));
         }
         svc.ports.push_back(std::move(sp));
     }
@@ -291,7 +273,7 @@ ServiceConfig KubernetesDocuments::decode_service(const YAML::Node& doc,
     svc.kubernetes_object = true;
     SourceMap& src = svc.locations;
     record(src, r, "", prefix, doc);
-    Fields top(r, doc, prefix, {"apiVersion", "kind", "metadata", "spec"}, {"status"});
+    Fields top(r, doc, prefix, {"apiVersion", "kind", "metadata", "spec", "status"});
     check_api_version(r, top, "v1");
 
     YAML::Node annotations;  // svcgw.io/health-check-*, applied once the ports are read
@@ -337,8 +319,9 @@ ServiceConfig KubernetesDocuments::decode_service(const YAML::Node& doc,
                 concat({"type", "clusterIP", "clusterIPs", "externalName", "ports",
                         "sessionAffinity", "sessionAffinityConfig", "internalTrafficPolicy",
                         "trafficDistribution", "ipFamilies"},
-                       kExternalServiceSpec),
-                {"selector", "ipFamilyPolicy", "publishNotReadyAddresses"});
+                       concat(kLoadBalancerSpec, kExternalServiceSpec)),
+                {"selector", "ipFamilyPolicy", "publishNotReadyAddresses", "loadBalancerClass"});
+    read_load_balancer(spec, top, svc);
     if (auto node = spec.get("type")) {
         auto type = read_service_type(r, *node, spec.path("type"));
         record(src, r, "type", spec.path("type"), *node, type.has_value());
@@ -351,8 +334,7 @@ ServiceConfig KubernetesDocuments::decode_service(const YAML::Node& doc,
     }
     const bool v6_warned = read_cluster_ips(r, spec, svc);
     read_session_affinity(r, spec, svc);
-    std::string node_ports;
-    read_service_ports(r, spec, svc, node_ports);
+    read_service_ports(r, spec, svc);
 
     // What svcgw serves of the rest: the ClusterIP part, as kube-proxy does
     // for every type; each unserved field is named.
@@ -378,9 +360,6 @@ ServiceConfig KubernetesDocuments::decode_service(const YAML::Node& doc,
         }
     }
     std::string unserved;
-    if (!node_ports.empty()) {
-        unserved += "node ports " + node_ports;
-    }
     for (std::string_view key : kExternalServiceSpec) {
         if (auto node = spec.get(key)) {
             std::string value = scalars(*node);
@@ -388,17 +367,78 @@ ServiceConfig KubernetesDocuments::decode_service(const YAML::Node& doc,
                         (value.empty() ? "" : " " + value);
         }
     }
-    if (std::string ingress = ingress_of(doc); !ingress.empty()) {
-        unserved +=
-            (unserved.empty() ? "" : "; ") + std::string("status.loadBalancer.ingress ") + ingress;
-    }
     if (!unserved.empty()) {
-        warn(svc.warnings, r, *spec_node, spec.path(),
-             "type " + std::string(to_string(svc.type)) +
-                 ": svcgw serves the ClusterIP part only; not served: " + unserved);
+        warn(svc.warnings, r, *spec_node, spec.path(), "not honoured: " + unserved);
     }
     apply_health_annotations(r, annotations, annotations_path, svc);
     return svc;
+}
+
+void KubernetesDocuments::read_load_balancer(const Fields& spec, const Fields& top,
+                                             ServiceConfig& svc) {
+    Reader& r = _reader;
+    SourceMap& src = svc.locations;
+    if (auto node = spec.get("externalIPs")) {
+        svc.external_ips =
+            read_ipv4_list(r, *node, spec.path("externalIPs"), src, "external_ips");
+    }
+    if (auto node = spec.get("loadBalancerSourceRanges")) {
+        svc.source_ranges = read_source_ranges(r, *node, spec.path("loadBalancerSourceRanges"),
+                                               src, "source_ranges");
+    }
+    if (auto node = spec.get("externalTrafficPolicy")) {
+        auto policy = read_traffic_policy(r, *node, spec.path("externalTrafficPolicy"));
+        record(src, r, "external_traffic_policy", spec.path("externalTrafficPolicy"), *node,
+               policy.has_value());
+        svc.external_traffic_policy = policy.value_or(svc.external_traffic_policy);
+    }
+    // The VIP: the one asked for (spec.loadBalancerIP), else the ones the
+    // load balancer reported (status), so a Service keeps its address
+    // across restarts and moves between implementations with it.
+    if (auto node = spec.get("loadBalancerIP")) {
+        auto text = r.string(*node, spec.path("loadBalancerIP"));
+        if (text && !text->empty()) {
+            auto ip = r.ipv4(*node, spec.path("loadBalancerIP"));
+            record(src, r, "load_balancer_ips[0]", spec.path("loadBalancerIP"), *node,
+                   ip.has_value());
+            if (ip) {
+                svc.load_balancer_ips.push_back(*ip);
+            }
+            return;
+        }
+    }
+    auto status = top.get("status");
+    if (!status || !r.expect_map(*status, top.path("status"))) {
+        return;
+    }
+    Fields st(r, *status, top.path("status"), {"loadBalancer"}, {"conditions"});
+    auto lb = st.get("loadBalancer");
+    if (!lb || !r.expect_map(*lb, st.path("loadBalancer"))) {
+        return;
+    }
+    Fields lf(r, *lb, st.path("loadBalancer"), {"ingress"});
+    auto ingress = lf.get("ingress");
+    if (!ingress || !r.expect_seq(*ingress, lf.path("ingress"))) {
+        return;
+    }
+    for (size_t i = 0; i < ingress->size(); ++i) {
+        std::string path = index_path(lf.path("ingress"), i);
+        if (!r.expect_map((*ingress)[i], path)) {
+            continue;
+        }
+        Fields entry(r, (*ingress)[i], path, {"ip"}, {"hostname", "ipMode", "ports"});
+        auto node = entry.get("ip");
+        auto text = node ? r.string(*node, entry.path("ip")) : std::nullopt;
+        if (!text || text->find(':') != std::string::npos) {
+            continue;  // a hostname-only entry (cloud LBs), or IPv6: nothing to serve here
+        }
+        auto ip = r.ipv4(*node, entry.path("ip"));
+        record(src, r, index_path("load_balancer_ips", svc.load_balancer_ips.size()),
+               entry.path("ip"), *node, ip.has_value());
+        if (ip) {
+            svc.load_balancer_ips.push_back(*ip);
+        }
+    }
 }
 
 std::optional<EndpointSliceConfig> KubernetesDocuments::decode_slice(const YAML::Node& doc,

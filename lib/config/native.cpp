@@ -179,9 +179,10 @@ ServicePortConfig parse_service_port(Reader& r, const YAML::Node& node, const st
         return sp;
     }
     Fields f(r, node, path,
-             {"name", "port", "target_port", "protocol", "health_check", "all_down"});
+             {"name", "port", "target_port", "protocol", "node_port", "health_check", "all_down"});
     FieldReader read(r, source, typed);
     assign(sp.name, read.string(f, "name"));
+    assign(sp.node_port, read.integer(f, "node_port", 1, kU16Max));
     if (auto port = read.integer(f, "port", 1, kU16Max)) {
         sp.port = static_cast<uint16_t>(*port);
     } else if (!f.has("port")) {
@@ -326,6 +327,56 @@ std::optional<ServiceType> read_service_type(Reader& reader, const YAML::Node& n
     return std::nullopt;
 }
 
+std::optional<TrafficPolicy> read_traffic_policy(Reader& reader, const YAML::Node& node,
+                                                 const std::string& path) {
+    auto text = reader.string(node, path);
+    if (!text) {
+        return std::nullopt;
+    }
+    if (auto policy = parse_traffic_policy(*text)) {
+        return policy;
+    }
+    reader.error(node, path, "unknown traffic policy '" + *text + "' (Cluster or Local)");
+    return std::nullopt;
+}
+
+std::vector<Ipv4> read_ipv4_list(Reader& reader, const YAML::Node& seq, const std::string& path,
+                                 SourceMap& source, const std::string& typed) {
+    std::vector<Ipv4> out;
+    record(source, reader, typed, path, seq, seq.IsSequence());
+    if (!reader.expect_seq(seq, path)) {
+        return out;
+    }
+    for (size_t i = 0; i < seq.size(); ++i) {
+        std::string item = index_path(path, i);
+        auto ip = reader.ipv4(seq[i], item);
+        record(source, reader, index_path(typed, i), item, seq[i], ip.has_value());
+        if (ip) {
+            out.push_back(*ip);
+        }
+    }
+    return out;
+}
+
+std::vector<Ipv4Prefix> read_source_ranges(Reader& reader, const YAML::Node& seq,
+                                           const std::string& path, SourceMap& source,
+                                           const std::string& typed) {
+    std::vector<Ipv4Prefix> out;
+    record(source, reader, typed, path, seq, seq.IsSequence());
+    if (!reader.expect_seq(seq, path)) {
+        return out;
+    }
+    for (size_t i = 0; i < seq.size(); ++i) {
+        std::string item = index_path(path, i);
+        auto prefix = reader.prefix(seq[i], item);
+        record(source, reader, index_path(typed, i), item, seq[i], prefix.has_value());
+        if (prefix) {
+            out.push_back(Ipv4Prefix{prefix->network(), prefix->length});
+        }
+    }
+    return out;
+}
+
 std::optional<TargetPort> read_target_port(Reader& reader, const YAML::Node& node,
                                            const std::string& path) {
     if (!node.IsScalar()) {
@@ -365,7 +416,8 @@ std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& se
         }
         Fields f(r, node, svc_path,
                  {"name", "namespace", "type", "cluster_ip", "external_name", "session_affinity",
-                  "session_affinity_timeout_s", "ports", "endpoints"});
+                  "session_affinity_timeout_s", "ports", "endpoints", "load_balancer_ips",
+                  "external_ips", "source_ranges", "external_traffic_policy", "serve_cluster_ip"});
         FieldReader read(r, svc.locations, "");
         if (auto name = read.string(f, "name")) {
             svc.name = *name;
@@ -418,6 +470,22 @@ std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& se
                 }));
         assign(svc.session_affinity_timeout_s,
                read.integer(f, "session_affinity_timeout_s", 0, kU32Max));
+        for (auto [key, target] : {std::pair{"load_balancer_ips", &svc.load_balancer_ips},
+                                   {"external_ips", &svc.external_ips}}) {
+            if (auto list = f.get(key)) {
+                *target = read_ipv4_list(r, *list, f.path(key), svc.locations, key);
+            }
+        }
+        if (auto list = f.get("source_ranges")) {
+            svc.source_ranges = read_source_ranges(r, *list, f.path("source_ranges"),
+                                                   svc.locations, "source_ranges");
+        }
+        assign(svc.external_traffic_policy,
+               read.read(f, "external_traffic_policy", "external_traffic_policy",
+                         [&](const YAML::Node& n, const std::string& p) {
+                             return read_traffic_policy(r, n, p);
+                         }));
+        assign(svc.serve_cluster_ip, read.boolean(f, "serve_cluster_ip"));
         if (auto ports = f.get("ports")) {
             record(svc.locations, r, "ports", f.path("ports"), *ports, ports->IsSequence());
             if (r.expect_seq(*ports, f.path("ports"))) {
@@ -475,7 +543,7 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
         record(src, r, "ports", "ports", *ports, ports->IsSequence());
         config.ports = parse_ports(r, *ports, src);
     }
-    if (auto f = section("network", {"service_cidr", "snat_addresses"})) {
+    if (auto f = section("network", {"service_cidr", "snat_addresses", "lb_pools"})) {
         FieldReader read(r, src, "network");
         assign(config.network.service_cidr, read.prefix(*f, "service_cidr"));
         if (auto snat = f->get("snat_addresses");
@@ -486,6 +554,23 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
                 record(src, r, path, path, (*snat)[i], ip.has_value());
                 if (ip) {
                     config.network.snat_addresses.push_back(*ip);
+                }
+            }
+        }
+        if (auto pools = f->get("lb_pools"); pools && r.expect_seq(*pools, f->path("lb_pools"))) {
+            for (size_t i = 0; i < pools->size(); ++i) {
+                std::string path = index_path(f->path("lb_pools"), i);
+                auto text = r.string((*pools)[i], path);
+                auto range = text ? Ipv4Range::parse(*text) : std::nullopt;
+                if (text && !range) {
+                    r.error((*pools)[i], path,
+                            "invalid pool '" + *text +
+                                "' (a CIDR without host bits, e.g. 192.0.2.0/28, or FIRST-LAST, "
+                                "e.g. 192.0.2.10-192.0.2.20)");
+                }
+                record(src, r, path, path, (*pools)[i], range.has_value());
+                if (range) {
+                    config.network.lb_pools.push_back(*range);
                 }
             }
         }
@@ -542,7 +627,7 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
     if (auto f =
             section("kubernetes", {"enabled", "kubeconfig", "cluster_ips", "load_balancer_class",
                                    "default_class", "service_proxy_name", "batch_window_ms",
-                                   "watch_timeout_s", "backoff_max_ms"})) {
+                                   "watch_timeout_s", "backoff_max_ms", "backends"})) {
         FieldReader read(r, src, "kubernetes");
         KubernetesConfig& k = config.kubernetes;
         assign(k.enabled, read.boolean(*f, "enabled"));
@@ -554,6 +639,16 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
         assign(k.batch_window_ms, read.integer(*f, "batch_window_ms", 1, kMaxBatchWindowMs));
         assign(k.watch_timeout_s, read.integer(*f, "watch_timeout_s", 1, kMaxWatchTimeoutS));
         assign(k.backoff_max_ms, read.integer(*f, "backoff_max_ms", 100, kU32Max));
+        assign(k.backends, read.read(*f, "backends", "backends",
+                                     [&](const YAML::Node& n, const std::string& p) {
+                                         auto text = r.string(n, p);
+                                         auto mode = text ? parse_backend_mode(*text) : std::nullopt;
+                                         if (text && !mode) {
+                                             r.error(n, p, "unknown backends '" + *text +
+                                                               "' (pods or nodeport)");
+                                         }
+                                         return mode;
+                                     }));
     }
     if (auto f = section("fleet", {"announce", "bird_socket", "routes_file", "drain_file",
                                    "drain_deadline_s", "generation"})) {

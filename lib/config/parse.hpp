@@ -22,6 +22,17 @@ std::optional<Protocol> read_protocol(Reader& reader, const YAML::Node& node,
 // "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName".
 std::optional<ServiceType> read_service_type(Reader& reader, const YAML::Node& node,
                                              const std::string& path);
+// "Cluster" | "Local".
+std::optional<TrafficPolicy> read_traffic_policy(Reader& reader, const YAML::Node& node,
+                                                 const std::string& path);
+// Address lists (load-balancer IPs, external IPs, source ranges, pools):
+// each item recorded as `typed`[i]. Source ranges keep their network part
+// (Kubernetes accepts host bits there).
+std::vector<Ipv4> read_ipv4_list(Reader& reader, const YAML::Node& seq, const std::string& path,
+                                 SourceMap& source, const std::string& typed);
+std::vector<Ipv4Prefix> read_source_ranges(Reader& reader, const YAML::Node& seq,
+                                           const std::string& path, SourceMap& source,
+                                           const std::string& typed);
 // A targetPort: an integer, or a string naming a port (Kubernetes IntOrString).
 struct TargetPort {
     uint16_t number = 0;
@@ -75,6 +86,8 @@ public:
 
 private:
     void add_object(const YAML::Node& doc, const std::string& fallback_path, bool in_list);
+    // spec.loadBalancerIP / status ingress, externalIPs, source ranges, policy.
+    void read_load_balancer(const Fields& spec, const Fields& top, ServiceConfig& svc);
 
     Reader& _reader;
     std::vector<ServiceConfig> _services;

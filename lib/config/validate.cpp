@@ -11,6 +11,7 @@
 
 #include "common/hash.hpp"
 #include "config/config.hpp"
+#include "config/load_balancer.hpp"
 #include "config/rules.hpp"
 
 namespace svcgw {
@@ -55,14 +56,6 @@ uint64_t next_prime(uint64_t n) {
     return n;
 }
 
-bool overlaps(const Ipv4Prefix& a, const Ipv4Prefix& b) {
-    return a.length <= b.length ? a.contains(b.network()) : b.contains(a.network());
-}
-
-Ipv4 broadcast(const Ipv4Prefix& p) {
-    return Ipv4{p.network().value | ~p.mask()};
-}
-
 // Errors, each with the index of the service it is blamed on (or none).
 struct Verdict {
     static constexpr size_t kNoService = static_cast<size_t>(-1);
@@ -79,6 +72,7 @@ public:
         check_dpdk();
         check_ports();
         check_network();
+        check_lb_pools(_config, _cidr_ok, config_reporter());
         check_maglev_conntrack();
         check_dns();
         check_listen("api.listen", _config.api.listen);
@@ -97,6 +91,9 @@ public:
         check_across_services();
         if (_errors.empty()) {
             allocate(previous);
+        }
+        if (_errors.empty()) {
+            allocate_lb_ips(_config, previous, service_reporter());
         }
         return Verdict{std::move(_errors), std::move(_blame)};
     }
@@ -146,6 +143,17 @@ private:
         report(_config.services[i].locations, "services[" + std::to_string(i) + "]", key,
                std::move(message));
         _blame.resize(_errors.size(), i);
+    }
+
+    ConfigReport config_reporter() {
+        return [this](const std::string& key, std::string message) {
+            config_error(key, std::move(message));
+        };
+    }
+    ServiceReport service_reporter() {
+        return [this](size_t i, const std::string& key, std::string message) {
+            service_error(i, key, std::move(message));
+        };
     }
 
     bool skippable(size_t i) const {
@@ -400,7 +408,10 @@ private:
                           "a headless service (cluster_ip None) has no cluster IP");
         }
         check_service_type(i);
-        if (svc.cluster_ip && valid(svc.locations, "cluster_ip") && _cidr_ok) {
+        check_external_addresses(_config, i, _cidr_ok, service_reporter());
+        // A ClusterIP svcgw does not serve is the cluster's business.
+        if (svc.cluster_ip && svc.serve_cluster_ip && valid(svc.locations, "cluster_ip") &&
+            _cidr_ok) {
             Ipv4 ip = *svc.cluster_ip;
             if (!cidr.contains(ip)) {
                 service_error(i, "cluster_ip",
@@ -576,16 +587,17 @@ private:
                 service_error(blamed, "name",
                               "duplicate service " + svc.key() + " (also " + display(other) + ")");
             }
-            if (!svc.cluster_ip || svc.headless) {
-                continue;
+            std::vector<Ipv4> addresses = served_vips(svc);
+            if (svc.dns_service && svc.cluster_ip) {
+                addresses.push_back(*svc.cluster_ip);  // the responder's: still one owner
             }
+            for (Ipv4 vip : addresses) {
             for (size_t j = 0; j < svc.ports.size(); ++j) {
                 const ServicePortConfig& sp = svc.ports[j];
                 if (sp.port == 0) {
                     continue;
                 }
-                auto [it, fresh] =
-                    vips.emplace(std::tuple{*svc.cluster_ip, sp.port, sp.protocol}, i);
+                auto [it, fresh] = vips.emplace(std::tuple{vip, sp.port, sp.protocol}, i);
                 if (!fresh && it->second != i) {
                     const size_t blamed = culprit(it->second, i);
                     const size_t other = blamed == i ? it->second : i;
@@ -600,13 +612,15 @@ private:
                         }
                     }
                     service_error(blamed, "ports[" + std::to_string(at) + "].port",
-                                  svc.cluster_ip->str() + ":" + std::to_string(sp.port) + "/" +
+                                  vip.str() + ":" + std::to_string(sp.port) + "/" +
                                       std::string(to_string(sp.protocol)) +
                                       " is already used by service " +
                                       _config.services[other].key() + " (" + display(other) + ")");
                 }
             }
+            }
         }
+        check_endpoints_off_vips(_config, service_reporter());
     }
 
     void allocate(const std::vector<ServiceConfig>& previous) {
@@ -621,7 +635,8 @@ private:
             const ServiceConfig& svc = _config.services[i];
             if (svc.cluster_ip) {
                 taken.insert(svc.cluster_ip->value);  // explicit IPs first
-            } else if (!svc.headless && svc.type != ServiceType::external_name) {
+            } else if (!svc.headless && svc.type != ServiceType::external_name &&
+                       svc.serve_cluster_ip) {
                 pending.push_back(i);
             }
         }

@@ -89,6 +89,33 @@ json warnings_json(const Errors& warnings) {
     return out;
 }
 
+// The addresses served beside the ClusterIP (issue 11 §2), only when set,
+// in the native keys: a GET's output PUT back is the same service.
+void add_external_part(json& out, const ServiceConfig& s) {
+    auto texts = [](const auto& list) {
+        json a = json::array();
+        for (const auto& item : list) {
+            a.push_back(item.str());
+        }
+        return a;
+    };
+    if (!s.load_balancer_ips.empty()) {
+        out["load_balancer_ips"] = texts(s.load_balancer_ips);
+    }
+    if (!s.external_ips.empty()) {
+        out["external_ips"] = texts(s.external_ips);
+    }
+    if (!s.source_ranges.empty()) {
+        out["source_ranges"] = texts(s.source_ranges);
+    }
+    if (s.external_traffic_policy != TrafficPolicy::cluster) {
+        out["external_traffic_policy"] = std::string(to_string(s.external_traffic_policy));
+    }
+    if (!s.serve_cluster_ip) {
+        out["serve_cluster_ip"] = false;
+    }
+}
+
 json service_to_json(const ServiceRecord& r, const ControlState& state) {
     const ServiceConfig& s = r.config;
     json ports = json::array();
@@ -96,6 +123,9 @@ json service_to_json(const ServiceRecord& r, const ControlState& state) {
         json port{{"port", p.port}, {"protocol", std::string(to_string(p.protocol))}};
         if (!p.name.empty()) {
             port["name"] = p.name;
+        }
+        if (p.node_port != 0) {
+            port["node_port"] = p.node_port;
         }
         if (!p.target_port_name.empty()) {
             port["target_port"] = p.target_port_name;
@@ -150,6 +180,7 @@ json service_to_json(const ServiceRecord& r, const ControlState& state) {
     if (Errors warnings = state.warnings(r); !warnings.empty()) {
         out["warnings"] = warnings_json(warnings);
     }
+    add_external_part(out, s);
     return out;
 }
 
@@ -259,6 +290,8 @@ json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::s
         out["kubernetes"] = json{{"synced", k.synced},        {"kinds", std::move(kinds)},
                                  {"publishes", k.publishes},  {"rejected", k.rejected},
                                  {"invalid", k.invalid},      {"publish_errors", k.publish_errors},
+                                 {"status_updates", k.status_updates},
+                                 {"status_errors", k.status_errors},
                                  {"lag_count", k.lag_count},  {"lag_p50_us", k.lag_p50_us},
                                  {"lag_p99_us", k.lag_p99_us}};
     }

@@ -150,6 +150,24 @@ std::string service_ip(const json& s) {
     return ip.empty() ? "<none>" : ip;
 }
 
+// kubectl's EXTERNAL-IP: an ExternalName's name; else the load-balancer
+// and external addresses, or <pending> for a LoadBalancer without one.
+std::string external_column(const json& s) {
+    if (s.contains("external_name")) {
+        return s["external_name"].get<std::string>();
+    }
+    std::string out;
+    for (const char* key : {"load_balancer_ips", "external_ips"}) {
+        for (const auto& ip : s.value(key, json::array())) {
+            out += (out.empty() ? "" : ",") + ip.get<std::string>();
+        }
+    }
+    if (out.empty()) {
+        return s.value("type", "") == "LoadBalancer" ? "<pending>" : "<none>";
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string format_endpoints(const json& service) {
@@ -222,7 +240,7 @@ std::string services_table(const json& items, const GetOptions& o, int64_t now) 
             s.value("name", ""),
             s.value("type", std::string("ClusterIP")),
             service_ip(s),
-            s.value("external_name", std::string("<none>")),
+            external_column(s),
             format_ports(s.value("ports", json::array())),
             format_age(age_seconds(s.value("creationTimestamp", ""), now))};
         if (o.wide) {

@@ -16,7 +16,9 @@ ServiceConfig dns_view(const ServiceConfig& service) {
     if (service.type == ServiceType::external_name) {
         return view;  // a CNAME: nothing else reaches DNS
     }
-    view.cluster_ip = service.headless ? std::nullopt : service.cluster_ip;
+    // A ClusterIP svcgw does not serve (the cluster's) is not answered here.
+    view.cluster_ip =
+        service.headless || !service.serve_cluster_ip ? std::nullopt : service.cluster_ip;
     for (const ServicePortConfig& port : service.ports) {
         if (port.name.empty()) {
             continue;  // no SRV record

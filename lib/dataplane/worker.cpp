@@ -115,6 +115,10 @@ Flow* Worker::Impl::open_flow(rte_mbuf* m, uint8_t* frame, const pkt::Parsed& p,
         drop(m, DropReason::not_for_us);  // never open a flow with a RST
         return nullptr;
     }
+    if (!svc.source_filter().allows(key.dst_ip, key.src_ip)) [[unlikely]] {
+        drop(m, DropReason::source_range);
+        return nullptr;
+    }
     const uint32_t key_hash = flow_hash(key);
     int idx = pick_backend(sp, key, key_hash);
     if (idx < 0) {

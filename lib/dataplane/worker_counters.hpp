@@ -57,7 +57,8 @@ namespace svcgw {
     X(ttl_expired)          /* TTL would reach zero on forwarding */                   \
     X(no_endpoint)          /* service without eligible backend (reject sent) */       \
     X(all_down)             /* every backend probe-down, all_down: reject (sent) */    \
-    X(no_service)           /* service CIDR address that is not a live VIP:port */     \
+    X(no_service)           /* service address (CIDR or VIP) not a live VIP:port */    \
+    X(source_range)         /* new flow to an LB VIP from outside its source ranges */ \
     X(no_target_port)       /* backend does not serve the service port */              \
     X(flow_table_full)      /* flow index had no room for a new connection's keys */   \
     X(flow_conflict)        /* a new connection's key belongs to a live flow */        \

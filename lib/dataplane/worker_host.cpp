@@ -56,9 +56,10 @@ void Worker::Impl::not_translated(rte_mbuf* m, const pkt::Parsed& p) {
     if (for_kernel(p) && to_kernel(m, p)) {
         return;
     }
-    if (in_service_cidr(p.key.dst_ip)) {
-        // A ClusterIP that is not (or no longer) a live VIP:port: refuse
-        // so clients fail fast instead of hanging.
+    if (in_service_cidr(p.key.dst_ip) || ctx.table->is_vip(p.key.dst_ip)) {
+        // A ClusterIP that is not (or no longer) a live VIP:port, or a port
+        // a load-balancer VIP does not serve: refuse so clients fail fast
+        // instead of hanging.
         reject(m, rte_pktmbuf_mtod(m, uint8_t*), p, DropReason::no_service);
         return;
     }

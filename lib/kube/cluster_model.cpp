@@ -1,5 +1,7 @@
 #include "kube/cluster_model.hpp"
 
+#include "kube/node_backends.hpp"
+
 namespace svcgw::kube {
 
 namespace {
@@ -61,6 +63,13 @@ void ClusterModel::upsert(Object object) {
     switch (object.kind) {
         case Kind::service: {
             auto& watched = std::get<WatchedService>(object.value);
+            if (mode(watched) == BackendMode::node_port) {
+                if (std::string why = node_port_problem(watched.config); !why.empty()) {
+                    object.errors.push_back(Error{"Service/" + object.key + ".spec.ports", why, {}});
+                    upsert(std::move(object));  // reported and skipped as a bad object
+                    return;
+                }
+            }
             _bad_services.erase(object.key);
             auto it = _services.find(object.key);
             if (it == _services.end() || !(it->second == watched)) {
@@ -81,7 +90,11 @@ void ClusterModel::upsert(Object object) {
         }
         case Kind::node: {
             auto& node = std::get<NodeInfo>(object.value);
-            _nodes.insert_or_assign(object.key, std::move(node));
+            auto it = _nodes.find(object.key);
+            if (it == _nodes.end() || !(it->second == node)) {
+                _nodes.insert_or_assign(object.key, std::move(node));
+                nodes_changed();
+            }
             break;
         }
     }
@@ -105,8 +118,18 @@ void ClusterModel::remove(const Object& object) {
             drop_slice(object.key);
             break;
         case Kind::node:
-            _nodes.erase(object.key);
+            if (_nodes.erase(object.key) != 0) {
+                nodes_changed();
+            }
             break;
+    }
+}
+
+void ClusterModel::nodes_changed() {
+    for (const auto& [key, service] : _services) {
+        if (mode(service) == BackendMode::node_port) {
+            _dirty.insert(key);
+        }
     }
 }
 
@@ -156,15 +179,40 @@ void ClusterModel::relisted(Kind kind, std::vector<Object> objects) {
 
 std::optional<ServiceConfig> ClusterModel::desired(const std::string& key) const {
     auto it = _services.find(key);
-    if (it == _services.end() || owns(_selection, it->second.meta) == Ownership::none) {
+    const Ownership ownership =
+        it == _services.end() ? Ownership::none : owns(_selection, it->second.meta);
+    if (ownership == Ownership::none) {
         return std::nullopt;
     }
     ServiceConfig config = it->second.config;
+    if (ownership == Ownership::load_balancer) {
+        // The ClusterIP is served too only in the seed's mode; otherwise it
+        // is the cluster's (kube-proxy answers it inside).
+        config.serve_cluster_ip = _selection.cluster_ips;
+    } else if (config.type == ServiceType::load_balancer) {
+        // Another implementation's LoadBalancer: its ClusterIP and external
+        // IPs, as kube-proxy serves them; served as a ClusterIP Service, so
+        // network.lb_pools never gives it an address of ours.
+        config.type = ServiceType::cluster_ip;
+        config.load_balancer_ips.clear();
+        config.source_ranges.clear();
+    }
     _slices.join(config);  // lib/config's merge, the one files and apply use
     for (const Error& w : _slices.warnings(key)) {
         config.warnings.push_back(w);
     }
+    if (mode(it->second) == BackendMode::node_port) {
+        use_node_backends(config, _nodes);
+    }
     return config;
+}
+
+std::optional<std::vector<Ipv4>> ClusterModel::load_balancer_status(const std::string& key) const {
+    auto it = _services.find(key);
+    if (it == _services.end() || owns(_selection, it->second.meta) != Ownership::load_balancer) {
+        return std::nullopt;
+    }
+    return it->second.meta.status_ips;
 }
 
 Changes ClusterModel::take_changes() {

@@ -2,7 +2,8 @@
 // it: the watched Services, EndpointSlices (kept per Service, also before
 // the Service exists) and Nodes; which Services svcgw owns; the config of
 // each one with its endpoints merged from its slices (lib/config's
-// EndpointSliceSet, the model files and apply use). Pure C++, control thread.
+// EndpointSliceSet, the model files and apply use), or with the nodes as its
+// backends (NodePort mode, kube/node_backends.hpp). Pure C++, control thread.
 //
 // The model tracks which services changed since the last take_changes(),
 // so one slice event rebuilds one service, and a relist that changes
@@ -28,6 +29,7 @@ struct Selection {
     std::string load_balancer_class = "svcgw.io/lb";
     bool default_class = false;      // also LoadBalancers without a class
     std::string service_proxy_name;  // "" = Services without the label (kube-proxy)
+    BackendMode backends = BackendMode::pods;  // unless a Service's annotation says otherwise
 };
 
 enum class Ownership { none, cluster_ip, load_balancer };
@@ -59,6 +61,9 @@ public:
     Changes take_changes();
     // Desired config of one service key (nullopt: not served).
     std::optional<ServiceConfig> desired(const std::string& key) const;
+    // For a LoadBalancer Service svcgw serves: the addresses its status
+    // shows now (nullopt: not one of ours, so its status is not ours to write).
+    std::optional<std::vector<Ipv4>> load_balancer_status(const std::string& key) const;
     // Bad objects seen since the last call (each reported once per change).
     std::vector<Problem> take_problems();
 
@@ -71,6 +76,10 @@ private:
     void remove(const Object& object);
     void relisted(Kind kind, std::vector<Object> objects);
     void drop_slice(const std::string& slice_key);
+    BackendMode mode(const WatchedService& service) const {
+        return service.meta.backends.value_or(_selection.backends);
+    }
+    void nodes_changed();  // every node-backed service is dirty
 
     Selection _selection;
     std::set<Kind> _kinds;

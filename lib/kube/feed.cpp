@@ -37,6 +37,16 @@ Result<std::unique_ptr<Feed>> Feed::start(const FeedOptions& options) {
         feed->_clients.push_back(std::make_unique<ApiClient>(options.access));
         feed->_reflectors.push_back(std::make_unique<Reflector>(o, *feed->_clients.back(), *feed));
     }
+    if (options.write_status) {
+        feed->_clients.push_back(std::make_unique<ApiClient>(options.access));
+        ApiClient* writer = feed->_clients.back().get();
+        constexpr std::string_view kMergePatch = "application/merge-patch+json";
+        feed->_status = std::make_unique<StatusWriter>(
+            [writer, kMergePatch](const std::string& path, const std::string& body) {
+                return writer->patch(path, std::string(kMergePatch), body);
+            },
+            [f = feed.get()] { f->wake(); }, options.backoff_initial_ms, options.backoff_max_ms);
+    }
     for (auto& r : feed->_reflectors) {
         feed->_threads.emplace_back([reflector = r.get()] { reflector->run(); });
     }
@@ -44,6 +54,13 @@ Result<std::unique_ptr<Feed>> Feed::start(const FeedOptions& options) {
 }
 
 Feed::~Feed() {
+    if (_status != nullptr) {
+        _status->stop();
+        for (auto& c : _clients) {
+            c->stop();  // aborts a patch in flight
+        }
+        _status.reset();
+    }
     for (auto& r : _reflectors) {
         r->stop();
     }
@@ -60,6 +77,10 @@ void Feed::push(Delta delta) {
         std::lock_guard lock(_mutex);
         _queue.push_back(std::move(delta));
     }
+    wake();
+}
+
+void Feed::wake() {
     uint64_t one = 1;
     (void)!write(_event_fd, &one, sizeof one);
 }

@@ -17,6 +17,7 @@
 #include "common/result.hpp"
 #include "kube/api_client.hpp"
 #include "kube/reflector.hpp"
+#include "kube/status_writer.hpp"
 
 namespace svcgw::kube {
 
@@ -24,6 +25,7 @@ struct FeedOptions {
     ClusterAccess access;
     std::string service_label_selector;  // kube-proxy's service-proxy-name rule, server side
     bool nodes = false;                  // watch Nodes too
+    bool write_status = true;            // PATCH load-balancer addresses into Service status
     uint32_t watch_timeout_s = 300;
     uint32_t backoff_initial_ms = 250;
     uint32_t backoff_max_ms = 30000;
@@ -39,6 +41,9 @@ public:
 
     int fd() const { return _event_fd; }  // readable while deltas wait
     std::vector<Delta> take();            // control thread: everything queued, in order
+    // The status writer (nullptr without write_status); its outcomes also
+    // make fd() readable.
+    StatusWriter* status_writer() { return _status.get(); }
     void push(Delta delta) override;      // reflector threads
 
     struct KindCounters {
@@ -51,7 +56,10 @@ public:
 private:
     Feed() = default;
 
+    void wake();
+
     std::vector<std::unique_ptr<ApiClient>> _clients;
+    std::unique_ptr<StatusWriter> _status;  // stopped first: it may wake us
     std::vector<std::unique_ptr<Reflector>> _reflectors;
     std::vector<std::thread> _threads;
     int _event_fd = -1;

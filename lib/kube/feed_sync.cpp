@@ -97,6 +97,9 @@ void FeedSync::publish(ControlState& state, Clock::time_point now, int64_t now_u
             changes.upserts.push_back(std::move(*config));
         }
     }
+    for (const std::string& key : _rejected) {
+        upserted.insert(key);  // their status is checked below too
+    }
     const bool first = !_stats.synced;
     const auto started = Clock::now();
     auto done =
@@ -113,7 +116,12 @@ void FeedSync::publish(ControlState& state, Clock::time_point now, int64_t now_u
         return;
     }
     std::set<std::string> still_rejected;
+    std::set<std::string> touched = std::move(upserted);
+    for (const std::string& key : changes.removals) {
+        touched.insert(key);
+    }
     for (const auto& [key, errors] : done->rejected) {
+        touched.insert(key);
         still_rejected.insert(key);
         if (!_rejected.contains(key)) {
             ++_stats.rejected;
@@ -122,6 +130,7 @@ void FeedSync::publish(ControlState& state, Clock::time_point now, int64_t now_u
         }
     }
     _rejected = std::move(still_rejected);
+    write_back(state, touched);
     if (done->counts.added + done->counts.changed + done->counts.removed != 0) {
         ++_stats.publishes;
     }
@@ -137,6 +146,57 @@ void FeedSync::publish(ControlState& state, Clock::time_point now, int64_t now_u
               std::to_string(_model.service_count()) + " services, " +
                   std::to_string(_model.slice_count()) + " endpoint slices listed; " +
                   std::to_string(done->counts.added) + " services published");
+    }
+}
+
+void FeedSync::write_back(const ControlState& state, const std::set<std::string>& keys) {
+    if (_status == nullptr) {
+        return;
+    }
+    for (const std::string& key : keys) {
+        auto shown = _model.load_balancer_status(key);
+        if (!shown) {
+            _requested.erase(key);
+            continue;
+        }
+        // What is served, or nothing (<pending>) when svcgw does not serve it.
+        std::vector<Ipv4> served;
+        const size_t slash = key.find('/');
+        const ServiceRecord* r = state.find(key.substr(0, slash), key.substr(slash + 1));
+        if (r != nullptr && r->origin == Origin::kubernetes) {
+            served = r->config.load_balancer_ips;
+        }
+        if (served == *shown) {
+            _requested.erase(key);
+            continue;
+        }
+        auto asked = _requested.find(key);
+        if (asked == _requested.end() || asked->second != served) {
+            _requested[key] = served;
+            _status->request(key, std::move(served));
+        }
+    }
+}
+
+void FeedSync::status_written(std::vector<StatusOutcome> outcomes, int64_t now_unix_s) {
+    for (StatusOutcome& o : outcomes) {
+        std::string ips;
+        for (Ipv4 ip : o.ips) {
+            ips += (ips.empty() ? "" : ",") + ip.str();
+        }
+        if (o.ok) {
+            ++_stats.status_updates;
+            event(now_unix_s, "Normal", "LoadBalancerStatus", "Service/" + o.key,
+                  "status.loadBalancer.ingress: " + (ips.empty() ? "<pending>" : ips));
+            continue;
+        }
+        ++_stats.status_errors;
+        event(now_unix_s, "Warning", "StatusFailed", "Service/" + o.key,
+              "writing status.loadBalancer.ingress " + (ips.empty() ? "<pending>" : ips) + ": " +
+                  o.message + (o.final ? "" : " (retried)"));
+        if (o.final) {
+            _requested.erase(o.key);
+        }
     }
 }
 
@@ -157,6 +217,8 @@ FeedStats feed_stats(const Feed& feed, const FeedSync& sync) {
     out.rejected = s.rejected;
     out.invalid = s.invalid;
     out.publish_errors = s.publish_errors;
+    out.status_updates = s.status_updates;
+    out.status_errors = s.status_errors;
     uint64_t cumulative = 0;
     for (size_t i = 0; i <= LagHistogram::kBuckets; ++i) {
         cumulative += s.lag.counts[i];

@@ -23,6 +23,7 @@
 
 #include "control/state.hpp"
 #include "kube/cluster_model.hpp"
+#include "kube/status_writer.hpp"
 #include "telemetry/stats.hpp"
 
 namespace svcgw::kube {
@@ -58,6 +59,8 @@ struct FeedSyncStats {
     uint64_t invalid = 0;    // objects that could not be decoded
     uint64_t publish_errors = 0;
     uint64_t last_publish_us = 0;  // duration of the last sync call
+    uint64_t status_updates = 0;   // load-balancer statuses written back
+    uint64_t status_errors = 0;    // failed status writes (each retried)
     bool synced = false;
     LagHistogram lag;
 };
@@ -70,6 +73,11 @@ public:
     FeedSync(Selection selection, std::set<Kind> kinds, uint32_t window_ms, Log log);
 
     void receive(std::vector<Delta> deltas);
+    // Load-balancer addresses go back to the cluster through `sink`
+    // (nullptr: not written, e.g. read-only tests).
+    void set_status_sink(StatusSink* sink) { _status = sink; }
+    // The writer's results, as events.
+    void status_written(std::vector<StatusOutcome> outcomes, int64_t now_unix_s);
     // Publishes if due. Returns the milliseconds until the next publish is
     // due (arm a timer), or nullopt when nothing waits.
     std::optional<uint32_t> poll(ControlState& state, Clock::time_point now, int64_t now_unix_s);
@@ -85,6 +93,9 @@ private:
     void publish(ControlState& state, Clock::time_point now, int64_t now_unix_s);
     void event(int64_t unix_s, std::string type, std::string reason, std::string object,
                std::string message);
+    // After a publish: asks for status writes where the cluster shows other
+    // load-balancer addresses than the ones served.
+    void write_back(const ControlState& state, const std::set<std::string>& keys);
 
     static constexpr size_t kMaxEvents = 256;
 
@@ -96,6 +107,8 @@ private:
     std::optional<Clock::time_point> _last_publish;
     std::vector<Clock::time_point> _pending;  // receive times of unpublished deltas
     std::set<std::string> _rejected;          // retried with every publish
+    StatusSink* _status = nullptr;
+    std::map<std::string, std::vector<Ipv4>> _requested;  // status writes in flight
     FeedSyncStats _stats;
     std::deque<FeedEvent> _events;
 };

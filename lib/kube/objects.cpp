@@ -41,19 +41,24 @@ YAML::Node to_yaml(const json& value) {
     }
 }
 
-std::string text_at(const json& object, std::initializer_list<const char*> path) {
+const json* node_at(const json& object, std::initializer_list<const char*> path) {
     const json* at = &object;
     for (const char* key : path) {
         if (!at->is_object()) {
-            return {};
+            return nullptr;
         }
         auto it = at->find(key);
         if (it == at->end()) {
-            return {};
+            return nullptr;
         }
         at = &*it;
     }
-    return at->is_string() ? at->get<std::string>() : std::string();
+    return at;
+}
+
+std::string text_at(const json& object, std::initializer_list<const char*> path) {
+    const json* at = node_at(object, path);
+    return at != nullptr && at->is_string() ? at->get<std::string>() : std::string();
 }
 
 Object decode_service(json object) {
@@ -74,8 +79,16 @@ Object decode_service(json object) {
             }
         }
     }
-    // The ClusterIP part is what is served; the decoder names the rest
-    // (node ports, load-balancer fields) in the service's warnings.
+    if (const json* mode = node_at(object, {"metadata", "annotations", kBackendsAnnotation.data()})) {
+        const std::string text = mode->is_string() ? mode->get<std::string>() : mode->dump();
+        watched.meta.backends = parse_backend_mode(text);
+        if (!watched.meta.backends) {
+            out.errors.push_back(Error{"Service.metadata.annotations." +
+                                           std::string(kBackendsAnnotation),
+                                       "'" + text + "' is neither pods nor nodeport", {}});
+            return out;
+        }
+    }
     object["apiVersion"] = "v1";
     object["kind"] = "Service";
     auto config = service_from_manifest(to_yaml(object), "kubernetes");
@@ -85,6 +98,16 @@ Object decode_service(json object) {
     }
     watched.config = std::move(*config);
     watched.config.locations.clear();
+    // What the cluster shows under EXTERNAL-IP: the write-back compares it
+    // with what is served.
+    if (const json* ingress = node_at(object, {"status", "loadBalancer", "ingress"});
+        ingress != nullptr && ingress->is_array()) {
+        for (const json& entry : *ingress) {
+            if (auto ip = Ipv4::parse(text_at(entry, {"ip"}))) {
+                watched.meta.status_ips.push_back(*ip);
+            }
+        }
+    }
     out.key = watched.config.key();
     out.value = std::move(watched);
     return out;

@@ -31,20 +31,24 @@ std::string_view kind_name(Kind kind);  // "Service", "EndpointSlice", "Node"
 // the proxy it names (kube-proxy skips every labelled Service).
 constexpr std::string_view kServiceProxyNameLabel = "service.kubernetes.io/service-proxy-name";
 
-// What decides whether svcgw owns a Service, beside its decoded config.
+// Per Service, "pods" | "nodeport" (BackendMode, kube/node_backends.hpp):
+// overrides kubernetes.backends.
+constexpr std::string_view kBackendsAnnotation = "svcgw.io/backends";
+
+// What decides whether and how svcgw serves a Service, beside its decoded config.
 struct ServiceMeta {
     std::string type;  // spec.type as written ("ClusterIP" when unset)
     std::string load_balancer_class;
     std::optional<std::string> proxy_name;  // the label, when present
+    std::vector<Ipv4> status_ips;           // status.loadBalancer.ingress[].ip
+    std::optional<BackendMode> backends;    // the annotation, when present
+    bool operator==(const ServiceMeta&) const = default;
 };
 
 struct WatchedService {
     ServiceMeta meta;
     ServiceConfig config;  // endpoints empty: they come from the slices
-    bool operator==(const WatchedService& o) const {
-        return meta.type == o.meta.type && meta.load_balancer_class == o.meta.load_balancer_class &&
-               meta.proxy_name == o.meta.proxy_name && config == o.config;
-    }
+    bool operator==(const WatchedService& o) const { return meta == o.meta && config == o.config; }
 };
 
 struct NodeInfo {

@@ -77,7 +77,8 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
                                                       const StatsSource* stats,
                                                       const HealthSource* health) {
     // Headless and ExternalName services have no VIP (DNS only).
-    if (!config.headless && !config.cluster_ip && config.type != ServiceType::external_name) {
+    if (!config.headless && !config.cluster_ip && config.serve_cluster_ip &&
+        config.type != ServiceType::external_name) {
         return fail("cluster_ip", "service has no ClusterIP (not allocated and not headless)");
     }
     std::set<std::pair<uint16_t, Protocol>> seen_ports;
@@ -138,6 +139,8 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
     if (!config.headless && !config.dns_service) {
         svc->_cluster_ip = config.cluster_ip;
     }
+    svc->_vips = served_vips(config);
+    svc->_source_filter = SourceFilter(config.load_balancer_ips, config.source_ranges);
     svc->_session_affinity = config.session_affinity;
     svc->_session_affinity_timeout_s = config.session_affinity_timeout_s;
     svc->_eligible_count = eligible_count;

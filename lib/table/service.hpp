@@ -53,6 +53,7 @@
 #include "common/result.hpp"
 #include "config/config.hpp"
 #include "maglev/maglev.hpp"
+#include "table/source_filter.hpp"
 #include "table/traffic_counters.hpp"
 
 namespace svcgw {
@@ -148,11 +149,16 @@ public:
     uint32_t session_affinity_timeout_s() const { return _session_affinity_timeout_s; }
     // Unique per built object, increasing in build order (process-wide).
     uint64_t generation() const { return _generation; }
+    // Who may open flows to its load-balancer addresses.
+    const SourceFilter& source_filter() const { return _source_filter; }
 
     // control only
     const std::string& ns() const { return _ns; }
     const std::string& name() const { return _name; }
     std::optional<Ipv4> cluster_ip() const { return _cluster_ip; }  // nullopt = headless
+    // Every address the service answers on (served_vips of its config): the
+    // VIP table holds one key per address and port.
+    const std::vector<Ipv4>& vips() const { return _vips; }
     size_t eligible_count() const { return _eligible_count; }
     // The ring the per-backend share reports: the first port's (the
     // service ring when there is no port).
@@ -173,10 +179,12 @@ private:
     SessionAffinity _session_affinity = SessionAffinity::none;
     uint32_t _session_affinity_timeout_s = 0;
     uint64_t _generation = 0;
+    SourceFilter _source_filter;
     // control only
     std::string _ns;
     std::string _name;
     std::optional<Ipv4> _cluster_ip;
+    std::vector<Ipv4> _vips;
     size_t _eligible_count = 0;
     std::vector<std::shared_ptr<TrafficCounters>> _stats_refs;  // keeps the raw pointers valid
 };

@@ -53,14 +53,15 @@ std::string key_str(const VipKey& key) {
            std::string(to_string(static_cast<Protocol>(key.proto)));
 }
 
+// Address-major: key k belongs to ports()[k % ports().size()]. Headless
+// services have no address: nothing to balance.
 std::vector<VipKey> keys_of(const Service& svc) {
     std::vector<VipKey> keys;
-    if (!svc.cluster_ip()) {
-        return keys;  // headless: nothing to balance
-    }
-    const uint32_t ip_be = rte_cpu_to_be_32(svc.cluster_ip()->value);
-    for (const auto& p : svc.ports()) {
-        keys.push_back(VipKey{ip_be, p.port_be, static_cast<uint8_t>(p.protocol), 0});
+    for (Ipv4 vip : svc.vips()) {
+        const uint32_t ip_be = rte_cpu_to_be_32(vip.value);
+        for (const auto& p : svc.ports()) {
+            keys.push_back(VipKey{ip_be, p.port_be, static_cast<uint8_t>(p.protocol), 0});
+        }
     }
     return keys;
 }
@@ -306,12 +307,19 @@ Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* c
     // 2. Publish. New keys first: they are the only step that can fail
     // (slots still parked in the hash's defer queue), and undoing them only
     // deletes keys nobody relied on.
-    const uint32_t next_ip_be =
-        next->cluster_ip() ? rte_cpu_to_be_32(next->cluster_ip()->value) : 0;
-    if (next->cluster_ip()) {
-        if (!vip_ref(next_ip_be)) {
+    std::vector<uint32_t> referenced;
+    auto unref_all = [&] {
+        for (uint32_t ip_be : referenced) {
+            vip_unref(ip_be);
+        }
+    };
+    for (Ipv4 vip : next->vips()) {
+        const uint32_t ip_be = rte_cpu_to_be_32(vip.value);
+        if (!vip_ref(ip_be)) {
+            unref_all();
             return fail("cluster_ip", "VIP address table has no free slot");
         }
+        referenced.push_back(ip_be);
     }
     const auto ports = next->ports();
     std::vector<size_t> fresh;
@@ -321,7 +329,7 @@ Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* c
         }
         // Release store of the data pointer (rte_hash LF) pairs with the
         // acquire load in lookup(): readers see the object fully built.
-        void* data = const_cast<ServicePort*>(&ports[i]);
+        void* data = const_cast<ServicePort*>(&ports[i % ports.size()]);
         int rc = rte_hash_add_key_data(_vips, &keys[i], data);
         if (rc == -ENOSPC && wait_grace_period()) {
             // Parked slots are free now; the hash reclaims them on this add.
@@ -331,9 +339,7 @@ Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* c
             for (size_t j : fresh) {
                 rte_hash_del_key(_vips, &keys[j]);
             }
-            if (next->cluster_ip()) {
-                vip_unref(next_ip_be);
-            }
+            unref_all();
             // Readers may have seen the fresh keys: free only after a grace period.
             retire(next.release());
             return fail("ports[" + std::to_string(i) + "]",
@@ -348,7 +354,8 @@ Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* c
         if (_key_owner.count(keys[i].packed()) == 0) {
             continue;
         }
-        int rc = rte_hash_add_key_data(_vips, &keys[i], const_cast<ServicePort*>(&ports[i]));
+        int rc = rte_hash_add_key_data(_vips, &keys[i],
+                                       const_cast<ServicePort*>(&ports[i % ports.size()]));
         if (rc < 0) {
             // Would mean the hash lost a key we own: a bug, not a config error.
             rte_panic("VIP table: replacing %s failed: %d\n", key_str(keys[i]).c_str(), rc);
@@ -358,8 +365,10 @@ Result<void> ServiceTable::publish(std::unique_ptr<const Service> next, Entry* c
         rte_hash_del_key(_vips, &k);
         _key_owner.erase(k.packed());
     }
-    if (old != nullptr && old->cluster_ip()) {
-        vip_unref(rte_cpu_to_be_32(old->cluster_ip()->value));
+    if (old != nullptr) {
+        for (Ipv4 vip : old->vips()) {
+            vip_unref(rte_cpu_to_be_32(vip.value));
+        }
     }
     for (const auto& k : keys) {
         _key_owner[k.packed()] = next.get();
@@ -391,8 +400,8 @@ Result<void> ServiceTable::remove(const std::string& ns, const std::string& name
         rte_hash_del_key(_vips, &k);
         _key_owner.erase(k.packed());
     }
-    if (entry.service->cluster_ip()) {
-        vip_unref(rte_cpu_to_be_32(entry.service->cluster_ip()->value));
+    for (Ipv4 vip : entry.service->vips()) {
+        vip_unref(rte_cpu_to_be_32(vip.value));
     }
     if (_replies) {
         _replies->replace(entry.service.get(), nullptr);

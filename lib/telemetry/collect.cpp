@@ -38,7 +38,6 @@ StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* c
         out.reply_index = {true, replies->size(), replies->unindexed()};
     }
     for (const Service* svc : services) {
-        const uint32_t vip_be = svc->cluster_ip() ? htonl(svc->cluster_ip()->value) : 0;
         for (const ServicePort& sp : svc->ports()) {
             PortStats p;
             p.ns = svc->ns();
@@ -52,10 +51,13 @@ StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* c
             if (sp.all_down != AllDownState::no) {
                 p.all_down = sp.all_down == AllDownState::reject ? "reject" : "fail_open";
             }
-            const uint64_t key =
-                VipKey{vip_be, sp.port_be, static_cast<uint8_t>(sp.protocol), 0}.packed();
-            for (const FlowCensus& c : census) {
-                p.traffic.active_flows += c.flows_of(key);
+            for (Ipv4 vip : svc->vips()) {  // flows to any of its addresses
+                const uint64_t key =
+                    VipKey{htonl(vip.value), sp.port_be, static_cast<uint8_t>(sp.protocol), 0}
+                        .packed();
+                for (const FlowCensus& c : census) {
+                    p.traffic.active_flows += c.flows_of(key);
+                }
             }
             out.ports.push_back(std::move(p));
         }
@@ -75,11 +77,14 @@ StatsSnapshot collect_stats(const ServiceTable& table, std::span<const Worker* c
             b.ring_slots = i < slots.size() ? slots[i] : 0;
             b.ring_size = svc->share_ring().size();
             b.traffic = traffic_of(be.stats);
-            for (const ServicePort& sp : svc->ports()) {
-                const uint64_t key =
-                    VipKey{vip_be, sp.port_be, static_cast<uint8_t>(sp.protocol), 0}.packed();
-                for (const FlowCensus& c : census) {
-                    b.traffic.active_flows += c.flows_of(key, be.ip_be);
+            for (Ipv4 vip : svc->vips()) {
+                for (const ServicePort& sp : svc->ports()) {
+                    const uint64_t key =
+                        VipKey{htonl(vip.value), sp.port_be, static_cast<uint8_t>(sp.protocol), 0}
+                            .packed();
+                    for (const FlowCensus& c : census) {
+                        b.traffic.active_flows += c.flows_of(key, be.ip_be);
+                    }
                 }
             }
             out.backends.push_back(std::move(b));

@@ -231,6 +231,12 @@ std::string render_prometheus(const StatsSnapshot& s) {
         w.family("svcgw_kubernetes_publish_errors_total", "counter",
                  "Feed batches the publisher refused.");
         w.sample("svcgw_kubernetes_publish_errors_total", "", k.publish_errors);
+        w.family("svcgw_kubernetes_status_updates_total", "counter",
+                 "LoadBalancer statuses written back to the cluster.");
+        w.sample("svcgw_kubernetes_status_updates_total", "", k.status_updates);
+        w.family("svcgw_kubernetes_status_errors_total", "counter",
+                 "Failed LoadBalancer status writes (each retried).");
+        w.sample("svcgw_kubernetes_status_errors_total", "", k.status_errors);
         const char* lag = "svcgw_kubernetes_event_lag_seconds";
         w.family(lag, "histogram",
                  "From a watch event's arrival to its publish in the data plane.");

@@ -100,6 +100,7 @@ struct FeedStats {
     bool synced = false;
     std::vector<FeedKindStats> kinds;
     uint64_t publishes = 0, rejected = 0, invalid = 0, publish_errors = 0;
+    uint64_t status_updates = 0, status_errors = 0;  // load-balancer status written back
     std::vector<std::pair<uint64_t, uint64_t>>
         lag_buckets;  // (le_us, cumulative count); last le = 0: +Inf
     uint64_t lag_count = 0, lag_sum_us = 0, lag_p50_us = 0, lag_p99_us = 0;

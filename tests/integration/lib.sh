@@ -61,6 +61,8 @@ RIG_API_TOKEN_FILE=""
 # Top-level YAML lines appended to every config the rig writes, e.g.
 # RIG_CONFIG_EXTRA=("conntrack: {max_flows: 4096}").
 RIG_CONFIG_EXTRA=()
+# Keys appended to the `network:` section, e.g. "lb_pools: [192.0.2.0/28]".
+RIG_NETWORK_EXTRA=""
 RIG_HUGEPAGES=${SVCGW_HUGEPAGES:-auto}
 RIG_MEMORY_MB=${SVCGW_MEMORY_MB:-256}
 # Workers sleep when idle: the rig shares 2 cores between several daemons,
@@ -500,7 +502,7 @@ rig_write_config() {
         echo "  idle: $RIG_IDLE"
         echo "ports:"
         echo "  - {name: ext0, device: \"$RIG_DPDK_DEVICE\", address: $(rig_gw_ip)/24${RIG_PORT_GATEWAY:+, gateway: $RIG_PORT_GATEWAY}${RIG_PORT_KERNEL:+, kernel_interface: $RIG_PORT_KERNEL}}"
-        echo "network: {service_cidr: $RIG_SERVICE_CIDR, snat_addresses: []}"
+        echo "network: {service_cidr: $RIG_SERVICE_CIDR, snat_addresses: []${RIG_NETWORK_EXTRA:+, $RIG_NETWORK_EXTRA}}"
         echo "forwarding: {mode: $RIG_MODE}"
         echo "dns: {cluster_ip: $RIG_DNS_IP, domain: cluster.local}"
         echo "api: {listen: \"$(rig_api_listen)\"${RIG_API_TOKEN_FILE:+, token_file: \"$RIG_API_TOKEN_FILE\"}}"

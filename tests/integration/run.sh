@@ -74,6 +74,8 @@ tests=(
     "daemon:test_health.sh"
     "test_kubeapi.sh"
     "daemon:test_kube_walkthrough.sh"
+    "daemon:test_kube_lb.sh"
+    "daemon:test_kube_nodeport.sh"
     "daemon:test_endpoints.sh"
     "daemon:test_cluster_export.sh"
     "daemon:test_announce.sh"

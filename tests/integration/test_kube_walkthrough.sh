@@ -7,30 +7,19 @@
 # two with a keep-alive connection that never breaks; delete.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
-source "$RIG_DIR/../k8s/kube.sh"
+source "$(dirname "$0")/kube_rig.sh"
 
 rig_daemon_only "the daemon follows the cluster (the kernel gateway has no feed)"
 command -v dig >/dev/null || { echo "test_kube_walkthrough: missing dig (bind9-dnsutils)"; exit 1; }
 RIG_NAME=kube-walkthrough
 rig_init 18 fullnat
-# The API goes first (its processes live in the gateway's namespace); the
-# test's status passes through to rig_cleanup, which exits with it.
-kube_rig_exit() {
-    local rc=$?
-    kube_down
-    (exit "$rc")
-    rig_cleanup
-}
-trap kube_rig_exit EXIT
 vip=$RIG_VIP
 url="http://$vip/"
 dns=$RIG_DNS_IP
 name=mynginx.default.svc.cluster.local
 
-KUBE_SERVICE_CIDR=$RIG_SERVICE_CIDR
-kube_up "$(rig_ns gw)" || rig_die "the test API did not start"
-m=$KUBE_DIR/manifests
-mkdir -p "$m"
+kube_rig_up
+m=$KUBE_RIG_MANIFESTS
 k() { kube_kubectl "$@"; }
 q() { rig_client dig @"$dns" +time=1 +tries=1 +norec "$@" 2>&1; }
 status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -n 1; }
@@ -38,22 +27,13 @@ status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -n 1; }
 # The API is down when svcgw starts: the feed backs off and retries, and
 # DNS stays SERVFAIL (never NXDOMAIN) until the first complete list.
 kube_stop_pid "$KUBE_APISERVER_PID"
-RIG_CONFIG_EXTRA=("kubernetes: {enabled: true, kubeconfig: \"$KUBE_SVCGW_KUBECONFIG\", cluster_ips: true, batch_window_ms: 5}")
+kube_rig_feed "cluster_ips: true"
 rig_ctl_start  # writes the config and starts svcgw
 out=$(q "$name" A)
 rig_check "before the first list: dig $name answers SERVFAIL ($(status_of "$out"))" \
     test "$(status_of "$out")" = SERVFAIL
 kube_start_apiserver || rig_die "the test API did not restart"
-feed_synced() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        grep -q "kubernetes: Synced" "$RIG_GW_LOG" && return 0
-        sleep 0.1
-    done
-    echo "no 'Synced' in the gateway log"
-    return 1
-}
-rig_require "the feed lists the cluster once the API is back" feed_synced
+rig_require "the feed lists the cluster once the API is back" kube_rig_synced
 out=$(q "$name" A)
 rig_check "after the first list: dig $name is NXDOMAIN, not SERVFAIL ($(status_of "$out"))" \
     test "$(status_of "$out")" = NXDOMAIN
@@ -70,20 +50,8 @@ spec:
   ports: [{name: http, port: 80, targetPort: 80, protocol: TCP}]
 EOF
 }
-slice_yaml() { # POD...
-    echo "apiVersion: discovery.k8s.io/v1"
-    echo "kind: EndpointSlice"
-    echo "metadata: {name: mynginx-abc, namespace: default, labels: {kubernetes.io/service-name: mynginx}}"
-    echo "addressType: IPv4"
-    echo "ports: [{name: http, port: 80, protocol: TCP}]"
-    echo "endpoints:"
-    local pod
-    for pod in "$@"; do
-        echo "- {addresses: [\"$(rig_pod_ip "$pod")\"], conditions: {ready: true}}"
-    done
-}
 apply_slice() { # POD...
-    slice_yaml "$@" >"$m/slice.yaml"
+    kube_rig_slice mynginx mynginx-abc 80 "$@" >"$m/slice.yaml"
     k apply -f "$m/slice.yaml" >/dev/null
 }
 

@@ -1327,6 +1327,60 @@ TEST_P(Dataplane, AnotherInstanceTranslatesRepliesAndPicksUpMidStream) {
     EXPECT_EQ(stateless(), 1u);
 }
 
+// Load-balancer VIPs and externalIPs (issue 11 §2) beside the ClusterIP,
+// and loadBalancerSourceRanges checked on new flows to the LB VIP only.
+TEST_P(Dataplane, LoadBalancerAddressesAndSourceRanges) {
+    const uint32_t near = be("10.99.0.2"), far = be("10.98.0.7");
+    const uint32_t lb = be("192.0.2.5"), external = be("198.51.100.20"), cluster = be("10.96.0.20");
+    auto lb_service = [](const char* range) {
+        ServiceConfig s = nginx_service({"10.99.0.11", "10.99.0.12"});
+        s.type = ServiceType::load_balancer;
+        s.load_balancer_ips = {*Ipv4::parse("192.0.2.5")};
+        s.external_ips = {*Ipv4::parse("198.51.100.20")};
+        s.source_ranges = {*Ipv4Prefix::parse(range)};
+        return s;
+    };
+    ASSERT_TRUE(_table->upsert(lb_service("10.99.0.0/30"), {}));
+    auto syn = [](uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport = 80) {
+        return [=] {
+            return make_l4({.src = src, .dst = dst, .sport = be16(sport), .dport = be16(dport)});
+        };
+    };
+    auto to_backend = [](const Out& o) {
+        EXPECT_TRUE(o.p.key.dst_ip == be("10.99.0.11") || o.p.key.dst_ip == be("10.99.0.12"));
+        EXPECT_EQ(o.p.key.dst_port, be16(8080));
+    };
+    const Step steps[] = {
+        {"a client inside the ranges reaches the LB VIP", syn(near, lb, 1000), std::nullopt,
+         to_backend},
+        {"a client outside the ranges is dropped at the LB VIP", syn(far, lb, 1001),
+         DropReason::source_range, nullptr},
+        {"the same client reaches the ClusterIP (not filtered)", syn(far, cluster, 1002),
+         std::nullopt, to_backend},
+        {"and the external IP (not filtered)", syn(far, external, 1003), std::nullopt, to_backend},
+        {"a port the LB VIP does not serve is refused with a RST", syn(near, lb, 1004, 81),
+         DropReason::no_service, [&](const Out& o) {
+             EXPECT_TRUE(o.p.tcp_flags & tcp_flag::rst);
+             EXPECT_EQ(o.p.key.src_ip, lb);
+         }},
+        {"narrowed ranges: the open flow goes on",
+         [&] {
+             return make_l4({.src = near,
+                             .dst = lb,
+                             .sport = be16(1000),
+                             .dport = be16(80),
+                             .flags = tcp_flag::ack});
+         },
+         std::nullopt, to_backend,
+         [&] { ASSERT_TRUE(_table->upsert(lb_service("172.16.0.0/12"), {})); }},
+        {"narrowed ranges: a new flow from that client is dropped", syn(near, lb, 1005),
+         DropReason::source_range, nullptr},
+    };
+    for (const Step& step : steps) {
+        run(step);
+    }
+}
+
 // ---- DNS in the worker ----
 
 constexpr const char* kDnsIp = "10.96.0.10";

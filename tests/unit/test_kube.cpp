@@ -15,44 +15,10 @@
 #include "kube/kubeconfig.hpp"
 #include "kube/objects.hpp"
 #include "kube/reflector.hpp"
+#include "kube_fixtures.hpp"
 
 namespace svcgw::kube {
 namespace {
-
-using json = nlohmann::json;
-
-json service_json(const std::string& name, const std::string& ip, const std::string& type = "",
-                  const std::string& lb_class = "") {
-    json s = {{"metadata", {{"name", name}, {"namespace", "default"}, {"resourceVersion", "7"}}},
-              {"spec",
-               {{"clusterIP", ip},
-                {"ports", json::array({{{"name", "http"}, {"port", 80}, {"targetPort", 8080}}})}}},
-              {"status", {{"loadBalancer", json::object()}}}};
-    if (!type.empty()) {
-        s["spec"]["type"] = type;
-        s["spec"]["externalTrafficPolicy"] = "Cluster";
-        s["spec"]["ports"][0]["nodePort"] = 30080;
-    }
-    if (!lb_class.empty()) {
-        s["spec"]["loadBalancerClass"] = lb_class;
-    }
-    return s;
-}
-
-json slice_json(const std::string& name, const std::string& service,
-                const std::vector<std::string>& ips) {
-    json endpoints = json::array();
-    for (const auto& ip : ips) {
-        endpoints.push_back({{"addresses", {ip}}, {"conditions", {{"ready", true}}}});
-    }
-    return {{"metadata",
-             {{"name", name},
-              {"namespace", "default"},
-              {"labels", {{"kubernetes.io/service-name", service}}}}},
-            {"addressType", "IPv4"},
-            {"ports", json::array({{{"name", "http"}, {"port", 8080}}})},
-            {"endpoints", endpoints}};
-}
 
 // ---------------------------------------------------------------- kubeconfig
 
@@ -213,10 +179,10 @@ TEST(Objects, ListKeepsGoodItemsBesideABadOne) {
 
 TEST(Selection, ClassesAndTheProxyNameLabel) {
     Selection lb_only;
-    ServiceMeta cluster_ip{"ClusterIP", "", std::nullopt};
-    ServiceMeta ours{"LoadBalancer", "svcgw.io/lb", std::nullopt};
-    ServiceMeta unset{"LoadBalancer", "", std::nullopt};
-    ServiceMeta theirs{"LoadBalancer", "metallb", std::nullopt};
+    ServiceMeta cluster_ip{"ClusterIP", "", std::nullopt, {}};
+    ServiceMeta ours{"LoadBalancer", "svcgw.io/lb", std::nullopt, {}};
+    ServiceMeta unset{"LoadBalancer", "", std::nullopt, {}};
+    ServiceMeta theirs{"LoadBalancer", "metallb", std::nullopt, {}};
     EXPECT_EQ(owns(lb_only, cluster_ip), Ownership::none);
     EXPECT_EQ(owns(lb_only, ours), Ownership::load_balancer);
     EXPECT_EQ(owns(lb_only, unset), Ownership::none);
@@ -226,42 +192,16 @@ TEST(Selection, ClassesAndTheProxyNameLabel) {
     EXPECT_EQ(owns(all, unset), Ownership::load_balancer);
     EXPECT_EQ(owns(all, theirs), Ownership::cluster_ip);  // its ClusterIP part
     // kube-proxy: a labelled Service belongs to the proxy it names.
-    ServiceMeta labelled{"ClusterIP", "", std::string("other-proxy")};
+    ServiceMeta labelled{"ClusterIP", "", std::string("other-proxy"), {}};
     EXPECT_EQ(owns(all, labelled), Ownership::none);
     Selection named{true, "svcgw.io/lb", false, "svcgw"};
     EXPECT_EQ(owns(named, labelled), Ownership::none);
     EXPECT_EQ(owns(named, cluster_ip), Ownership::none);
-    EXPECT_EQ(owns(named, ServiceMeta{"ClusterIP", "", std::string("svcgw")}),
+    EXPECT_EQ(owns(named, ServiceMeta{"ClusterIP", "", std::string("svcgw"), {}}),
               Ownership::cluster_ip);
 }
 
 // ---------------------------------------------------------------- model
-
-Delta upsert(Kind kind, const json& object) {
-    Delta d;
-    d.type = Delta::Type::upsert;
-    d.kind = kind;
-    d.object = decode_object(kind, object);
-    d.received = std::chrono::steady_clock::now();
-    return d;
-}
-
-Delta relist(Kind kind, const std::vector<json>& objects) {
-    Delta d;
-    d.type = Delta::Type::relisted;
-    d.kind = kind;
-    for (const json& o : objects) {
-        d.objects.push_back(decode_object(kind, o));
-    }
-    d.received = std::chrono::steady_clock::now();
-    return d;
-}
-
-Selection cluster_ips() {
-    Selection s;
-    s.cluster_ips = true;
-    return s;
-}
 
 TEST(ClusterModel, SliceBeforeItsServiceIsJoinedLater) {
     ClusterModel model(cluster_ips(), {Kind::service, Kind::endpoint_slice});
@@ -452,24 +392,6 @@ TEST(Reflector, BackoffDoublesToItsCapAndResets) {
 }
 
 // ---------------------------------------------------------------- FeedSync + ControlState
-
-class RecordingPublisher : public ServicePublisher {
-public:
-    Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff&,
-                         const MaglevConfig&) override {
-        ++calls;
-        published = next;
-        return {};
-    }
-    int calls = 0;
-    std::vector<ServiceConfig> published;
-};
-
-Config base_config() {
-    Config c;
-    c.ports.push_back(PortConfig{"ext0", "net_null0", *Ipv4Prefix::parse("10.99.0.1/24"), {}});
-    return c;
-}
 
 struct SyncFixture : ::testing::Test {
     RecordingPublisher publisher;

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# NOT YET IN run.sh: steps 1 and 2 fail (see notes/feed.md): after an API restart the slice watch
+# does not resume within 10 s, and the 410 after compaction is never seen.
+# The feed under faults (issue 11 §4 chaos): svcgw follows the test API
+# (`cluster_ips: true`) while a keep-alive connection runs through the VIP;
+#   1. the API server is restarted (its watches cut mid-stream): the feed
+#      resumes and a later change (scale out) is served;
+#   2. etcd is compacted while the API is away: the resumed watch gets 410
+#      Gone, the feed re-lists, and a later change (scale in) is served;
+#   3. 1000 EndpointSlice updates in a burst (a pod's readiness flapping):
+#      batched into far fewer publishes, and the end state is kubectl's.
+# After each: svcgw's endpoints equal what kubectl shows; at the end the
+# keep-alive connection has never broken (0 resets on a surviving pod).
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/kube_rig.sh"
+
+rig_daemon_only "follows the test Kubernetes API"
+RIG_NAME=kube-chaos
+rig_init 62 fullnat
+kube_rig_up
+m=$KUBE_RIG_MANIFESTS
+vip=$RIG_VIP
+url="http://$vip/"
+burst=1000
+
+kube_rig_feed "cluster_ips: true"
+rig_ctl_start
+rig_require "the feed lists the cluster" kube_rig_synced
+
+cat >"$m/service.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: mynginx, namespace: default}
+spec:
+  clusterIP: $vip
+  selector: {app: mynginx}
+  ports: [{name: http, port: 80, targetPort: 80, protocol: TCP}]
+EOF
+apply_slice() { # POD...
+    kube_rig_slice mynginx mynginx-abc 80 "$@" >"$m/slice.yaml"
+    kube_rig_apply "$m/slice.yaml"
+}
+rig_add_pod a
+rig_add_pod b
+rig_add_pod c
+rig_check "kubectl apply the Service" kube_rig_apply "$m/service.yaml"
+rig_check "kubectl apply its slice (pods a b c)" apply_slice a b c
+rig_require "curl $url is answered" rig_wait_pod "$url" a
+
+# svcgw's ready endpoints vs the slice's ready addresses as kubectl shows them.
+ours() { rig_ctl get endpoints mynginx | awk 'NR > 1 { print $2 }' | tr ',' '\n' | sed 's/:80$//' | sort; }
+theirs() {
+    kube_kubectl get endpointslice mynginx-abc -o json |
+        jq -r '.endpoints[] | select(.conditions.ready != false) | .addresses[0]' | sort
+}
+converged() { [ "$(ours)" = "$(theirs)" ] && [ -n "$(ours)" ]; }
+wait_converged() { kube_rig_wait "svcgw: $(ours | tr '\n' ' ') kubectl: $(theirs | tr '\n' ' ')" converged; }
+
+ka_out="$RIG_TMP/keepalive.out"
+ka_stop="$RIG_TMP/keepalive.stop"
+rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$ka_stop" 0.2 240 >"$ka_out" 2>&1 &
+ka_pid=$!
+RIG_BG_PIDS+=("$ka_pid")
+ka_lines() { grep -c '^[0-9]' "$ka_out" || true; }
+ka_more() { # N: N more answers than now
+    local want=$(($(ka_lines) + $1)) i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(ka_lines)" -ge "$want" ] && return 0
+        grep -q BROKEN "$ka_out" && break
+        sleep 0.1
+    done
+    echo "keep-alive client: $(tail -n 2 "$ka_out" | tr '\n' ' ')"
+    return 1
+}
+rig_require "a keep-alive connection through $vip is up" ka_more 2
+stat() { rig_stats ".kubernetes.kinds.EndpointSlice.$1"; }
+
+# (1) the API server restarted: the watches are cut and resumed.
+restarts=$(stat restarts)
+# (not under rig_check: its subshell would keep the new server's pid)
+kube_restart_apiserver || rig_die "the test API did not restart"
+rig_add_pod d
+rig_check "kubectl apply the slice with pods a b c d" apply_slice a b c d
+rig_check "after the API restart svcgw serves kubectl's endpoints" wait_converged
+resumed() { [ "$(stat restarts)" -gt "$restarts" ]; }
+rig_check "the slice watch was restarted ($restarts -> $(stat restarts))" resumed
+rig_check "the keep-alive connection went on" ka_more 2
+
+# (2) etcd compacted past the feed's resourceVersion while the API was away
+# (a write straight into etcd moves the revision): the resumed watch is
+# told 410 Expired and the feed lists again.
+expired=$(stat expired)
+relists=$(stat relists)
+kube_stop_pid "$KUBE_APISERVER_PID"
+kube_in curl -sf --max-time 5 -X POST "$KUBE_ETCD/v3/kv/put" \
+    -d "{\"key\":\"$(printf /chaos/bump | base64)\",\"value\":\"$(printf 1 | base64)\"}" >/dev/null
+rig_check "etcd compacted at its current revision" kube_compact
+kube_start_apiserver || rig_die "the test API did not restart"
+relisted() { [ "$(stat expired)" -gt "$expired" ] && [ "$(stat relists)" -gt "$relists" ]; }
+rig_check "the feed got 410 Expired and listed again" kube_rig_wait \
+    "expired $expired -> $(stat expired), relists $relists -> $(stat relists)" relisted
+rig_check "kubectl apply the slice with pods a b c" apply_slice a b c
+rig_check "after the relist svcgw serves kubectl's endpoints" wait_converged
+rig_check "the keep-alive connection went on" ka_more 2
+
+# (3) a burst of slice updates: pod c's readiness flaps $burst times.
+publishes=$(rig_stats '.kubernetes.publishes')
+out=$(kube_in "$KUBE_PYTHON" "$RIG_DIR/kube_burst.py" "$KUBE_SERVER" "$KUBE_CA" "$KUBE_ADMIN_TOKEN" \
+    default mynginx-abc "$burst" 2>&1)
+rig_check "$burst slice updates through the API ($out)" grep -q "^$burst updates" <<<"$out"
+rig_check "after the burst svcgw serves kubectl's endpoints" wait_converged
+done_publishes=$(($(rig_stats '.kubernetes.publishes') - publishes))
+rig_log "burst: $done_publishes publishes for $burst updates; lag p50/p99 $(rig_stats '.kubernetes.lag_p50_us') / $(rig_stats '.kubernetes.lag_p99_us') us"
+rig_check "the burst was batched ($done_publishes publishes for $burst updates)" \
+    test "$done_publishes" -lt "$burst"
+rig_check "no feed service rejected, none invalid" \
+    test "$(rig_stats '.kubernetes.rejected'),$(rig_stats '.kubernetes.invalid')" = "0,0"
+
+touch "$ka_stop"
+ka_rc=1
+for ((i = 0; i < 50; i++)); do
+    if ! kill -0 "$ka_pid" 2>/dev/null; then
+        wait "$ka_pid"
+        ka_rc=$?
+        break
+    fi
+    sleep 0.1
+done
+rig_check "the keep-alive connection never broke ($(ka_lines) requests): $(tail -n 1 "$ka_out")" \
+    test "$ka_rc" -eq 0
+
+rig_finish
