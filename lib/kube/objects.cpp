@@ -88,6 +88,9 @@ Object decode_service(json object) {
                                        "'" + text + "' is neither pods nor nodeport", {}});
             return out;
         }
+        // Consumed here: the manifest reader refuses svcgw.io/ annotations
+        // it does not know, and this one means nothing outside the feed.
+        object["metadata"]["annotations"].erase(std::string(kBackendsAnnotation));
     }
     object["apiVersion"] = "v1";
     object["kind"] = "Service";

@@ -115,10 +115,17 @@ TEST(GetServices, KubectlLayout) {
     alias["type"] = "ExternalName";
     alias["external_name"] = "docs.example.org";
     alias["ports"] = json::array();
+    // A LoadBalancer without an address is <pending>; with them, its
+    // load-balancer addresses then its externalIPs.
     EXPECT_EQ(services_table(json::array({lb, alias}), {}, 1027),
               "NAME   TYPE           CLUSTER-IP   EXTERNAL-IP        PORT(S)   AGE\n"
-              "edge   LoadBalancer   10.96.0.30   <none>             80/TCP    27s\n"
+              "edge   LoadBalancer   10.96.0.30   <pending>          80/TCP    27s\n"
               "docs   ExternalName   <none>       docs.example.org   <none>    27s\n");
+    lb["load_balancer_ips"] = {"192.0.2.5"};
+    lb["external_ips"] = {"198.51.100.20"};
+    const std::string served = services_table(json::array({lb}), {}, 1027);
+    EXPECT_EQ(served.substr(served.find('\n') + 1),
+              "edge   LoadBalancer   10.96.0.30   192.0.2.5,198.51.100.20   80/TCP    27s\n");
 }
 
 TEST(GetEndpoints, KubectlLayout) {
