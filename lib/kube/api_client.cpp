@@ -1,8 +1,11 @@
 #include "kube/api_client.hpp"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 
 #include <fstream>
 #include <sstream>
@@ -29,6 +32,25 @@ X509_STORE* store_from_pem(const std::string& pem) {
         return nullptr;
     }
     return store;
+}
+
+// TCP keep-alive on every connection to the API server: a watch reads for
+// minutes without sending, so a peer that vanished without a FIN or RST
+// (host down, network partition) would go unnoticed until the watch's read
+// timeout (its server-side timeout plus a margin: minutes). Probes after
+// kKeepAliveIdleS of silence, kKeepAliveProbes unanswered kKeepAliveIntervalS
+// apart: the connection fails within 10 + 3 x 5 = 25 s and the reflector
+// reconnects (client-go relies on the same mechanism over HTTP/1.1).
+constexpr int kKeepAliveIdleS = 10;
+constexpr int kKeepAliveIntervalS = 5;
+constexpr int kKeepAliveProbes = 3;
+
+void keep_alive(socket_t sock) {
+    const int on = 1;
+    setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    setsockopt(sock, IPPROTO_TCP, TCP_KEEPIDLE, &kKeepAliveIdleS, sizeof kKeepAliveIdleS);
+    setsockopt(sock, IPPROTO_TCP, TCP_KEEPINTVL, &kKeepAliveIntervalS, sizeof kKeepAliveIntervalS);
+    setsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, &kKeepAliveProbes, sizeof kKeepAliveProbes);
 }
 
 std::string trim(std::string text) {
@@ -87,6 +109,7 @@ httplib::SSLClient& ApiClient::client(int read_timeout_s) {
         _client->enable_server_certificate_verification(true);
         _client->set_connection_timeout(_timeouts.connect_s, 0);
         _client->set_keep_alive(true);
+        _client->set_socket_options(keep_alive);
     }
     _client->set_read_timeout(read_timeout_s, 0);
     return *_client;

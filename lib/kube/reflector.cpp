@@ -113,11 +113,11 @@ bool Reflector::list() {
 Reflector::WatchEnd Reflector::watch() {
     std::string pending;  // a line not complete yet
     WatchEnd end = WatchEnd::timeout;
-    bool delivered = false;
     auto on_line = [&](std::string_view line) {
         if (line.empty()) {
             return true;
         }
+        _watch_worked = true;
         auto event = parse_watch_event(_options.kind, line);
         if (!event) {
             error("watch " + _options.path + ": " + event.error().message);
@@ -149,7 +149,6 @@ Reflector::WatchEnd Reflector::watch() {
         delta.object = std::move(event->object);
         delta.received = std::chrono::steady_clock::now();
         _sink.push(std::move(delta));
-        delivered = true;
         return true;
     };
     auto reply = _transport.stream(
@@ -191,7 +190,6 @@ Reflector::WatchEnd Reflector::watch() {
     if (!pending.empty() && end == WatchEnd::timeout) {
         on_line(pending);  // a last event without its newline
     }
-    (void)delivered;
     return end;
 }
 
@@ -207,7 +205,14 @@ void Reflector::run() {
             backoff.reset();
             need_list = false;
         }
+        _watch_worked = false;
         WatchEnd end = watch();
+        if (_watch_worked) {
+            // It streamed: a later failure is a new incident, not the next
+            // retry of an old one (the API server restarted an hour later
+            // should not wait the back-off cap).
+            backoff.reset();
+        }
         if (end == WatchEnd::stopped) {
             break;
         }

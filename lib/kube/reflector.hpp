@@ -94,7 +94,8 @@ private:
     Transport& _transport;
     DeltaSink& _sink;
     ReflectorCounters _counters;
-    std::string _version;  // last resourceVersion seen
+    std::string _version;        // last resourceVersion seen
+    bool _watch_worked = false;  // this watch received a line (event or bookmark)
     std::atomic<bool> _stop{false};
     mutable std::mutex _mutex;  // _last_error, _wake
     std::condition_variable _wake;

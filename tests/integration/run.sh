@@ -76,6 +76,7 @@ tests=(
     "daemon:test_kube_walkthrough.sh"
     "daemon:test_kube_lb.sh"
     "daemon:test_kube_nodeport.sh"
+    "daemon:test_kube_chaos.sh"
     "daemon:test_endpoints.sh"
     "daemon:test_cluster_export.sh"
     "daemon:test_announce.sh"

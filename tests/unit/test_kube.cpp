@@ -179,10 +179,10 @@ TEST(Objects, ListKeepsGoodItemsBesideABadOne) {
 
 TEST(Selection, ClassesAndTheProxyNameLabel) {
     Selection lb_only;
-    ServiceMeta cluster_ip{"ClusterIP", "", std::nullopt, {}};
-    ServiceMeta ours{"LoadBalancer", "svcgw.io/lb", std::nullopt, {}};
-    ServiceMeta unset{"LoadBalancer", "", std::nullopt, {}};
-    ServiceMeta theirs{"LoadBalancer", "metallb", std::nullopt, {}};
+    ServiceMeta cluster_ip{"ClusterIP", "", std::nullopt, {}, std::nullopt};
+    ServiceMeta ours{"LoadBalancer", "svcgw.io/lb", std::nullopt, {}, std::nullopt};
+    ServiceMeta unset{"LoadBalancer", "", std::nullopt, {}, std::nullopt};
+    ServiceMeta theirs{"LoadBalancer", "metallb", std::nullopt, {}, std::nullopt};
     EXPECT_EQ(owns(lb_only, cluster_ip), Ownership::none);
     EXPECT_EQ(owns(lb_only, ours), Ownership::load_balancer);
     EXPECT_EQ(owns(lb_only, unset), Ownership::none);
@@ -192,12 +192,12 @@ TEST(Selection, ClassesAndTheProxyNameLabel) {
     EXPECT_EQ(owns(all, unset), Ownership::load_balancer);
     EXPECT_EQ(owns(all, theirs), Ownership::cluster_ip);  // its ClusterIP part
     // kube-proxy: a labelled Service belongs to the proxy it names.
-    ServiceMeta labelled{"ClusterIP", "", std::string("other-proxy"), {}};
+    ServiceMeta labelled{"ClusterIP", "", std::string("other-proxy"), {}, std::nullopt};
     EXPECT_EQ(owns(all, labelled), Ownership::none);
     Selection named{true, "svcgw.io/lb", false, "svcgw"};
     EXPECT_EQ(owns(named, labelled), Ownership::none);
     EXPECT_EQ(owns(named, cluster_ip), Ownership::none);
-    EXPECT_EQ(owns(named, ServiceMeta{"ClusterIP", "", std::string("svcgw"), {}}),
+    EXPECT_EQ(owns(named, ServiceMeta{"ClusterIP", "", std::string("svcgw"), {}, std::nullopt}),
               Ownership::cluster_ip);
 }
 
@@ -261,10 +261,11 @@ public:
     struct Step {
         int status = 200;
         std::string body;   // get: the whole body; stream: lines
-        bool fail = false;  // connection error
+        bool fail = false;  // connection error (a stream's lines first: cut mid-stream)
     };
     std::deque<Step> gets, streams;
     std::vector<std::string> paths;
+    std::vector<std::chrono::steady_clock::time_point> stream_times;  // when each stream began
     std::function<void()> on_empty;  // called when the script is exhausted
 
     Result<HttpReply> get(const std::string& path) override {
@@ -273,6 +274,7 @@ public:
     }
     Result<HttpReply> stream(const std::string& path, int, const DataSink& sink) override {
         paths.push_back(path);
+        stream_times.push_back(std::chrono::steady_clock::now());
         return next(streams, &sink);
     }
     void stop() override {}
@@ -286,6 +288,9 @@ private:
         Step step = steps.front();
         steps.pop_front();
         if (step.fail) {
+            if (sink != nullptr && !step.body.empty()) {
+                (*sink)(step.body);
+            }
             return fail("", "connection refused");
         }
         if (sink != nullptr && step.status == 200) {
@@ -379,6 +384,34 @@ TEST(Reflector, ResumesFromTheBookmarkAfterACut) {
     EXPECT_NE(t.paths[3].find("resourceVersion=9"), std::string::npos);  // no relist for a cut
     EXPECT_EQ(r.counters().relists.load(), 1u);
     EXPECT_GE(r.counters().errors.load(), 1u);
+}
+
+// The back-off grows while the API is away and starts over once a watch
+// streams again: the next cut, however much later, is retried after the
+// initial wait, not after the last one doubled.
+TEST(Reflector, AWatchThatStreamedResetsTheBackoff) {
+    ScriptedTransport t;
+    VectorSink sink;
+    ReflectorOptions o;
+    o.path = "/api/v1/services";
+    o.backoff_initial_ms = 40;
+    o.backoff_max_ms = 100000;
+    Reflector r(o, t, sink);
+    t.gets.push_back(
+        {200, json{{"metadata", {{"resourceVersion", "5"}}}, {"items", json::array()}}.dump()});
+    for (int i = 0; i < 4; ++i) {
+        t.streams.push_back({0, "", true});  // waits 40, 80, 160, 320 ms after these
+    }
+    t.streams.push_back({200, line("BOOKMARK", {{"metadata", {{"resourceVersion", "9"}}}}), true});
+    t.on_empty = [&] { r.stop(); };
+    r.run();
+    ASSERT_EQ(t.stream_times.size(), 6u);
+    using std::chrono::milliseconds;
+    const auto grown = t.stream_times[4] - t.stream_times[3];
+    const auto after_cut = t.stream_times[5] - t.stream_times[4];
+    EXPECT_GE(grown, milliseconds(320));
+    EXPECT_LT(after_cut, milliseconds(300)) << "40 ms after a working watch, not 640";
+    EXPECT_NE(t.paths.back().find("resourceVersion=9"), std::string::npos);
 }
 
 TEST(Reflector, BackoffDoublesToItsCapAndResets) {
