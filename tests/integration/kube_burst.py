@@ -1,25 +1,35 @@
 """A burst of EndpointSlice updates through the test API (issue 11 §4, the
-chaos test): COUNT merge patches on one HTTPS keep-alive connection, each
-turning the slice's last endpoint ready or not ready (odd updates: not
-ready), as a rollout's readiness flaps do. Prints "<count> updates in <s> s".
+chaos test): COUNT merge patches from CONNECTIONS HTTPS keep-alive
+connections at once, each turning the slice's last endpoint ready or not
+ready (odd updates: not ready), as a rollout's readiness flaps do. Several
+connections, because one waits for each answer and the test API answers one
+patch in tens of milliseconds: updates that far apart are no burst. Prints
+"<count> updates in <s> s".
 
-Usage: kube_burst.py SERVER CA TOKEN NAMESPACE SLICE COUNT
+Usage: kube_burst.py SERVER CA TOKEN NAMESPACE SLICE COUNT [CONNECTIONS]
 """
 import http.client
 import json
 import ssl
 import sys
+import threading
 import time
 import urllib.parse
 
 
 def main() -> int:
     server, ca, token, ns, name, count = sys.argv[1:7]
+    connections = int(sys.argv[7]) if len(sys.argv) > 7 else 8
+    count = int(count)
     url = urllib.parse.urlsplit(server)
     ctx = ssl.create_default_context(cafile=ca)
-    conn = http.client.HTTPSConnection(url.hostname, url.port, context=ctx, timeout=10)
     path = f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices/{name}"
     headers = {"Authorization": f"Bearer {token}"}
+
+    def connect():
+        return http.client.HTTPSConnection(url.hostname, url.port, context=ctx, timeout=10)
+
+    conn = connect()
     conn.request("GET", path, headers=headers)
     resp = conn.getresponse()
     slice_ = json.loads(resp.read())
@@ -27,17 +37,33 @@ def main() -> int:
         print(f"GET {path}: {resp.status} {slice_}", file=sys.stderr)
         return 1
     endpoints = slice_["endpoints"]
+    failures = []
+    conns = [connect() for _ in range(connections)]
+    for c in conns:
+        c.connect()  # TLS handshakes before the clock starts
+
+    def patch(k: int) -> None:
+        c = conns[k]
+        for i in range(k + 1, count + 1, connections):
+            eps = json.loads(json.dumps(endpoints))
+            eps[-1]["conditions"] = {"ready": i % 2 == 0}
+            c.request("PATCH", path, body=json.dumps({"endpoints": eps}),
+                      headers={**headers, "Content-Type": "application/merge-patch+json"})
+            r = c.getresponse()
+            data = r.read()
+            if r.status != 200:
+                failures.append(f"PATCH {i}: {r.status} {data[:200]!r}")
+                return
+
     start = time.monotonic()
-    for i in range(1, int(count) + 1):
-        endpoints[-1]["conditions"] = {"ready": i % 2 == 0}
-        body = json.dumps({"endpoints": endpoints})
-        conn.request("PATCH", path, body=body,
-                     headers={**headers, "Content-Type": "application/merge-patch+json"})
-        resp = conn.getresponse()
-        data = resp.read()
-        if resp.status != 200:
-            print(f"PATCH {i}: {resp.status} {data[:200]!r}", file=sys.stderr)
-            return 1
+    threads = [threading.Thread(target=patch, args=(k,)) for k in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        print("\n".join(failures), file=sys.stderr)
+        return 1
     print(f"{count} updates in {time.monotonic() - start:.1f} s")
     return 0
 

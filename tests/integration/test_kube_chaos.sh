@@ -3,10 +3,15 @@
 # (`cluster_ips: true`) while a keep-alive connection runs through the VIP;
 #   1. the API server is restarted (its watches cut mid-stream): the feed
 #      resumes and a later change (scale out) is served;
-#   2. etcd is compacted while the API is away: the resumed watch gets 410
-#      Gone, the feed re-lists, and a later change (scale in) is served;
-#   3. 1000 EndpointSlice updates in a burst (a pod's readiness flapping):
-#      batched into far fewer publishes, and the end state is kubectl's.
+#   2. the watch connection cut silently (every packet of the API port
+#      dropped: a partition, no FIN or RST): the feed's TCP keep-alive fails
+#      the watch within 25 s, and once the path heals it resumes and a later
+#      change (scale in) is served;
+#   3. etcd is compacted while the API is away: the resumed watch gets 410
+#      Gone, the feed re-lists, and a later change (scale out) is served;
+#   4. 1000 EndpointSlice updates in a burst from 8 connections (a pod's
+#      readiness flapping): batched into fewer publishes, and the end state
+#      is kubectl's.
 # After each: svcgw's endpoints equal what kubectl shows; at the end the
 # keep-alive connection has never broken (0 resets on a surviving pod).
 set -uo pipefail
@@ -86,7 +91,33 @@ resumed() { [ "$(stat restarts)" -gt "$restarts" ]; }
 rig_check "the slice watch was restarted ($restarts -> $(stat restarts))" resumed
 rig_check "the keep-alive connection went on" ka_more 2
 
-# (2) etcd compacted past the feed's resourceVersion while the API was away:
+# (2) the watch connection cut silently. The API's own bookmarks (1 s) stop
+# arriving; the feed's keep-alive probes (after 10 s idle, 3 x 5 s) go
+# unanswered and the watch fails: well before its read timeout (the server
+# timeout + 30 s = 330 s), which alone would leave the feed stale for minutes.
+restarts=$(stat restarts)
+errors=$(stat errors)
+port=$KUBE_APISERVER_PORT
+cut() { # -A | -D: add or remove the partition
+    kube_in iptables "$1" INPUT -i lo -p tcp --dport "$port" -j DROP &&
+        kube_in iptables "$1" INPUT -i lo -p tcp --sport "$port" -j DROP
+}
+watch_failed() { [ "$(stat restarts)" -gt "$restarts" ] && [ "$(stat errors)" -gt "$errors" ]; }
+cut_bound_s=40 # keep-alive's 25 s, plus the last bookmark's age and load
+rig_require "the path to the API is cut (iptables DROP of port $port)" cut -A
+cut_at=$SECONDS
+for ((i = 0; i < cut_bound_s * 5; i++)); do
+    watch_failed && break
+    sleep 0.2
+done
+cut_took=$((SECONDS - cut_at))
+cut -D
+rig_check "the cut watch failed by keep-alive in ${cut_took} s (bound ${cut_bound_s} s; restarts $restarts -> $(stat restarts), errors $errors -> $(stat errors))" watch_failed
+rig_check "kubectl apply the slice with pods a b c" apply_slice a b c
+rig_check "after the cut svcgw serves kubectl's endpoints" wait_converged
+rig_check "the keep-alive connection went on" ka_more 2
+
+# (3) etcd compacted past the feed's resourceVersion while the API was away:
 # the resumed watch is told 410 Expired and the feed lists again. The watch
 # from version V reads from V+1, and etcd keeps the compaction revision
 # itself, so two writes straight into etcd (revisions V+1, V+2) and a
@@ -103,11 +134,11 @@ kube_start_apiserver || rig_die "the test API did not restart"
 relisted() { [ "$(stat expired)" -gt "$expired" ] && [ "$(stat relists)" -gt "$relists" ]; }
 rig_check "the feed got 410 Expired and listed again" kube_rig_wait \
     "expired $expired -> $(stat expired), relists $relists -> $(stat relists)" relisted
-rig_check "kubectl apply the slice with pods a b c" apply_slice a b c
+rig_check "kubectl apply the slice with pods a b c d" apply_slice a b c d
 rig_check "after the relist svcgw serves kubectl's endpoints" wait_converged
 rig_check "the keep-alive connection went on" ka_more 2
 
-# (3) a burst of slice updates: pod c's readiness flaps $burst times.
+# (4) a burst of slice updates: pod c's readiness flaps $burst times.
 publishes=$(rig_stats '.kubernetes.publishes')
 out=$(kube_in "$KUBE_PYTHON" "$RIG_DIR/kube_burst.py" "$KUBE_SERVER" "$KUBE_CA" "$KUBE_ADMIN_TOKEN" \
     default mynginx-abc "$burst" 2>&1)

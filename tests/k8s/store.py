@@ -277,7 +277,7 @@ class Store:
     def update(self, res, ns: str, name: str, transform, subresource: str = "", dry_run: bool = False) -> dict:
         """The GuaranteedUpdate loop: read, transform(current) -> new object,
         admit, write if changed compared on mod_revision; retried on a race
-        unless the new object names a resourceVersion (then: 409)."""
+        (a request that named the old resourceVersion then gets 409)."""
         key = self.key(res, ns, name)
         while True:
             with self._lock(res):
@@ -301,8 +301,10 @@ class Store:
                     done = self._put_kv(key, kv, new)
             if done is not None:
                 return done
-            if pinned:
-                raise conflict(res, name)
+            # Another writer won the race: read again and redo the change, as
+            # kube-apiserver's GuaranteedUpdate does. A request that named the
+            # old resourceVersion then fails the check above (409); a patch
+            # that named none carries the fresh one and goes through.
 
     @staticmethod
     def _same(a: dict, b: dict) -> bool:
