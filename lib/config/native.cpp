@@ -340,41 +340,50 @@ std::optional<TrafficPolicy> read_traffic_policy(Reader& reader, const YAML::Nod
     return std::nullopt;
 }
 
-std::vector<Ipv4> read_ipv4_list(Reader& reader, const YAML::Node& seq, const std::string& path,
-                                 SourceMap& source, const std::string& typed) {
-    std::vector<Ipv4> out;
+namespace {
+
+// A YAML sequence read item by item with `parse` (an optional per item:
+// absent = reported, left out), each item's location recorded.
+template <typename T, typename Parse>
+std::vector<T> read_list(Reader& reader, const YAML::Node& seq, const std::string& path,
+                         SourceMap& source, const std::string& typed, Parse parse) {
+    std::vector<T> out;
     record(source, reader, typed, path, seq, seq.IsSequence());
     if (!reader.expect_seq(seq, path)) {
         return out;
     }
     for (size_t i = 0; i < seq.size(); ++i) {
         std::string item = index_path(path, i);
-        auto ip = reader.ipv4(seq[i], item);
-        record(source, reader, index_path(typed, i), item, seq[i], ip.has_value());
-        if (ip) {
-            out.push_back(*ip);
+        std::optional<T> value = parse(seq[i], item);
+        record(source, reader, index_path(typed, i), item, seq[i], value.has_value());
+        if (value) {
+            out.push_back(*value);
         }
     }
     return out;
 }
 
+}  // namespace
+
+std::vector<Ipv4> read_ipv4_list(Reader& reader, const YAML::Node& seq, const std::string& path,
+                                 SourceMap& source, const std::string& typed) {
+    return read_list<Ipv4>(
+        reader, seq, path, source, typed,
+        [&](const YAML::Node& n, const std::string& at) { return reader.ipv4(n, at); });
+}
+
 std::vector<Ipv4Prefix> read_source_ranges(Reader& reader, const YAML::Node& seq,
                                            const std::string& path, SourceMap& source,
                                            const std::string& typed) {
-    std::vector<Ipv4Prefix> out;
-    record(source, reader, typed, path, seq, seq.IsSequence());
-    if (!reader.expect_seq(seq, path)) {
-        return out;
-    }
-    for (size_t i = 0; i < seq.size(); ++i) {
-        std::string item = index_path(path, i);
-        auto prefix = reader.prefix(seq[i], item);
-        record(source, reader, index_path(typed, i), item, seq[i], prefix.has_value());
-        if (prefix) {
-            out.push_back(Ipv4Prefix{prefix->network(), prefix->length});
-        }
-    }
-    return out;
+    return read_list<Ipv4Prefix>(
+        reader, seq, path, source, typed,
+        [&](const YAML::Node& n, const std::string& at) -> std::optional<Ipv4Prefix> {
+            auto prefix = reader.prefix(n, at);
+            if (!prefix) {
+                return std::nullopt;
+            }
+            return Ipv4Prefix{prefix->network(), prefix->length};  // host bits cleared
+        });
 }
 
 std::optional<TargetPort> read_target_port(Reader& reader, const YAML::Node& node,
@@ -477,8 +486,8 @@ std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& se
             }
         }
         if (auto list = f.get("source_ranges")) {
-            svc.source_ranges = read_source_ranges(r, *list, f.path("source_ranges"),
-                                                   svc.locations, "source_ranges");
+            svc.source_ranges = read_source_ranges(r, *list, f.path("source_ranges"), svc.locations,
+                                                   "source_ranges");
         }
         assign(svc.external_traffic_policy,
                read.read(f, "external_traffic_policy", "external_traffic_policy",
@@ -639,16 +648,16 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
         assign(k.batch_window_ms, read.integer(*f, "batch_window_ms", 1, kMaxBatchWindowMs));
         assign(k.watch_timeout_s, read.integer(*f, "watch_timeout_s", 1, kMaxWatchTimeoutS));
         assign(k.backoff_max_ms, read.integer(*f, "backoff_max_ms", 100, kU32Max));
-        assign(k.backends, read.read(*f, "backends", "backends",
-                                     [&](const YAML::Node& n, const std::string& p) {
-                                         auto text = r.string(n, p);
-                                         auto mode = text ? parse_backend_mode(*text) : std::nullopt;
-                                         if (text && !mode) {
-                                             r.error(n, p, "unknown backends '" + *text +
-                                                               "' (pods or nodeport)");
-                                         }
-                                         return mode;
-                                     }));
+        assign(
+            k.backends,
+            read.read(*f, "backends", "backends", [&](const YAML::Node& n, const std::string& p) {
+                auto text = r.string(n, p);
+                auto mode = text ? parse_backend_mode(*text) : std::nullopt;
+                if (text && !mode) {
+                    r.error(n, p, "unknown backends '" + *text + "' (pods or nodeport)");
+                }
+                return mode;
+            }));
     }
     if (auto f = section("fleet", {"announce", "bird_socket", "routes_file", "drain_file",
                                    "drain_deadline_s", "generation"})) {

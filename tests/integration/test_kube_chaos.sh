@@ -20,7 +20,7 @@ source "$(dirname "$0")/kube_rig.sh"
 
 rig_daemon_only "follows the test Kubernetes API"
 RIG_NAME=kube-chaos
-rig_init 62 fullnat
+rig_init 68 fullnat
 kube_rig_up
 m=$KUBE_RIG_MANIFESTS
 vip=$RIG_VIP
