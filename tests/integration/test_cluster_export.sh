@@ -116,10 +116,12 @@ for name in elsewhere sticky signalling v6only; do
         expect_nxdomain "$name.default.svc.cluster.local"
 done
 rig_ctl describe service cart -n shop >"$RIG_TMP/cart.txt" 2>&1
-for field in internalTrafficPolicy trafficDistribution "spec: type LoadBalancer" hints; do
+for field in internalTrafficPolicy trafficDistribution allocateLoadBalancerNodePorts hints; do
     rig_check "describe service cart: a warning for $field" \
         grep_in "$RIG_TMP/cart.txt" "^  (Service|EndpointSlice)/shop/cart.*$field"
 done
+rig_check "get service cart: a LoadBalancer on its status address (EXTERNAL-IP 192.0.2.40)" \
+    grep -Eq '^cart +LoadBalancer +10\.96\.0\.40 +192\.0\.2\.40 ' <<<"$(rig_ctl get service cart -n shop)"
 rig_ctl describe service dual -n shop >"$RIG_TMP/dual.txt" 2>&1
 rig_check "describe service dual: a warning for its IPv6 family" \
     grep_in "$RIG_TMP/dual.txt" "^  Service/shop/dual.spec.clusterIP: the IPv6 family"
