@@ -499,7 +499,12 @@ int cmd_set(Api& api, const Args& a) {
         if (!r) {
             return 1;
         }
-        if (r->status == 409 && attempt < kConflictRetries) {
+        // Only a stale version is worth another read; a service the
+        // feed owns stays refused (its error names another path).
+        const json answer = json::parse(r->body, nullptr, false);
+        const bool stale = r->status == 409 && answer.is_object() &&
+                           answer.value("path", "") == "resourceVersion";
+        if (stale && attempt < kConflictRetries) {
             continue;
         }
         return changed(*r, name, "endpoints updated");
@@ -602,8 +607,9 @@ int cmd_apply(Api& api, const Args& a) {
     for (const auto& object : skipped) {
         for (const auto& e : object.value("errors", json::array())) {
             const std::string path = e.value("path", "");
-            std::fprintf(stderr, "Error from server (Invalid): %s%s%s (%s: left out)\n",
-                         path.c_str(), path.empty() ? "" : ": ", e.value("error", "").c_str(),
+            std::fprintf(stderr, "Error from server (%s): %s%s%s (%s: left out)\n",
+                         object.value("reason", "Invalid").c_str(), path.c_str(),
+                         path.empty() ? "" : ": ", e.value("error", "").c_str(),
                          object.value("object", "").c_str());
         }
     }

@@ -444,18 +444,45 @@ json outcomes_json(const std::vector<ChangeOutcome>& outcomes) {
     return json{{"results", std::move(items)}};
 }
 
+// Status and Kubernetes reason of each control error kind.
+std::pair<int, const char*> http_of(ControlErrorKind kind) {
+    switch (kind) {
+        case ControlErrorKind::not_found:
+            return {404, "NotFound"};
+        case ControlErrorKind::already_exists:
+            return {409, "AlreadyExists"};
+        case ControlErrorKind::conflict:
+            return {409, "Conflict"};
+        case ControlErrorKind::precondition_required:
+            return {428, "PreconditionRequired"};  // RFC 6585 §3
+        case ControlErrorKind::invalid:
+            return {422, "Invalid"};
+        case ControlErrorKind::bad_request:
+            return {400, "BadRequest"};
+        case ControlErrorKind::internal:
+            return {500, "InternalError"};
+    }
+    return {500, "InternalError"};
+}
+
 // An apply's answer: results, the objects left out with their errors, and
 // the warnings of what was applied.
 json apply_json(const ApplyOutcome& outcome, const ControlState& state) {
     json j = outcomes_json(outcome.results);
     json skipped = json::array();
-    for (const SkippedObject& object : outcome.skipped) {
+    for (size_t i = 0; i < outcome.skipped.size(); ++i) {
+        const SkippedObject& object = outcome.skipped[i];
         json errors = json::array();
         for (const Error& e : object.errors) {
             errors.push_back(
                 json{{"path", e.path}, {"error", e.message}, {"location", e.location}});
         }
-        skipped.push_back(json{{"object", object.object}, {"errors", std::move(errors)}});
+        // Why it was left out, as a write of it alone would be answered.
+        const char* reason = http_of(i < outcome.owned ? ControlErrorKind::conflict
+                                                       : ControlErrorKind::invalid)
+                                 .second;
+        skipped.push_back(
+            json{{"object", object.object}, {"reason", reason}, {"errors", std::move(errors)}});
     }
     j["skipped"] = std::move(skipped);
     Errors warnings;
@@ -517,27 +544,6 @@ const std::regex kServicePath(
 const std::regex kSlicePath(
     "^/v1/namespaces/([a-z0-9]([-a-z0-9]*[a-z0-9])?)/endpointslices/"
     "([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$");
-
-// Status and Kubernetes reason of each control error kind.
-std::pair<int, const char*> http_of(ControlErrorKind kind) {
-    switch (kind) {
-        case ControlErrorKind::not_found:
-            return {404, "NotFound"};
-        case ControlErrorKind::already_exists:
-            return {409, "AlreadyExists"};
-        case ControlErrorKind::conflict:
-            return {409, "Conflict"};
-        case ControlErrorKind::precondition_required:
-            return {428, "PreconditionRequired"};  // RFC 6585 §3
-        case ControlErrorKind::invalid:
-            return {422, "Invalid"};
-        case ControlErrorKind::bad_request:
-            return {400, "BadRequest"};
-        case ControlErrorKind::internal:
-            return {500, "InternalError"};
-    }
-    return {500, "InternalError"};
-}
 
 }  // namespace
 
@@ -645,13 +651,17 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
             if (!done->results.empty() || done->skipped.empty()) {
                 return json_response(answer);
             }
+            // The status follows the first object left out: one the feed
+            // owns is a Conflict, as a PUT of it would be.
             const SkippedObject& first = done->skipped.front();
             const std::string why = first.errors.empty() ? "" : ": " + first.errors[0].message;
-            answer.update(error_json("Invalid",
+            auto [status, reason] = http_of(done->owned > 0 ? ControlErrorKind::conflict
+                                                             : ControlErrorKind::invalid);
+            answer.update(error_json(reason,
                                      "no object taken (" + std::to_string(done->skipped.size()) +
                                          " left out); " + first.object + why,
-                                     first.errors.empty() ? "" : first.errors[0].path, 422));
-            return json_response(answer, 422);
+                                     first.errors.empty() ? "" : first.errors[0].path, status));
+            return json_response(answer, status);
         });
     }
     if (r.path == "/v1/endpointslices") {

@@ -248,10 +248,47 @@ Result<ApplyOutcome, ControlError> ControlState::apply(ServiceSet set, int64_t n
     return apply_services(std::move(set), false, now_unix_s, std::nullopt);
 }
 
+std::optional<ControlError> ControlState::check_owner(const std::string& key) const {
+    auto running = _records.find(key);
+    if (running == _records.end() || running->second.origin != Origin::kubernetes) {
+        return std::nullopt;
+    }
+    // The path is not resourceVersion: a client must not retry this one.
+    return ControlError{ControlErrorKind::conflict,
+                        "Operation cannot be fulfilled on services \"" +
+                            running->second.config.name + "\": " + key +
+                            " is owned by origin kubernetes (the feed follows the cluster's "
+                            "object and would undo the change); change it in the cluster",
+                        "origin"};
+}
+
 Result<ApplyOutcome, ControlError> ControlState::apply_services(ServiceSet set, bool create_only,
                                                                 int64_t now_unix_s,
                                                                 Precondition expected) {
-    std::vector<ServiceConfig>& services = set.services;
+    // The feed's services change only with the cluster: a native entry for
+    // one refuses the request (native entries are all or nothing), a
+    // Kubernetes object (or slice) for one is left out alone.
+    std::vector<SkippedObject> owned;
+    std::vector<ServiceConfig> services;
+    for (ServiceConfig& s : set.services) {
+        if (auto refused = check_owner(s.key())) {
+            if (!s.kubernetes_object) {
+                return Unexpected<ControlError>{*refused};
+            }
+            owned.push_back(SkippedObject{"Service/" + s.key(), {Error{"", refused->message, ""}}, ""});
+            continue;
+        }
+        services.push_back(std::move(s));
+    }
+    std::vector<EndpointSliceConfig> request_slices;
+    for (EndpointSliceConfig& slice : set.slices) {
+        if (auto refused = check_owner(slice.service_key())) {
+            owned.push_back(
+                SkippedObject{"EndpointSlice/" + slice.key(), {Error{"", refused->message, ""}}, ""});
+            continue;
+        }
+        request_slices.push_back(std::move(slice));
+    }
     std::map<std::string, size_t> incoming;
     for (size_t i = 0; i < services.size(); ++i) {
         if (!incoming.emplace(services[i].key(), i).second) {
@@ -291,7 +328,7 @@ Result<ApplyOutcome, ControlError> ControlState::apply_services(ServiceSet set, 
     }
     ApplyOutcome outcome;
     std::vector<ChangeOutcome> slice_results;
-    for (EndpointSliceConfig& slice : set.slices) {
+    for (EndpointSliceConfig& slice : request_slices) {
         const EndpointSliceConfig* old = slices.find(slice.key());
         ChangeOutcome o{slice.ns, slice.name,
                         old == nullptr ? "created" : (*old == slice ? "unchanged" : "configured")};
@@ -336,6 +373,8 @@ Result<ApplyOutcome, ControlError> ControlState::apply_services(ServiceSet set, 
     }
     _slices = std::move(slices);
     _slice_origins = std::move(slice_origins);
+    outcome.owned = owned.size();
+    outcome.skipped = std::move(owned);
     std::set<std::string> left_out;
     for (SkippedObject& object : done->skipped) {
         left_out.insert(object.service_key);
@@ -366,6 +405,9 @@ Result<ChangeOutcome, ControlError> ControlState::remove(const std::string& ns,
     const std::string key = ns + "/" + name;
     if (!_records.contains(key)) {
         return Unexpected<ControlError>{not_found(ns, name)};
+    }
+    if (auto refused = check_owner(key)) {
+        return Unexpected<ControlError>{*refused};
     }
     std::vector<ServiceConfig> next;
     for (const auto& s : _config.services) {

@@ -20,6 +20,11 @@
 // they persist until deleted through the API. An API change to a
 // file-owned service lasts until the next reload (the file wins, as with
 // `kubectl apply` of the same manifest).
+//
+// The API never writes a service of origin kubernetes (the feed follows
+// the cluster's object and would undo it): PUT, DELETE, the endpoint
+// changes and apply are refused with a Conflict naming the owner and
+// change nothing (lib/control/README.md, "Origins").
 #pragma once
 
 #include <cstdint>
@@ -122,6 +127,9 @@ struct ChangeOutcome {
 struct ApplyOutcome {
     std::vector<ChangeOutcome> results;
     std::vector<SkippedObject> skipped;
+    // The first `owned` of `skipped` were left out because the feed owns
+    // their service (a Conflict, not an invalid object).
+    size_t owned = 0;
 };
 
 // Preconditions of a change: the resourceVersion the client read.
@@ -135,8 +143,8 @@ public:
     ControlState(Config base, ServicePublisher& publisher, int64_t now_unix_s);
 
     // Creates or replaces each service (API origin for new ones; an
-    // existing one keeps its origin and age). create_only: AlreadyExists if
-    // one exists. `expected` (one service only): Conflict unless the
+    // existing one keeps its origin and age; one of the feed's is a
+    // Conflict). create_only: AlreadyExists if one exists. `expected` (one service only): Conflict unless the
     // service is at that resourceVersion.
     Result<std::vector<ChangeOutcome>, ControlError> apply(std::vector<ServiceConfig> services,
                                                            bool create_only, int64_t now_unix_s,
@@ -146,7 +154,8 @@ public:
     // it whenever it comes. A Kubernetes object that cannot be taken (its
     // own errors, or a clash with a running service) is left out and
     // reported, its running version untouched; native services are all or
-    // nothing, as the file's.
+    // nothing, as the file's. Objects for a service of the feed are left out
+    // first (ApplyOutcome::owned); a native one refuses the request.
     Result<ApplyOutcome, ControlError> apply(ServiceSet set, int64_t now_unix_s);
     // Deletes a service and its EndpointSlices (as their ownerReferences
     // would in Kubernetes).
@@ -245,6 +254,9 @@ private:
 
     // Conflict when `record` is no longer at `expected`.
     std::optional<ControlError> check_version(const ServiceRecord& record, uint64_t expected) const;
+    // Conflict when `key` runs with an origin the API may not write
+    // (kubernetes: change it in the cluster).
+    std::optional<ControlError> check_owner(const std::string& key) const;
 
     // The one path of every endpoint change: `edit` turns the current list
     // into the next one (or refuses), then the service alone is validated

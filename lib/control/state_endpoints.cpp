@@ -14,6 +14,9 @@ Result<ChangeOutcome, ControlError> ControlState::change_endpoints(const std::st
     if (rec == _records.end()) {
         return Unexpected<ControlError>{not_found(ns, name)};
     }
+    if (auto refused = check_owner(rec->first)) {
+        return Unexpected<ControlError>{*refused};
+    }
     if (expected) {
         if (auto stale = check_version(rec->second, *expected)) {
             return Unexpected<ControlError>{*stale};

@@ -65,6 +65,16 @@ out=$(q "$name" A)
 rig_check "step 1: dig $name answers $vip" grep -Eq "^$name\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+A[[:space:]]+$vip" <<<"$out"
 get_svc=$(rig_ctl get service mynginx -o json)
 rig_check "svcgwctl shows origin kubernetes" grep -q '"origin": *"kubernetes"' <<<"$get_svc"
+# The cluster owns it: svcgw's API refuses to change it (409, naming the owner).
+out=$(rig_ctl delete service mynginx 2>&1)
+rig_check "svcgwctl delete is refused, naming the owner: $out" \
+    grep -q '^Error from server (Conflict): .*owned by origin kubernetes' <<<"$out"
+out=$(rig_ctl endpoints remove mynginx "$(rig_pod_ip a)" 2>&1)
+rig_check "svcgwctl endpoints remove is refused: $out" \
+    grep -q '^Error from server (Conflict): .*owned by origin kubernetes' <<<"$out"
+rig_check "both changed nothing: svcgw still has pod a" \
+    grep -Eq "^mynginx +$(rig_pod_ip a):80 " <<<"$(rig_ctl get endpoints mynginx)"
+rig_check "both changed nothing: $url is answered by pod a" rig_wait_pod "$url" a
 
 # (2) replace the pod: edit the slice.
 rig_del_pod a

@@ -294,6 +294,78 @@ items:
     EXPECT_EQ(json::parse(r.body)["results"][0]["action"], "unchanged");
 }
 
+// Issue 11 §1: the feed owns its services (README, "Origins"). Every API
+// write to one is a Conflict that names the owner and changes nothing; an
+// apply still takes its other Kubernetes objects.
+TEST_F(Fixture, ApiWritesToTheFeedsServicesAreConflicts) {
+    ASSERT_EQ(call("PUT", "/v1/namespaces/default/services/web", kWeb).status, 201);
+    ServiceConfig fed = state.find("default", "web")->config;
+    ASSERT_TRUE(state.sync(Origin::kubernetes, {fed}, {}, 1000));
+    ASSERT_EQ(state.find("default", "web")->origin, Origin::kubernetes);
+    const ServiceConfig running = state.find("default", "web")->config;
+    const std::string before = snapshot();
+    const std::string v = version_of("web");
+    const std::string svc = "/v1/namespaces/default/services/web";
+    const std::string k8s_web = R"(apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  ports: [{port: 81, targetPort: 8080}]
+)";
+    const std::string k8s_slice = R"(apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-x, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{port: 8080}]
+endpoints: [{addresses: [10.99.0.29]}]
+)";
+    struct Case {
+        const char* what;
+        std::string method, path, body;
+    };
+    const std::string at_v = R"({"resourceVersion": ")" + v + "\", ";
+    const Case cases[] = {
+        {"replace", "PUT", svc, kWeb},
+        {"replace at its version", "PUT", svc, at_v + R"("ports": [{"port": 80}]})"},
+        {"delete", "DELETE", svc, ""},
+        {"set endpoints", "PUT", svc + "/endpoints", at_v + R"("endpoints": []})"},
+        {"add an endpoint", "PATCH", svc + "/endpoints/10.99.0.22", "{}"},
+        {"remove an endpoint", "DELETE", svc + "/endpoints/10.99.0.21", ""},
+        {"drain an endpoint", "POST", svc + "/endpoints/10.99.0.21/drain", ""},
+        {"native apply", "POST", "/v1/apply", "services:\n- {name: web, ports: [{port: 80}]}\n"},
+        {"native apply with a new service", "POST", "/v1/apply",
+         "services:\n- {name: new1, ports: [{port: 80}]}\n- {name: web, ports: [{port: 80}]}\n"},
+        {"apply of its Kubernetes Service", "POST", "/v1/apply", k8s_web},
+        {"apply of an EndpointSlice for it", "POST", "/v1/apply", k8s_slice},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.what);
+        HttpResponse r = call(c.method, c.path, c.body);
+        expect_error(r, 409, "Conflict");
+        EXPECT_NE(json::parse(r.body).value("error", "").find("owned by origin kubernetes"),
+                  std::string::npos)
+            << r.body;
+        EXPECT_EQ(snapshot(), before);
+    }
+    // Read verbs are open, and an apply takes what the feed does not own.
+    EXPECT_EQ(call("GET", svc).status, 200);
+    auto r = call("POST", "/v1/apply",
+                  k8s_web + "---\n" + k8s_slice +
+                      "---\napiVersion: v1\nkind: Service\nmetadata: {name: mine}\n"
+                      "spec: {ports: [{port: 80}]}\n");
+    ASSERT_EQ(r.status, 200) << r.body;
+    json answer = json::parse(r.body);
+    ASSERT_EQ(answer["results"].size(), 1u) << r.body;
+    EXPECT_EQ(answer["results"][0]["name"], "mine");
+    ASSERT_EQ(answer["skipped"].size(), 2u) << r.body;
+    EXPECT_EQ(answer["skipped"][0]["object"], "Service/default/web");
+    EXPECT_EQ(answer["skipped"][1]["object"], "EndpointSlice/default/web-x");
+    EXPECT_TRUE(state.find("default", "web")->config == running);
+    EXPECT_EQ(state.endpoint_slices().find("default/web-x"), nullptr);
+    // The file's services stay the API's to change until the next reload.
+    EXPECT_EQ(call("DELETE", "/v1/namespaces/default/services/filesvc").status, 200);
+}
+
 // Issue 10 §1: the endpoint verbs on a Service whose targetPort is a name.
 // Every change keeps each endpoint's ports, so no endpoint ever resolves to
 // "no port" (which took the whole Service down).
