@@ -260,6 +260,7 @@ public:
     ServiceHealth health(const std::string& key) override;
     fleet::Announcer* announcer() override { return _announcer.get(); }
     void refresh_announcements() override;
+    std::vector<OriginEvent> events() override;
 
 private:
     Result<void> start_feed();
@@ -752,6 +753,14 @@ StatsSnapshot Daemon::stats() {
 
 ServiceHealth Daemon::health(const std::string& key) {
     return ServiceHealth{_health->status(key), _health->events(key)};
+}
+
+std::vector<OriginEvent> Daemon::events() {
+    if (!_feed_sync) {
+        return {};
+    }
+    const auto& recent = _feed_sync->events();
+    return {recent.begin(), recent.end()};
 }
 
 std::vector<FlowSample> Daemon::flows(size_t limit) {

@@ -105,6 +105,7 @@ Usage: svcgwctl [--server unix:PATH|tcp:HOST:PORT] [--token-file FILE] VERB ...
   endpoints remove|drain NAME IP [-n NS]
   apply -f FILE|-
   delete service|svc NAME [-n NS]
+  events [-n NS]                 (the Kubernetes feed's; all namespaces without -n)
   stats
   flows [--limit=N]
   fleet                            what this instance announces (BIRD), and why not
@@ -636,6 +637,30 @@ int cmd_delete(Api& api, const Args& a) {
     return rc;
 }
 
+// As `kubectl get events`, from the feed's recent events. Without -n every
+// event is listed: the feed's own ones (Synced, ...) have no namespace.
+int cmd_events(Api& api, const Args& a) {
+    std::string path = "/v1/events";
+    if (a.has("-n")) {
+        path += "?namespace=" + ns_of(a);
+    }
+    auto r = api.call("GET", path);
+    if (!r) {
+        return 1;
+    }
+    if (r->status >= 300) {
+        return report(*r);
+    }
+    std::string table =
+        events_table(json::parse(r->body).value("items", json::array()),
+                     static_cast<int64_t>(std::time(nullptr)));
+    if (table.empty()) {
+        std::fprintf(stderr, "No events found.\n");
+    }
+    std::printf("%s", table.c_str());
+    return 0;
+}
+
 int cmd_stats(Api& api) {
     auto r = api.call("GET", "/v1/stats");
     if (!r) {
@@ -786,6 +811,9 @@ int ctl_main(int argc, char** argv) {
         }
         if (verb == "delete") {
             return cmd_delete(api, *args);
+        }
+        if (verb == "events") {
+            return cmd_events(api, *args);
         }
         if (verb == "stats") {
             return cmd_stats(api);

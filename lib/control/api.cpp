@@ -529,6 +529,13 @@ std::string namespace_filter(const HttpRequest& r) {
     return it == r.query.end() ? "" : it->second;
 }
 
+// "Kind/ns/name" -> "ns"; "" for objects without one ("Service", "Node/n").
+std::string object_namespace(const std::string& object) {
+    size_t first = object.find('/');
+    size_t second = first == std::string::npos ? first : object.find('/', first + 1);
+    return second == std::string::npos ? "" : object.substr(first + 1, second - first - 1);
+}
+
 HttpResponse method_not_allowed(const HttpRequest& r, const std::string& allowed) {
     return error_response(
         405, "MethodNotAllowed",
@@ -662,6 +669,25 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
                                          " left out); " + first.object + why,
                                      first.errors.empty() ? "" : first.errors[0].path, status));
             return json_response(answer, status);
+        });
+    }
+    if (r.path == "/v1/events") {
+        if (m != "GET") {
+            return method_not_allowed(r, "GET");
+        }
+        std::string ns = namespace_filter(r);
+        return _executor.execute([ns](ControlBackend& b) {
+            json items = json::array();
+            for (const OriginEvent& e : b.events()) {
+                if (ns.empty() || object_namespace(e.object) == ns) {
+                    items.push_back(json{{"lastTimestamp", rfc3339(e.unix_s)},
+                                         {"type", e.type},
+                                         {"reason", e.reason},
+                                         {"object", e.object},
+                                         {"message", e.message}});
+                }
+            }
+            return json_response(json{{"kind", "EventList"}, {"items", std::move(items)}});
         });
     }
     if (r.path == "/v1/endpointslices") {

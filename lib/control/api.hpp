@@ -54,6 +54,9 @@ public:
     // fresh decision pushed to BIRD at once (after a drain or undrain).
     virtual fleet::Announcer* announcer() { return nullptr; }
     virtual void refresh_announcements() {}
+    // The live origins' recent events, oldest first (GET /v1/events); none
+    // without a feed.
+    virtual std::vector<OriginEvent> events() { return {}; }
 };
 
 using ControlJob = std::function<HttpResponse(ControlBackend&)>;

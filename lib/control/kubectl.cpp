@@ -257,6 +257,17 @@ std::string services_table(const json& items, const GetOptions& o, int64_t now) 
     return render_table(rows);
 }
 
+std::string events_table(const json& items, int64_t now) {
+    std::vector<std::vector<std::string>> rows = {
+        {"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"}};
+    for (const auto& e : items) {
+        rows.push_back({format_age(age_seconds(e.value("lastTimestamp", ""), now)),
+                        e.value("type", ""), e.value("reason", ""), e.value("object", ""),
+                        e.value("message", "")});
+    }
+    return rows.size() == 1 ? "" : render_table(rows);
+}
+
 std::string endpoints_table(const json& items, const GetOptions& o, int64_t now) {
     std::vector<std::vector<std::string>> rows;
     std::vector<std::string> header = {"NAME", "ENDPOINTS", "AGE"};

@@ -38,6 +38,9 @@ std::string endpoints_table(const nlohmann::json& items, const GetOptions& optio
                             int64_t now_unix_s);
 // `describe service` from GET /v1/namespaces/NS/services/NAME (with "stats").
 std::string describe_service(const nlohmann::json& service);
+// `get events` table (LAST SEEN TYPE REASON OBJECT MESSAGE, oldest first)
+// from GET /v1/events items.
+std::string events_table(const nlohmann::json& items, int64_t now_unix_s);
 // `stats` summary from GET /v1/stats.
 std::string stats_summary(const nlohmann::json& stats);
 

@@ -112,6 +112,16 @@ struct SyncOutcome {
     std::vector<std::pair<std::string, Errors>> rejected;  // "ns/name" -> errors
 };
 
+// An event of a live origin (the Kubernetes feed: objects it left out,
+// statuses it wrote), as `kubectl get events` lists them.
+struct OriginEvent {
+    int64_t unix_s = 0;
+    std::string type;    // Normal | Warning
+    std::string reason;  // Synced, InvalidObject, Rejected, PublishFailed, ...
+    std::string object;  // "Service/ns/name"; "Service" for the whole feed; "Node/name"
+    std::string message;
+};
+
 // Outcome per object, as kubectl prints it: created | configured | unchanged | deleted.
 struct ChangeOutcome {
     std::string ns;

@@ -28,14 +28,8 @@
 
 namespace svcgw::kube {
 
-// An event as `kubectl get events` lists them (object, reason, message).
-struct FeedEvent {
-    int64_t unix_s = 0;
-    std::string type;    // Normal | Warning
-    std::string reason;  // Synced, InvalidObject, Rejected, PublishFailed, ...
-    std::string object;  // "Service/ns/name"
-    std::string message;
-};
+// An event as `kubectl get events` lists them (GET /v1/events).
+using FeedEvent = OriginEvent;
 
 // Event -> data plane lag: fixed Prometheus buckets plus the recent
 // samples for exact percentiles.

@@ -104,6 +104,11 @@ rig_check "kubectl apply a Service with externalTrafficPolicy: Local" kube_rig_a
 local_refused() { grep -q "kubernetes: Rejected Service/default/local: .*forwarding.mode nat" "$RIG_GW_LOG"; }
 rig_check "svcgw refuses it and says why (the gateway log)" kube_rig_wait "no Rejected event" local_refused
 rig_check "it stays <pending> ($(external_column local))" test "$(external_column local)" = "<pending>"
+events=$(rig_ctl events -n default)
+rig_check "svcgwctl events -n default: the Rejected warning for Service/default/local" \
+    grep -Eq "^[0-9a-z]+ +Warning +Rejected +Service/default/local +.*forwarding.mode nat" <<<"$events"
+rig_check "svcgwctl events -n default: the status written for web (LoadBalancerStatus)" \
+    grep -Eq "^[0-9a-z]+ +Normal +LoadBalancerStatus +Service/default/web " <<<"$events"
 rig_check "web is still served" rig_wait_pod "http://$lb/" a
 rig_check "GET /v1/stats counts the status writes ($(rig_stats '.kubernetes.status_updates') >= 2)" \
     test "$(rig_stats '.kubernetes.status_updates')" -ge 2

@@ -73,6 +73,8 @@ public:
         return it == health_of.end() ? ServiceHealth{} : it->second;
     }
     std::map<std::string, ServiceHealth> health_of;
+    std::vector<OriginEvent> events() override { return origin_events; }
+    std::vector<OriginEvent> origin_events;
 
 private:
     ControlState& _state;

@@ -366,6 +366,43 @@ endpoints: [{addresses: [10.99.0.29]}]
     EXPECT_EQ(call("DELETE", "/v1/namespaces/default/services/filesvc").status, 200);
 }
 
+// Issue 11 §1: the feed's per-object errors as an event list (GET
+// /v1/events, `svcgwctl events`), oldest first, filtered by namespace.
+TEST_F(Fixture, EventsListTheFeedsEvents) {
+    backend.origin_events = {
+        {1000, "Normal", "Synced", "Service", "first list published"},
+        {1001, "Warning", "Rejected", "Service/shop/local", "externalTrafficPolicy Local: nat only"},
+        {1002, "Warning", "InvalidObject", "EndpointSlice/default/web-x", "bad address"}};
+    auto r = call("GET", "/v1/events");
+    ASSERT_EQ(r.status, 200) << r.body;
+    json all = json::parse(r.body);
+    EXPECT_EQ(all["kind"], "EventList");
+    ASSERT_EQ(all["items"].size(), 3u);
+    EXPECT_EQ(all["items"][1]["type"], "Warning");
+    EXPECT_EQ(all["items"][1]["reason"], "Rejected");
+    EXPECT_EQ(all["items"][1]["object"], "Service/shop/local");
+    EXPECT_EQ(all["items"][1]["lastTimestamp"], rfc3339(1001));
+    r = call("GET", "/v1/events", "", {{"namespace", "shop"}});
+    json shop = json::parse(r.body);
+    ASSERT_EQ(shop["items"].size(), 1u) << r.body;
+    EXPECT_EQ(shop["items"][0]["reason"], "Rejected");
+    expect_error(call("POST", "/v1/events"), 405, "MethodNotAllowed");
+
+    const std::string table = events_table(all["items"], 1061);
+    const size_t synced = table.find("Synced");
+    const size_t rejected = table.find(format_age(60) + " ");
+    ASSERT_NE(synced, std::string::npos) << table;
+    ASSERT_NE(rejected, std::string::npos) << table;
+    EXPECT_LT(synced, rejected) << table;  // oldest first
+    const std::string row = table.substr(rejected, table.find('\n', rejected) - rejected);
+    for (const char* cell : {"Warning", "Rejected", "Service/shop/local", "nat only"}) {
+        EXPECT_NE(row.find(cell), std::string::npos) << cell << " in " << row;
+    }
+    backend.origin_events.clear();
+    EXPECT_EQ(json::parse(call("GET", "/v1/events").body)["items"].size(), 0u);
+    EXPECT_EQ(events_table(json::array(), 1061), "");
+}
+
 // Issue 10 §1: the endpoint verbs on a Service whose targetPort is a name.
 // Every change keeps each endpoint's ports, so no endpoint ever resolves to
 // "no port" (which took the whole Service down).
