@@ -90,7 +90,7 @@ struct PortConfig {
 // rate / workers). Control = ARP, BGP, BFD (dataplane/punt.hpp).
 struct PuntConfig {
     // Health-check probes of 10k backends once a second need ~30k frames/s
-    // of replies (issue 14); 50k leaves room and still bounds a flood.
+    // of replies; 50k leaves room and still bounds a flood.
     uint32_t rate_pps = 50000;
     // ARP, BGP keepalives and BFD at 3 x 300 ms per session: thousands of
     // sessions' worth.
@@ -102,7 +102,7 @@ struct PuntConfig {
 struct NetworkConfig {
     Ipv4Prefix service_cidr{Ipv4{0x0a600000}, 16};  // 10.96.0.0/16
     std::vector<Ipv4> snat_addresses;               // empty = the port's own address
-    // Where LoadBalancer Services without an address get one (issue 11 §2).
+    // Where LoadBalancer Services without an address get one (README).
     std::vector<Ipv4Range> lb_pools;
 };
 
@@ -133,9 +133,9 @@ struct MetricsConfig {
     std::string listen = "tcp:127.0.0.1:9100";
 };
 
-// The Kubernetes feed (issue 11): svcgw follows a cluster's Services and
+// The Kubernetes feed (DESIGN §6): svcgw follows a cluster's Services and
 // EndpointSlices through list+watch. Restart-only, like `api`.
-// Where the feed sends a Service's traffic (issue 11 §3): to its pods, or
+// Where the feed sends a Service's traffic (README, NodePort backends): to its pods, or
 // through the cluster's nodes on its nodePorts (pods not routable here).
 enum class BackendMode { pods, node_port };
 std::optional<BackendMode> parse_backend_mode(std::string_view text);  // "pods" | "nodeport"
@@ -145,11 +145,11 @@ struct KubernetesConfig {
     std::string kubeconfig;    // "" = in-cluster (service account files and env)
     bool cluster_ips = false;  // serve every Service's ClusterIP (the seed's mode)
     std::string load_balancer_class = "svcgw.io/lb";
-    bool default_class = false;       // also LoadBalancer Services without a class
-    std::string service_proxy_name;   // "" = Services without the label, as kube-proxy
-    uint32_t batch_window_ms = 5;     // at most one publish per window (1 .. 10)
-    uint32_t watch_timeout_s = 300;   // server-side watch timeout (timeoutSeconds)
-    uint32_t backoff_max_ms = 30000;  // reconnect back-off cap
+    bool default_class = false;                // also LoadBalancer Services without a class
+    std::string service_proxy_name;            // "" = Services without the label, as kube-proxy
+    uint32_t batch_window_ms = 5;              // at most one publish per window (1 .. 10)
+    uint32_t watch_timeout_s = 300;            // server-side watch timeout (timeoutSeconds)
+    uint32_t backoff_max_ms = 30000;           // reconnect back-off cap
     BackendMode backends = BackendMode::pods;  // per Service: annotation svcgw.io/backends
 };
 
@@ -178,7 +178,7 @@ std::string_view to_string(HealthProtocol protocol);
 enum class AllDownPolicy { fail_open, reject };  // "fail_open" | "reject"
 std::string_view to_string(AllDownPolicy policy);
 
-// Route health injection (issue 13, lib/fleet): svcgw renders the VIP (and
+// Route health injection (DESIGN §6, lib/fleet): svcgw renders the VIP (and
 // SNAT) /32 routes into a file the gateway's BIRD includes, and tells BIRD
 // to reload it through its control socket. Restart-only but for
 // `generation`, which a reload is expected to move.
@@ -282,7 +282,7 @@ struct ServiceConfig {
     // Its clusterIP is dns.cluster_ip (kube-dns): svcgw's own DNS responder
     // answers there, so it gets no VIP. Set by validation.
     bool dns_service = false;
-    // Addresses served beside the ClusterIP (issue 11 §2): load-balancer
+    // Addresses served beside the ClusterIP (README, LoadBalancer Services): load-balancer
     // VIPs (type LoadBalancer; none given = one from network.lb_pools) and
     // external IPs (any type). Both may lie outside service_cidr.
     std::vector<Ipv4> load_balancer_ips;

@@ -31,7 +31,7 @@ const std::vector<std::string_view> kIgnoredMetadata = {"uid",
                                                         "deletionGracePeriodSeconds"};
 
 // Service spec fields about traffic from outside the cluster that svcgw
-// serves (issue 11 §2; read by read_load_balancer). loadBalancerClass says
+// serves (read by read_load_balancer). loadBalancerClass says
 // which load balancer serves it: a manifest given to svcgw is served.
 const std::vector<std::string_view> kLoadBalancerSpec = {
     "externalIPs", "loadBalancerIP", "loadBalancerSourceRanges", "externalTrafficPolicy"};
@@ -254,7 +254,7 @@ void read_service_ports(Reader& r, const Fields& spec, ServiceConfig& svc) {
                    protocol.has_value());
             sp.protocol = protocol.value_or(sp.protocol);
         }
-        if (auto node = pf.get("nodePort")) {  // NodePort backends (issue 11 §3)
+        if (auto node = pf.get("nodePort")) {  // kept for NodePort backends
             auto port = r.integer(*node, pf.path("nodePort"), 1, kU16Max);
             record(src, r, key_path(typed, "node_port"), pf.path("nodePort"), *node,
                    port.has_value());
@@ -379,12 +379,11 @@ void KubernetesDocuments::read_load_balancer(const Fields& spec, const Fields& t
     Reader& r = _reader;
     SourceMap& src = svc.locations;
     if (auto node = spec.get("externalIPs")) {
-        svc.external_ips =
-            read_ipv4_list(r, *node, spec.path("externalIPs"), src, "external_ips");
+        svc.external_ips = read_ipv4_list(r, *node, spec.path("externalIPs"), src, "external_ips");
     }
     if (auto node = spec.get("loadBalancerSourceRanges")) {
-        svc.source_ranges = read_source_ranges(r, *node, spec.path("loadBalancerSourceRanges"),
-                                               src, "source_ranges");
+        svc.source_ranges = read_source_ranges(r, *node, spec.path("loadBalancerSourceRanges"), src,
+                                               "source_ranges");
     }
     if (auto node = spec.get("externalTrafficPolicy")) {
         auto policy = read_traffic_policy(r, *node, spec.path("externalTrafficPolicy"));

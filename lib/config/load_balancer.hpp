@@ -1,5 +1,5 @@
 // Internal to lib/config: the rules of addresses served from outside the
-// cluster (issue 11 §2): load-balancer VIPs, external IPs, source ranges,
+// cluster (DESIGN §6): load-balancer VIPs, external IPs, source ranges,
 // externalTrafficPolicy, and the deterministic allocation from
 // network.lb_pools. validate.cpp's Validator calls these; they report
 // through callbacks so its error placement (file:line:col) applies.

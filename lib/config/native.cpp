@@ -12,7 +12,7 @@ namespace {
 constexpr uint64_t kU16Max = std::numeric_limits<uint16_t>::max();
 constexpr uint64_t kU32Max = std::numeric_limits<uint32_t>::max();
 constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
-// Issue 11: a rollout is batched into one publish per window of at most 10 ms.
+// The feed (DESIGN §6): a rollout is batched into one publish per window of at most 10 ms.
 constexpr uint64_t kMaxBatchWindowMs = 10;
 // kube-apiserver caps a watch at --min-request-timeout x 2 (30 min by
 // default); a longer timeoutSeconds would only be cut short.

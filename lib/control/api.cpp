@@ -89,7 +89,7 @@ json warnings_json(const Errors& warnings) {
     return out;
 }
 
-// The addresses served beside the ClusterIP (issue 11 §2), only when set,
+// The addresses served beside the ClusterIP, only when set,
 // in the native keys: a GET's output PUT back is the same service.
 void add_external_part(json& out, const ServiceConfig& s) {
     auto texts = [](const auto& list) {
@@ -287,12 +287,16 @@ json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::s
                                     {"expired", kind.expired},      {"errors", kind.errors},
                                     {"last_error", kind.last_error}};
         }
-        out["kubernetes"] = json{{"synced", k.synced},        {"kinds", std::move(kinds)},
-                                 {"publishes", k.publishes},  {"rejected", k.rejected},
-                                 {"invalid", k.invalid},      {"publish_errors", k.publish_errors},
+        out["kubernetes"] = json{{"synced", k.synced},
+                                 {"kinds", std::move(kinds)},
+                                 {"publishes", k.publishes},
+                                 {"rejected", k.rejected},
+                                 {"invalid", k.invalid},
+                                 {"publish_errors", k.publish_errors},
                                  {"status_updates", k.status_updates},
                                  {"status_errors", k.status_errors},
-                                 {"lag_count", k.lag_count},  {"lag_p50_us", k.lag_p50_us},
+                                 {"lag_count", k.lag_count},
+                                 {"lag_p50_us", k.lag_p50_us},
                                  {"lag_p99_us", k.lag_p99_us}};
     }
     return out;
@@ -478,9 +482,9 @@ json apply_json(const ApplyOutcome& outcome, const ControlState& state) {
                 json{{"path", e.path}, {"error", e.message}, {"location", e.location}});
         }
         // Why it was left out, as a write of it alone would be answered.
-        const char* reason = http_of(i < outcome.owned ? ControlErrorKind::conflict
-                                                       : ControlErrorKind::invalid)
-                                 .second;
+        const char* reason =
+            http_of(i < outcome.owned ? ControlErrorKind::conflict : ControlErrorKind::invalid)
+                .second;
         skipped.push_back(
             json{{"object", object.object}, {"reason", reason}, {"errors", std::move(errors)}});
     }
@@ -662,8 +666,8 @@ HttpResponse ApiHandler::route(const HttpRequest& r) const {
             // owns is a Conflict, as a PUT of it would be.
             const SkippedObject& first = done->skipped.front();
             const std::string why = first.errors.empty() ? "" : ": " + first.errors[0].message;
-            auto [status, reason] = http_of(done->owned > 0 ? ControlErrorKind::conflict
-                                                             : ControlErrorKind::invalid);
+            auto [status, reason] =
+                http_of(done->owned > 0 ? ControlErrorKind::conflict : ControlErrorKind::invalid);
             answer.update(error_json(reason,
                                      "no object taken (" + std::to_string(done->skipped.size()) +
                                          " left out); " + first.object + why,

@@ -414,7 +414,7 @@ std::string describe_service(const json& s) {
                                         " (tables digest " +
                                         stats_all.value("tables_digest", std::string()) + ")");
     }
-    // Fields svcgw does not honour, never dropped silently (issue 10 §2).
+    // Fields svcgw does not honour, never dropped silently.
     const json warnings = s.value("warnings", json::array());
     if (warnings.empty()) {
         out += field("Warnings", "<none>");

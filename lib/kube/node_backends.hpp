@@ -1,4 +1,4 @@
-// NodePort backends (issue 11 §3). With an overlay CNI the pod addresses
+// NodePort backends (README). With an overlay CNI the pod addresses
 // are not routable from an edge box; an external L4 balancer then reaches
 // the pods through the cluster's nodes, nodeIP:nodePort, and the node's
 // kube-proxy forwards to a pod. In this mode a Service's backends are the

@@ -1,4 +1,4 @@
-// loadBalancerSourceRanges (issue 11 §2) as the workers check them: which
+// loadBalancerSourceRanges as the workers check them: which
 // clients may open flows to a service's load-balancer addresses. Built once
 // with the immutable Service and read by workers without locks (RCU like
 // the rest of the Service). Only new flows are checked: a flow that exists

@@ -73,7 +73,7 @@ std::string seconds(double value) {
     return text;
 }
 
-// Health checks (issue 14): per checked (service port, backend), per port,
+// Health checks (DESIGN §6): per checked (service port, backend), per port,
 // and the prober as a whole.
 void render_health(Writer& w, const StatsSnapshot& s) {
     w.family("svcgw_backend_healthy", "gauge",

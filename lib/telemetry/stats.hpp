@@ -1,4 +1,4 @@
-// A point-in-time view of the gateway's counters (issue 4), assembled by the
+// A point-in-time view of the gateway's counters, assembled by the
 // control thread from the per-lcore blocks (collect.hpp) and rendered as
 // JSON (API) or Prometheus text (render_prometheus). Pure C++.
 #pragma once
