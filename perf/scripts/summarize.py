@@ -40,9 +40,9 @@ def cell(vals):
 
 
 # Benchmark counters that say whether a row measured what it claims
-# (bench_worker.cpp, bench_dataplane.cpp): shown, and any non-zero value
-# fails the row, as a benchmark's SkipWithError does.
-SANITY = ("lost_bursts", "unopened", "unestablished", "misses")
+# (bench_worker.cpp, bench_dataplane.cpp, bench_control.cpp): shown, and any
+# non-zero value fails the row, as a benchmark's SkipWithError does.
+SANITY = ("lost_bursts", "unopened", "unestablished", "misses", "stale_sightings")
 
 
 def bench(path):
