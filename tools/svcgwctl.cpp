@@ -18,10 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "common/net.hpp"
 #include "control/client.hpp"
-#include "control/fleet_api.hpp"
 #include "control/kubectl.hpp"
-#include "control/server.hpp"
+#include "control/listen.hpp"
 
 namespace svcgw {
 namespace {

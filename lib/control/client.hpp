@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "control/server.hpp"
+#include "control/listen.hpp"
 
 namespace svcgw {
 

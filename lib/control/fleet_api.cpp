@@ -3,7 +3,6 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "control/kubectl.hpp"
 #include "fleet/announcer.hpp"
 
 namespace svcgw {
@@ -144,43 +143,6 @@ HttpResponse route_fleet(const HttpRequest& r, ControlExecutor& executor) {
         });
     }
     return error_response(404, "NotFound", "no such path: " + r.path);
-}
-
-std::string fleet_summary(const json& s) {
-    auto number = [](const json& v) {
-        return v.is_null() ? "none" : std::to_string(v.get<uint64_t>());
-    };
-    std::string out = "generation:  " + number(s.at("generation")) + " (expected " +
-                      number(s.at("expected_generation")) + ")\n";
-    out +=
-        std::string("data plane:  ") + (s.at("data_plane_up").get<bool>() ? "up" : "DOWN") + "\n";
-    const json& d = s.at("drain");
-    out += "drain:       ";
-    if (d.is_null()) {
-        out += "no\n";
-    } else {
-        out += d.at("drained").get<bool>() ? "drained" : "draining";
-        out += ", since " + d.at("since").get<std::string>();
-        if (!d.at("deadline").is_null()) {
-            out += ", deadline " + d.at("deadline").get<std::string>();
-        }
-        out += ", " + std::to_string(s.at("active_flows").get<uint64_t>()) + " flows left\n";
-    }
-    const json& b = s.at("bird");
-    out += "bird:        ";
-    if (b.at("in_sync").get<bool>()) {
-        out += "in sync (" + std::to_string(b.at("reloads").get<uint64_t>()) + " reloads)\n";
-    } else {
-        out += "NOT in sync: " + b.at("last_error").get<std::string>() + "\n";
-    }
-    std::vector<std::vector<std::string>> rows = {{"PREFIX", "KIND", "STATE"}};
-    for (const json& r : s.at("routes")) {
-        const bool on = r.at("announced").get<bool>();
-        rows.push_back(
-            {r.at("prefix").get<std::string>(), r.at("kind").get<std::string>(),
-             on ? "announced" : "withdrawn (" + r.at("reason").get<std::string>() + ")"});
-    }
-    return out + render_table(rows);
 }
 
 }  // namespace svcgw

@@ -8,18 +8,11 @@
 // 404 when fleet.announce is off.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-#include <string>
-
 #include "control/api.hpp"
 
 namespace svcgw {
 
 // Handles a request whose path starts with /v1/fleet.
 HttpResponse route_fleet(const HttpRequest& request, ControlExecutor& executor);
-
-// GET /v1/fleet's body as svcgwctl prints it: the instance's state, then
-// one row per route with the reason it is withdrawn.
-std::string fleet_summary(const nlohmann::json& status);
 
 }  // namespace svcgw

@@ -44,6 +44,10 @@ std::string events_table(const nlohmann::json& items, int64_t now_unix_s);
 // `stats` summary from GET /v1/stats.
 std::string stats_summary(const nlohmann::json& stats);
 
+// GET /v1/fleet's body as svcgwctl prints it: the instance's state, then
+// one row per route with the reason it is withdrawn.
+std::string fleet_summary(const nlohmann::json& status);
+
 // "Error from server (NotFound): services \"x\" not found" from an API error body.
 std::string server_error(int status, const std::string& body);
 

@@ -13,6 +13,7 @@
 
 #include "common/result.hpp"
 #include "control/api.hpp"
+#include "control/listen.hpp"
 
 namespace httplib {
 class Server;
@@ -26,19 +27,6 @@ constexpr int kReadTimeoutS = 5;
 constexpr int kWriteTimeoutS = 5;
 // Server threads per listener: enough for concurrent CLIs and a scraper.
 constexpr size_t kApiThreads = 4;
-
-struct ListenAddress {
-    bool is_unix = true;
-    std::string path;  // unix
-    std::string host;  // tcp
-    int port = 0;      // tcp
-};
-Result<ListenAddress> parse_listen(std::string_view text);  // "unix:PATH" | "tcp:HOST:PORT"
-
-// The token file's first line, trimmed; error if unreadable or empty.
-Result<std::string> read_token_file(const std::string& path);
-// "Bearer <token>" compared in time independent of where they differ.
-bool bearer_matches(std::string_view authorization, std::string_view token);
 
 enum class ServerRole { api, metrics };
 

@@ -18,6 +18,7 @@
 
 #include "control/api.hpp"
 #include "control/fleet_api.hpp"
+#include "control/kubectl.hpp"
 #include "fleet/announce.hpp"
 #include "fleet/announcer.hpp"
 #include "fleet/bird.hpp"
