@@ -64,6 +64,7 @@
 #include "port/eal_args.hpp"
 #include "port/eal_log.hpp"
 #include "port/exception_path.hpp"
+#include "port/kernel_driver.hpp"
 #include "port/neighbour.hpp"
 #include "port/port.hpp"
 #include "table/service.hpp"
@@ -106,7 +107,8 @@ bool same_ports(const std::vector<PortConfig>& a, const std::vector<PortConfig>&
     }
     for (size_t i = 0; i < a.size(); ++i) {
         if (a[i].name != b[i].name || a[i].device != b[i].device || a[i].address != b[i].address ||
-            a[i].gateway != b[i].gateway || a[i].kernel_interface != b[i].kernel_interface) {
+            a[i].gateway != b[i].gateway || a[i].kernel_interface != b[i].kernel_interface ||
+            a[i].kernel_driver != b[i].kernel_driver) {
             return false;
         }
     }
@@ -247,7 +249,8 @@ constexpr uint64_t kFleetPeriodMs = 100;
 
 class Daemon : public ControlBackend {
 public:
-    Daemon(std::string path, Config config) : _path(std::move(path)), _config(std::move(config)) {}
+    Daemon(std::string path, Config config, KernelDriver kernel_driver)
+        : _path(std::move(path)), _config(std::move(config)), _kernel_driver(kernel_driver) {}
     ~Daemon() { shutdown(); }
 
     Result<void> start(unsigned workers);
@@ -265,6 +268,7 @@ public:
 private:
     Result<void> start_feed();
     Result<void> open_exception_path();
+    void from_kernel();
     void feed_schedule();
     void reload();
     void reload_file();
@@ -278,6 +282,7 @@ private:
 
     std::string _path;
     Config _config;
+    KernelDriver _kernel_driver;  // the exception path's, as chosen before EAL started
     uint16_t _workers = 0;
     rte_rcu_qsbr* _qsbr = nullptr;
     std::unique_ptr<ServiceTable> _table;
@@ -296,7 +301,7 @@ private:
     std::unique_ptr<WorkerRings> _rings;
     WorkerContext _context;
     std::unique_ptr<ControlTick> _tick;
-    std::unique_ptr<ExceptionPath> _exception;  // ports[0].kernel_interface's TAP
+    std::unique_ptr<ExceptionPath> _exception;  // ports[0].kernel_interface
     std::vector<std::unique_ptr<Worker>> _worker_objects;
     std::atomic<bool> _stop{false};
     std::set<uint32_t> _announced;                 // VIPs announced with a gratuitous ARP
@@ -439,9 +444,13 @@ Result<void> Daemon::start(unsigned workers) {
     if (!snat_ports) {
         return Unexpected<Error>{snat_ports.error()};
     }
-    // The exception path's rings hold mbufs too (two per worker).
+    // The exception path's rings hold mbufs too (two per worker), and so
+    // does its ethdev when the driver is one.
     const bool punt = !_config.ports[0].kernel_interface.empty();
-    const uint32_t punt_mbufs = punt ? 2u * _workers * kPuntRingSize : 0;
+    const uint32_t punt_mbufs =
+        punt ? 2u * _workers * kPuntRingSize +
+                   (kernel_driver_is_ethdev(_kernel_driver) ? kExceptionEthdevMbufs : 0)
+             : 0;
     uint32_t mbufs =
         mempool_size(_workers, kHandoffRingSize, kHoldCapacity, kControlRingSize + punt_mbufs);
     auto port = open_port(_config.ports[0], _workers, mbufs);
@@ -519,11 +528,14 @@ Result<void> Daemon::start(unsigned workers) {
     return {};
 }
 
-// The port's TAP: its address and MAC, the cluster DNS address for DNS
-// over TCP, and the port's gateway as the kernel's default route.
+// The port's kernel interface: its address and MAC, the cluster DNS
+// address for DNS over TCP, and the port's gateway as the kernel's default
+// route.
 Result<void> Daemon::open_exception_path() {
     ExceptionPathSetup setup;
     setup.interface = _config.ports[0].kernel_interface;
+    setup.driver = _kernel_driver;
+    setup.pool = _port.pool;
     setup.mac = _port.mac;
     setup.address = _port.address;
     setup.gateway = _port.gateway;
@@ -539,10 +551,18 @@ Result<void> Daemon::open_exception_path() {
         return Unexpected<Error>{opened.error()};
     }
     _exception = std::move(*opened);
-    log("exception path: %s (%s, mac %s, mtu %u), punt %u pps (control %u pps, burst %u)",
-        setup.interface.c_str(), _port.address.str().c_str(), mac_str(_port.mac).c_str(), setup.mtu,
-        _config.punt.rate_pps, _config.punt.control_rate_pps, _config.punt.burst);
+    log("exception path: %s over %s (%s, mac %s, mtu %u), punt %u pps (control %u pps, burst "
+        "%u)",
+        setup.interface.c_str(), kernel_driver_name(setup.driver), _port.address.str().c_str(),
+        mac_str(_port.mac).c_str(), setup.mtu, _config.punt.rate_pps, _config.punt.control_rate_pps,
+        _config.punt.burst);
     return {};
+}
+
+// What the kernel sends leaves through worker 0, as our ARP does.
+void Daemon::from_kernel() {
+    _exception->from_kernel(
+        _port.pool, [this](rte_mbuf* m) { return rte_ring_enqueue(_context.control_tx, m) == 0; });
 }
 
 Result<void> Daemon::start_feed() {
@@ -804,7 +824,7 @@ int Daemon::run() {
     epoll_ctl(efd, EPOLL_CTL_ADD, _dns_tcp->fd(), &ev);
     ev.data.fd = _checker->fd();
     epoll_ctl(efd, EPOLL_CTL_ADD, _checker->fd(), &ev);
-    if (_exception != nullptr) {
+    if (_exception != nullptr && _exception->fd() >= 0) {
         ev.data.fd = _exception->fd();
         epoll_ctl(efd, EPOLL_CTL_ADD, _exception->fd(), &ev);
     }
@@ -830,6 +850,9 @@ int Daemon::run() {
                 _tick->run(now);
                 if (_exception != nullptr) {
                     _exception->to_kernel(_rings->punt_control, _rings->punt_other);
+                    if (_exception->fd() < 0) {
+                        from_kernel();  // an ethdev: polled, it has no descriptor
+                    }
                 }
                 if (now >= _fleet_next_ms) {
                     refresh_announcements();
@@ -837,10 +860,7 @@ int Daemon::run() {
                 continue;
             }
             if (_exception != nullptr && events[i].data.fd == _exception->fd()) {
-                // What the kernel sends leaves through worker 0, as our ARP does.
-                _exception->from_kernel(_port.pool, [this](rte_mbuf* m) {
-                    return rte_ring_enqueue(_context.control_tx, m) == 0;
-                });
+                from_kernel();
                 continue;
             }
             if (events[i].data.fd == _checker->fd()) {
@@ -942,7 +962,7 @@ void Daemon::shutdown() {
             static_cast<unsigned long long>(e.from_kernel),
             static_cast<unsigned long long>(e.from_kernel_kept),
             static_cast<unsigned long long>(e.from_kernel_failed));
-        _exception.reset();  // removes the TAP
+        _exception.reset();  // removes the kernel interface
     }
     _tick.reset();
     _rings.reset();  // frees frames left in the rings
@@ -973,6 +993,15 @@ uint16_t configured_workers(const Config& config) {
     return static_cast<uint16_t>(lcores > 1 ? lcores - 1 : 1);
 }
 
+// The exception path's driver for ports[0] (port/kernel_driver.hpp); tap
+// (unused) without a kernel_interface.
+Result<KernelDriverChoice> choose_exception_driver(const Config& config) {
+    if (config.ports.empty() || config.ports[0].kernel_interface.empty()) {
+        return KernelDriverChoice{KernelDriver::tap, "no kernel_interface"};
+    }
+    return choose_kernel_driver(config.ports[0].kernel_driver);
+}
+
 // Exit 1 when the daemon would refuse the file, and also when it would
 // leave Kubernetes objects out (it would start without them): a pre-flight
 // check must not pass over what will not run. Warnings alone: 0.
@@ -986,6 +1015,11 @@ int check_only(const std::string& path) {
     }
     if (auto fits = check_memory_budget(*config, configured_workers(*config)); !fits) {
         std::fprintf(stderr, "%s\n", fits.error().str().c_str());
+        return 1;
+    }
+    // The host side of the exception path, as the daemon decides it.
+    if (auto kernel = choose_exception_driver(*config); !kernel) {
+        std::fprintf(stderr, "%s: %s\n", path.c_str(), kernel.error().str().c_str());
         return 1;
     }
     for (const std::string& line : warning_lines(*config)) {
@@ -1083,6 +1117,15 @@ int daemon_main(int argc, char** argv) {
         log("%s: %s", path.c_str(), present.error().str().c_str());
         return 1;
     }
+    auto kernel = choose_exception_driver(config);
+    if (!kernel) {
+        log("%s: %s", path.c_str(), kernel.error().str().c_str());
+        return 1;
+    }
+    if (!config.ports[0].kernel_interface.empty()) {
+        log("exception path: %s over %s (%s)", config.ports[0].kernel_interface.c_str(),
+            kernel_driver_name(kernel->driver), kernel->reason.c_str());
+    }
     auto eal_args = build_eal_args(config, probe_hugepages(), trailing);
     if (!eal_args) {
         log("%s: %s", path.c_str(), eal_args.error().str().c_str());
@@ -1127,7 +1170,7 @@ int daemon_main(int argc, char** argv) {
     int rc = 0;
     std::string failure;
     {
-        Daemon daemon(path, std::move(config));
+        Daemon daemon(path, std::move(config), kernel->driver);
         auto started = daemon.start(workers);
         if (!started) {
             failure = started.error().str();

@@ -76,6 +76,10 @@ struct DpdkConfig {
     IdleMode idle = IdleMode::poll;
 };
 
+// The exception path's kernel-side driver (port/kernel_driver.hpp):
+// "auto" | "tap" | "virtio_user" | "tap_pmd".
+enum class KernelDriver { automatic, tap, virtio_user, tap_pmd };
+
 struct PortConfig {
     std::string name;
     std::string device;  // vdev spec ("net_af_packet0,iface=veth-gw") or PCI address
@@ -84,6 +88,9 @@ struct PortConfig {
     // The exception path's TAP (DESIGN §6): "" = none, the kernel never
     // sees the port's traffic.
     std::string kernel_interface;
+    // How svcgw reaches that interface: automatic = virtio_user when
+    // /dev/vhost-net opens, else the plain TAP.
+    KernelDriver kernel_driver = KernelDriver::automatic;
 };
 
 // Policing of the exception path, per gateway (each worker polices

@@ -274,7 +274,8 @@ std::vector<PortConfig> parse_ports(Reader& r, const YAML::Node& seq, SourceMap&
             ports.push_back(port);
             continue;
         }
-        Fields f(r, node, path, {"name", "device", "address", "gateway", "kernel_interface"});
+        Fields f(r, node, path,
+                 {"name", "device", "address", "gateway", "kernel_interface", "kernel_driver"});
         FieldReader read(r, source, path);
         for (std::string_view required : {"name", "device", "address"}) {
             if (!f.has(required)) {
@@ -288,6 +289,12 @@ std::vector<PortConfig> parse_ports(Reader& r, const YAML::Node& seq, SourceMap&
         assign(port.address, read.prefix(f, "address"));
         port.gateway = read.ipv4(f, "gateway");
         assign(port.kernel_interface, read.string(f, "kernel_interface"));
+        assign(port.kernel_driver,
+               read.choice<KernelDriver>(f, "kernel_driver", "kernel driver",
+                                         {{"auto", KernelDriver::automatic},
+                                          {"tap", KernelDriver::tap},
+                                          {"virtio_user", KernelDriver::virtio_user},
+                                          {"tap_pmd", KernelDriver::tap_pmd}}));
         ports.push_back(std::move(port));
     }
     return ports;

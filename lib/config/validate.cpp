@@ -219,6 +219,11 @@ private:
                                                    std::to_string(it->second) + "]");
             }
             check_kernel_interface(port.kernel_interface, base + ".kernel_interface");
+            if (port.kernel_driver != KernelDriver::automatic && port.kernel_interface.empty()) {
+                config_error(base + ".kernel_driver",
+                             "names the driver of the exception path, which needs " + base +
+                                 ".kernel_interface");
+            }
             if (!valid(_config.locations, base + ".address")) {
                 continue;
             }

@@ -11,6 +11,9 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 // clang-format on
+#include <rte_dev.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <sys/ioctl.h>
@@ -23,6 +26,8 @@
 #include <cstring>
 
 #include "dataplane/packet.hpp"
+#include "port/eal_log.hpp"
+#include "port/kernel_driver.hpp"
 
 namespace svcgw {
 
@@ -37,6 +42,8 @@ constexpr size_t kArpOpOffset = kEthHeaderLen + 6;
 // An rtnetlink acknowledgement is an nlmsgerr plus the request echoed:
 // a page holds it.
 constexpr size_t kNetlinkBufferSize = 4096;
+// Frames per ring dequeue and per rx burst.
+constexpr unsigned kBatch = 32;
 
 std::string errno_str(int error) {
     return std::strerror(error);
@@ -138,24 +145,17 @@ bool kernel_frame_leaves(const uint8_t* frame, size_t len) {
     return false;
 }
 
-Result<std::unique_ptr<ExceptionPath>> ExceptionPath::open(const ExceptionPathSetup& setup) {
+namespace {
+
+// The kernel side, whichever driver created the interface: MAC, MTU, IPv6
+// off, up, the addresses and the default route.
+Result<void> configure_kernel_side(const ExceptionPathSetup& setup) {
     const std::string& name = setup.interface;
-    int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        return tap_error(name, "open /dev/net/tun", errno);
-    }
-    std::unique_ptr<ExceptionPath> path(new ExceptionPath(fd, name));
-    ifreq ifr{};
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-        // EBUSY: another process holds a TAP of that name.
-        return tap_error(name, "create", errno);
-    }
     int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (sock < 0) {
         return tap_error(name, "socket", errno);
     }
+    ifreq ifr{};
     auto link_ioctl = [&](unsigned long request, const char* step) -> Result<void> {
         if (ioctl(sock, request, &ifr) < 0) {
             int error = errno;
@@ -164,19 +164,19 @@ Result<std::unique_ptr<ExceptionPath>> ExceptionPath::open(const ExceptionPathSe
         }
         return {};
     };
-    ifr = ifreq{};
     std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
     ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
     std::memcpy(ifr.ifr_hwaddr.sa_data, setup.mac.data(), setup.mac.size());
     if (auto done = link_ioctl(SIOCSIFHWADDR, "set MAC"); !done) {
-        return Unexpected<Error>{done.error()};
+        return done;
     }
     ifr.ifr_mtu = setup.mtu;
     if (auto done = link_ioctl(SIOCSIFMTU, "set MTU"); !done) {
-        return Unexpected<Error>{done.error()};
+        return done;
     }
-    // The TAP carries IPv4 only (the data plane is IPv4): no IPv6 link-local
-    // chatter (router and neighbour solicitations, MLD) toward the port.
+    // The interface carries IPv4 only (the data plane is IPv4): no IPv6
+    // link-local chatter (router and neighbour solicitations, MLD) toward
+    // the port.
     if (int sysctl = ::open(("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6").c_str(),
                             O_WRONLY | O_CLOEXEC);
         sysctl >= 0) {
@@ -184,11 +184,11 @@ Result<std::unique_ptr<ExceptionPath>> ExceptionPath::open(const ExceptionPathSe
         close(sysctl);
     }
     if (auto done = link_ioctl(SIOCGIFFLAGS, "get flags"); !done) {
-        return Unexpected<Error>{done.error()};
+        return done;
     }
     ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
     if (auto done = link_ioctl(SIOCSIFFLAGS, "set up"); !done) {
-        return Unexpected<Error>{done.error()};
+        return done;
     }
     close(sock);
 
@@ -211,16 +211,122 @@ Result<std::unique_ptr<ExceptionPath>> ExceptionPath::open(const ExceptionPathSe
             return tap_error(name, "default route via " + setup.gateway->str(), error);
         }
     }
+    return {};
+}
+
+Unexpected<Error> ethdev_error(const std::string& device, const std::string& step, int rc) {
+    const std::string cause = eal_log::cause(device);
+    return fail("ports[0].kernel_driver", device + ": " + step + ": " +
+                                              rte_strerror(rc < 0 ? -rc : rc) +
+                                              (cause.empty() ? "" : " (" + cause + ")"));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ExceptionPath>> ExceptionPath::open(const ExceptionPathSetup& setup) {
+    std::unique_ptr<ExceptionPath> path(new ExceptionPath(setup.interface, setup.driver));
+    auto created =
+        kernel_driver_is_ethdev(setup.driver) ? path->open_ethdev(setup) : path->open_tap();
+    if (!created) {
+        return Unexpected<Error>{created.error()};
+    }
+    if (auto configured = configure_kernel_side(setup); !configured) {
+        return Unexpected<Error>{configured.error()};
+    }
     return path;
+}
+
+Result<void> ExceptionPath::open_tap() {
+    _fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (_fd < 0) {
+        return tap_error(_name, "open /dev/net/tun", errno);
+    }
+    ifreq ifr{};
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    std::strncpy(ifr.ifr_name, _name.c_str(), IFNAMSIZ - 1);
+    if (ioctl(_fd, TUNSETIFF, &ifr) < 0) {
+        // EBUSY: another process holds a TAP of that name.
+        return tap_error(_name, "create", errno);
+    }
+    return {};
+}
+
+// The PMD creates the kernel interface (virtio_user: when vhost-net is set
+// up; net_tap: at probe) and brings it up at start; the kernel side is
+// configured after that, so the PMD's own start-up settings do not undo it.
+Result<void> ExceptionPath::open_ethdev(const ExceptionPathSetup& setup) {
+    const KernelVdev vdev = kernel_vdev(setup.driver, _name, setup.mac, kExceptionQueueSize);
+    // Hot-plugged on the vdev bus (EAL's API: no link to the bus driver).
+    if (int rc = rte_eal_hotplug_add("vdev", vdev.name.c_str(), vdev.args.c_str()); rc != 0) {
+        return ethdev_error(vdev.name, "vdev " + vdev.args, rc);
+    }
+    _vdev = vdev.name;
+    uint16_t port = 0;
+    if (int rc = rte_eth_dev_get_port_by_name(_vdev.c_str(), &port); rc != 0) {
+        return ethdev_error(_vdev, "no ethdev", rc);
+    }
+    _ethdev = port;
+    const rte_eth_conf conf{};  // no offloads: complete frames both ways
+    if (int rc = rte_eth_dev_configure(port, 1, 1, &conf); rc != 0) {
+        return ethdev_error(_vdev, "rte_eth_dev_configure", rc);
+    }
+    uint16_t rx_desc = kExceptionQueueSize, tx_desc = kExceptionQueueSize;
+    if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &rx_desc, &tx_desc); rc != 0) {
+        return ethdev_error(_vdev, "rte_eth_dev_adjust_nb_rx_tx_desc", rc);
+    }
+    int socket = rte_eth_dev_socket_id(port);
+    if (socket < 0) {
+        socket = static_cast<int>(rte_socket_id());
+    }
+    if (int rc = rte_eth_rx_queue_setup(port, 0, rx_desc, static_cast<unsigned>(socket), nullptr,
+                                        setup.pool);
+        rc != 0) {
+        return ethdev_error(_vdev, "rx queue", rc);
+    }
+    if (int rc = rte_eth_tx_queue_setup(port, 0, tx_desc, static_cast<unsigned>(socket), nullptr);
+        rc != 0) {
+        return ethdev_error(_vdev, "tx queue", rc);
+    }
+    if (int rc = rte_eth_dev_start(port); rc != 0) {
+        return ethdev_error(_vdev, "rte_eth_dev_start", rc);
+    }
+    _started = true;
+    return {};
 }
 
 ExceptionPath::~ExceptionPath() {
     if (_fd >= 0) {
         close(_fd);  // a non-persistent TAP disappears with its last descriptor
     }
+    if (_ethdev) {
+        if (_started) {
+            rte_eth_dev_stop(*_ethdev);
+        }
+        rte_eth_dev_close(*_ethdev);  // frees the rx ring's mbufs, closes the TAP
+    }
+    if (!_vdev.empty()) {
+        rte_eal_hotplug_remove("vdev", _vdev.c_str());
+    }
 }
 
 void ExceptionPath::from_kernel(rte_mempool* pool, const std::function<bool(rte_mbuf*)>& send) {
+    if (_ethdev) {
+        receive_ethdev(send);
+    } else {
+        read_tap(pool, send);
+    }
+}
+
+void ExceptionPath::pass(rte_mbuf* m, const std::function<bool(rte_mbuf*)>& send) {
+    if (send(m)) {
+        ++_stats.from_kernel;
+    } else {
+        ++_stats.from_kernel_failed;
+        rte_pktmbuf_free(m);
+    }
+}
+
+void ExceptionPath::read_tap(rte_mempool* pool, const std::function<bool(rte_mbuf*)>& send) {
     rte_mbuf* m = nullptr;
     for (unsigned i = 0; i < kExceptionPathBudget; ++i) {
         if (m == nullptr) {
@@ -242,12 +348,7 @@ void ExceptionPath::from_kernel(rte_mempool* pool, const std::function<bool(rte_
         }
         m->data_len = static_cast<uint16_t>(len);
         m->pkt_len = static_cast<uint32_t>(len);
-        if (send(m)) {
-            ++_stats.from_kernel;
-        } else {
-            ++_stats.from_kernel_failed;
-            rte_pktmbuf_free(m);
-        }
+        pass(m, send);
         m = nullptr;
     }
     if (m != nullptr) {
@@ -255,30 +356,63 @@ void ExceptionPath::from_kernel(rte_mempool* pool, const std::function<bool(rte_
     }
 }
 
+void ExceptionPath::receive_ethdev(const std::function<bool(rte_mbuf*)>& send) {
+    std::array<rte_mbuf*, kBatch> frames;
+    unsigned received = 0;
+    while (received < kExceptionPathBudget) {
+        const uint16_t n = rte_eth_rx_burst(*_ethdev, 0, frames.data(), kBatch);
+        if (n == 0) {
+            return;
+        }
+        received += n;
+        for (uint16_t i = 0; i < n; ++i) {
+            rte_mbuf* m = frames[i];
+            if (!kernel_frame_leaves(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len)) {
+                ++_stats.from_kernel_kept;
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            pass(m, send);
+        }
+    }
+}
+
+void ExceptionPath::hand_to_kernel(rte_mbuf** frames, unsigned n) {
+    if (_ethdev) {
+        // The PMD frees what it sent; what its full ring refused is ours.
+        const uint16_t sent = rte_eth_tx_burst(*_ethdev, 0, frames, static_cast<uint16_t>(n));
+        _stats.to_kernel += sent;
+        _stats.to_kernel_failed += n - sent;
+        rte_pktmbuf_free_bulk(frames + sent, n - sent);
+        return;
+    }
+    for (unsigned i = 0; i < n; ++i) {
+        rte_mbuf* m = frames[i];
+        std::array<iovec, 8> iov;
+        size_t segments = 0;
+        for (rte_mbuf* s = m; s != nullptr && segments < iov.size(); s = s->next) {
+            iov[segments++] = iovec{rte_pktmbuf_mtod(s, void*), s->data_len};
+        }
+        if (writev(_fd, iov.data(), static_cast<int>(segments)) < 0) {
+            ++_stats.to_kernel_failed;
+        } else {
+            ++_stats.to_kernel;
+        }
+        rte_pktmbuf_free(m);
+    }
+}
+
 void ExceptionPath::drain(rte_ring* ring) {
-    constexpr unsigned kBatch = 32;
-    std::array<void*, kBatch> frames;
+    std::array<rte_mbuf*, kBatch> frames;
     unsigned drained = 0;
     while (drained < kExceptionPathBudget) {
-        const unsigned n = rte_ring_sc_dequeue_burst(ring, frames.data(), kBatch, nullptr);
+        const unsigned n = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(frames.data()),
+                                                     kBatch, nullptr);
         if (n == 0) {
             return;
         }
         drained += n;
-        for (unsigned i = 0; i < n; ++i) {
-            auto* m = static_cast<rte_mbuf*>(frames[i]);
-            std::array<iovec, 8> iov;
-            size_t segments = 0;
-            for (rte_mbuf* s = m; s != nullptr && segments < iov.size(); s = s->next) {
-                iov[segments++] = iovec{rte_pktmbuf_mtod(s, void*), s->data_len};
-            }
-            if (writev(_fd, iov.data(), static_cast<int>(segments)) < 0) {
-                ++_stats.to_kernel_failed;
-            } else {
-                ++_stats.to_kernel;
-            }
-            rte_pktmbuf_free(m);
-        }
+        hand_to_kernel(frames.data(), n);
     }
 }
 

@@ -54,6 +54,7 @@ RIG_DPDK_LCORES=${SVCGW_LCORES:-0-1}
 RIG_DPDK_EXTRA=()
 RIG_PORT_GATEWAY=""  # the port's `gateway:` (next hop off the subnet), if any
 RIG_PORT_KERNEL=""   # the port's `kernel_interface:` (the exception path's TAP), if any
+RIG_PORT_KERNEL_DRIVER=""  # its `kernel_driver:` (auto when empty)
 # The API's `listen:` (default: unix:$RIG_TMP/api.sock) and `token_file:`.
 # rig_api follows them; rig_ctl (svcgwctl) needs the unix socket.
 RIG_API_LISTEN=""
@@ -327,13 +328,15 @@ EOF
     rig_log "topology ${RIG_ID} net 10.99.${RIG_NET}.0/24 mode $RIG_MODE gateway $RIG_GATEWAY (tmp $RIG_TMP)"
 }
 
-# rig_exception_path TAP: the port gets the exception path's TAP (after
-# rig_init, before the daemon starts). af_packet copies the veth's frames;
+# rig_exception_path TAP [DRIVER]: the port gets the exception path's TAP
+# (after rig_init, before the daemon starts), with `kernel_driver: DRIVER`
+# when given. af_packet copies the veth's frames;
 # the gateway namespace's own stack also takes them and, with the port
 # address now local (on the TAP), would answer them itself (RSTs to the
 # pods' replies). A NIC bound to vfio-pci has no such second path.
 rig_exception_path() {
     RIG_PORT_KERNEL=$1
+    RIG_PORT_KERNEL_DRIVER=${2:-}
     ip netns exec "$(rig_ns gw)" iptables -t raw -A PREROUTING -i veth-gw -j DROP ||
         rig_die "iptables raw drop on veth-gw"
 }
@@ -501,7 +504,7 @@ rig_write_config() {
         echo "  extra_args: [$extra]"
         echo "  idle: $RIG_IDLE"
         echo "ports:"
-        echo "  - {name: ext0, device: \"$RIG_DPDK_DEVICE\", address: $(rig_gw_ip)/24${RIG_PORT_GATEWAY:+, gateway: $RIG_PORT_GATEWAY}${RIG_PORT_KERNEL:+, kernel_interface: $RIG_PORT_KERNEL}}"
+        echo "  - {name: ext0, device: \"$RIG_DPDK_DEVICE\", address: $(rig_gw_ip)/24${RIG_PORT_GATEWAY:+, gateway: $RIG_PORT_GATEWAY}${RIG_PORT_KERNEL:+, kernel_interface: $RIG_PORT_KERNEL}${RIG_PORT_KERNEL_DRIVER:+, kernel_driver: $RIG_PORT_KERNEL_DRIVER}}"
         echo "network: {service_cidr: $RIG_SERVICE_CIDR, snat_addresses: []${RIG_NETWORK_EXTRA:+, $RIG_NETWORK_EXTRA}}"
         echo "forwarding: {mode: $RIG_MODE}"
         echo "dns: {cluster_ip: $RIG_DNS_IP, domain: cluster.local}"

@@ -64,6 +64,7 @@ tests=(
     "daemon:test_startup.sh"
     "daemon:test_offload.sh"
     "daemon:test_hostpath.sh"
+    "daemon:test_hostpath.sh tap_pmd"
     "daemon:test_dns.sh"
     "daemon:test_surface.sh"
     "test_mtu.sh"

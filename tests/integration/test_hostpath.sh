@@ -14,11 +14,18 @@
 #     the VIP keeps answering, a long-lived session on tcp/179 (BGP's port,
 #     control class) keeps working, what passed the policer is within its
 #     rate and the rest is counted as punt_policed;
-#  6. the TAP's own counters are exported (/v1/stats, /metrics).
+#  6. the TAP's own counters are exported (/v1/stats, /metrics);
+#  7. the driver (ports[].kernel_driver) is logged with its reason, and
+#     virtio_user without /dev/vhost-net is refused by --check and at start.
+# Usage: test_hostpath.sh [DRIVER]: without one, kernel_driver is auto (the
+# plain TAP where /dev/vhost-net is absent, as here and in CI); tap_pmd runs
+# all of the above over the ethdev driver (DPDK's net_tap), the code
+# virtio_user shares.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
-RIG_NAME=hostpath
+driver=${1:-}
+RIG_NAME=hostpath${driver:+-$driver}
 rig_daemon_only "tests the daemon's exception path"
 
 tap=svcgw-k53
@@ -33,7 +40,7 @@ rig_init 53 fullnat
 gw=$(rig_ns gw)
 gw_ip=$(rig_gw_ip)
 client_ip=$(rig_client_ip)
-rig_exception_path "$tap"
+rig_exception_path "$tap" "$driver"
 RIG_CONFIG_EXTRA=("punt: {rate_pps: $punt_pps, control_rate_pps: 2000, burst: $punt_burst}")
 rig_add_pod a
 rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip a)"
@@ -166,5 +173,37 @@ tap_counted() {
     [ -n "$metric" ] && [ "$metric" -ge "$sent" ] || { echo "metrics: from_kernel sent '$metric'"; return 1; }
 }
 rig_check "the TAP's counters are in /v1/stats and /metrics" tap_counted
+
+# 7. The driver and why, in the start-up log; virtio_user refused without
+# vhost-net (before EAL: this rig's daemon, same file prefix, still runs).
+case $driver in
+    "") if [ -e /dev/vhost-net ]; then
+            want="over virtio_user (auto: /dev/vhost-net opens)"
+        else
+            want="over tap (auto: /dev/vhost-net cannot be opened"
+        fi ;;
+    *) want="over $driver (ports\[0\].kernel_driver: $driver" ;;
+esac
+rig_check "the start-up log names the driver and why ('$want')" \
+    grep -q "exception path: $tap $want" "$RIG_GW_LOG"
+if [ -z "$driver" ] && [ ! -e /dev/vhost-net ]; then
+    vu_config="$RIG_TMP/virtio_user.yaml"
+    sed "s/kernel_interface: $tap}/kernel_interface: $tap, kernel_driver: virtio_user}/" \
+        "$RIG_CONFIG" >"$vu_config"
+    refused() { # --check | start
+        local out="$RIG_TMP/vu-$1.out" rc
+        if [ "$1" = check ]; then
+            "$RIG_SVCGW_BIN" -c "$vu_config" --check >"$out" 2>&1
+        else
+            timeout 5 ip netns exec "$gw" "$RIG_SVCGW_BIN" -c "$vu_config" >"$out" 2>&1
+        fi
+        rc=$?
+        [ "$rc" -eq 1 ] || { echo "exit status $rc: $(cat "$out")"; return 1; }
+        tail -n 1 "$out" | grep -q "ports\[0\].kernel_driver: virtio_user needs /dev/vhost-net" ||
+            { echo "last line: $(tail -n 1 "$out")"; return 1; }
+    }
+    rig_check "--check refuses kernel_driver: virtio_user without /dev/vhost-net" refused check
+    rig_check "svcgw refuses to start with it (exit 1 within 5 s, the cause last)" refused start
+fi
 
 rig_finish

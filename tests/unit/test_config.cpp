@@ -119,7 +119,7 @@ TEST(ConfigParse, EveryKeyIsRead) {
     Config config = load_ok(R"(
 dpdk: {lcores: "0,2-3", memory_mb: 1024, hugepages: false, file_prefix: gw1, extra_args: [--log-level=8, -n4], idle: adaptive}
 ports:
-  - {name: ext0, device: "0000:03:00.0", address: 192.168.7.2/24, gateway: 192.168.7.1, kernel_interface: svcgw0}
+  - {name: ext0, device: "0000:03:00.0", address: 192.168.7.2/24, gateway: 192.168.7.1, kernel_interface: svcgw0, kernel_driver: tap_pmd}
   - {name: ext1, device: "net_tap0", address: 172.16.0.1/31}
 network: {service_cidr: 10.100.0.0/20, snat_addresses: [192.168.7.3, 192.168.7.4]}
 punt: {rate_pps: 30000, control_rate_pps: 4000, burst: 32}
@@ -155,6 +155,8 @@ services:
     EXPECT_FALSE(config.ports[1].gateway.has_value());
     EXPECT_EQ(config.ports[0].kernel_interface, "svcgw0");
     EXPECT_EQ(config.ports[1].kernel_interface, "");
+    EXPECT_EQ(config.ports[0].kernel_driver, KernelDriver::tap_pmd);
+    EXPECT_EQ(config.ports[1].kernel_driver, KernelDriver::automatic);
     EXPECT_EQ(config.punt.rate_pps, 30000u);
     EXPECT_EQ(config.punt.control_rate_pps, 4000u);
     EXPECT_EQ(config.punt.burst, 32u);
@@ -287,6 +289,16 @@ TEST(ConfigParse, HugepagesAcceptsAutoTrueFalse) {
 TEST(ConfigParse, IdleAcceptsPollAdaptive) {
     EXPECT_EQ(load_ok("dpdk: {idle: poll}").dpdk.idle, IdleMode::poll);
     EXPECT_EQ(load_ok("dpdk: {idle: adaptive}").dpdk.idle, IdleMode::adaptive);
+}
+
+TEST(ConfigParse, KernelDriverAcceptsEachDriver) {
+    const std::string port =
+        "ports: [{name: e, device: d, address: 10.99.0.1/24, "
+        "kernel_interface: svcgw0, kernel_driver: ";
+    EXPECT_EQ(load_ok(port + "auto}]").ports[0].kernel_driver, KernelDriver::automatic);
+    EXPECT_EQ(load_ok(port + "tap}]").ports[0].kernel_driver, KernelDriver::tap);
+    EXPECT_EQ(load_ok(port + "virtio_user}]").ports[0].kernel_driver, KernelDriver::virtio_user);
+    EXPECT_EQ(load_ok(port + "tap_pmd}]").ports[0].kernel_driver, KernelDriver::tap_pmd);
 }
 
 TEST(ConfigParse, ParseConfigDoesNotValidateOrAllocate) {
@@ -482,6 +494,14 @@ const ErrorCase kErrorCases[] = {
     {"kernel interface with a slash",
      "ports: [{name: e, device: d, address: 10.99.0.1/24, kernel_interface: a/b}]\n",
      "ports[0].kernel_interface", "invalid interface name", "1:71"},
+    {"kernel driver value",
+     "ports: [{name: e, device: d, address: 10.99.0.1/24, kernel_interface: k, kernel_driver: "
+     "kni}]\n",
+     "ports[0].kernel_driver", "unknown kernel driver 'kni' (auto, tap, virtio_user or tap_pmd)",
+     "1:89"},
+    {"kernel driver without a kernel interface",
+     "ports: [{name: e, device: d, address: 10.99.0.1/24, kernel_driver: tap}]\n",
+     "ports[0].kernel_driver", "which needs ports[0].kernel_interface", "1:68"},
     {"punt rate zero", "punt: {rate_pps: 0}\n", "punt.rate_pps", "between 1 and", "1:18"},
     {"port missing address", "ports: [{name: e, device: d}]\n", "ports[0].address",
      "missing required key 'address'", "1:9"},

@@ -1,16 +1,22 @@
 // The exception path's pure parts: which frames are control class (their
 // own ring and bucket), the token bucket's rate and burst, and which kernel
-// frames may leave through the port.
+// frames may leave through the port; which driver carries it to the kernel
+// (with /dev/vhost-net present or absent: an injected path) and the vdev
+// string of the ethdev drivers.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "dataplane/packet.hpp"
 #include "dataplane/punt.hpp"
 #include "port/exception_path.hpp"
+#include "port/kernel_driver.hpp"
 
 namespace svcgw {
 namespace {
@@ -113,6 +119,82 @@ TEST(ExceptionPath, OnlyIpv4AndArpRequestsLeaveTheKernel) {
     EXPECT_TRUE(kernel_frame_leaves(ipv4.data(), ipv4.size()));
     EXPECT_FALSE(kernel_frame_leaves(ipv6.data(), ipv6.size()));
     EXPECT_FALSE(kernel_frame_leaves(ipv4.data(), 13)) << "shorter than an Ethernet header";
+}
+
+// A file that opens read-write stands in for /dev/vhost-net.
+class VhostNet : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char name[] = "/tmp/svcgw-vhost-net.XXXXXX";
+        int fd = mkstemp(name);
+        ASSERT_GE(fd, 0);
+        close(fd);
+        present = name;
+        absent = present + ".absent";
+    }
+    void TearDown() override { unlink(present.c_str()); }
+    std::string present;
+    std::string absent;
+};
+
+TEST_F(VhostNet, AutoTakesVirtioUserWhenVhostNetOpens) {
+    auto chosen = choose_kernel_driver(KernelDriver::automatic, present);
+    ASSERT_TRUE(chosen.has_value()) << chosen.error().str();
+    EXPECT_EQ(chosen->driver, KernelDriver::virtio_user);
+    EXPECT_EQ(chosen->reason, "auto: " + present + " opens");
+}
+
+TEST_F(VhostNet, AutoFallsBackToTheTapWithTheCause) {
+    auto chosen = choose_kernel_driver(KernelDriver::automatic, absent);
+    ASSERT_TRUE(chosen.has_value()) << chosen.error().str();
+    EXPECT_EQ(chosen->driver, KernelDriver::tap);
+    EXPECT_EQ(chosen->reason, "auto: " + absent + " cannot be opened (No such file or directory)");
+}
+
+TEST_F(VhostNet, VirtioUserWithoutVhostNetIsAnError) {
+    auto refused = choose_kernel_driver(KernelDriver::virtio_user, absent);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().path, "ports[0].kernel_driver");
+    EXPECT_NE(refused.error().message.find("virtio_user needs " + absent +
+                                           ", which cannot be opened: No such file"),
+              std::string::npos)
+        << refused.error().message;
+    auto chosen = choose_kernel_driver(KernelDriver::virtio_user, present);
+    ASSERT_TRUE(chosen.has_value());
+    EXPECT_EQ(chosen->driver, KernelDriver::virtio_user);
+}
+
+TEST_F(VhostNet, TapAndTapPmdAreTakenAsAsked) {
+    for (const std::string& vhost : {present, absent}) {
+        for (KernelDriver asked : {KernelDriver::tap, KernelDriver::tap_pmd}) {
+            auto chosen = choose_kernel_driver(asked, vhost);
+            ASSERT_TRUE(chosen.has_value());
+            EXPECT_EQ(chosen->driver, asked);
+            EXPECT_EQ(chosen->reason,
+                      "ports[0].kernel_driver: " + std::string(kernel_driver_name(asked)));
+        }
+    }
+}
+
+// The virtio_user string can only be checked here: no /dev/vhost-net on
+// the test machines (the integration test runs the ethdev code over tap_pmd).
+TEST(KernelVdev, VirtioUserOverVhostKernel) {
+    const MacAddr mac{0x02, 0x00, 0x5e, 0x10, 0xab, 0x01};
+    const KernelVdev vdev =
+        kernel_vdev(KernelDriver::virtio_user, "svcgw0", mac, kExceptionQueueSize);
+    EXPECT_EQ(vdev.name, "virtio_user_svcgw0");
+    EXPECT_EQ(vdev.args,
+              "path=/dev/vhost-net,iface=svcgw0,mac=02:00:5e:10:ab:01,queues=1,queue_size=512");
+    EXPECT_TRUE(kernel_driver_is_ethdev(KernelDriver::virtio_user));
+}
+
+TEST(KernelVdev, NetTap) {
+    const MacAddr mac{0x02, 0x00, 0x5e, 0x10, 0xab, 0x01};
+    const KernelVdev vdev = kernel_vdev(KernelDriver::tap_pmd, "k0", mac, kExceptionQueueSize);
+    EXPECT_EQ(vdev.name, "net_tap_k0");
+    EXPECT_EQ(vdev.args, "iface=k0,mac=02:00:5e:10:ab:01");
+    EXPECT_TRUE(kernel_driver_is_ethdev(KernelDriver::tap_pmd));
+    EXPECT_FALSE(kernel_driver_is_ethdev(KernelDriver::tap));
 }
 
 }  // namespace
