@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "control/state.hpp"
@@ -49,6 +51,38 @@ current-context: ctx
     EXPECT_EQ(access->ca_pem, "PEM-CA");
     EXPECT_EQ(access->token, "abc123");
     EXPECT_EQ(access->server(), "https://127.0.0.1:36443");
+}
+
+// The README's kubeconfig for an edge box, as written there: the CA and
+// the token in files beside it, named relative to its directory.
+TEST(Kubeconfig, TheReadmesFileReferences) {
+    char dir_template[] = "/tmp/svcgw-kubeconfig-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    const std::filesystem::path dir = dir_template;
+    std::ofstream(dir / "cluster-ca.crt") << "PEM-FROM-FILE";
+    std::ofstream(dir / "token") << "t0k3n";
+    std::ofstream(dir / "kubeconfig") << R"(apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster:
+    server: https://192.0.2.1:6443
+    certificate-authority: cluster-ca.crt
+users:
+- name: svcgw
+  user: {tokenFile: token}
+contexts:
+- name: prod
+  context: {cluster: prod, user: svcgw}
+current-context: prod
+)";
+    auto access = load_kubeconfig(dir / "kubeconfig");
+    std::filesystem::remove_all(dir);
+    ASSERT_TRUE(access) << access.error().str();
+    EXPECT_EQ(access->server(), "https://192.0.2.1:6443");
+    EXPECT_EQ(access->ca_pem, "PEM-FROM-FILE");
+    EXPECT_EQ(access->token, "");
+    EXPECT_EQ(access->token_file, (dir / "token").string()) << "re-read per connection";
 }
 
 TEST(Kubeconfig, RefusesWhatWouldNotBeVerified) {
