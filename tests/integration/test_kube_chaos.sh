@@ -14,6 +14,9 @@
 #      is kubectl's.
 # After each: svcgw's endpoints equal what kubectl shows; at the end the
 # keep-alive connection has never broken (0 resets on a surviving pod).
+#   5. svcgw restarted: it lists again and rebuilds the same VIPs and Maglev
+#      rings (equal tables_digest), so new packets of old flows hash to the
+#      same backends.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kube_rig.sh"
@@ -163,5 +166,15 @@ for ((i = 0; i < 50; i++)); do
 done
 rig_check "the keep-alive connection never broke ($(ka_lines) requests): $(tail -n 1 "$ka_out")" \
     test "$ka_rc" -eq 0
+
+# (5) svcgw restarted: tables_digest covers every VIP, port and ring slot.
+digest=$(rig_stats '.tables_digest')
+rig_gateway_stop
+rig_apply
+rig_require "after a restart the feed lists the cluster" kube_rig_synced
+rig_check "after a restart svcgw serves kubectl's endpoints" wait_converged
+same_tables() { [ -n "$digest" ] && [ "$digest" != 0 ] && [ "$(rig_stats '.tables_digest')" = "$digest" ]; }
+rig_check "after a restart the same VIPs and Maglev rings (tables_digest $digest -> $(rig_stats '.tables_digest'))" \
+    same_tables
 
 rig_finish
