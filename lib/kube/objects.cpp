@@ -10,35 +10,56 @@ namespace {
 
 using json = nlohmann::json;
 
-// JSON to a yaml-cpp node for lib/config's manifest readers. Strings get
-// the "!" tag of a quoted YAML scalar, so "8080" stays a string (a named
-// targetPort) and "true" stays text, as JSON means them.
-YAML::Node to_yaml(const json& value) {
+// JSON into `node`, a node of the document being built, for lib/config's
+// manifest readers. Strings get the "!" tag of a quoted YAML scalar, so
+// "8080" stays a string (a named targetPort) and "true" stays text, as JSON
+// means them. Written top down, in place: each node is created in the
+// document's own memory. Built bottom up (a node per subtree, assigned to
+// its parent) yaml-cpp merged every subtree's memory into its parent's at
+// each level, and that was most of decoding a 10k-object list
+// (perf/RESULTS.md, "Kubernetes feed").
+void fill_yaml(const json& value, YAML::Node node) {
     switch (value.type()) {
-        case json::value_t::object: {
-            YAML::Node map(YAML::NodeType::Map);
+        case json::value_t::object:
+            if (value.empty()) {
+                node = YAML::Node(YAML::NodeType::Map);
+            }
             for (const auto& [key, item] : value.items()) {
-                map[key] = to_yaml(item);
+                fill_yaml(item, node[key]);
             }
-            return map;
-        }
-        case json::value_t::array: {
-            YAML::Node seq(YAML::NodeType::Sequence);
-            for (const auto& item : value) {
-                seq.push_back(to_yaml(item));
+            return;
+        case json::value_t::array:
+            if (value.empty()) {
+                node = YAML::Node(YAML::NodeType::Sequence);
             }
-            return seq;
-        }
-        case json::value_t::string: {
-            YAML::Node scalar(value.get_ref<const std::string&>());
-            scalar.SetTag("!");
-            return scalar;
-        }
+            for (size_t i = 0; i < value.size(); ++i) {
+                fill_yaml(value[i], node[i]);  // index == size appends
+            }
+            return;
+        case json::value_t::string:
+            node = value.get_ref<const std::string&>();
+            node.SetTag("!");
+            return;
         case json::value_t::null:
-            return YAML::Node(YAML::NodeType::Null);
+            node = YAML::Node(YAML::NodeType::Null);
+            return;
         default:
-            return YAML::Node(value.dump());  // numbers and booleans, as written
+            node = value.dump();  // numbers and booleans, as written
+            return;
     }
+}
+
+// The object for the manifest readers: without metadata.managedFields, the
+// API server's server-side-apply bookkeeping (often the larger part of an
+// object), which the readers ignore anyway.
+YAML::Node to_yaml(json& object) {
+    if (auto metadata = object.find("metadata");
+        metadata != object.end() && metadata->is_object()) {
+        metadata->erase("managedFields");
+    }
+    YAML::Node root(YAML::NodeType::Null);  // a node now: fill_yaml gets a handle to it
+    fill_yaml(object, root);
+    return root;
 }
 
 const json* node_at(const json& object, std::initializer_list<const char*> path) {
@@ -79,13 +100,15 @@ Object decode_service(json object) {
             }
         }
     }
-    if (const json* mode = node_at(object, {"metadata", "annotations", kBackendsAnnotation.data()})) {
+    if (const json* mode =
+            node_at(object, {"metadata", "annotations", kBackendsAnnotation.data()})) {
         const std::string text = mode->is_string() ? mode->get<std::string>() : mode->dump();
         watched.meta.backends = parse_backend_mode(text);
         if (!watched.meta.backends) {
-            out.errors.push_back(Error{"Service.metadata.annotations." +
-                                           std::string(kBackendsAnnotation),
-                                       "'" + text + "' is neither pods nor nodeport", {}});
+            out.errors.push_back(
+                Error{"Service.metadata.annotations." + std::string(kBackendsAnnotation),
+                      "'" + text + "' is neither pods nor nodeport",
+                      {}});
             return out;
         }
         // Consumed here: the manifest reader refuses svcgw.io/ annotations
