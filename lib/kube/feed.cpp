@@ -9,6 +9,35 @@
 namespace svcgw::kube {
 
 Result<std::unique_ptr<Feed>> Feed::start(const FeedOptions& options) {
+    auto feed = create(options, [&options] { return std::make_unique<ApiClient>(options.access); });
+    if (!feed) {
+        return feed;
+    }
+    Feed& f = **feed;
+    if (options.write_status) {
+        auto client = std::make_unique<ApiClient>(options.access);
+        ApiClient* writer = client.get();
+        f._clients.push_back(std::move(client));
+        constexpr std::string_view kMergePatch = "application/merge-patch+json";
+        f._status = std::make_unique<StatusWriter>(
+            [writer, kMergePatch](const std::string& path, const std::string& body) {
+                return writer->patch(path, std::string(kMergePatch), body);
+            },
+            [&f] { f.wake(); }, options.backoff_initial_ms, options.backoff_max_ms);
+    }
+    f.run();
+    return feed;
+}
+
+Result<std::unique_ptr<Feed>> Feed::start(const FeedOptions& options, const Connect& connect) {
+    auto feed = create(options, connect);
+    if (feed) {
+        (*feed)->run();
+    }
+    return feed;
+}
+
+Result<std::unique_ptr<Feed>> Feed::create(const FeedOptions& options, const Connect& connect) {
     std::unique_ptr<Feed> feed(new Feed());
     feed->_event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (feed->_event_fd < 0) {
@@ -34,23 +63,16 @@ Result<std::unique_ptr<Feed>> Feed::start(const FeedOptions& options) {
         o.watch_timeout_s = options.watch_timeout_s;
         o.backoff_initial_ms = options.backoff_initial_ms;
         o.backoff_max_ms = options.backoff_max_ms;
-        feed->_clients.push_back(std::make_unique<ApiClient>(options.access));
+        feed->_clients.push_back(connect());
         feed->_reflectors.push_back(std::make_unique<Reflector>(o, *feed->_clients.back(), *feed));
     }
-    if (options.write_status) {
-        feed->_clients.push_back(std::make_unique<ApiClient>(options.access));
-        ApiClient* writer = feed->_clients.back().get();
-        constexpr std::string_view kMergePatch = "application/merge-patch+json";
-        feed->_status = std::make_unique<StatusWriter>(
-            [writer, kMergePatch](const std::string& path, const std::string& body) {
-                return writer->patch(path, std::string(kMergePatch), body);
-            },
-            [f = feed.get()] { f->wake(); }, options.backoff_initial_ms, options.backoff_max_ms);
-    }
-    for (auto& r : feed->_reflectors) {
-        feed->_threads.emplace_back([reflector = r.get()] { reflector->run(); });
-    }
     return feed;
+}
+
+void Feed::run() {
+    for (auto& r : _reflectors) {
+        _threads.emplace_back([reflector = r.get()] { reflector->run(); });
+    }
 }
 
 Feed::~Feed() {

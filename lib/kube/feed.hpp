@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,8 +34,13 @@ struct FeedOptions {
 
 class Feed : public DeltaSink {
 public:
-    // Starts the reflector threads at once.
+    // Starts the reflector threads at once, each over its own HTTPS
+    // connection (ApiClient).
     static Result<std::unique_ptr<Feed>> start(const FeedOptions& options);
+    // The same feed over other connections, one `connect()` per reflector
+    // (perf/feed: the API's bytes from memory); no status writer.
+    using Connect = std::function<std::unique_ptr<Transport>()>;
+    static Result<std::unique_ptr<Feed>> start(const FeedOptions& options, const Connect& connect);
     ~Feed() override;  // stops and joins the threads
     Feed(const Feed&) = delete;
     Feed& operator=(const Feed&) = delete;
@@ -44,7 +50,7 @@ public:
     // The status writer (nullptr without write_status); its outcomes also
     // make fd() readable.
     StatusWriter* status_writer() { return _status.get(); }
-    void push(Delta delta) override;      // reflector threads
+    void push(Delta delta) override;  // reflector threads
 
     struct KindCounters {
         Kind kind;
@@ -55,11 +61,13 @@ public:
 
 private:
     Feed() = default;
-
+    // The reflectors over `connect()` connections, not running yet.
+    static Result<std::unique_ptr<Feed>> create(const FeedOptions& options, const Connect& connect);
+    void run();  // starts the reflector threads
     void wake();
 
-    std::vector<std::unique_ptr<ApiClient>> _clients;
-    std::unique_ptr<StatusWriter> _status;  // stopped first: it may wake us
+    std::vector<std::unique_ptr<Transport>> _clients;  // the reflectors', then the writer's
+    std::unique_ptr<StatusWriter> _status;             // stopped first: it may wake us
     std::vector<std::unique_ptr<Reflector>> _reflectors;
     std::vector<std::thread> _threads;
     int _event_fd = -1;
