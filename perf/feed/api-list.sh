@@ -11,7 +11,8 @@ reps=${3:-3}
 KUBE_LIFETIME=${KUBE_LIFETIME:-1200}
 # shellcheck source=../../tests/k8s/kube.sh
 source "$here/../../tests/k8s/kube.sh"
-trap kube_down EXIT
+# kube_down's waits return the stopped processes' status: not under set -e
+trap 'set +e; kube_down' EXIT
 kube_up
 nice -n 10 "$KUBE_PYTHON" "$here/api_list.py" "$KUBE_SERVER" "$KUBE_CA" "$KUBE_ADMIN_TOKEN" \
     "$KUBE_SVCGW_TOKEN" "$count" "$endpoints" "$reps"
