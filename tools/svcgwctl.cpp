@@ -503,8 +503,8 @@ int cmd_set(Api& api, const Args& a) {
         // Only a stale version is worth another read; a service the
         // feed owns stays refused (its error names another path).
         const json answer = json::parse(r->body, nullptr, false);
-        const bool stale = r->status == 409 && answer.is_object() &&
-                           answer.value("path", "") == "resourceVersion";
+        const bool stale =
+            r->status == 409 && answer.is_object() && answer.value("path", "") == "resourceVersion";
         if (stale && attempt < kConflictRetries) {
             continue;
         }
@@ -651,9 +651,8 @@ int cmd_events(Api& api, const Args& a) {
     if (r->status >= 300) {
         return report(*r);
     }
-    std::string table =
-        events_table(json::parse(r->body).value("items", json::array()),
-                     static_cast<int64_t>(std::time(nullptr)));
+    std::string table = events_table(json::parse(r->body).value("items", json::array()),
+                                     static_cast<int64_t>(std::time(nullptr)));
     if (table.empty()) {
         std::fprintf(stderr, "No events found.\n");
     }

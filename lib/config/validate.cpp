@@ -597,32 +597,33 @@ private:
                 addresses.push_back(*svc.cluster_ip);  // the responder's: still one owner
             }
             for (Ipv4 vip : addresses) {
-            for (size_t j = 0; j < svc.ports.size(); ++j) {
-                const ServicePortConfig& sp = svc.ports[j];
-                if (sp.port == 0) {
-                    continue;
-                }
-                auto [it, fresh] = vips.emplace(std::tuple{vip, sp.port, sp.protocol}, i);
-                if (!fresh && it->second != i) {
-                    const size_t blamed = culprit(it->second, i);
-                    const size_t other = blamed == i ? it->second : i;
-                    // The blamed service's own port with that number.
-                    size_t at = j;
-                    if (blamed != i) {
-                        const auto& ports = _config.services[blamed].ports;
-                        for (size_t k = 0; k < ports.size(); ++k) {
-                            if (ports[k].port == sp.port && ports[k].protocol == sp.protocol) {
-                                at = k;
+                for (size_t j = 0; j < svc.ports.size(); ++j) {
+                    const ServicePortConfig& sp = svc.ports[j];
+                    if (sp.port == 0) {
+                        continue;
+                    }
+                    auto [it, fresh] = vips.emplace(std::tuple{vip, sp.port, sp.protocol}, i);
+                    if (!fresh && it->second != i) {
+                        const size_t blamed = culprit(it->second, i);
+                        const size_t other = blamed == i ? it->second : i;
+                        // The blamed service's own port with that number.
+                        size_t at = j;
+                        if (blamed != i) {
+                            const auto& ports = _config.services[blamed].ports;
+                            for (size_t k = 0; k < ports.size(); ++k) {
+                                if (ports[k].port == sp.port && ports[k].protocol == sp.protocol) {
+                                    at = k;
+                                }
                             }
                         }
+                        service_error(blamed, "ports[" + std::to_string(at) + "].port",
+                                      vip.str() + ":" + std::to_string(sp.port) + "/" +
+                                          std::string(to_string(sp.protocol)) +
+                                          " is already used by service " +
+                                          _config.services[other].key() + " (" + display(other) +
+                                          ")");
                     }
-                    service_error(blamed, "ports[" + std::to_string(at) + "].port",
-                                  vip.str() + ":" + std::to_string(sp.port) + "/" +
-                                      std::string(to_string(sp.protocol)) +
-                                      " is already used by service " +
-                                      _config.services[other].key() + " (" + display(other) + ")");
                 }
-            }
             }
         }
         check_endpoints_off_vips(_config, service_reporter());

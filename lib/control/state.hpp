@@ -154,8 +154,8 @@ public:
 
     // Creates or replaces each service (API origin for new ones; an
     // existing one keeps its origin and age; one of the feed's is a
-    // Conflict). create_only: AlreadyExists if one exists. `expected` (one service only): Conflict unless the
-    // service is at that resourceVersion.
+    // Conflict). create_only: AlreadyExists if one exists. `expected` (one service only): Conflict
+    // unless the service is at that resourceVersion.
     Result<std::vector<ChangeOutcome>, ControlError> apply(std::vector<ServiceConfig> services,
                                                            bool create_only, int64_t now_unix_s,
                                                            Precondition expected = {});

@@ -65,7 +65,8 @@ void ClusterModel::upsert(Object object) {
             auto& watched = std::get<WatchedService>(object.value);
             if (mode(watched) == BackendMode::node_port) {
                 if (std::string why = node_port_problem(watched.config); !why.empty()) {
-                    object.errors.push_back(Error{"Service/" + object.key + ".spec.ports", why, {}});
+                    object.errors.push_back(
+                        Error{"Service/" + object.key + ".spec.ports", why, {}});
                     upsert(std::move(object));  // reported and skipped as a bad object
                     return;
                 }

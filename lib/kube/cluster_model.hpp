@@ -27,8 +27,8 @@ namespace svcgw::kube {
 struct Selection {
     bool cluster_ips = false;  // every Service's ClusterIP (the seed's mode)
     std::string load_balancer_class = "svcgw.io/lb";
-    bool default_class = false;      // also LoadBalancers without a class
-    std::string service_proxy_name;  // "" = Services without the label (kube-proxy)
+    bool default_class = false;                // also LoadBalancers without a class
+    std::string service_proxy_name;            // "" = Services without the label (kube-proxy)
     BackendMode backends = BackendMode::pods;  // unless a Service's annotation says otherwise
 };
 

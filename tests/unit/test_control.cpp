@@ -371,7 +371,8 @@ endpoints: [{addresses: [10.99.0.29]}]
 TEST_F(Fixture, EventsListTheFeedsEvents) {
     backend.origin_events = {
         {1000, "Normal", "Synced", "Service", "first list published"},
-        {1001, "Warning", "Rejected", "Service/shop/local", "externalTrafficPolicy Local: nat only"},
+        {1001, "Warning", "Rejected", "Service/shop/local",
+         "externalTrafficPolicy Local: nat only"},
         {1002, "Warning", "InvalidObject", "EndpointSlice/default/web-x", "bad address"}};
     auto r = call("GET", "/v1/events");
     ASSERT_EQ(r.status, 200) << r.body;

@@ -1359,7 +1359,8 @@ TEST_P(Dataplane, LoadBalancerAddressesAndSourceRanges) {
          std::nullopt, to_backend},
         {"and the external IP (not filtered)", syn(far, external, 1003), std::nullopt, to_backend},
         {"a port the LB VIP does not serve is refused with a RST", syn(near, lb, 1004, 81),
-         DropReason::no_service, [&](const Out& o) {
+         DropReason::no_service,
+         [&](const Out& o) {
              EXPECT_TRUE(o.p.tcp_flags & tcp_flag::rst);
              EXPECT_EQ(o.p.key.src_ip, lb);
          }},
