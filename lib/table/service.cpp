@@ -3,6 +3,7 @@
 #include "table/service.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <set>
@@ -269,7 +270,6 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
         }
         if (set == eligible) {
             sp.ring = &svc->_ring;
-            sp.ring_digest = ring_digest(*sp.ring, svc->_backends, sp.target_port_be);
             continue;
         }
         auto same = std::find(port_ring_sets.begin(), port_ring_sets.end(), set);
@@ -288,7 +288,27 @@ Result<std::unique_ptr<const Service>> Service::build(const ServiceConfig& confi
         svc->_port_rings.push_back(std::move(*port_ring));
         port_ring_sets.push_back(std::move(set));
         sp.ring = &svc->_port_rings.back();
-        sp.ring_digest = ring_digest(*sp.ring, svc->_backends, sp.target_port_be);
+    }
+    // Digests per ring, the ports sharing one side by side (ring_digests).
+    std::vector<bool> digested(svc->_ports.size(), false);
+    for (size_t p = 0; p < svc->_ports.size(); ++p) {
+        if (digested[p]) {
+            continue;
+        }
+        const MaglevRing* ring = svc->_ports[p].ring;
+        std::vector<size_t> sharing;
+        std::vector<std::span<const uint16_t>> target_ports;
+        for (size_t q = p; q < svc->_ports.size(); ++q) {
+            if (svc->_ports[q].ring == ring) {
+                digested[q] = true;
+                sharing.push_back(q);
+                target_ports.emplace_back(svc->_ports[q].target_port_be);
+            }
+        }
+        const std::vector<uint64_t> digests = ring_digests(*ring, svc->_backends, target_ports);
+        for (size_t k = 0; k < sharing.size(); ++k) {
+            svc->_ports[sharing[k]].ring_digest = digests[k];
+        }
     }
     return std::unique_ptr<const Service>(std::move(svc));
 }
@@ -297,33 +317,98 @@ const MaglevRing& Service::share_ring() const {
     return _ports.empty() ? _ring : *_ports.front().ring;
 }
 
+namespace {
+
+// Ports digested side by side (ring_digests): each chain waits on its own
+// mixes, four chains keep the multipliers busy.
+constexpr size_t kDigestLanes = 4;
+
+// The slot part of kLanes digests of one ring: holder[e] renumbers entry e.
+template <size_t kLanes, class Entry>
+void add_slots(std::span<const Entry> entries, std::span<const uint32_t> holder,
+               std::span<Digest64> out) {
+    auto d = [&]<size_t... k>(std::index_sequence<k...>) {
+        return std::array<Digest64, kLanes>{out[k]...};
+    }
+    (std::make_index_sequence<kLanes>{});
+    const size_t m = entries.size();
+    for (size_t slot = 0; slot < m; slot += 2) {
+        const uint64_t even = holder[entries[slot]];
+        const uint64_t odd = slot + 1 < m ? holder[entries[slot + 1]] : 0;
+        for (size_t k = 0; k < kLanes; ++k) {
+            d[k].add(odd << 32 | even);
+        }
+    }
+    std::copy(d.begin(), d.end(), out.begin());
+}
+
+template <class Entry>
+void add_slots(std::span<const Entry> entries, std::span<const uint32_t> holder,
+               std::span<Digest64> out) {
+    for (size_t at = 0; at < out.size(); at += kDigestLanes) {
+        const auto lanes = out.subspan(at, std::min(kDigestLanes, out.size() - at));
+        switch (lanes.size()) {
+            case 1:
+                add_slots<1>(entries, holder, lanes);
+                break;
+            case 2:
+                add_slots<2>(entries, holder, lanes);
+                break;
+            case 3:
+                add_slots<3>(entries, holder, lanes);
+                break;
+            default:
+                add_slots<kDigestLanes>(entries, holder, lanes);
+                break;
+        }
+    }
+}
+
+}  // namespace
+
 uint64_t ring_digest(const MaglevRing& ring, std::span<const Backend> backends,
                      std::span<const uint16_t> target_port_be) {
-    Digest64 d(kRingDigestDomain);
-    d.add(ring.size());
-    if (ring.empty()) {
-        return d.value();
+    return ring_digests(ring, backends, std::span(&target_port_be, 1)).front();
+}
+
+std::vector<uint64_t> ring_digests(const MaglevRing& ring, std::span<const Backend> backends,
+                                   std::span<const std::span<const uint16_t>> target_ports_be) {
+    std::vector<Digest64> d(target_ports_be.size(), Digest64(kRingDigestDomain));
+    for (Digest64& one : d) {
+        one.add(ring.size());
     }
-    // Renumber the slot holders 0..n-1, keeping ring order.
-    const std::vector<uint32_t> slots = ring.slot_counts();
-    std::vector<uint32_t> holder(slots.size(), 0);
-    uint32_t holders = 0;
-    for (size_t k = 0; k < slots.size(); ++k) {
-        if (slots[k] == 0) {
-            continue;
+    if (!ring.empty()) {
+        // Renumber the slot holders 0..n-1, keeping ring order.
+        const std::vector<uint32_t> slots = ring.slot_counts();
+        std::vector<uint32_t> holder(slots.size(), 0);
+        uint32_t holders = 0;
+        for (size_t k = 0; k < slots.size(); ++k) {
+            if (slots[k] == 0) {
+                continue;
+            }
+            holder[k] = holders++;
+            // Network to host order (the swap is its own inverse).
+            const uint32_t ip = to_be32(backends[k].ip_be);
+            for (size_t p = 0; p < d.size(); ++p) {
+                const uint16_t port = to_be16(target_ports_be[p][k]);
+                d[p].add(uint64_t{ip} << 16 | port);
+            }
         }
-        holder[k] = holders++;
-        // Network to host order (the swap is its own inverse).
-        const uint32_t ip = to_be32(backends[k].ip_be);
-        const uint16_t port = to_be16(target_port_be[k]);
-        d.add(uint64_t{ip} << 16 | port);
+        // The entries as stored (MaglevRing::bytes() of its entry type).
+        const std::span<const uint8_t> bytes = ring.bytes();
+        if (ring.wide_entries()) {
+            add_slots(std::span(reinterpret_cast<const uint32_t*>(bytes.data()), ring.size()),
+                      std::span<const uint32_t>(holder), std::span(d));
+        } else {
+            add_slots(std::span(reinterpret_cast<const uint16_t*>(bytes.data()), ring.size()),
+                      std::span<const uint32_t>(holder), std::span(d));
+        }
     }
-    for (uint32_t slot = 0; slot < ring.size(); slot += 2) {
-        const uint64_t even = holder[ring.at(slot)];
-        const uint64_t odd = slot + 1 < ring.size() ? holder[ring.at(slot + 1)] : 0;
-        d.add(odd << 32 | even);
+    std::vector<uint64_t> out(d.size());
+    for (size_t p = 0; p < d.size(); ++p) {
+        out[p] = d[p].value();
     }
-    return d.value();
+    return out;
 }
 
 uint64_t tables_digest(std::span<const Service* const> services) {

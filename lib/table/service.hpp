@@ -116,6 +116,12 @@ struct HealthSource {
 // flows to the same endpoint. An empty ring digests M = 0.
 uint64_t ring_digest(const MaglevRing& ring, std::span<const Backend> backends,
                      std::span<const uint16_t> target_port_be);
+// ring_digest() of one ring under several ports' target ports at once,
+// out[k] for target_ports_be[k]: the slot part is one serial hash chain per
+// port, and chains computed side by side overlap (a service's ports share
+// its ring).
+std::vector<uint64_t> ring_digests(const MaglevRing& ring, std::span<const Backend> backends,
+                                   std::span<const std::span<const uint16_t>> target_ports_be);
 // tables_digest, v1: over every service port with a ClusterIP, sorted by
 // (VIP, port, protocol): those three, ClientIP affinity on/off and the
 // port's ring digest. One number per gateway.

@@ -155,6 +155,39 @@ TEST(Fleet, RingDigestFollowsTheMappingOnly) {
     EXPECT_NE(empty->ports()[0].ring_digest, d80);
 }
 
+// Ports whose eligible sets match share a ring of their own; each still has
+// its digest (the ports' target ports differ), the same as computed alone.
+// Five ports: more than are digested side by side at once.
+TEST(Fleet, PortsSharingARingEachHaveTheirDigest) {
+    ServiceConfig cfg = web({});
+    cfg.ports.clear();
+    for (uint16_t p = 0; p < 5; ++p) {
+        ServicePortConfig sp = port(static_cast<uint16_t>(80 + p), 0);
+        sp.name = "p" + std::to_string(p);
+        sp.target_port_name = "http";  // only endpoints naming the port serve it
+        cfg.ports.push_back(sp);
+    }
+    for (const char* addr : {"10.99.0.11", "10.99.0.12", "10.99.0.13", "10.99.0.14"}) {
+        EndpointConfig ep = endpoint(addr);
+        for (uint16_t p = 0; p < 5; ++p) {
+            ep.ports.push_back({"p" + std::to_string(p), static_cast<uint16_t>(8080 + p)});
+        }
+        cfg.endpoints.push_back(ep);
+    }
+    cfg.endpoints.push_back(endpoint("10.99.0.15"));  // serves none of the ports
+    auto svc = build(cfg);
+    ASSERT_TRUE(svc);
+    std::vector<uint64_t> seen;
+    for (const ServicePort& sp : svc->ports()) {
+        EXPECT_EQ(sp.ring, svc->ports()[0].ring) << "one ring for the five ports";
+        EXPECT_NE(sp.ring, &svc->ring()) << "not the service's ring (one endpoint serves none)";
+        EXPECT_EQ(sp.ring_digest, ring_digest(*sp.ring, svc->backends(), sp.target_port_be))
+            << "port " << sp.port;
+        EXPECT_EQ(std::count(seen.begin(), seen.end(), sp.ring_digest), 0) << "port " << sp.port;
+        seen.push_back(sp.ring_digest);
+    }
+}
+
 TEST(Fleet, TablesDigestCoversEveryVipPort) {
     auto a = build(web(five()));
     ServiceConfig other_cfg = web({endpoint("10.99.0.21")}, "10.96.0.31");
