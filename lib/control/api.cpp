@@ -1,6 +1,7 @@
 #include "control/api.hpp"
 #include "control/fleet_api.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -75,9 +76,41 @@ void add_health_status(json& service, const ServiceHealth& h) {
     }
     json events = json::array();
     for (const HealthEventStats& e : h.events) {
-        events.push_back(json{{"age_ms", e.age_ms}, {"up", e.up}, {"message", e.message}});
+        events.push_back(json{{"age_ms", e.age_ms},
+                              {"up", e.up},
+                              {"type", e.up ? "Normal" : "Warning"},
+                              {"reason", e.up ? "BackendUp" : "BackendDown"},
+                              {"from", "svcgw-health"},
+                              {"message", e.message}});
     }
     service["status"] = json{{"health", std::move(probes)}, {"events", std::move(events)}};
+}
+
+// The live origin's events about one object ("Service/ns/name") join its
+// health events, oldest first, as kubectl describe lists an object's events.
+void add_origin_events(json& service, const std::vector<OriginEvent>& origin,
+                       const std::string& object, int64_t now_unix_s) {
+    json found = json::array();
+    for (const OriginEvent& e : origin) {
+        if (e.object == object) {
+            found.push_back(json{{"age_ms", std::max<int64_t>(0, now_unix_s - e.unix_s) * 1000},
+                                 {"type", e.type},
+                                 {"reason", e.reason},
+                                 {"from", "svcgw-kubernetes"},
+                                 {"message", e.message}});
+        }
+    }
+    if (found.empty()) {
+        return;
+    }
+    json& events = service["status"]["events"];
+    if (events.is_null()) {
+        events = json::array();
+    }
+    events.insert(events.end(), found.begin(), found.end());
+    std::stable_sort(events.begin(), events.end(), [](const json& a, const json& b) {
+        return a.value("age_ms", int64_t{0}) > b.value("age_ms", int64_t{0});
+    });
 }
 
 // "path: message" lines, as kubectl prints warnings.
@@ -795,6 +828,7 @@ HttpResponse ApiHandler::route_service(const HttpRequest& r, const std::string& 
             }
             json j = service_to_json(*rec, b.state());
             add_health_status(j, b.health(rec->config.key()));
+            add_origin_events(j, b.events(), "Service/" + ns + "/" + name, now_unix());
             StatsSnapshot s = stats_of(b);
             j["stats"] = stats_json(s, ns, name);
             return json_response(j);

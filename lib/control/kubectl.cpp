@@ -424,15 +424,14 @@ std::string describe_service(const json& s) {
             out += "  " + w.get<std::string>() + "\n";
         }
     }
-    // Health-check events, as kubectl lists an object's events.
+    // Health-check and feed events, as kubectl lists an object's events.
     const json status = s.value("status", json::object());
     std::vector<std::vector<std::string>> events = {
         {"  Type", "Reason", "Age", "From", "Message"},
         {"  ----", "------", "----", "----", "-------"}};
     for (const auto& e : status.value("events", json::array())) {
-        const bool up = e.value("up", false);
-        events.push_back({up ? "  Normal" : "  Warning", up ? "BackendUp" : "BackendDown",
-                          short_age(e.value("age_ms", uint64_t{0})), "svcgw-health",
+        events.push_back({"  " + e.value("type", ""), e.value("reason", ""),
+                          short_age(e.value("age_ms", uint64_t{0})), e.value("from", ""),
                           e.value("message", "")});
     }
     if (events.size() > 2) {

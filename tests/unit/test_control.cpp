@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -402,6 +403,32 @@ TEST_F(Fixture, EventsListTheFeedsEvents) {
     backend.origin_events.clear();
     EXPECT_EQ(json::parse(call("GET", "/v1/events").body)["items"].size(), 0u);
     EXPECT_EQ(events_table(json::array(), 1061), "");
+}
+
+// `svcgwctl describe svc` lists the feed's events about that Service (not
+// another's), with its health events, oldest first.
+TEST_F(Fixture, DescribeListsTheFeedsEventsOfTheService) {
+    ASSERT_EQ(call("PUT", "/v1/namespaces/default/services/web", kWeb).status, 201);
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    backend.origin_events = {
+        {now - 120, "Normal", "LoadBalancerStatus", "Service/default/web", "ingress 192.0.2.10"},
+        {now - 60, "Warning", "Rejected", "Service/default/other", "not this one"},
+        {now - 600, "Normal", "Synced", "Service", "first list published"}};
+    json j = json::parse(call("GET", "/v1/namespaces/default/services/web").body);
+    ASSERT_EQ(j["status"]["events"].size(), 1u) << j.dump();
+    const json& e = j["status"]["events"][0];
+    EXPECT_EQ(e["reason"], "LoadBalancerStatus");
+    EXPECT_EQ(e["from"], "svcgw-kubernetes");
+    EXPECT_GE(e["age_ms"].get<int64_t>(), 120'000);
+    const std::string d = describe_service(j);
+    EXPECT_NE(d.find("Normal   LoadBalancerStatus"), std::string::npos) << d;
+    EXPECT_NE(d.find("svcgw-kubernetes   ingress 192.0.2.10"), std::string::npos) << d;
+    EXPECT_EQ(d.find("not this one"), std::string::npos) << d;
+
+    backend.origin_events.clear();
+    j = json::parse(call("GET", "/v1/namespaces/default/services/web").body);
+    EXPECT_FALSE(j.contains("status")) << j.dump();  // no health check, no events
+    EXPECT_NE(describe_service(j).find("Events:                   <none>"), std::string::npos);
 }
 
 // Issue 10 §1: the endpoint verbs on a Service whose targetPort is a name.

@@ -167,7 +167,8 @@ json checked_service() {
          "last_age_ms": 400},
         {"port": 80, "ip": "10.99.0.12", "up": false, "probed": true, "last": "bad_status 500",
          "last_age_ms": 1200}],
-        "events": [{"age_ms": 12000, "up": false,
+        "events": [{"age_ms": 12000, "up": false, "type": "Warning", "reason": "BackendDown",
+         "from": "svcgw-health",
          "message": "10.99.0.12:80 (http) down after 3 failed probes (last: bad_status 500)"}]})J");
     s["stats"] = json::parse(R"({"backends": [
         {"ip": "10.99.0.11", "weight": 100, "ready": true, "ring_slots": 251, "ring_size": 251},
