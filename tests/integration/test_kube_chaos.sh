@@ -14,9 +14,9 @@
 #      is kubectl's.
 # After each: svcgw's endpoints equal what kubectl shows; at the end the
 # keep-alive connection has never broken (0 resets on a surviving pod).
-#   5. svcgw restarted: it lists again and rebuilds the same VIPs and Maglev
-#      rings (equal tables_digest), so new packets of old flows hash to the
-#      same backends.
+#   5. svcgw restarted, authenticating by client certificate this time: it
+#      lists again and rebuilds the same VIPs and Maglev rings (equal
+#      tables_digest), so new packets of old flows hash to the same backends.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kube_rig.sh"
@@ -168,8 +168,11 @@ rig_check "the keep-alive connection never broke ($(ka_lines) requests): $(tail 
     test "$ka_rc" -eq 0
 
 # (5) svcgw restarted: tables_digest covers every VIP, port and ring slot.
+# It comes back with the same user's client certificate instead of its
+# token (the kubeconfig's other credential).
 digest=$(rig_stats '.tables_digest')
 rig_gateway_stop
+KUBE_SVCGW_KUBECONFIG=$KUBE_SVCGW_CERT_KUBECONFIG kube_rig_feed "cluster_ips: true"
 rig_apply
 rig_require "after a restart the feed lists the cluster" kube_rig_synced
 rig_check "after a restart svcgw serves kubectl's endpoints" wait_converged

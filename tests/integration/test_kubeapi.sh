@@ -114,6 +114,11 @@ expect_fail "svcgw's kubeconfig may not delete a Service" 'Forbidden|forbidden' 
     kube_in "$KUBECTL" --kubeconfig "$KUBE_SVCGW_KUBECONFIG" --cache-dir "$KUBE_DIR/kube-cache-svcgw" delete svc lb
 expect_out "... but may list them" 'mynginx' \
     kube_in "$KUBECTL" --kubeconfig "$KUBE_SVCGW_KUBECONFIG" --cache-dir "$KUBE_DIR/kube-cache-svcgw" get svc
+as_svcgw_cert() { kube_in "$KUBECTL" --kubeconfig "$KUBE_SVCGW_CERT_KUBECONFIG" --cache-dir "$KUBE_DIR/kube-cache-cert" "$@"; }
+expect_out "svcgw by client certificate may list Services" 'mynginx' as_svcgw_cert get svc
+expect_fail "... and is still user svcgw: may not delete one" 'Forbidden|forbidden' as_svcgw_cert delete svc lb
+expect_fail "a client certificate from an untrusted CA is refused" 'certificate|Unauthorized|tls|TLS' \
+    kube_in "$KUBECTL" --kubeconfig "$KUBE_ROGUE_CERT_KUBECONFIG" --cache-dir "$KUBE_DIR/kube-cache-rogue" get svc
 
 expect_out "delete the EndpointSlice" 'deleted' k delete -f "$m/slice.yaml"
 expect_out "delete the Services" 'service "lb" deleted' k delete -f "$m/svc.yaml" -f "$m/lb.yaml"

@@ -4,13 +4,14 @@
 Debian packages no kube-apiserver; this serves the part of the Kubernetes API
 that svcgw and kubectl use (README.md beside it lists it exactly), with the
 objects in a real etcd and etcd revisions as resourceVersions. HTTPS only,
-bearer tokens (a kube-apiserver --token-auth-file), RBAC-style rules per user.
+bearer tokens (a kube-apiserver --token-auth-file) or client certificates
+(--client-ca-file), RBAC-style rules per user.
 
 One thread per connection (ThreadingHTTPServer); a watch holds its thread and
 one etcd watch stream for its lifetime. Standard library only.
 
 Usage: apiserver.py --etcd http://127.0.0.1:PORT --tls-cert C --tls-key K
-         --token-file F [--role USER=CLUSTERROLE.json] [--admin USER]
+         --token-file F [--client-ca-file CA] [--role USER=CLUSTERROLE.json] [--admin USER]
          [--listen 127.0.0.1:0] [--port-file F] [--lifetime S] ...
 """
 
@@ -208,7 +209,11 @@ class Handler(BaseHTTPRequestHandler):
             # leave it in the stream, where it would be taken for the next
             # request on this keep-alive connection.
             self.body = self.read_body()
-            user = self.server.authn.user(self.headers.get("Authorization", ""))
+            authorization = self.headers.get("Authorization", "")
+            if authorization:
+                user = self.server.authn.user(authorization)
+            else:
+                user = auth.certificate_user(self.connection.getpeercert())
             if user is None:
                 raise ApiError(401, "Unauthorized", "Unauthorized")
             parts = [p for p in url.path.split("/") if p]
@@ -451,6 +456,7 @@ def main() -> int:
     ap.add_argument("--tls-cert", required=True)
     ap.add_argument("--tls-key", required=True)
     ap.add_argument("--token-file", required=True, help="kube-apiserver --token-auth-file format")
+    ap.add_argument("--client-ca-file", help="accept client certificates this CA signed (user = subject CN)")
     ap.add_argument("--admin", action="append", default=[], help="a user allowed everything")
     ap.add_argument("--role", action="append", default=[], help="USER=FILE: a ClusterRole (JSON) bound to USER")
     ap.add_argument("--service-cluster-ip-range", default="10.96.0.0/16")
@@ -467,6 +473,12 @@ def main() -> int:
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(a.tls_cert, a.tls_key)
     tls.set_alpn_protocols(["http/1.1"])
+    if a.client_ca_file:
+        # Optional, as kube-apiserver: a client without a certificate may
+        # still present a token; one with a certificate the CA did not sign
+        # fails the handshake.
+        tls.load_verify_locations(a.client_ca_file)
+        tls.verify_mode = ssl.CERT_OPTIONAL
     authz = auth.Authorizer(a.admin, dict(r.split("=", 1) for r in a.role))
     srv = Server((host or "127.0.0.1", int(port or 0)), tls, etcd=etcd, store=store, authn=auth.Tokens(a.token_file),
                  authz=authz, min_request_timeout=a.min_request_timeout, verbose=a.verbose)

@@ -1,8 +1,11 @@
-"""Authentication (bearer tokens) and authorization (RBAC rules) of the test
-API server.
+"""Authentication (bearer tokens, client certificates) and authorization
+(RBAC rules) of the test API server.
 
 Tokens: kube-apiserver's --token-auth-file format, one CSV line per token:
   token,user,uid[,"group1,group2"]
+Client certificates (--client-ca-file): a certificate the CA signed names its
+user by its subject's common name, as kube-apiserver's x509 authenticator
+does; a request with a bearer token is authenticated by the token.
 Authorization: a user given with --admin may do everything; a user bound to a
 ClusterRole (a JSON file holding a rbac.authorization.k8s.io/v1 ClusterRole)
 may do what its rules allow, matched as RBAC matches them (verbs, apiGroups,
@@ -37,6 +40,16 @@ class Tokens:
             if hmac.compare_digest(known.encode(), token.encode()):
                 return user
         return None
+
+
+def certificate_user(peercert) -> str | None:
+    """The user a verified client certificate names (its subject CN), or None.
+    `peercert` is ssl's getpeercert(): empty unless the CA verified it."""
+    for rdn in (peercert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName" and value:
+                return value
+    return None
 
 
 def _allows(rule: dict, verb: str, group: str, resource: str, name: str) -> bool:

@@ -19,6 +19,8 @@
 # After kube_up: KUBE_DIR, KUBE_SERVER (https://127.0.0.1:PORT), KUBE_CA,
 # KUBE_ADMIN_TOKEN, KUBE_SVCGW_TOKEN, KUBE_ADMIN_KUBECONFIG,
 # KUBE_SVCGW_KUBECONFIG (user svcgw, bound to tests/k8s/svcgw-clusterrole.json),
+# KUBE_SVCGW_CERT_KUBECONFIG (the same user by client certificate),
+# KUBE_ROGUE_CERT_KUBECONFIG (a certificate for svcgw from an untrusted CA),
 # KUBE_ETCD (http://127.0.0.1:PORT), KUBECTL.
 
 KUBE_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -96,7 +98,13 @@ kube_certs() {
                 -keyout server.key -out server.csr -subj "/CN=svcgw-test-apiserver" &&
             printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >server.ext &&
             openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-                -extfile server.ext -out server.crt
+                -extfile server.ext -out server.crt &&
+            kube_client_cert ca svcgw &&
+            # A certificate for svcgw from a CA the API server does not trust.
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+                -keyout rogue-ca.key -out rogue-ca.crt -subj "/CN=svcgw-test-rogue-ca" \
+                -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+            kube_client_cert rogue-ca svcgw
     ) >"$KUBE_DIR/openssl.log" 2>&1 || {
         cat "$KUBE_DIR/openssl.log" >&2
         return 1
@@ -104,8 +112,25 @@ kube_certs() {
     KUBE_CA=$d/ca.crt
 }
 
-# kube_kubeconfig USER TOKEN FILE
+# kube_client_cert CA USER (in the pki directory): USER.CA.crt/.key, a
+# client certificate whose subject CN is USER, signed by CA.crt/.key.
+kube_client_cert() {
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$2.$1.key" -out "$2.$1.csr" -subj "/CN=$2" &&
+        printf 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n' >client.ext &&
+        openssl x509 -req -in "$2.$1.csr" -CA "$1.crt" -CAkey "$1.key" -CAcreateserial -days 2 \
+            -extfile client.ext -out "$2.$1.crt"
+}
+
+# kube_kubeconfig USER TOKEN FILE, or USER cert:CRT,KEY FILE for a client
+# certificate instead of a token.
 kube_kubeconfig() {
+    local credential="    token: $2"
+    if [[ $2 == cert:* ]]; then
+        local files=${2#cert:}
+        credential="    client-certificate-data: $(base64 -w0 "${files%,*}")
+    client-key-data: $(base64 -w0 "${files#*,}")"
+    fi
     cat >"$3" <<EOF
 apiVersion: v1
 kind: Config
@@ -117,7 +142,7 @@ clusters:
 users:
 - name: $1
   user:
-    token: $2
+$credential
 contexts:
 - name: svcgw-test
   context:
@@ -178,7 +203,7 @@ kube_start_apiserver() {
     "${KUBE_NS_PREFIX[@]}" timeout -k 5 "$KUBE_LIFETIME" "$KUBE_PYTHON" "$KUBE_HERE/apiserver.py" \
         --etcd "$KUBE_ETCD" --listen "$listen" --port-file "$KUBE_DIR/apiserver.port" \
         --tls-cert "$KUBE_DIR/pki/server.crt" --tls-key "$KUBE_DIR/pki/server.key" \
-        --token-file "$KUBE_DIR/tokens.csv" --admin admin \
+        --token-file "$KUBE_DIR/tokens.csv" --client-ca-file "$KUBE_CA" --admin admin \
         --role "svcgw=$KUBE_HERE/svcgw-clusterrole.json" \
         --service-cluster-ip-range "$KUBE_SERVICE_CIDR" \
         --min-request-timeout "$KUBE_MIN_REQUEST_TIMEOUT" \
@@ -216,6 +241,12 @@ kube_up() {
     KUBE_SVCGW_KUBECONFIG=$KUBE_DIR/svcgw.kubeconfig
     kube_kubeconfig admin "$KUBE_ADMIN_TOKEN" "$KUBE_ADMIN_KUBECONFIG"
     kube_kubeconfig svcgw "$KUBE_SVCGW_TOKEN" "$KUBE_SVCGW_KUBECONFIG"
+    # The same user by client certificate, and one from an untrusted CA.
+    local pki=$KUBE_DIR/pki
+    KUBE_SVCGW_CERT_KUBECONFIG=$KUBE_DIR/svcgw-cert.kubeconfig
+    KUBE_ROGUE_CERT_KUBECONFIG=$KUBE_DIR/svcgw-rogue.kubeconfig
+    kube_kubeconfig svcgw "cert:$pki/svcgw.ca.crt,$pki/svcgw.ca.key" "$KUBE_SVCGW_CERT_KUBECONFIG"
+    kube_kubeconfig svcgw "cert:$pki/svcgw.rogue-ca.crt,$pki/svcgw.rogue-ca.key" "$KUBE_ROGUE_CERT_KUBECONFIG"
     kube_log "API $KUBE_SERVER, etcd $KUBE_ETCD, dir $KUBE_DIR${KUBE_NETNS:+, netns $KUBE_NETNS}"
 }
 

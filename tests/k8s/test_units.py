@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Unit tests of the test API server's pure parts (no etcd, no sockets):
-patches, selectors, Service allocation, validation wording, table ages.
+patches, selectors, Service allocation, validation wording, table ages,
+the user a client certificate names.
 Run by meson's unit suite (tests/k8s/meson.build) and by hand:
   python3 tests/k8s/test_units.py
 """
@@ -13,6 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import auth  # noqa: E402
 import patch  # noqa: E402
 import resources  # noqa: E402
 import services  # noqa: E402
@@ -252,6 +254,17 @@ class Validation(unittest.TestCase):
         bad = dict(good, endpoints=[{"addresses": ["fd00::1"]}])
         self.assertEqual([e.field for e in res.checks(bad, None)], ["endpoints[0].addresses[0]"])
         self.assertIn("addressType", [e.field for e in res.checks(dict(good, addressType="IPv6"), good)])
+
+
+class CertificateUser(unittest.TestCase):
+    def test_the_subject_common_name(self):
+        cert = {"subject": ((("organizationName", "system:nodes"),), (("commonName", "svcgw"),))}
+        self.assertEqual(auth.certificate_user(cert), "svcgw")
+
+    def test_none_without_a_verified_certificate(self):
+        self.assertIsNone(auth.certificate_user(None))  # no certificate
+        self.assertIsNone(auth.certificate_user({}))  # not verified: ssl gives no fields
+        self.assertIsNone(auth.certificate_user({"subject": ((("organizationName", "x"),),)}))
 
 
 class Tables(unittest.TestCase):
