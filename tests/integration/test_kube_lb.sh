@@ -109,6 +109,12 @@ rig_check "svcgwctl events -n default: the Rejected warning for Service/default/
     grep -Eq "^[0-9a-z]+ +Warning +Rejected +Service/default/local +.*forwarding.mode nat" <<<"$events"
 rig_check "svcgwctl events -n default: the status written for web (LoadBalancerStatus)" \
     grep -Eq "^[0-9a-z]+ +Normal +LoadBalancerStatus +Service/default/web " <<<"$events"
+described=$(rig_ctl describe svc local 2>&1)
+rig_check "svcgwctl describe svc local: not running, and the Rejected event says why" \
+    grep -Eq "Warning +Rejected +Service/default/local +.*forwarding.mode nat" <<<"$described"
+described=$(rig_ctl describe svc web)
+rig_check "svcgwctl describe svc web: the feed's LoadBalancerStatus event" \
+    grep -Eq "^  Normal +LoadBalancerStatus +[0-9a-z]+ +svcgw-kubernetes " <<<"$described"
 rig_check "web is still served" rig_wait_pod "http://$lb/" a
 rig_check "GET /v1/stats counts the status writes ($(rig_stats '.kubernetes.status_updates') >= 2)" \
     test "$(rig_stats '.kubernetes.status_updates')" -ge 2
