@@ -75,13 +75,16 @@
 namespace svcgw {
 namespace {
 
+// Any thread (the feed's reflectors log too): one line at a time.
 __attribute__((format(printf, 1, 2))) void log(const char* format, ...) {
+    flockfile(stderr);
     std::fputs("svcgw: ", stderr);
     va_list args;
     va_start(args, format);
     std::vfprintf(stderr, format, args);
     va_end(args);
     std::fputc('\n', stderr);
+    funlockfile(stderr);
 }
 
 uint64_t now_ms() {
@@ -591,6 +594,7 @@ Result<void> Daemon::start_feed() {
             : std::string(kube::kServiceProxyNameLabel) + "=" + k.service_proxy_name;
     options.watch_timeout_s = k.watch_timeout_s;
     options.backoff_max_ms = k.backoff_max_ms;
+    options.log = [](const std::string& line) { log("%s", line.c_str()); };
     _feed_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (_feed_timer < 0) {
         return fail("kubernetes", std::string("timerfd: ") + std::strerror(errno));

@@ -14,6 +14,16 @@ namespace svcgw::kube {
 
 namespace {
 
+// No Authorization header without a token: a client certificate
+// authenticates in the TLS handshake.
+httplib::Headers request_headers(const std::string& token) {
+    httplib::Headers headers{{"Accept", "application/json"}};
+    if (!token.empty()) {
+        headers.emplace("Authorization", "Bearer " + token);
+    }
+    return headers;
+}
+
 // A store holding every certificate of a PEM bundle; nullptr if none parses.
 X509_STORE* store_from_pem(const std::string& pem) {
     BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
@@ -119,8 +129,7 @@ Result<HttpReply> ApiClient::get(const std::string& path) {
     if (_stopped.load(std::memory_order_acquire)) {
         return fail("", "stopped");
     }
-    httplib::Headers headers{{"Authorization", "Bearer " + bearer()},
-                             {"Accept", "application/json"}};
+    const httplib::Headers headers = request_headers(bearer());
     auto res = client(_timeouts.read_s).Get(_access.base_path + path, headers);
     if (!res) {
         return fail("", _access.server() + path + ": " + error_text(res.error()));
@@ -133,8 +142,7 @@ Result<HttpReply> ApiClient::patch(const std::string& path, const std::string& c
     if (_stopped.load(std::memory_order_acquire)) {
         return fail("", "stopped");
     }
-    httplib::Headers headers{{"Authorization", "Bearer " + bearer()},
-                             {"Accept", "application/json"}};
+    const httplib::Headers headers = request_headers(bearer());
     auto res =
         client(_timeouts.read_s).Patch(_access.base_path + path, headers, body, content_type);
     if (!res) {
@@ -148,8 +156,7 @@ Result<HttpReply> ApiClient::stream(const std::string& path, int read_timeout_s,
     if (_stopped.load(std::memory_order_acquire)) {
         return fail("", "stopped");
     }
-    httplib::Headers headers{{"Authorization", "Bearer " + bearer()},
-                             {"Accept", "application/json"}};
+    const httplib::Headers headers = request_headers(bearer());
     HttpReply reply;
     bool hung_up = false;
     auto res = client(read_timeout_s)

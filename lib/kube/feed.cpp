@@ -63,6 +63,7 @@ Result<std::unique_ptr<Feed>> Feed::create(const FeedOptions& options, const Con
         o.watch_timeout_s = options.watch_timeout_s;
         o.backoff_initial_ms = options.backoff_initial_ms;
         o.backoff_max_ms = options.backoff_max_ms;
+        o.log = options.log;
         feed->_clients.push_back(connect());
         feed->_reflectors.push_back(std::make_unique<Reflector>(o, *feed->_clients.back(), *feed));
     }

@@ -30,6 +30,7 @@ struct FeedOptions {
     uint32_t watch_timeout_s = 300;
     uint32_t backoff_initial_ms = 250;
     uint32_t backoff_max_ms = 30000;
+    std::function<void(const std::string&)> log;  // the reflectors' failures
 };
 
 class Feed : public DeltaSink {

@@ -59,8 +59,14 @@ std::string Reflector::query(bool watch, const std::string& continue_token) cons
 
 void Reflector::error(const std::string& message) {
     _counters.errors.fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard lock(_mutex);
-    _last_error = message;
+    {
+        std::lock_guard lock(_mutex);
+        _last_error = message;
+    }
+    if (_options.log && message != _logged_error) {
+        _logged_error = message;
+        _options.log("kubernetes: " + message + " (retrying with back-off)");
+    }
 }
 
 std::string Reflector::last_error() const {
@@ -204,6 +210,7 @@ void Reflector::run() {
             }
             backoff.reset();
             need_list = false;
+            _logged_error.clear();  // a later failure is told again
         }
         _watch_worked = false;
         WatchEnd end = watch();

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ struct ReflectorOptions {
     uint32_t backoff_initial_ms = 250;
     uint32_t backoff_max_ms = 30000;
     uint32_t page_size = 500;
+    // Where failures are told (the daemon's log): the first of a run of
+    // equal ones, so an API that keeps refusing is said once, not per retry.
+    std::function<void(const std::string&)> log;
 };
 
 struct ReflectorCounters {
@@ -100,6 +104,7 @@ private:
     mutable std::mutex _mutex;  // _last_error, _wake
     std::condition_variable _wake;
     std::string _last_error;
+    std::string _logged_error;  // told through options.log; cleared by a list
 };
 
 }  // namespace svcgw::kube

@@ -420,6 +420,37 @@ TEST(Reflector, ResumesFromTheBookmarkAfterACut) {
     EXPECT_GE(r.counters().errors.load(), 1u);
 }
 
+// A refusing API is told once per run of equal failures, not per retry,
+// and again after a list succeeded in between.
+TEST(Reflector, LogsARunOfEqualFailuresOnce) {
+    ScriptedTransport t;
+    VectorSink sink;
+    ReflectorOptions o;
+    o.path = "/api/v1/services";
+    o.backoff_initial_ms = 1;
+    o.backoff_max_ms = 1;
+    std::vector<std::string> logged;
+    o.log = [&](const std::string& line) { logged.push_back(line); };
+    Reflector r(o, t, sink);
+    const std::string unauthorized = R"({"kind": "Status", "message": "Unauthorized"})";
+    const std::string empty_list =
+        json{{"metadata", {{"resourceVersion", "5"}}}, {"items", json::array()}}.dump();
+    for (int i = 0; i < 3; ++i) {
+        t.gets.push_back({401, unauthorized});
+    }
+    t.gets.push_back({200, empty_list});
+    t.streams.push_back({410, R"({"kind": "Status", "code": 410})"});  // the watch: relist
+    t.gets.push_back({401, unauthorized});
+    t.on_empty = [&] { r.stop(); };
+    r.run();
+    EXPECT_EQ(r.counters().errors.load(), 5u);  // every failure counted (the script's end too)
+    ASSERT_EQ(logged.size(), 3u) << testing::PrintToString(logged);
+    EXPECT_EQ(logged[0],
+              "kubernetes: list /api/v1/services: HTTP 401: Unauthorized (retrying with back-off)");
+    EXPECT_EQ(logged[1], logged[0]);  // told again: a list worked in between
+    EXPECT_NE(logged[2].find("script over"), std::string::npos);
+}
+
 // The back-off grows while the API is away and starts over once a watch
 // streams again: the next cut, however much later, is retried after the
 // initial wait, not after the last one doubled.
