@@ -114,7 +114,7 @@ rig_check "svcgwctl describe svc local: not running, and the Rejected event says
     grep -Eq "Warning +Rejected +Service/default/local +.*forwarding.mode nat" <<<"$described"
 described=$(rig_ctl describe svc web)
 rig_check "svcgwctl describe svc web: the feed's LoadBalancerStatus event" \
-    grep -Eq "^  Normal +LoadBalancerStatus +[0-9a-z]+ +svcgw-kubernetes " <<<"$described"
+    grep -Eq "^  Normal +LoadBalancerStatus +[0-9a-z.]+ +svcgw-kubernetes " <<<"$described"
 rig_check "web is still served" rig_wait_pod "http://$lb/" a
 rig_check "GET /v1/stats counts the status writes ($(rig_stats '.kubernetes.status_updates') >= 2)" \
     test "$(rig_stats '.kubernetes.status_updates')" -ge 2

@@ -209,11 +209,11 @@ class Handler(BaseHTTPRequestHandler):
             # leave it in the stream, where it would be taken for the next
             # request on this keep-alive connection.
             self.body = self.read_body()
-            authorization = self.headers.get("Authorization", "")
-            if authorization:
-                user = self.server.authn.user(authorization)
-            else:
-                user = auth.certificate_user(self.connection.getpeercert())
+            # kube-apiserver's order: a verified client certificate first,
+            # then the bearer token.
+            user = auth.certificate_user(self.connection.getpeercert()) or self.server.authn.user(
+                self.headers.get("Authorization", "")
+            )
             if user is None:
                 raise ApiError(401, "Unauthorized", "Unauthorized")
             parts = [p for p in url.path.split("/") if p]

@@ -5,7 +5,7 @@ Tokens: kube-apiserver's --token-auth-file format, one CSV line per token:
   token,user,uid[,"group1,group2"]
 Client certificates (--client-ca-file): a certificate the CA signed names its
 user by its subject's common name, as kube-apiserver's x509 authenticator
-does; a request with a bearer token is authenticated by the token.
+does, and is tried before the token, as there.
 Authorization: a user given with --admin may do everything; a user bound to a
 ClusterRole (a JSON file holding a rbac.authorization.k8s.io/v1 ClusterRole)
 may do what its rules allow, matched as RBAC matches them (verbs, apiGroups,
