@@ -55,6 +55,7 @@
 #include "dns/tcp_server.hpp"
 #include "fleet/announcer.hpp"
 #include "gateway/control_tick.hpp"
+#include "gateway/fleet_members.hpp"
 #include "gateway/fleet_observer.hpp"
 #include "gateway/memory_budget.hpp"
 #include "gateway/worker_setup.hpp"
@@ -150,6 +151,10 @@ std::vector<std::string> fixed_sections_changed(const Config& a, const Config& b
     if (a.network.service_cidr != b.network.service_cidr ||
         a.network.snat_addresses != b.network.snat_addresses) {
         changed.push_back("network");
+    }
+    if (a.fleet.self != b.fleet.self || a.fleet.members != b.fleet.members ||
+        a.fleet.probe != b.fleet.probe) {
+        changed.push_back("fleet.members");  // the workers' member set and its probes
     }
     if (a.kubernetes.enabled != b.kubernetes.enabled ||
         a.kubernetes.kubeconfig != b.kubernetes.kubeconfig ||
@@ -301,6 +306,7 @@ private:
     std::unique_ptr<ApiServer> _metrics_server;
     Port _port;
     std::unique_ptr<NeighbourTable> _neighbours;
+    std::unique_ptr<FleetMembers> _members;  // fleet.members: fullnat owner redirect
     std::unique_ptr<WorkerRings> _rings;
     WorkerContext _context;
     std::unique_ptr<ControlTick> _tick;
@@ -477,6 +483,19 @@ Result<void> Daemon::start(unsigned workers) {
         _config, _port, _workers, *_rings,
         WorkerShared{_table.get(), _qsbr, &_neighbours->view(), &_zones->current(), &_stop},
         *snat_ports);
+    if (!_config.fleet.members.empty()) {
+        auto members =
+            FleetMembers::create(_config.fleet, _config.maglev.seed, _qsbr, *_neighbours,
+                                 [](const std::string& line) { log("%s", line.c_str()); });
+        if (!members) {
+            return Unexpected<Error>{members.error()};
+        }
+        _members = std::move(*members);
+        _context.members = &_members->current();
+        log("fleet: owner redirect over %zu members (self %s), probes to port %u every %u ms",
+            _config.fleet.members.size(), _config.fleet.self.c_str(), _config.fleet.probe.port,
+            _config.fleet.probe.interval_ms);
+    }
     if (_context.mode == NatMode::fullnat && !(*snat_ports == PortRange{})) {
         log("snat: ports %u-%u on the port address; the kernel's ephemeral ports are its own",
             snat_ports->lo, snat_ports->hi);
@@ -766,6 +785,9 @@ StatsSnapshot Daemon::stats() {
         s.kubernetes = feed_stats(*_feed, *_feed_sync);
     }
     _health->fill(s);
+    if (_members != nullptr) {
+        s.fleet_members = member_stats(_members->set(), _members->changes());
+    }
     if (_exception != nullptr) {
         const ExceptionPathStats& e = _exception->stats();
         s.exception_path = ExceptionPathView{
@@ -828,6 +850,11 @@ int Daemon::run() {
     epoll_ctl(efd, EPOLL_CTL_ADD, _dns_tcp->fd(), &ev);
     ev.data.fd = _checker->fd();
     epoll_ctl(efd, EPOLL_CTL_ADD, _checker->fd(), &ev);
+    if (_members != nullptr) {
+        ev.data.fd = _members->fd();
+        epoll_ctl(efd, EPOLL_CTL_ADD, _members->fd(), &ev);
+        _members->run(health::now_us());  // the first probes
+    }
     if (_exception != nullptr && _exception->fd() >= 0) {
         ev.data.fd = _exception->fd();
         epoll_ctl(efd, EPOLL_CTL_ADD, _exception->fd(), &ev);
@@ -852,6 +879,9 @@ int Daemon::run() {
                 (void)!read(tfd, &expirations, sizeof expirations);
                 const uint64_t now = now_ms();
                 _tick->run(now);
+                if (_members != nullptr) {
+                    _members->tick(now);
+                }
                 if (_exception != nullptr) {
                     _exception->to_kernel(_rings->punt_control, _rings->punt_other);
                     if (_exception->fd() < 0) {
@@ -865,6 +895,10 @@ int Daemon::run() {
             }
             if (_exception != nullptr && events[i].data.fd == _exception->fd()) {
                 from_kernel();
+                continue;
+            }
+            if (_members != nullptr && events[i].data.fd == _members->fd()) {
+                _members->run(health::now_us());
                 continue;
             }
             if (events[i].data.fd == _checker->fd()) {
@@ -969,7 +1003,8 @@ void Daemon::shutdown() {
         _exception.reset();  // removes the kernel interface
     }
     _tick.reset();
-    _rings.reset();  // frees frames left in the rings
+    _rings.reset();    // frees frames left in the rings
+    _members.reset();  // the workers are gone: no reader of its member sets
     _neighbours.reset();
     if (_dns_tcp != nullptr) {
         const dns::TcpStats t = _dns_tcp->stats();

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "bench_eal.hpp"
+#include "dataplane/instance_owner.hpp"
 #include "flow/flow_table.hpp"
 #include "pktgen/inproc.hpp"
 #include "pktgen/traffic.hpp"
@@ -193,6 +194,10 @@ std::pair<size_t, size_t> census_of(Worker& w) {
     return {live, not_established};
 }
 
+// fullnat owner redirect: every fixture's workers read this (null = no
+// fleet); the redirect rows publish a member set for their run.
+std::atomic<const MemberSet*> g_members{nullptr};
+
 Fixture& fixture(bool fullnat, uint32_t flows) {
     static std::map<std::pair<bool, uint32_t>, std::unique_ptr<Fixture>> cache;
     auto& slot = cache[{fullnat, flows}];
@@ -212,6 +217,7 @@ Fixture& fixture(bool fullnat, uint32_t flows) {
     o.fullnat = fullnat;
     o.max_flows = std::max<uint32_t>(flows * 2, 65536);  // headroom: no eviction
     o.pool = bench_pool();
+    o.members = &g_members;
     // A fresh name per gateway: a closed net_ring port keeps its name, so a
     // fixture built again (the reply benchmarks reuse the 1000-flow shape)
     // would fail in rte_eth_from_rings.
@@ -501,6 +507,83 @@ void BM_WorkerBurstNewFlowsNat(benchmark::State& state) {
 }
 BENCHMARK(BM_WorkerBurstNewFlowsFullnat);
 BENCHMARK(BM_WorkerBurstNewFlowsNat);
+
+// fullnat owner redirect (issue 13 §4): a two-member fleet, this gateway
+// (10.0.0.1) and a live peer (10.0.0.2) whose MAC is known.
+constexpr uint32_t kPeerIp = pktgen::kGatewayIp + 1;
+std::unique_ptr<MemberSet> two_members() {
+    std::vector<MemberInfo> m(2);
+    m[0] = MemberInfo{"g1", pktgen::be32(pktgen::kGatewayIp), true, std::nullopt};
+    m[1] = MemberInfo{"g2", pktgen::be32(kPeerIp), true, pktgen::mac_of(kPeerIp)};
+    auto set = MemberSet::build(m, 0, 0);
+    if (!set) {
+        std::abort();
+    }
+    return std::make_unique<MemberSet>(std::move(*set));
+}
+// Publishes `set` for one benchmark row; the workers see it from their
+// next burst (one thread: no grace period needed to take it back).
+struct MembersFor {
+    explicit MembersFor(const MemberSet* set) { g_members.store(set); }
+    ~MembersFor() { g_members.store(nullptr); }
+};
+
+// Client -> VIP frames of flows this gateway has no state for and the peer
+// owns: each is redirected (owner hash, neighbour lookup, MAC rewrite).
+// What a frame costs the gateway it lands on before the owner's own work;
+// compare BM_WorkerBurstEstablishedFullnat (a frame handled here).
+void BM_WorkerBurstRedirectedFullnat(benchmark::State& state) {
+    Fixture* usable = usable_fixture(state, true, 1000);
+    if (usable == nullptr) {
+        return;
+    }
+    Fixture& fx = *usable;
+    const auto set = two_members();
+    fx.gw->neighbours().learned(Ipv4{kPeerIp}, pktgen::mac_of(kPeerIp), fake_ms());
+    fx.gw->control(fake_ms());
+    Frames frames;
+    for (uint32_t i = 0; frames.size() < kNewFlowFrames; ++i) {
+        pktgen::FrameSpec s;
+        const uint32_t client = pktgen::kClientBase + 0x8000 + i;  // not the established flows
+        s.src_mac = pktgen::mac_of(client);
+        s.dst_mac = fx.gw->mac();
+        s.src_ip = client;
+        s.dst_ip = fx.shape.vip_ip(0);
+        s.src_port = pktgen::kClientPortLo;
+        s.dst_port = pktgen::kVipPort;
+        s.tcp_flags = tcp_flag::ack;  // mid-stream: a flow that moved here
+        const FlowKey k{pktgen::be32(client), pktgen::be32(s.dst_ip), pktgen::be16(s.src_port),
+                        pktgen::be16(s.dst_port), pkt::kProtoTcp};
+        if (set->owner(owner_hash(flow_hash(k))) != 1) {
+            continue;  // ours: not this row's case
+        }
+        const auto f = frame_of(s);
+        frames.push(f.data(), f.size());
+    }
+    MembersFor on(set.get());
+    Worker& w = fx.gw->worker(0);
+    const uint64_t before = w.counters().get(WorkerEvent::redirected);
+    set_counters(state, run_bursts(state, fx, frames));
+    const double redirected =
+        static_cast<double>(w.counters().get(WorkerEvent::redirected) - before);
+    state.counters["redirected_share"] =
+        redirected / static_cast<double>(state.iterations() * kBurst);
+}
+BENCHMARK(BM_WorkerBurstRedirectedFullnat);
+
+// Established flows with a fleet configured: every frame is tested for the
+// mark (a peer's source MAC) and then handled here (state). Compare
+// BM_WorkerBurstEstablishedFullnat/1000 (no fleet).
+void BM_WorkerBurstEstablishedFullnatFleet(benchmark::State& state) {
+    Fixture* fx = usable_fixture(state, true, 1000);
+    if (fx == nullptr) {
+        return;
+    }
+    const auto set = two_members();
+    MembersFor on(set.get());
+    set_counters(state, run_bursts(state, *fx, fx->forward));
+}
+BENCHMARK(BM_WorkerBurstEstablishedFullnatFleet);
 
 // Next-hop MAC lookup in the published neighbour view (per forwarded packet).
 void BM_WorkerNeighbourFind(benchmark::State& state) {

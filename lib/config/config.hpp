@@ -189,6 +189,32 @@ std::string_view to_string(AllDownPolicy policy);
 // SNAT) /32 routes into a file the gateway's BIRD includes, and tells BIRD
 // to reload it through its control socket. Restart-only but for
 // `generation`, which a reload is expected to move.
+// One gateway of a fleet (fullnat owner redirect, issue 13 §2): its name
+// (its identity on the owner ring: the same on every instance) and its
+// address on the shared segment (ports[0].address of that gateway).
+struct FleetMemberConfig {
+    std::string name;
+    Ipv4 address;
+
+    bool operator==(const FleetMemberConfig&) const = default;
+};
+
+// Liveness of the other members: a TCP connect to each member's address
+// on `port`, from this gateway's kernel (through the exception path, as the
+// health checks). A member is dead after `fall` failed probes in a row and
+// live again after `rise` good ones. The defaults notice a death in
+// 300-400 ms, inside BFD's 900 ms (300 ms x 3), so a new connection whose
+// owner died finds a live one by the time the routers have withdrawn it.
+struct FleetProbeConfig {
+    uint16_t port = 9100;        // a listener every member has on its address (metrics.listen)
+    uint32_t interval_ms = 100;  // between two probes of one member
+    uint32_t timeout_ms = 100;   // a connect not done by then failed; <= interval_ms
+    uint32_t rise = 2;
+    uint32_t fall = 3;
+
+    bool operator==(const FleetProbeConfig&) const = default;
+};
+
 struct FleetConfig {
     bool announce = false;
     std::string bird_socket = "/run/bird/bird.ctl";           // BIRD's control socket (birdc -s)
@@ -196,6 +222,11 @@ struct FleetConfig {
     std::string drain_file = "/run/svcgw/drained";  // present while drained (survives restarts)
     uint32_t drain_deadline_s = 300;                // `svcgwctl drain` default
     uint64_t generation = 0;  // this file's fleet generation (compared with the expected one)
+    // Owner redirect (fullnat): every member, this gateway among them as
+    // `self`. Empty = no redirect (each gateway SNATs what reaches it).
+    std::string self;
+    std::vector<FleetMemberConfig> members;
+    FleetProbeConfig probe;
 };
 
 struct ServicePortConfig {

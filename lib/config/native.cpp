@@ -19,6 +19,10 @@ constexpr uint64_t kMaxBatchWindowMs = 10;
 constexpr uint64_t kMaxWatchTimeoutS = 3600;
 // A drain outlasting a day is a forgotten drain, not an upgrade.
 constexpr uint64_t kMaxDrainDeadlineS = 86400;
+// fleet.probe: a member probed less than once a minute is not watched, and
+// more than 100 probes in a row is a typo, not a threshold.
+constexpr uint64_t kMaxProbeMs = 60000;
+constexpr uint64_t kMaxProbeCount = 100;
 
 std::string lower(std::string text) {
     for (char& c : text) {
@@ -530,6 +534,40 @@ std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& se
     return services;
 }
 
+namespace {
+
+// fleet.members: [{name, address}, ...]
+std::vector<FleetMemberConfig> parse_fleet_members(Reader& r, const YAML::Node& seq,
+                                                   const std::string& path, SourceMap& source) {
+    std::vector<FleetMemberConfig> out;
+    record(source, r, path, path, seq, seq.IsSequence());
+    if (!seq.IsSequence()) {
+        r.error(seq, path, "must be a list of {name, address}");
+        return out;
+    }
+    for (size_t i = 0; i < seq.size(); ++i) {
+        const std::string at = index_path(path, i);
+        FleetMemberConfig m;
+        if (!r.expect_map(seq[i], at)) {
+            continue;
+        }
+        Fields f(r, seq[i], at, {"name", "address"});
+        FieldReader read(r, source, at);
+        for (std::string_view required : {"name", "address"}) {
+            if (!f.has(required)) {
+                r.error(f.location(), f.path(required),
+                        "missing required key '" + std::string(required) + "'");
+            }
+        }
+        assign(m.name, read.string(f, "name"));
+        assign(m.address, read.ipv4(f, "address"));
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+}  // namespace
+
 Config parse_native_config(Reader& r, const YAML::Node& doc) {
     Config config;
     config.source = r.source();
@@ -667,7 +705,7 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
             }));
     }
     if (auto f = section("fleet", {"announce", "bird_socket", "routes_file", "drain_file",
-                                   "drain_deadline_s", "generation"})) {
+                                   "drain_deadline_s", "generation", "self", "members", "probe"})) {
         FieldReader read(r, src, "fleet");
         FleetConfig& fl = config.fleet;
         assign(fl.announce, read.boolean(*f, "announce"));
@@ -676,6 +714,23 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
         assign(fl.drain_file, read.string(*f, "drain_file"));
         assign(fl.drain_deadline_s, read.integer(*f, "drain_deadline_s", 1, kMaxDrainDeadlineS));
         assign(fl.generation, read.integer(*f, "generation", 0, kU64Max));
+        assign(fl.self, read.string(*f, "self"));
+        if (auto members = f->get("members")) {
+            fl.members = parse_fleet_members(r, *members, f->path("members"), src);
+        }
+        if (auto probe = f->get("probe")) {
+            const std::string path = f->path("probe");
+            record(src, r, path, path, *probe, probe->IsMap());
+            if (r.expect_map(*probe, path)) {
+                Fields p(r, *probe, path, {"port", "interval_ms", "timeout_ms", "rise", "fall"});
+                FieldReader pr(r, src, path);
+                assign(fl.probe.port, pr.integer(p, "port", 1, kU16Max));
+                assign(fl.probe.interval_ms, pr.integer(p, "interval_ms", 10, kMaxProbeMs));
+                assign(fl.probe.timeout_ms, pr.integer(p, "timeout_ms", 10, kMaxProbeMs));
+                assign(fl.probe.rise, pr.integer(p, "rise", 1, kMaxProbeCount));
+                assign(fl.probe.fall, pr.integer(p, "fall", 1, kMaxProbeCount));
+            }
+        }
     }
     if (auto services = top.get("services")) {
         config.services = parse_native_services(r, *services, "services");

@@ -232,6 +232,26 @@ json traffic_json(const TrafficStats& t) {
                 {"active_flows", t.active_flows}};
 }
 
+}  // namespace
+
+json fleet_members_json(const FleetMembersStats& f) {
+    json members = json::array();
+    for (const FleetMemberStats& m : f.members) {
+        members.push_back(json{{"name", m.name},
+                               {"address", m.address},
+                               {"self", m.self},
+                               {"live", m.live},
+                               {"mac_known", m.mac_known},
+                               {"slots", m.slots}});
+    }
+    return json{{"owner_ring", json{{"size", f.ring_size}, {"digest", digest_str(f.digest)}}},
+                {"live", f.live},
+                {"changes", f.changes},
+                {"members", std::move(members)}};
+}
+
+namespace {
+
 json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::string& name = "") {
     auto wanted = [&](const std::string& n, const std::string& svc) {
         return name.empty() || (n == ns && svc == name);
@@ -306,6 +326,9 @@ json stats_json(const StatsSnapshot& s, const std::string& ns = "", const std::s
                                      {"from_kernel", e.from_kernel},
                                      {"from_kernel_kept", e.from_kernel_kept},
                                      {"from_kernel_failed", e.from_kernel_failed}};
+    }
+    if (s.fleet_members.enabled) {
+        out["fleet_members"] = fleet_members_json(s.fleet_members);
     }
     if (s.reply_index.enabled) {
         out["reply_index"] =

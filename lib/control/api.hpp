@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -99,5 +100,9 @@ private:
 
 // "creationTimestamp" in the JSON forms (RFC 3339, UTC).
 std::string rfc3339(int64_t unix_s);
+
+// The fleet's members (fullnat owner redirect) as /v1/stats and /v1/fleet
+// show them: {"owner_ring": {size, digest}, "live", "changes", "members": [...]}.
+nlohmann::json fleet_members_json(const FleetMembersStats& f);
 
 }  // namespace svcgw

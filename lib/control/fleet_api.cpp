@@ -76,7 +76,11 @@ HttpResponse run(ControlExecutor& executor, FleetChange change) {
             }
             b.refresh_announcements();
         }
-        return ok_json(status_json(*a));
+        json status = status_json(*a);
+        if (const StatsSnapshot s = b.stats(); s.fleet_members.enabled) {
+            status["members"] = fleet_members_json(s.fleet_members);
+        }
+        return ok_json(status);
     });
 }
 

@@ -525,6 +525,30 @@ std::string server_error(int status, const std::string& body) {
     return "Error from server (" + reason + "): " + message;
 }
 
+namespace {
+
+// fullnat owner redirect: the owner ring and one row per member.
+std::string fleet_members_summary(const json& m) {
+    const json& ring = m.at("owner_ring");
+    std::string out = "\nowner ring:  " + std::to_string(m.at("live").get<uint64_t>()) + " of " +
+                      std::to_string(m.at("members").size()) + " members live, " +
+                      std::to_string(ring.at("size").get<uint64_t>()) + " slots, digest " +
+                      ring.at("digest").get<std::string>() + "\n";
+    std::vector<std::vector<std::string>> rows = {{"MEMBER", "ADDRESS", "STATE", "SLOTS", "MAC"}};
+    for (const json& r : m.at("members")) {
+        rows.push_back(
+            {r.at("name").get<std::string>() + (r.at("self").get<bool>() ? " (self)" : ""),
+             r.at("address").get<std::string>(), r.at("live").get<bool>() ? "live" : "dead",
+             std::to_string(r.at("slots").get<uint64_t>()),
+             r.at("self").get<bool>()        ? "-"
+             : r.at("mac_known").get<bool>() ? "known"
+                                             : "unresolved"});
+    }
+    return out + render_table(rows);
+}
+
+}  // namespace
+
 std::string fleet_summary(const json& s) {
     auto number = [](const json& v) {
         return v.is_null() ? "none" : std::to_string(v.get<uint64_t>());
@@ -559,7 +583,11 @@ std::string fleet_summary(const json& s) {
             {r.at("prefix").get<std::string>(), r.at("kind").get<std::string>(),
              on ? "announced" : "withdrawn (" + r.at("reason").get<std::string>() + ")"});
     }
-    return out + render_table(rows);
+    out += render_table(rows);
+    if (auto m = s.find("members"); m != s.end()) {
+        out += fleet_members_summary(*m);
+    }
+    return out;
 }
 
 }  // namespace svcgw

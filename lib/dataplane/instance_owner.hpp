@@ -40,16 +40,12 @@
 #include <string>
 #include <vector>
 
+#include "common/fleet_limits.hpp"
 #include "common/hash.hpp"
 #include "common/result.hpp"
 #include "maglev/maglev.hpp"
 
 namespace svcgw {
-
-// Members in a fleet at most: the mark test scans the peers' MACs for each
-// client frame, and the gateways sharing one segment are a handful (ECMP
-// routers take 8-64 next hops).
-constexpr size_t kMaxFleetMembers = 64;
 
 struct MemberInfo {
     std::string name;  // identity on the ring (fleet.members[].name)

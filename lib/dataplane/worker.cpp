@@ -177,6 +177,7 @@ void Worker::Impl::client_to_service(rte_mbuf* m, uint8_t* frame, const pkt::Par
         ref = flows.lookup(key, now_s);  // opened by an earlier frame of this burst
     }
     Flow* flow = ref.flow;
+    const bool had_state = flow != nullptr;  // owner redirect: state here keeps it here
     if (flow != nullptr && ref.is_reply) {
         drop(m, DropReason::not_for_us);  // a client colliding with a reply key
         return;
@@ -206,6 +207,22 @@ void Worker::Impl::client_to_service(rte_mbuf* m, uint8_t* frame, const pkt::Par
         counters.add(WorkerEvent::flow_reuse_rebalanced);
     }
     const bool is_new = flow == nullptr;
+    if constexpr (Mode == NatMode::fullnat) {
+        if (members != nullptr) {
+            const bool marked = members->is_peer_mac(frame + pkt::hdr::kEthSrcOff);
+            if (marked) {
+                counters.add(WorkerEvent::redirect_in);
+            }
+            if (!had_state) {  // (the hash only when the rule needs it)
+                const OwnerDecision d =
+                    decide_owner(*members, owner_hash(flow_hash(key)), had_state, marked);
+                if (d.redirect) {
+                    redirect(m, members->members()[d.owner].ip_be);
+                    return;
+                }
+            }
+        }
+    }
     if (is_new) {
         flow = open_flow<Mode>(m, frame, p, sp);
         if (flow == nullptr) {
@@ -314,6 +331,8 @@ void Worker::Impl::process(std::span<rte_mbuf* const> frames, bool handed_off) {
     view = ctx.neighbours->load(std::memory_order_acquire);
     // Acquire: pairs with the control thread's release store of a new zone.
     zone = ctx.dns_zone != nullptr ? ctx.dns_zone->load(std::memory_order_acquire) : nullptr;
+    // Acquire: pairs with the control thread's release store of a new member set.
+    members = ctx.members != nullptr ? ctx.members->load(std::memory_order_acquire) : nullptr;
     const uint16_t dns_port_be = to_be16(dns::kDnsPort);
 
     // Per-burst scratch lives in Impl: arrays of structs with default

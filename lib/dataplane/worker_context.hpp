@@ -26,6 +26,7 @@ struct rte_rcu_qsbr;
 namespace svcgw {
 
 class ServiceTable;
+class MemberSet;
 namespace dns {
 class Zone;
 }
@@ -127,6 +128,11 @@ struct WorkerContext {
     std::vector<rte_ring*> punt_control;
     std::vector<rte_ring*> punt_other;
     PuntRates punt;
+    // fullnat owner redirect (dataplane/instance_owner.hpp): the fleet's
+    // members, published by the control thread with a release store and
+    // retired through `qsbr`; a worker loads it with acquire once per burst.
+    // Null (pointer) = no fleet.members: every flow is opened where it lands.
+    const std::atomic<const MemberSet*>* members = nullptr;
 };
 
 }  // namespace svcgw

@@ -39,7 +39,9 @@ namespace svcgw {
     X(resolve_request)       /* next hops the worker asked the control to resolve */ \
     X(idle_sleep)            /* sleeps with nothing to do (dpdk.idle: adaptive) */   \
     X(punt_control)          /* ARP, BGP, BFD handed to the kernel (TAP) */          \
-    X(punt_other)            /* other host frames handed to the kernel */
+    X(punt_other)            /* other host frames handed to the kernel */            \
+    X(redirected)            /* fullnat: new flows' frames sent to their owner */    \
+    X(redirect_in)           /* fullnat: client frames a fleet peer redirected */
 
 // Why a frame was dropped (each one counted, never logged).
 #define SVCGW_WORKER_DROPS(X)                                                          \

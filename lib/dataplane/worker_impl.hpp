@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "dataplane/flow_census.hpp"
+#include "dataplane/instance_owner.hpp"
 #include "dataplane/ownership.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/punt.hpp"
@@ -40,7 +41,8 @@ struct Worker::Impl {
     const WorkerContext& ctx;
     uint16_t index;
     const NeighbourView* view = nullptr;
-    const dns::Zone* zone = nullptr;  // this burst's DNS zone (null = SERVFAIL)
+    const dns::Zone* zone = nullptr;     // this burst's DNS zone (null = SERVFAIL)
+    const MemberSet* members = nullptr;  // this burst's fleet members (null = no redirect)
     uint32_t now_s = 0;
     uint64_t now_tsc = 0;
     uint16_t tx_count = 0;
@@ -207,6 +209,13 @@ struct Worker::Impl {
                 counters.add(WorkerEvent::held);
                 return;
         }
+    }
+    // fullnat owner redirect: the frame goes unchanged (TTL included: the
+    // owner forwards it) to the owner's MAC, from ours, which is the mark
+    // (dataplane/instance_owner.hpp).
+    void redirect(rte_mbuf* m, uint32_t owner_ip_be) {
+        counters.add(WorkerEvent::redirected);
+        forward_l2(m, owner_ip_be);
     }
     void send_to(rte_mbuf* m, const MacAddr& mac) {
         auto* eth = rte_pktmbuf_mtod(m, uint8_t*);

@@ -142,4 +142,20 @@ std::vector<FlowSample> flow_samples(const std::vector<FlowCensus>& census, size
     return out;
 }
 
+FleetMembersStats member_stats(const MemberSet& set, uint64_t changes) {
+    FleetMembersStats out;
+    out.enabled = true;
+    out.digest = set.digest();
+    out.ring_size = set.table_size();
+    out.live = set.live_count();
+    out.changes = changes;
+    const std::vector<uint32_t> slots = set.slot_counts();
+    for (size_t i = 0; i < set.members().size(); ++i) {
+        const MemberInfo& m = set.members()[i];
+        out.members.push_back(FleetMemberStats{m.name, Ipv4{ntohl(m.ip_be)}.str(), i == set.self(),
+                                               m.live, m.mac.has_value(), slots[i]});
+    }
+    return out;
+}
+
 }  // namespace svcgw

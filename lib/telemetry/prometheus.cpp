@@ -172,6 +172,32 @@ std::string render_prometheus(const StatsSnapshot& s) {
         w.sample("svcgw_reply_index_unindexed_total", "", s.reply_index.unindexed);
     }
 
+    if (s.fleet_members.enabled) {
+        // fullnat owner redirect; the frames are svcgw_worker_events_total
+        // {event="redirected"} (sent to their owner) and {event="redirect_in"}
+        // (received from a peer).
+        const FleetMembersStats& f = s.fleet_members;
+        w.family("svcgw_fleet_owner_ring_info", "gauge",
+                 "Owner ring of the fleet's live members: size and digest (label), equal on "
+                 "instances that agree on the owners.");
+        w.sample(
+            "svcgw_fleet_owner_ring_info",
+            "size=\"" + std::to_string(f.ring_size) + "\",digest=\"" + digest_str(f.digest) + "\"",
+            1);
+        w.family("svcgw_fleet_members_live", "gauge", "Fleet members live (this one included).");
+        w.sample("svcgw_fleet_members_live", "", f.live);
+        w.family("svcgw_fleet_member_up", "gauge",
+                 "1 while a fleet member is live (probes), by member.");
+        for (const FleetMemberStats& m : f.members) {
+            w.sample("svcgw_fleet_member_up",
+                     "member=\"" + escape(m.name) + "\",address=\"" + m.address + "\"",
+                     m.live ? 1 : 0);
+        }
+        w.family("svcgw_fleet_member_changes_total", "counter",
+                 "Member sets published to the workers (liveness or MAC changes).");
+        w.sample("svcgw_fleet_member_changes_total", "", f.changes);
+    }
+
     if (s.exception_path.enabled) {
         const ExceptionPathView& e = s.exception_path;
         const std::string tap = "interface=\"" + escape(e.interface) + "\"";

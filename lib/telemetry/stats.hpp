@@ -125,6 +125,26 @@ struct ReplyIndexStats {
     uint64_t unindexed = 0;  // inserts the index had no room for (since start)
 };
 
+// fullnat owner redirect (dataplane/instance_owner.hpp): the fleet's
+// members as this instance sees them; the workers' share (frames
+// redirected, redirected frames received) is in their events.
+struct FleetMemberStats {
+    std::string name;
+    std::string address;
+    bool self = false;
+    bool live = false;
+    bool mac_known = false;  // resolved: its redirected frames carry the mark
+    uint32_t slots = 0;      // owner-ring slots it holds
+};
+struct FleetMembersStats {
+    bool enabled = false;
+    uint64_t digest = 0;  // MemberSet::digest(): equal on instances that agree
+    uint32_t ring_size = 0;
+    uint64_t live = 0;
+    uint64_t changes = 0;  // member sets published (liveness or MAC changes)
+    std::vector<FleetMemberStats> members;
+};
+
 struct StatsSnapshot {
     std::vector<PortStats> ports;
     std::vector<BackendStats> backends;
@@ -136,6 +156,7 @@ struct StatsSnapshot {
     FeedStats kubernetes;
     HealthSummary health;
     ExceptionPathView exception_path;
+    FleetMembersStats fleet_members;
 };
 
 // One live connection as the census saw it.

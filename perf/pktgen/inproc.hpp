@@ -51,6 +51,9 @@ struct InprocOptions {
     uint32_t max_vips = 65536;
     rte_mempool* pool = nullptr;
     std::string name = "svcgw_ring";
+    // fullnat owner redirect: the fleet's members the workers read (the
+    // caller publishes and owns them); null = no fleet.
+    const std::atomic<const MemberSet*>* members = nullptr;
 };
 
 // The daemon's config for this harness, as --emit-config writes it.
@@ -221,6 +224,7 @@ private:
         _context = make_worker_context(
             config, _port, w, *_rings,
             WorkerShared{_table.get(), _qsbr, &_neighbours->view(), nullptr, nullptr});
+        _context.members = o.members;
         _tick =
             std::make_unique<ControlTick>(_context, *_neighbours, [this] { _table->reclaim(); });
         for (uint16_t i = 0; i < w; ++i) {

@@ -84,6 +84,14 @@ TEST(ConfigDefaults, EmptyDocumentGivesDesignDefaults) {
         EXPECT_EQ(config.fleet.drain_file, "/run/svcgw/drained");
         EXPECT_EQ(config.fleet.drain_deadline_s, 300u);
         EXPECT_EQ(config.fleet.generation, 0u);
+        EXPECT_TRUE(config.fleet.members.empty());
+        EXPECT_EQ(config.fleet.self, "");
+        EXPECT_EQ(config.fleet.probe, FleetProbeConfig{});
+        EXPECT_EQ(config.fleet.probe.port, 9100u);
+        EXPECT_EQ(config.fleet.probe.interval_ms, 100u);
+        EXPECT_EQ(config.fleet.probe.timeout_ms, 100u);
+        EXPECT_EQ(config.fleet.probe.rise, 2u);
+        EXPECT_EQ(config.fleet.probe.fall, 3u);
         EXPECT_TRUE(config.services.empty());
     }
 }
@@ -589,6 +597,81 @@ const ErrorCase kErrorCases[] = {
      "services: [{name: a, cluster_ip: None, ports: [{port: 1, health_check: {}}]}]\n",
      "services[0].ports[0].health_check", "needs a ClusterIP", "1:72"},
 };
+
+// fullnat owner redirect's members (issue 13 §2).
+constexpr const char* kFleetPort = "ports: [{name: e, device: d, address: 10.99.60.1/24}]\n";
+
+TEST(ConfigFleetMembers, MembersSelfAndProbeAreRead) {
+    Config config = load_ok(std::string(kFleetPort) + R"(fleet:
+  self: g1
+  members: [{name: g1, address: 10.99.60.1}, {name: g2, address: 10.99.60.2}]
+  probe: {port: 179, interval_ms: 200, timeout_ms: 150, rise: 3, fall: 4}
+)");
+    EXPECT_EQ(config.fleet.self, "g1");
+    ASSERT_EQ(config.fleet.members.size(), 2u);
+    EXPECT_EQ(config.fleet.members[1].name, "g2");
+    EXPECT_EQ(config.fleet.members[1].address, *Ipv4::parse("10.99.60.2"));
+    EXPECT_EQ(config.fleet.probe, (FleetProbeConfig{179, 200, 150, 3, 4}));
+}
+
+TEST(ConfigFleetMembers, EachMistakeIsAnErrorAtItsKey) {
+    struct Case {
+        const char* what;
+        std::string fleet;
+        const char* path;
+        const char* fragment;
+    };
+    const std::string g2 = "{name: g2, address: 10.99.60.2}";
+    const Case cases[] = {
+        {"self missing", "{members: [{name: g1, address: 10.99.60.1}]}", "fleet.self",
+         "required with fleet.members"},
+        {"self not a member", "{self: gx, members: [{name: g1, address: 10.99.60.1}]}",
+         "fleet.self", "'gx' is not a member"},
+        {"self without members", "{self: g1}", "fleet.self", "fleet.members is empty"},
+        {"self at another address", "{self: g1, members: [{name: g1, address: 10.99.60.9}]}",
+         "fleet.members[0].address", "ports[0].address"},
+        {"member off the segment",
+         "{self: g1, members: [{name: g1, address: 10.99.60.1}, {name: g2, address: 10.1.1.1}]}",
+         "fleet.members[1].address", "not on this gateway's segment"},
+        {"duplicate name",
+         "{self: g1, members: [{name: g1, address: 10.99.60.1}, {name: g1, address: "
+         "10.99.60.2}]}",
+         "fleet.members[1].name", "duplicate member name"},
+        {"duplicate address",
+         "{self: g1, members: [{name: g1, address: 10.99.60.1}, {name: g2, address: "
+         "10.99.60.1}]}",
+         "fleet.members[1].address", "duplicate member address"},
+        {"missing address", "{self: g1, members: [{name: g1, address: 10.99.60.1}, {name: g2}]}",
+         "fleet.members[1].address", "missing required key"},
+        {"unknown member key",
+         "{self: g1, members: [{name: g1, address: 10.99.60.1, mac: x}, " + g2 + "]}",
+         "fleet.members[0].mac", "unknown key"},
+        {"members not a list", "{self: g1, members: g1}", "fleet.members", "must be a list"},
+        {"probe timeout over interval",
+         "{self: g1, members: [{name: g1, address: 10.99.60.1}], probe: {interval_ms: 50, "
+         "timeout_ms: 60}}",
+         "fleet.probe.timeout_ms", "exceeds interval_ms"},
+        {"probe port zero",
+         "{self: g1, members: [{name: g1, address: 10.99.60.1}], probe: {port: 0}}",
+         "fleet.probe.port", "between 1 and"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.what);
+        Errors errors = load_errors(std::string(kFleetPort) + "fleet: " + c.fleet + "\n");
+        auto match = std::find_if(errors.begin(), errors.end(), [&](const Error& e) {
+            return e.path == c.path && e.message.find(c.fragment) != std::string::npos;
+        });
+        EXPECT_NE(match, errors.end())
+            << "want " << c.path << ": ..." << c.fragment << "...\ngot:\n"
+            << all_errors(errors);
+    }
+    Errors nat = load_errors(std::string(kFleetPort) +
+                             "forwarding: {mode: nat}\nfleet: {self: g1, members: [{name: g1, "
+                             "address: 10.99.60.1}]}\n");
+    ASSERT_EQ(nat.size(), 1u) << all_errors(nat);
+    EXPECT_EQ(nat[0].path, "fleet.members");
+    EXPECT_NE(nat[0].message.find("fullnat"), std::string::npos);
+}
 
 TEST(ConfigErrors, EachCaseReportsPathMessageAndPosition) {
     for (const ErrorCase& c : kErrorCases) {

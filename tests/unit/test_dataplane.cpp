@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/instance_owner.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/worker.hpp"
 #include "dns/responder.hpp"
@@ -1247,6 +1248,144 @@ TEST_P(Dataplane, NewFlowsFollowTheSpecifiedHash) {
 // the first one's state. nat: it translates the replies of the first one's
 // connection from the service table, and picks the connection up
 // mid-stream on the same backend when the client's packets move to it.
+// fullnat owner redirect (issue 13 §2, dataplane/instance_owner.hpp): a new
+// flow another member owns goes to it unchanged but for its MACs; a marked
+// frame (from a peer's MAC), a flow with state here, or a dead owner's
+// flow is handled here; an unresolved owner's MAC holds the frame.
+TEST_P(Dataplane, FullnatRedirectsNewFlowsToTheirOwnerInstance) {
+    if (GetParam() == NatMode::nat) {
+        GTEST_SKIP() << "fullnat only: nat flows survive without redirect";
+    }
+    const MacAddr kPeerMac = {0x02, 0, 0, 0, 0, 0x03};
+    const uint32_t client = be("10.99.0.2"), vip = be("10.96.0.20"), peer = be("10.99.0.3");
+    auto member_set = [&](bool peer_live, bool peer_mac_known) {
+        std::vector<MemberInfo> m(2);
+        m[0].name = "g1";
+        m[0].ip_be = be("10.99.0.1");
+        m[0].mac = kGwMac;
+        m[1].name = "g2";
+        m[1].ip_be = peer;
+        m[1].live = peer_live;
+        if (peer_mac_known) {
+            m[1].mac = kPeerMac;
+        }
+        auto set = MemberSet::build(m, 0, 0);
+        EXPECT_TRUE(set.has_value());
+        return std::make_unique<MemberSet>(std::move(*set));
+    };
+    std::unique_ptr<MemberSet> set = member_set(true, true);
+    std::atomic<const MemberSet*> members{set.get()};
+    _ctx.members = &members;
+    std::vector<std::pair<uint32_t, MacAddr>> neighbours = {{client, kClientMac},
+                                                            {be("10.99.0.11"), kPod1Mac},
+                                                            {be("10.99.0.12"), kPod2Mac},
+                                                            {peer, kPeerMac}};
+    NeighbourView with_peer(neighbours);
+    _published.store(&with_peer);
+
+    // A client port of a flow each member owns.
+    auto owner_of_port = [&](uint16_t sport) {
+        FlowKey k{client, vip, be16(sport), be16(80), pkt::kProtoTcp};
+        return set->owner(owner_hash(flow_hash(k)));
+    };
+    uint16_t ours = 0, theirs = 0;
+    for (uint16_t sport = 40000; ours == 0 || theirs == 0; ++sport) {
+        (owner_of_port(sport) == 0 ? ours : theirs) = sport;
+    }
+    auto once = [&](uint16_t sport, uint8_t flags, const MacAddr& src_mac) -> std::optional<Out> {
+        rte_mbuf* in = make_l4({.src = client,
+                                .dst = vip,
+                                .sport = be16(sport),
+                                .dport = be16(80),
+                                .flags = flags,
+                                .src_mac = src_mac});
+        _now += kHz / 1000;
+        _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+        rte_rcu_qsbr_quiescent(_qsbr, 0);
+        auto out = _worker->take_tx();
+        EXPECT_LE(out.size(), 1u);
+        std::optional<Out> o;
+        if (!out.empty()) {
+            o = inspect(out[0]);
+            EXPECT_TRUE(o->checksums_ok);
+        }
+        for (rte_mbuf* m : out) {
+            rte_pktmbuf_free(m);
+        }
+        return o;
+    };
+    const auto redirected = [&] { return _worker->counters().get(WorkerEvent::redirected); };
+    const auto received = [&] { return _worker->counters().get(WorkerEvent::redirect_in); };
+
+    auto o = once(theirs, tcp_flag::syn, kRouterMac);
+    ASSERT_TRUE(o) << "a peer's new flow is forwarded";
+    EXPECT_EQ(o->dst_mac, kPeerMac);
+    EXPECT_EQ(o->src_mac, kGwMac) << "our MAC: the mark";
+    EXPECT_EQ(o->p.key.src_ip, client) << "unchanged: the owner translates";
+    EXPECT_EQ(o->p.key.dst_ip, vip);
+    EXPECT_EQ(o->p.key.src_port, be16(theirs));
+    EXPECT_EQ(o->p.ttl, 64) << "the owner forwards it, not us";
+    EXPECT_EQ(redirected(), 1u);
+    EXPECT_EQ(_worker->stats().flows, 0u) << "no state for a redirected flow";
+
+    o = once(ours, tcp_flag::syn, kRouterMac);
+    ASSERT_TRUE(o) << "our own new flow is translated here";
+    EXPECT_EQ(o->p.key.src_ip, be("10.99.0.1"));
+    EXPECT_NE(o->p.key.dst_ip, vip);
+    EXPECT_EQ(redirected(), 1u);
+
+    o = once(theirs, tcp_flag::syn, kPeerMac);
+    ASSERT_TRUE(o) << "a marked frame is handled here, whoever owns it";
+    EXPECT_EQ(o->p.key.src_ip, be("10.99.0.1"));
+    EXPECT_NE(o->p.key.dst_ip, vip);
+    EXPECT_EQ(received(), 1u);
+    EXPECT_EQ(redirected(), 1u);
+    EXPECT_EQ(_worker->stats().flows, 2u);
+
+    o = once(theirs, tcp_flag::ack, kRouterMac);
+    ASSERT_TRUE(o) << "state here keeps the flow here (not redirected)";
+    EXPECT_NE(o->p.key.dst_ip, vip);
+    EXPECT_EQ(redirected(), 1u);
+
+    // The owner dead: its flows are opened by the live ring's owner (us).
+    set = member_set(false, true);
+    members.store(set.get());
+    uint16_t theirs2 = 0;  // a new flow the peer owned while live
+    {
+        auto live = member_set(true, true);
+        for (uint16_t sport = 50000; theirs2 == 0; ++sport) {
+            FlowKey k{client, vip, be16(sport), be16(80), pkt::kProtoTcp};
+            if (live->owner(owner_hash(flow_hash(k))) == 1) {
+                theirs2 = sport;
+            }
+        }
+    }
+    o = once(theirs2, tcp_flag::syn, kRouterMac);
+    ASSERT_TRUE(o) << "a dead owner's new flow is opened here";
+    EXPECT_NE(o->p.key.dst_ip, vip);
+    EXPECT_EQ(redirected(), 1u);
+
+    // The owner's MAC not resolved yet: held, and asked for.
+    set = member_set(true, false);
+    members.store(set.get());
+    NeighbourView without_peer(std::span(neighbours.data(), neighbours.size() - 1));
+    _published.store(&without_peer);
+    const uint64_t held = _worker->counters().get(WorkerEvent::held);
+    uint16_t theirs3 = 0;
+    for (uint16_t sport = 60000; theirs3 == 0; ++sport) {
+        FlowKey k{client, vip, be16(sport), be16(80), pkt::kProtoTcp};
+        if (set->owner(owner_hash(flow_hash(k))) == 1) {
+            theirs3 = sport;
+        }
+    }
+    EXPECT_FALSE(once(theirs3, tcp_flag::syn, kRouterMac));
+    EXPECT_EQ(redirected(), 2u);
+    EXPECT_EQ(_worker->counters().get(WorkerEvent::held), held + 1);
+    _worker.reset();  // frees the held frames while the views live
+    _published.store(_view.get());
+    _ctx.members = nullptr;
+}
+
 TEST_P(Dataplane, AnotherInstanceTranslatesRepliesAndPicksUpMidStream) {
     if (GetParam() == NatMode::fullnat) {
         GTEST_SKIP() << "nat only: a fullnat reply goes to the SNAT address's owner";

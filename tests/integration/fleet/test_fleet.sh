@@ -41,6 +41,14 @@
 #     keep-alive connection breaks, every new connection is answered;
 #  4. BIRD restart on g2 (`birdc graceful restart`, `bird -R`) under the same
 #     load: the router's FIB keeps g2 throughout, nothing fails.
+#  5. fullnat with owner redirect (the same rig, the gateways restarted in
+#     fullnat with fleet.members): the owner-ring digests are equal with 3
+#     members live; 60 keep-alive connections and a new-connection load,
+#     SIGKILL g3: 0 broken on g1/g2 (hash-threshold ECMP moves some of
+#     theirs, and the owner rule sends those frames back to their owner),
+#     g3's own connections reported (their SNAT state died with it), g3
+#     dead on both survivors' member sets, every new connection after the
+#     withdrawal answered; the redirected share is reported.
 # Every wait is bounded; everything runs inside the rig's namespaces.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -296,16 +304,26 @@ fleet_config_extra() {
         "conntrack: {tcp_transitory_timeout_s: 2, max_flows: 65536}"
     )
 }
+# FLEET_FULLNAT=1 (phase 5): fullnat with owner redirect over the three,
+# the peers probing each other's metrics listener on their port address.
+FLEET_FULLNAT=0
 gw_write_config() {
-    local k=$1 dir
+    local k=$1 dir members="" j
     dir=$(gw_dir "$k")
+    local mode=() 
+    if [ "$FLEET_FULLNAT" = 1 ]; then
+        for j in "${gateways[@]}"; do members+="${members:+, }{name: g$j, address: $(gw_ip "$j")}"; done
+        mode=(-e "s|^forwarding: .*|forwarding: {mode: fullnat}|"
+              -e "s|tcp:127.0.0.1:9100|tcp:0.0.0.0:9100|"
+              -e "s|^fleet: {announce: true, |fleet: {self: g$k, members: [$members], announce: true, |")
+    fi
     # Workers on alternate cores (g1, g3: 1; g2: 0), the main lcore free to
     # float: three workers pinned to one core stall together.
     sed -e "s|file_prefix: $RIG_ID\$|file_prefix: $(gw_prefix "$k")|" \
         -e "s|lcores: .*|lcores: \"0@(0-1),1@$((k % 2))\"|" \
         -e "s|address: $(rig_gw_ip)/24|address: $(gw_ip "$k")/24|" \
         -e "s|unix:$RIG_TMP/api.sock|unix:$dir/api.sock|" \
-        -e "s|@DIR@|$dir|g" "$RIG_CONFIG" >"$dir/svcgw.yaml.tmp"
+        -e "s|@DIR@|$dir|g" "${mode[@]}" "$RIG_CONFIG" >"$dir/svcgw.yaml.tmp"
     mv "$dir/svcgw.yaml.tmp" "$dir/svcgw.yaml"
 }
 # apply SERVICE...: every gateway gets the same services: the files first,
@@ -672,8 +690,70 @@ gr_new_ok=$(grep -c ' ok ' "$RIG_TMP/gr-new.out")
 rig_check "BIRD restart: every new connection answered ($gr_new_ok of $gr_n)" \
     test "$gr_n" -gt 0 -a "$gr_new_ok" -eq "$gr_n"
 
-rig_log "stopping"
+# ---------------------------------------------------------------- 5. fullnat, owner redirect
+
+# The same rig in fullnat: each gateway restarted with fleet.members (BIRD
+# keeps running and re-announces what the new svcgw writes).
+rig_log "fullnat with owner redirect"
+FLEET_FULLNAT=1
 for k in "${gateways[@]}"; do
+    gw_write_config "$k"
+    svcgw_stop "$k"
+    svcgw_start "$k"
+done
+rig_require "fullnat: the router's FIB holds $vip via the 3 again" wait_paths 30 1 2 3
+owner_rings() { local k; for k in "${gateways[@]}"; do gw_stat "$k" '"\(.fleet_members.owner_ring.digest) \(.fleet_members.live)"'; done; }
+rings_agree() { [ "$(owner_rings | sort -u)" = "$(gw_stat 1 '"\(.fleet_members.owner_ring.digest) 3"')" ]; }
+rig_check "fullnat: the 3 owner rings agree, 3 members live ($(owner_rings | sort -u | tr '\n' ' '))" wait_for 50 rings_agree
+fn_stop=$RIG_TMP/fullnat.stop
+fn_ka_out=$RIG_TMP/fullnat-keepalive.out
+declare -A redirected_before=()
+for k in 1 2; do redirected_before[$k]=$(gw_event "$k" redirected); done
+keepalive_start "$ka_count" "$fn_stop" "$fn_ka_out" 60
+fn_ka_pid=$KA_PID
+ka_out=$fn_ka_out # broken_on reads it
+sleep 2.5 # a census pass
+lost_ports=$(ports_on 3)
+surv_ports=$( (ports_on 1; ports_on 2) | sort -u)
+lost_n=$(grep -c . <<<"$lost_ports")
+surv_n=$(grep -c . <<<"$surv_ports")
+rig_require "fullnat: each connection on one gateway (its owner): g3 $lost_n, g1+g2 $surv_n of $ka_count" \
+    test "$lost_n" -gt 0 -a $((lost_n + surv_n)) -eq "$ka_count" -a \
+    -z "$(comm -12 <(echo "$lost_ports") <(echo "$surv_ports"))"
+fn_new_out=$RIG_TMP/fullnat-new.out
+new_start "$new_count" "$new_rate" "$fn_new_out"
+fn_new_pid=$NEW_PID
+sleep 2
+t_kill=$(date +%s%N)
+kill -KILL "${svcgw_pid[3]}"
+ms=$(withdraw_ms 3 "$t_kill")
+if [ "$ms" = never ]; then t_gone=$(date +%s%N); else t_gone=$((t_kill + ms * 1000000)); fi
+wait "${svcgw_pid[3]}" 2>/dev/null
+svcgw_pid[3]=""
+rig_check "fullnat: SIGKILL g3 withdrawn within ${kill_withdraw_ms} ms (${ms} ms)" \
+    test "${ms/never/99999}" -le "$kill_withdraw_ms"
+g3_dead() { [ "$(gw_stat 1 .fleet_members.live)$(gw_stat 2 .fleet_members.live)" = 22 ]; }
+rig_check "fullnat: g1 and g2 count g3 dead (2 members live)" wait_for 30 g3_dead
+rig_wait_exit "$fn_new_pid" $((new_count / new_rate * 10 + 100))
+sleep 3 # the moved connections' next requests
+touch "$fn_stop"
+rig_wait_exit "$fn_ka_pid" $((ka_timeout * 10 + 50))
+ka_done=$(grep -cE '^[0-9]+ [0-9]+ (ok|BROKEN)' "$fn_ka_out")
+rig_check "fullnat: the keep-alive client reported all $ka_count connections ($ka_done)" test "$ka_done" -eq "$ka_count"
+surv_broken=$(broken_on "$surv_ports")
+rig_check "fullnat: 0 broken connections on g1/g2 ($(grep -c . <<<"$surv_broken") of $surv_n broken)" test -z "$surv_broken"
+lost_broken=$(broken_on "$lost_ports" | grep -c .)
+redirected=0
+for k in 1 2; do redirected=$((redirected + $(gw_event "$k" redirected) - redirected_before[$k])); done
+rig_log "fullnat: g3's connections: $((lost_n - lost_broken)) of $lost_n survive (its SNAT state is lost with it); g1+g2 redirected $redirected frames"
+after=$(awk -v t="$t_gone" '$1 >= t' "$fn_new_out")
+after_n=$(grep -c . <<<"$after")
+after_ok=$(grep -c ' ok ' <<<"$after")
+rig_check "fullnat: every new connection after the withdrawal succeeds ($after_ok of $after_n)" \
+    test "$after_n" -gt 0 -a "$after_ok" -eq "$after_n"
+
+rig_log "stopping"
+for k in 1 2; do
     svcgw_stop "$k"
 done
 echo "$RIG_NAME: $RIG_PASS checks passed, $RIG_FAIL failed"
