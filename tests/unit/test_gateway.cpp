@@ -19,6 +19,7 @@
 #include "dataplane/packet.hpp"
 #include "gateway/control_tick.hpp"
 #include "gateway/eal_table_memory.hpp"
+#include "gateway/fleet_members.hpp"
 #include "gateway/memory_budget.hpp"
 #include "gateway/worker_setup.hpp"
 #include "port/neighbour.hpp"
@@ -321,6 +322,29 @@ TEST_F(Tick, AFrameTheRingCannotTakeIsFreed) {
     for (rte_mbuf* m : sent()) {
         rte_pktmbuf_free(m);
     }
+}
+
+// Fleet members' liveness (gateway/fleet_members.hpp): dead until `rise`
+// good probes in a row, then live until `fall` failed ones in a row; a
+// good probe resets the failures (and a failed one the successes).
+TEST(FleetLiveness, RiseAndFallCountConsecutiveVerdicts) {
+    Liveness l;
+    EXPECT_FALSE(l.live);
+    EXPECT_FALSE(l.record(true, 2, 3));
+    EXPECT_FALSE(l.record(false, 2, 3));  // breaks the run
+    EXPECT_FALSE(l.record(true, 2, 3));
+    EXPECT_TRUE(l.record(true, 2, 3));  // 2 in a row: live
+    EXPECT_TRUE(l.live);
+    EXPECT_FALSE(l.record(false, 2, 3));
+    EXPECT_FALSE(l.record(false, 2, 3));
+    EXPECT_FALSE(l.record(true, 2, 3));  // resets the failures
+    EXPECT_FALSE(l.record(false, 2, 3));
+    EXPECT_FALSE(l.record(false, 2, 3));
+    EXPECT_TRUE(l.record(false, 2, 3));  // 3 in a row: dead
+    EXPECT_FALSE(l.live);
+    EXPECT_FALSE(l.record(false, 2, 3));  // already dead: no change
+    EXPECT_EQ(l.probes, 11u);
+    EXPECT_EQ(l.failed, 7u);
 }
 
 }  // namespace
