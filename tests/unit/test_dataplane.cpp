@@ -316,6 +316,23 @@ protected:
             rte_pktmbuf_free(m);
         }
     }
+    // One frame through `w`; what it sent (at most one frame), checked.
+    std::optional<Out> through(Worker& w, rte_mbuf* in) {
+        _now += kHz / 1000;
+        w.process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
+        rte_rcu_qsbr_quiescent(_qsbr, 0);
+        auto out = w.take_tx();
+        EXPECT_LE(out.size(), 1u);
+        std::optional<Out> o;
+        if (!out.empty()) {
+            o = inspect(out[0]);
+            EXPECT_TRUE(o->checksums_ok);
+        }
+        for (rte_mbuf* m : out) {
+            rte_pktmbuf_free(m);
+        }
+        return o;
+    }
     std::vector<uint64_t> snapshot_drops() {
         std::vector<uint64_t> v;
         for (size_t i = 0; i < kDropReasonNames.size(); ++i) {
@@ -1288,6 +1305,15 @@ TEST_P(Dataplane, FullnatRedirectsNewFlowsToTheirOwnerInstance) {
         FlowKey k{client, vip, be16(sport), be16(80), pkt::kProtoTcp};
         return set->owner(owner_hash(flow_hash(k)));
     };
+    // The first client port from `from` whose flow the peer owns in `s`.
+    auto peer_port = [&](const MemberSet& s, uint16_t from) {
+        uint16_t sport = from;
+        while (s.owner(owner_hash(
+                   flow_hash(FlowKey{client, vip, be16(sport), be16(80), pkt::kProtoTcp}))) != 1) {
+            ++sport;
+        }
+        return sport;
+    };
     uint16_t ours = 0, theirs = 0;
     for (uint16_t sport = 40000; ours == 0 || theirs == 0; ++sport) {
         (owner_of_port(sport) == 0 ? ours : theirs) = sport;
@@ -1299,20 +1325,7 @@ TEST_P(Dataplane, FullnatRedirectsNewFlowsToTheirOwnerInstance) {
                                 .dport = be16(80),
                                 .flags = flags,
                                 .src_mac = src_mac});
-        _now += kHz / 1000;
-        _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
-        rte_rcu_qsbr_quiescent(_qsbr, 0);
-        auto out = _worker->take_tx();
-        EXPECT_LE(out.size(), 1u);
-        std::optional<Out> o;
-        if (!out.empty()) {
-            o = inspect(out[0]);
-            EXPECT_TRUE(o->checksums_ok);
-        }
-        for (rte_mbuf* m : out) {
-            rte_pktmbuf_free(m);
-        }
-        return o;
+        return through(*_worker, in);
     };
     const auto redirected = [&] { return _worker->counters().get(WorkerEvent::redirected); };
     const auto received = [&] { return _worker->counters().get(WorkerEvent::redirect_in); };
@@ -1350,16 +1363,7 @@ TEST_P(Dataplane, FullnatRedirectsNewFlowsToTheirOwnerInstance) {
     // The owner dead: its flows are opened by the live ring's owner (us).
     set = member_set(false, true);
     members.store(set.get());
-    uint16_t theirs2 = 0;  // a new flow the peer owned while live
-    {
-        auto live = member_set(true, true);
-        for (uint16_t sport = 50000; theirs2 == 0; ++sport) {
-            FlowKey k{client, vip, be16(sport), be16(80), pkt::kProtoTcp};
-            if (live->owner(owner_hash(flow_hash(k))) == 1) {
-                theirs2 = sport;
-            }
-        }
-    }
+    const uint16_t theirs2 = peer_port(*member_set(true, true), 50000);  // owned while live
     o = once(theirs2, tcp_flag::syn, kRouterMac);
     ASSERT_TRUE(o) << "a dead owner's new flow is opened here";
     EXPECT_NE(o->p.key.dst_ip, vip);
@@ -1371,13 +1375,7 @@ TEST_P(Dataplane, FullnatRedirectsNewFlowsToTheirOwnerInstance) {
     NeighbourView without_peer(std::span(neighbours.data(), neighbours.size() - 1));
     _published.store(&without_peer);
     const uint64_t held = _worker->counters().get(WorkerEvent::held);
-    uint16_t theirs3 = 0;
-    for (uint16_t sport = 60000; theirs3 == 0; ++sport) {
-        FlowKey k{client, vip, be16(sport), be16(80), pkt::kProtoTcp};
-        if (set->owner(owner_hash(flow_hash(k))) == 1) {
-            theirs3 = sport;
-        }
-    }
+    const uint16_t theirs3 = peer_port(*set, 60000);
     EXPECT_FALSE(once(theirs3, tcp_flag::syn, kRouterMac));
     EXPECT_EQ(redirected(), 2u);
     EXPECT_EQ(_worker->counters().get(WorkerEvent::held), held + 1);
@@ -1392,22 +1390,7 @@ TEST_P(Dataplane, AnotherInstanceTranslatesRepliesAndPicksUpMidStream) {
     }
     const uint32_t client = be("10.99.0.2"), vip = be("10.96.0.20");
     Worker other(_ctx, 0);
-    auto on = [&](Worker& w, rte_mbuf* in) -> std::optional<Out> {
-        _now += kHz / 1000;
-        w.process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
-        rte_rcu_qsbr_quiescent(_qsbr, 0);
-        auto out = w.take_tx();
-        EXPECT_LE(out.size(), 1u);
-        std::optional<Out> o;
-        if (!out.empty()) {
-            o = inspect(out[0]);
-            EXPECT_TRUE(o->checksums_ok);
-        }
-        for (rte_mbuf* m : out) {
-            rte_pktmbuf_free(m);
-        }
-        return o;
-    };
+    auto on = [&](Worker& w, rte_mbuf* in) { return through(w, in); };
     auto from_client = [&](uint16_t sport, uint8_t flags) {
         return make_l4(
             {.src = client, .dst = vip, .sport = be16(sport), .dport = be16(80), .flags = flags});

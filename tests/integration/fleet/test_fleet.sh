@@ -517,29 +517,40 @@ ports_on() {
         jq -r ".flows[] | select(.client | startswith(\"$(client_ip 1):\")) | .client" |
         sed 's/.*://' | sort -u
 }
-sleep 2.5
-lost_ports=$(ports_on 3)
-surv_ports=$( (ports_on 1; ports_on 2) | sort -u)
-lost_n=$(grep -c . <<<"$lost_ports")
-surv_n=$(grep -c . <<<"$surv_ports")
-rig_require "each connection on one gateway: g3 $lost_n, g1+g2 $surv_n of $ka_count" \
-    test "$lost_n" -gt 0 -a $((lost_n + surv_n)) -eq "$ka_count" -a \
-    -z "$(comm -12 <(echo "$lost_ports") <(echo "$surv_ports"))"
+# split_connections LABEL: lost_ports/lost_n (on g3), surv_ports/surv_n
+# (on g1, g2), after a census pass (one a second); each on one gateway.
+split_connections() {
+    sleep 2.5
+    lost_ports=$(ports_on 3)
+    surv_ports=$( (ports_on 1; ports_on 2) | sort -u)
+    lost_n=$(grep -c . <<<"$lost_ports")
+    surv_n=$(grep -c . <<<"$surv_ports")
+    rig_require "$1each connection on one gateway: g3 $lost_n, g1+g2 $surv_n of $ka_count" \
+        test "$lost_n" -gt 0 -a $((lost_n + surv_n)) -eq "$ka_count" -a \
+        -z "$(comm -12 <(echo "$lost_ports") <(echo "$surv_ports"))"
+}
+split_connections ""
 
 new_out=$RIG_TMP/new.out
 new_start "$new_count" "$new_rate" "$new_out"
 new_pid=$NEW_PID
 sleep 2
-t_kill=$(date +%s%N)
-kill -KILL "${svcgw_pid[3]}"
-ms=$(withdraw_ms 3 "$t_kill")
-rig_log "SIGKILL g3 at $(date -d @$((t_kill / 1000000000)) +%T).$(printf %03d $((t_kill / 1000000 % 1000))), withdrawn after $ms ms"
-# The withdrawal's moment is the FIB change, not when the rig saw it.
-if [ "$ms" = never ]; then t_gone=$(date +%s%N); else t_gone=$((t_kill + ms * 1000000)); fi
-wait "${svcgw_pid[3]}" 2>/dev/null
-svcgw_pid[3]=""
-rig_check "SIGKILL g3: its next hop leaves the router's FIB within ${kill_withdraw_ms} ms (${ms} ms)" \
-    test "${ms/never/99999}" -le "$kill_withdraw_ms"
+# kill_g3 LABEL: SIGKILL g3; ms = until its next hop left the router's FIB
+# (checked within kill_withdraw_ms), t_gone = that moment (date +%s%N).
+kill_g3() {
+    local t_kill
+    t_kill=$(date +%s%N)
+    kill -KILL "${svcgw_pid[3]}"
+    ms=$(withdraw_ms 3 "$t_kill")
+    rig_log "SIGKILL g3 at $(date -d @$((t_kill / 1000000000)) +%T).$(printf %03d $((t_kill / 1000000 % 1000))), withdrawn after $ms ms"
+    # The withdrawal's moment is the FIB change, not when the rig saw it.
+    if [ "$ms" = never ]; then t_gone=$(date +%s%N); else t_gone=$((t_kill + ms * 1000000)); fi
+    wait "${svcgw_pid[3]}" 2>/dev/null
+    svcgw_pid[3]=""
+    rig_check "$1SIGKILL g3: its next hop leaves the router's FIB within ${kill_withdraw_ms} ms (${ms} ms)" \
+        test "${ms/never/99999}" -le "$kill_withdraw_ms"
+}
+kill_g3 ""
 rig_check "... and the router keeps g1 and g2" wait_paths 2 1 2
 rig_wait_exit "$new_pid" $((new_count / new_rate * 10 + 100))
 sleep 3 # the moved connections' next requests
@@ -712,26 +723,12 @@ for k in 1 2; do redirected_before[$k]=$(gw_event "$k" redirected); done
 keepalive_start "$ka_count" "$fn_stop" "$fn_ka_out" 60
 fn_ka_pid=$KA_PID
 ka_out=$fn_ka_out # broken_on reads it
-sleep 2.5 # a census pass
-lost_ports=$(ports_on 3)
-surv_ports=$( (ports_on 1; ports_on 2) | sort -u)
-lost_n=$(grep -c . <<<"$lost_ports")
-surv_n=$(grep -c . <<<"$surv_ports")
-rig_require "fullnat: each connection on one gateway (its owner): g3 $lost_n, g1+g2 $surv_n of $ka_count" \
-    test "$lost_n" -gt 0 -a $((lost_n + surv_n)) -eq "$ka_count" -a \
-    -z "$(comm -12 <(echo "$lost_ports") <(echo "$surv_ports"))"
+split_connections "fullnat (its owner's): "
 fn_new_out=$RIG_TMP/fullnat-new.out
 new_start "$new_count" "$new_rate" "$fn_new_out"
 fn_new_pid=$NEW_PID
 sleep 2
-t_kill=$(date +%s%N)
-kill -KILL "${svcgw_pid[3]}"
-ms=$(withdraw_ms 3 "$t_kill")
-if [ "$ms" = never ]; then t_gone=$(date +%s%N); else t_gone=$((t_kill + ms * 1000000)); fi
-wait "${svcgw_pid[3]}" 2>/dev/null
-svcgw_pid[3]=""
-rig_check "fullnat: SIGKILL g3 withdrawn within ${kill_withdraw_ms} ms (${ms} ms)" \
-    test "${ms/never/99999}" -le "$kill_withdraw_ms"
+kill_g3 "fullnat: "
 g3_dead() { [ "$(gw_stat 1 .fleet_members.live)$(gw_stat 2 .fleet_members.live)" = 22 ]; }
 rig_check "fullnat: g1 and g2 count g3 dead (2 members live)" wait_for 30 g3_dead
 rig_wait_exit "$fn_new_pid" $((new_count / new_rate * 10 + 100))
