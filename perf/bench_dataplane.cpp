@@ -15,8 +15,8 @@
 #include <random>
 #include <vector>
 
-#include "dataplane/packet.hpp"
 #include "flow/flow_table.hpp"
+#include "net/packet.hpp"
 
 namespace svcgw::pkt {
 namespace {

@@ -1,7 +1,7 @@
 // Host <-> network byte order, for code that must not depend on DPDK or
 // <arpa/inet.h> (pure modules, constexpr tables). One copy: every module
 // that converts byte order uses these. Loads and stores of unaligned wire
-// fields are in dataplane/packet.hpp (pkt::load_be16 and friends).
+// fields are in net/packet.hpp (pkt::load_be16 and friends).
 #pragma once
 
 #include <bit>

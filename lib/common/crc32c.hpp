@@ -1,5 +1,5 @@
 // CRC-32C (Castagnoli), the primitive of svcgw's specified flow hash
-// (flow/flow_key.hpp). One definition, two implementations that must agree
+// (net/flow_key.hpp). One definition, two implementations that must agree
 // bit for bit: the CPU's instruction where the build targets it (SSE4.2
 // `crc32`, ARMv8 `crc32cx`) and a table-driven software fallback, so a
 // gateway built for x86-64 and one built with -march=native pick the same

@@ -3,7 +3,7 @@
 // of an instance owns it; this says which *instance*. Pure C++, no EAL.
 //
 // Every instance places the flow (its client -> VIP 5-tuple, through the
-// portable flow hash, flow/flow_key.hpp) on a Maglev ring of the fleet's
+// portable flow hash, net/flow_key.hpp) on a Maglev ring of the fleet's
 // members built with the same seed and size everywhere, so all agree, and
 // MemberSet::digest() lets them prove it. The owner opens the flow and SNATs
 // with its own address (the backend's replies come back to it); another

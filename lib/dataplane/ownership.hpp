@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "common/byte_order.hpp"
-#include "dataplane/packet.hpp"
 #include "dataplane/worker_context.hpp"
-#include "flow/flow_key.hpp"
+#include "net/flow_key.hpp"
+#include "net/packet.hpp"
 
 namespace svcgw {
 

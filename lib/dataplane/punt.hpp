@@ -24,7 +24,7 @@
 #include <cstdint>
 
 #include "common/byte_order.hpp"
-#include "dataplane/packet.hpp"
+#include "net/packet.hpp"
 
 namespace svcgw {
 

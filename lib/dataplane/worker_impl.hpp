@@ -16,12 +16,12 @@
 #include "dataplane/flow_census.hpp"
 #include "dataplane/instance_owner.hpp"
 #include "dataplane/ownership.hpp"
-#include "dataplane/packet.hpp"
 #include "dataplane/punt.hpp"
 #include "dataplane/snat_ports.hpp"
 #include "dataplane/worker.hpp"
 #include "flow/affinity_table.hpp"
 #include "flow/flow_table.hpp"
+#include "net/packet.hpp"
 #include "table/service_table.hpp"
 
 namespace svcgw {

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <new>
 
-#include "flow/flow_key.hpp"
+#include "net/flow_key.hpp"
 
 namespace svcgw {
 

@@ -50,7 +50,7 @@
 
 #include "common/hash.hpp"
 #include "common/table_memory.hpp"
-#include "flow/flow_key.hpp"
+#include "net/flow_key.hpp"
 
 namespace svcgw {
 

@@ -8,7 +8,7 @@
 #include <array>
 #include <span>
 
-#include "dataplane/packet.hpp"
+#include "net/packet.hpp"
 #include "port/neighbour.hpp"
 
 namespace svcgw {
@@ -19,7 +19,7 @@ namespace {
 constexpr unsigned kDrainBatch = 64;
 
 // A frame written by one of the data plane's tested builders
-// (dataplane/packet.hpp) into a fresh mbuf; null when the pool is empty.
+// (net/packet.hpp) into a fresh mbuf; null when the pool is empty.
 template <class Build>
 rte_mbuf* built_frame(rte_mempool* pool, Build&& build) {
     rte_mbuf* m = rte_pktmbuf_alloc(pool);

@@ -25,7 +25,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "dataplane/packet.hpp"
+#include "net/packet.hpp"
 #include "port/eal_log.hpp"
 #include "port/kernel_driver.hpp"
 

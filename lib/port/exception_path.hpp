@@ -40,7 +40,7 @@
 #include "common/net.hpp"
 #include "common/result.hpp"
 #include "config/config.hpp"
-#include "dataplane/worker_neighbour.hpp"
+#include "net/mac_addr.hpp"
 
 struct rte_mbuf;
 struct rte_mempool;

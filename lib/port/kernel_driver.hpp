@@ -20,7 +20,7 @@
 
 #include "common/result.hpp"
 #include "config/config.hpp"
-#include "dataplane/worker_neighbour.hpp"
+#include "net/mac_addr.hpp"
 
 namespace svcgw {
 

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "common/net.hpp"
-#include "dataplane/worker_neighbour.hpp"
+#include "net/neighbour_view.hpp"
 
 struct rte_rcu_qsbr;
 

@@ -7,7 +7,7 @@
 
 #include <cstdio>
 
-#include "dataplane/packet.hpp"
+#include "net/packet.hpp"
 #include "port/eal_args.hpp"
 #include "port/eal_log.hpp"
 

@@ -22,7 +22,7 @@
 #include "common/net.hpp"
 #include "common/result.hpp"
 #include "config/config.hpp"
-#include "dataplane/worker_neighbour.hpp"
+#include "net/mac_addr.hpp"
 
 struct rte_mempool;
 
@@ -51,7 +51,7 @@ struct Port {
     rte_mempool* pool = nullptr;
     bool started = false;
     // A vdev (af_packet, af_xdp, tap, ...): local senders' partial
-    // checksums can reach it (dataplane/packet.hpp l4_checksum_partial).
+    // checksums can reach it (net/packet.hpp l4_checksum_partial).
     bool software = false;
 };
 

@@ -34,7 +34,7 @@ uint32_t backend_slot(uint32_t ip_be, uint32_t mask) {
 std::atomic<uint64_t> g_next_generation{1};
 
 // Digest domains: the layout version and the flow hash version
-// (flow/flow_key.hpp) they assume.
+// (net/flow_key.hpp) they assume.
 constexpr uint64_t kRingDigestDomain = hash_bytes("svcgw ring digest v1, flow hash v1", 0);
 constexpr uint64_t kTablesDigestDomain = hash_bytes("svcgw tables digest v1, flow hash v1", 0);
 

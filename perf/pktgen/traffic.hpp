@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/packet.hpp"
+#include "net/packet.hpp"
 
 namespace svcgw::pktgen {
 

@@ -66,10 +66,10 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/packet.hpp"
 #include "dataplane/worker.hpp"
 #include "dns/zone.hpp"
 #include "flow/flow_table.hpp"
+#include "net/packet.hpp"
 #include "table/service_table.hpp"
 
 namespace {

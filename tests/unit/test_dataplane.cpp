@@ -25,10 +25,10 @@
 #include <vector>
 
 #include "dataplane/instance_owner.hpp"
-#include "dataplane/packet.hpp"
 #include "dataplane/worker.hpp"
 #include "dns/responder.hpp"
 #include "dns/zone.hpp"
+#include "net/packet.hpp"
 #include "table/service_table.hpp"
 #include "test_eal.hpp"
 
@@ -1232,7 +1232,7 @@ TEST_P(Dataplane, PortReuseOfAFinishedFlowSkipsABackendThatTakesNoNewFlows) {
     _table->set_health(nullptr);
 }
 
-// The worker picks by the specified flow hash (flow/flow_key.hpp): the
+// The worker picks by the specified flow hash (net/flow_key.hpp): the
 // backend of each new connection is the ring's pick of flow_hash(5-tuple),
 // and the same golden picks as tests/unit/test_fleet.cpp hold for every
 // build (-march native or x86-64): a fleet needs no shared flow state.

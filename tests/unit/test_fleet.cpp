@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/hash.hpp"
-#include "flow/flow_key.hpp"
+#include "net/flow_key.hpp"
 #include "table/service.hpp"
 
 namespace svcgw {

@@ -63,7 +63,7 @@ void handshake(FlowTable& t, Flow* f, uint32_t now) {
     t.update_tcp_state(f, tcp_flag::ack, false, now);
 }
 
-// The specified flow hash (flow/flow_key.hpp): golden values computed by an
+// The specified flow hash (net/flow_key.hpp): golden values computed by an
 // independent model (bitwise CRC-32C + fmix32 in Python). Every build must
 // produce them, with or without the CRC32 instruction, so gateways built
 // for different CPUs pick the same backend. Never change them: a new hash

@@ -16,12 +16,12 @@
 #include <new>
 #include <vector>
 
-#include "dataplane/packet.hpp"
 #include "gateway/control_tick.hpp"
 #include "gateway/eal_table_memory.hpp"
 #include "gateway/fleet_members.hpp"
 #include "gateway/memory_budget.hpp"
 #include "gateway/worker_setup.hpp"
+#include "net/packet.hpp"
 #include "port/neighbour.hpp"
 #include "test_eal.hpp"
 

@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "dataplane/idle_backoff.hpp"
-#include "dataplane/packet.hpp"
 #include "dataplane/worker.hpp"
 #include "gateway/fleet_observer.hpp"
+#include "net/packet.hpp"
 #include "table/service_table.hpp"
 #include "test_eal.hpp"
 

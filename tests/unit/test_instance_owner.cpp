@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "dataplane/instance_owner.hpp"
-#include "flow/flow_key.hpp"
+#include "net/flow_key.hpp"
 
 namespace svcgw {
 namespace {
@@ -107,7 +107,8 @@ TEST(InstanceOwner, SurvivorsKeepEveryFlowWhenAMemberDies) {
             size_t moved_dead = 0;
             for (size_t i = 0; i < before.size(); ++i) {
                 if (before[i] != dead_name) {
-                    ASSERT_EQ(before[i], after[i]) << "n=" << n << " dead=" << dead << " flow " << i;
+                    ASSERT_EQ(before[i], after[i])
+                        << "n=" << n << " dead=" << dead << " flow " << i;
                 } else {
                     ASSERT_NE(after[i], dead_name);
                     ++moved_dead;

@@ -11,7 +11,7 @@
 #include <set>
 #include <vector>
 
-#include "dataplane/packet.hpp"
+#include "net/packet.hpp"
 
 namespace svcgw::pkt {
 namespace {

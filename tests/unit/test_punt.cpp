@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/packet.hpp"
 #include "dataplane/punt.hpp"
+#include "net/packet.hpp"
 #include "port/exception_path.hpp"
 #include "port/kernel_driver.hpp"
 

@@ -22,11 +22,10 @@
 #include <span>
 #include <string_view>
 
-#include "flow/flow_key.hpp"
+#include "net/flow_key.hpp"
+#include "net/mac_addr.hpp"
 
 namespace svcgw {
-
-using MacAddr = std::array<uint8_t, 6>;  // same alias as dataplane/worker_neighbour.hpp
 
 namespace pkt {
 

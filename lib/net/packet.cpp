@@ -1,6 +1,8 @@
-#include "dataplane/packet.hpp"
+#include "net/packet.hpp"
 
 #include <algorithm>
+
+#include "common/byte_order.hpp"
 
 namespace svcgw::pkt {
 
@@ -17,16 +19,6 @@ size_t l4_checksum_offset(uint8_t proto) {
         default:
             return kIcmpChecksumOff;
     }
-}
-
-uint32_t to_be32(uint32_t host) {
-    const uint8_t b[4] = {static_cast<uint8_t>(host >> 24), static_cast<uint8_t>(host >> 16),
-                          static_cast<uint8_t>(host >> 8), static_cast<uint8_t>(host)};
-    return load32(b);
-}
-uint32_t from_be32(uint32_t be) {
-    const auto* b = reinterpret_cast<const uint8_t*>(&be);
-    return uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | b[3];
 }
 
 // Unfolded sum of the pseudo-header of RFC 793 §3.1 / RFC 768.
