@@ -1,4 +1,4 @@
-// What the workers share, built one way for the daemon (app/svcgw.cpp) and
+// What the workers share, built one way for the daemon (app/daemon.cpp) and
 // the in-process harness (perf/pktgen/inproc.hpp): the rings between
 // workers and the control thread, and the WorkerContext filled from the
 // config, the opened port and the objects the control thread owns.

@@ -273,7 +273,7 @@ private:
 constexpr const char* kServices = "/api/v1/services";
 constexpr const char* kSlices = "/apis/discovery.k8s.io/v1/endpointslices";
 
-// The daemon's publish chain (app/svcgw.cpp: TablePublisher + ZonePublisher
+// The daemon's publish chain (app/daemon.cpp: TablePublisher + ZonePublisher
 // under SnapshotPublisher, DNS held until the first complete list).
 struct Plane {
     rte_rcu_qsbr* qsbr = nullptr;

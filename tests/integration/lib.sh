@@ -582,7 +582,7 @@ rig_ctl_start() {
 # config_version moved past its value before the signal (a change is live),
 # or the log gained the reload's outcome line: a rejected reload, or one
 # that changes nothing, publishes nothing and leaves the version alone
-# (app/svcgw.cpp logs "reload: N services (A added, C changed, R removed, ...)"
+# (app/control_loop.cpp logs "reload: N services (A added, C changed, R removed, ...)"
 # or "... configuration unchanged" once per SIGHUP). RIG_RELOAD_LOG_FROM is
 # the log's line count before the signal (rig_log_since reads what follows).
 RIG_RELOAD_LOG_FROM=0
