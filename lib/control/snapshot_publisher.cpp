@@ -1,7 +1,5 @@
 #include "control/snapshot_publisher.hpp"
 
-#include <rte_rcu_qsbr.h>
-
 #include <chrono>
 
 namespace svcgw {
@@ -49,8 +47,8 @@ ZonePublisher::ZonePublisher(DnsConfig dns, Ipv4Prefix service_cidr, rte_rcu_qsb
                              uint32_t first_serial)
     : _dns(std::move(dns)),
       _service_cidr(service_cidr),
-      _qsbr(qsbr),
-      _next_serial(first_serial == 0 ? 1 : first_serial) {}
+      _next_serial(first_serial == 0 ? 1 : first_serial),
+      _retired(qsbr) {}
 
 ZonePublisher::~ZonePublisher() {
     _current.store(nullptr, std::memory_order_release);
@@ -189,18 +187,12 @@ void ZonePublisher::publish(std::unique_ptr<dns::ZoneWriter::Change> change) {
     _current.store(_writer->live(), std::memory_order_release);
     // The token is taken after the store: a worker that reports quiescent
     // past it can no longer hold anything the new version replaced.
-    _retired.emplace_back(rte_rcu_qsbr_start(_qsbr), std::move(retired));
+    _retired.retire(std::move(retired));
     reclaim();
 }
 
 size_t ZonePublisher::reclaim() {
-    size_t freed = 0;
-    // Tokens grow in queue order: stop at the first grace period not over.
-    while (!_retired.empty() && rte_rcu_qsbr_check(_qsbr, _retired.front().first, false) == 1) {
-        _retired.pop_front();
-        ++freed;
-    }
-    return freed;
+    return _retired.reclaim();
 }
 
 ZoneStats ZonePublisher::stats() const {
@@ -209,7 +201,7 @@ ZoneStats ZonePublisher::stats() const {
     s.skipped = _skipped;
     s.last_build_us = _last_build_us;
     s.last_names = _last_names;
-    s.retired_pending = _retired.size();
+    s.retired_pending = _retired.pending();
     if (const dns::Zone* live = this->live()) {
         s.serial = live->serial();
         s.nodes = live->node_count();

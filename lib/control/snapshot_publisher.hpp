@@ -21,7 +21,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -34,6 +33,7 @@
 #include "control/table_publisher.hpp"
 #include "dns/zone.hpp"
 #include "dns/zone_writer.hpp"
+#include "rcu/retire_list.hpp"
 
 struct rte_rcu_qsbr;
 
@@ -100,12 +100,11 @@ private:
 
     DnsConfig _dns;
     Ipv4Prefix _service_cidr;
-    rte_rcu_qsbr* _qsbr;
     uint32_t _next_serial;
     std::unique_ptr<dns::ZoneWriter> _writer;  // owns the live version's trie and nodes
     // Release store on publish; pairs with the workers' acquire load.
     std::atomic<const dns::Zone*> _current{nullptr};
-    std::deque<std::pair<uint64_t, std::unique_ptr<dns::ZoneRetired>>> _retired;  // (token, ...)
+    rcu::RetireList<dns::ZoneRetired> _retired;             // what published versions replaced
     std::unordered_map<std::string, ServiceConfig> _views;  // published services' dns_view
     uint64_t _builds = 0;
     uint64_t _skipped = 0;

@@ -1,20 +1,20 @@
 #include "port/neighbour.hpp"
 
 #include <arpa/inet.h>
-#include <rte_rcu_qsbr.h>
+
+#include <utility>
 
 namespace svcgw {
 
 NeighbourTable::NeighbourTable(Ipv4Prefix subnet, rte_rcu_qsbr* qsbr, NeighbourTimers timers)
-    : _subnet(subnet), _qsbr(qsbr), _timers(timers), _view(new NeighbourView()) {}
+    : _subnet(subnet),
+      _timers(timers),
+      _live(std::make_unique<NeighbourView>()),
+      _view(_live.get()),
+      _retired(qsbr) {}
 
-NeighbourTable::~NeighbourTable() {
-    // Readers are stopped by now (the owner's contract), so no grace period.
-    for (auto& [token, view] : _retired) {
-        delete view;
-    }
-    delete _view.load(std::memory_order_relaxed);
-}
+// Readers are stopped by now (the owner's contract), so no grace period.
+NeighbourTable::~NeighbourTable() = default;
 
 void NeighbourTable::want(Ipv4 ip, uint64_t now_ms) {
     if (!_subnet.contains(ip) || _entries.contains(ip.value)) {
@@ -71,7 +71,7 @@ std::vector<Ipv4> NeighbourTable::tick(uint64_t now_ms) {
     }
     _stats.requests += requests.size();
     publish();
-    reclaim();
+    _retired.reclaim();
     return requests;
 }
 
@@ -99,24 +99,11 @@ void NeighbourTable::publish() {
             known.emplace_back(htonl(ip), entry.mac);
         }
     }
-    auto* next = new NeighbourView(known);
+    auto next = std::make_unique<const NeighbourView>(known);
     // Release: the view's contents are visible before its address (pairs
     // with the workers' acquire load).
-    const NeighbourView* old = _view.exchange(next, std::memory_order_acq_rel);
-    if (_qsbr == nullptr) {
-        delete old;
-        return;
-    }
-    // The token orders after the store above: a reader that reports
-    // quiescent past it no longer holds `old`.
-    _retired.emplace_back(rte_rcu_qsbr_start(_qsbr), old);
-}
-
-void NeighbourTable::reclaim() {
-    while (!_retired.empty() && rte_rcu_qsbr_check(_qsbr, _retired.front().first, false) == 1) {
-        delete _retired.front().second;
-        _retired.pop_front();
-    }
+    _view.store(next.get(), std::memory_order_release);
+    _retired.retire(std::exchange(_live, std::move(next)));
 }
 
 }  // namespace svcgw

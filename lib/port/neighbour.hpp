@@ -7,19 +7,20 @@
 // Threading: control thread only, except view(), whose pointee workers read
 // lock-free. Each change publishes a fresh immutable NeighbourView with one
 // release store (pairs with the workers' acquire load); the previous view is
-// freed once an rte_rcu_qsbr grace period has passed (token from
-// rte_rcu_qsbr_start, checked non-blocking in tick()).
+// retired (rcu/retire_list.hpp) and freed in tick() once every worker has
+// passed a quiescent state.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "common/net.hpp"
 #include "net/neighbour_view.hpp"
+#include "rcu/retire_list.hpp"
 
 struct rte_rcu_qsbr;
 
@@ -69,7 +70,7 @@ public:
     const NeighbourStats& stats() const { return _stats; }
     // Workers keep a pointer to this atomic and load it with acquire.
     const std::atomic<const NeighbourView*>& view() const { return _view; }
-    size_t retired_views() const { return _retired.size(); }
+    size_t retired_views() const { return _retired.pending(); }
 
 private:
     enum class State { incomplete, reachable, probing };
@@ -81,16 +82,15 @@ private:
     };
 
     void publish();
-    void reclaim();
 
     Ipv4Prefix _subnet;
-    rte_rcu_qsbr* _qsbr;
     NeighbourTimers _timers;
     std::map<uint32_t, Entry> _entries;  // host-order IP
     NeighbourStats _stats;
     bool _dirty = false;
+    std::unique_ptr<const NeighbourView> _live;  // what _view points to
     std::atomic<const NeighbourView*> _view;
-    std::deque<std::pair<uint64_t, const NeighbourView*>> _retired;  // (qsbr token, view)
+    rcu::RetireList<const NeighbourView> _retired;
 };
 
 }  // namespace svcgw
