@@ -10,35 +10,16 @@
 #include <sstream>
 
 #include "config/config.hpp"
+#include "config_fixture.hpp"
 
 namespace svcgw {
 namespace {
 
-constexpr const char* kSource = "t.yaml";
+using namespace testing_config;
 
 std::string data_dir() {
     const char* dir = std::getenv("SVCGW_TEST_DATA");
     return dir != nullptr ? dir : "tests/unit/data";
-}
-
-std::string all_errors(const Errors& errors) {
-    std::string out;
-    for (const Error& e : errors) {
-        out += "  " + e.str() + "\n";
-    }
-    return out;
-}
-
-Config load_ok(const std::string& yaml) {
-    auto result = load_config(yaml, kSource);
-    EXPECT_TRUE(result.has_value()) << (result ? "" : all_errors(result.error()));
-    return result ? *result : Config{};
-}
-
-Errors load_errors(const std::string& yaml) {
-    auto result = load_config(yaml, kSource);
-    EXPECT_FALSE(result.has_value()) << "expected errors for:\n" << yaml;
-    return result ? Errors{} : result.error();
 }
 
 const ServiceConfig* find_service(const Config& config, const std::string& key) {

@@ -7,19 +7,12 @@
 #include <cstdlib>
 
 #include "config/config.hpp"
+#include "config_fixture.hpp"
 
 namespace svcgw {
 namespace {
 
-constexpr const char* kSource = "h.yaml";
-
-std::string all_errors(const Errors& errors) {
-    std::string out;
-    for (const Error& e : errors) {
-        out += "  " + e.str() + "\n";
-    }
-    return out;
-}
+using namespace testing_config;
 
 ServiceConfig one_service(const std::string& yaml) {
     auto loaded = load_config(yaml, kSource);

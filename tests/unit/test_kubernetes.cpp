@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "config/endpoint_slices.hpp"
+#include "config_fixture.hpp"
 #include "control/kubectl.hpp"
 #include "control_fixture.hpp"
 #include "table/service.hpp"
@@ -17,30 +18,15 @@
 namespace svcgw {
 namespace {
 
+using namespace testing_config;
 using namespace testing_control;
 
-constexpr const char* kSource = "k.yaml";
-
-std::string all(const Errors& errors) {
-    std::string out;
-    for (const Error& e : errors) {
-        out += "  " + e.str() + "\n";
-    }
-    return out;
-}
-
-std::string all(const std::vector<SkippedObject>& skipped) {
+std::string all_skipped(const std::vector<SkippedObject>& skipped) {
     std::string out;
     for (const SkippedObject& o : skipped) {
-        out += o.object + ":\n" + all(o.errors);
+        out += o.object + ":\n" + all_errors(o.errors);
     }
     return out;
-}
-
-Config load_ok(const std::string& yaml) {
-    auto result = load_config(yaml, kSource);
-    EXPECT_TRUE(result.has_value()) << (result ? "" : all(result.error()));
-    return result ? *result : Config{};
 }
 
 const ServiceConfig* find(const Config& config, const std::string& key) {
@@ -269,7 +255,7 @@ TEST(ApiServerRules, EndpointIpAndSessionAffinityConfig) {
             slice("web-1", "web", "[{port: 80}]", std::string("[{addresses: [") + ip + "]}]"));
         ASSERT_EQ(c.skipped.size(), 1u);
         EXPECT_EQ(c.skipped[0].object, "EndpointSlice/default/web-1");
-        EXPECT_TRUE(mentions(c.skipped[0].errors, "may not be")) << all(c.skipped);
+        EXPECT_TRUE(mentions(c.skipped[0].errors, "may not be")) << all_skipped(c.skipped);
         EXPECT_TRUE(find(c, "default/web")->endpoints.empty());
     }
     // In the native file, an error (the file is all or nothing).
@@ -277,7 +263,7 @@ TEST(ApiServerRules, EndpointIpAndSessionAffinityConfig) {
         "services: [{name: a, ports: [{port: 1}], endpoints: [{ip: 169.254.1.1}]}]\n", kSource);
     ASSERT_FALSE(native.has_value());
     EXPECT_TRUE(mentions(native.error(), "link-local range (169.254.0.0/16)"))
-        << all(native.error());
+        << all_errors(native.error());
 
     // sessionAffinityConfig with affinity None (or unset).
     Config c = load_ok(service("a",
@@ -287,7 +273,7 @@ TEST(ApiServerRules, EndpointIpAndSessionAffinityConfig) {
                                "{clusterIP: 10.96.5.10, ports: [{port: 1}], "
                                "sessionAffinity: ClientIP, sessionAffinityConfig: "
                                "{clientIP: {timeoutSeconds: 60}}}"));
-    ASSERT_EQ(c.skipped.size(), 1u) << all(c.skipped);
+    ASSERT_EQ(c.skipped.size(), 1u) << all_skipped(c.skipped);
     EXPECT_EQ(c.skipped[0].object, "Service/default/a");
     EXPECT_TRUE(mentions(c.skipped[0].errors, "must not be set when sessionAffinity is None"));
     EXPECT_EQ(find(c, "default/b")->session_affinity_timeout_s, 60u);
@@ -312,7 +298,7 @@ TEST(Warnings, FieldsSvcgwCannotHonourAreNamed) {
                         "ipFamilies: [IPv6, IPv4], ports: [{port: 80}]}") +
                 slice("near-1", "near", "[{port: 80}]",
                       "[{addresses: [10.1.0.1], zone: a, hints: {forZones: [{name: a}]}}]"));
-    ASSERT_TRUE(c.skipped.empty()) << all(c.skipped);
+    ASSERT_TRUE(c.skipped.empty()) << all_skipped(c.skipped);
     EXPECT_TRUE(mentions(find(c, "default/local")->warnings, "internalTrafficPolicy Local"));
     EXPECT_TRUE(mentions(find(c, "default/near")->warnings, "trafficDistribution PreferClose"));
     EXPECT_TRUE(mentions(find(c, "default/dual")->warnings, "IPv6 family (fd00::13)"));
@@ -348,7 +334,7 @@ TEST(Warnings, LoadBalancerFieldsAreServedTheRestIsNamed) {
         service("np",
                 "{type: NodePort, clusterIP: 10.96.5.21, ports: [{port: 80, nodePort: "
                 "30080, protocol: UDP}]}"));
-    ASSERT_TRUE(c.skipped.empty()) << all(c.skipped);
+    ASSERT_TRUE(c.skipped.empty()) << all_skipped(c.skipped);
     const ServiceConfig* edge = find(c, "default/edge");
     ASSERT_NE(edge, nullptr);
     EXPECT_EQ(edge->type, ServiceType::load_balancer);
@@ -438,7 +424,7 @@ TEST(WholeCluster, ObjectsSvcgwCannotTakeAreLeftOutOneByOne) {
     std::sort(left.begin(), left.end());
     EXPECT_EQ(left, (std::vector<std::string>{"Service/default/clash", "Service/default/elsewhere",
                                               "Service/default/sctp", "documents[1].items[5]"}))
-        << all(c.skipped);
+        << all_skipped(c.skipped);
     auto error_of = [&](const std::string& object) {
         for (const SkippedObject& o : c.skipped) {
             if (o.object == object) {
@@ -539,9 +525,9 @@ metadata: {name: kweb}
 spec: {clusterIP: 10.96.0.80, ports: [{port: 80}]}
 )";
     auto parsed = parse_config(file, "f.yaml");
-    ASSERT_TRUE(parsed) << all(parsed.error());
+    ASSERT_TRUE(parsed) << all_errors(parsed.error());
     auto done = state.reload(*parsed, 10);
-    ASSERT_TRUE(done) << all(done.error());
+    ASSERT_TRUE(done) << all_errors(done.error());
     ASSERT_NE(state.find("default", "kweb"), nullptr);
     // The same object, now outside the CIDR: left out, the running one stays.
     std::string bad = file;
@@ -549,7 +535,7 @@ spec: {clusterIP: 10.96.0.80, ports: [{port: 80}]}
     parsed = parse_config(bad, "f.yaml");
     ASSERT_TRUE(parsed);
     done = state.reload(*parsed, 20);
-    ASSERT_TRUE(done) << all(done.error());
+    ASSERT_TRUE(done) << all_errors(done.error());
     ASSERT_EQ(done->skipped.size(), 1u);
     EXPECT_EQ(state.find("default", "kweb")->config.cluster_ip->str(), "10.96.0.80");
     // A native error still refuses the whole reload.

@@ -9,32 +9,19 @@
 #include <set>
 
 #include "config/config.hpp"
+#include "config_fixture.hpp"
 #include "table/source_filter.hpp"
 
 namespace svcgw {
 namespace {
 
-constexpr const char* kSource = "t.yaml";
+using namespace testing_config;
 
 // A port on 10.99.0.0/24 with a gateway; pools outside service_cidr.
 constexpr const char* kBase = R"(
 ports: [{name: p, device: "net_null0", address: 10.99.0.1/24, gateway: 10.99.0.254}]
 network: {service_cidr: 10.96.0.0/16, snat_addresses: [10.99.0.2], lb_pools: [192.0.2.0/29, "198.51.100.10-198.51.100.12"]}
 )";
-
-std::string all_errors(const Errors& errors) {
-    std::string out;
-    for (const Error& e : errors) {
-        out += "  " + e.str() + "\n";
-    }
-    return out;
-}
-
-Config load_ok(const std::string& yaml) {
-    auto result = load_config(yaml, kSource);
-    EXPECT_TRUE(result.has_value()) << (result ? "" : all_errors(result.error()));
-    return result ? *result : Config{};
-}
 
 const ServiceConfig& service(const Config& c, const std::string& name) {
     for (const ServiceConfig& s : c.services) {
