@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/net.hpp"
+#include "common/result.hpp"
 #include "control/client.hpp"
 #include "control/kubectl.hpp"
 #include "control/listen.hpp"
@@ -353,6 +354,31 @@ std::string to_yaml(const json& j, int indent) {
     return out;
 }
 
+// A GET's JSON body, or the exit code (the error already printed).
+Result<json, int> get_json(Api& api, const std::string& path) {
+    auto r = api.call("GET", path);
+    if (!r) {
+        return Unexpected<int>{1};
+    }
+    if (r->status >= 300) {
+        return Unexpected<int>{report(*r)};
+    }
+    return json::parse(r->body);
+}
+
+// A list answer's items (GET /v1/services, /v1/events), in `ns` alone
+// unless it is empty.
+Result<json, int> list_items(Api& api, std::string path, const std::string& ns) {
+    if (!ns.empty()) {
+        path += "?namespace=" + ns;
+    }
+    auto list = get_json(api, path);
+    if (!list) {
+        return list;
+    }
+    return list->value("items", json::array());
+}
+
 int cmd_get(Api& api, const Args& a) {
     if (a.positional.size() < 2) {
         return usage_error("get needs a resource type (services, endpoints)");
@@ -392,18 +418,11 @@ int cmd_get(Api& api, const Args& a) {
         one.erase("stats");
         items.push_back(one);
     } else {
-        std::string path = "/v1/services";
-        if (!options.all_namespaces) {
-            path += "?namespace=" + ns_of(a);
+        auto listed = list_items(api, "/v1/services", options.all_namespaces ? "" : ns_of(a));
+        if (!listed) {
+            return listed.error();
         }
-        auto r = api.call("GET", path);
-        if (!r) {
-            return 1;
-        }
-        if (r->status >= 300) {
-            return report(*r);
-        }
-        items = json::parse(r->body).value("items", json::array());
+        items = std::move(*listed);
     }
     if (output == "json" || output == "yaml") {
         json doc = items.size() == 1 && a.positional.size() >= 3
@@ -459,19 +478,6 @@ int cmd_describe(Api& api, const Args& a) {
     return 0;
 }
 
-std::optional<json> get_json(Api& api, const std::string& path, int& rc) {
-    auto r = api.call("GET", path);
-    if (!r) {
-        rc = 1;
-        return std::nullopt;
-    }
-    if (r->status >= 300) {
-        rc = report(*r);
-        return std::nullopt;
-    }
-    return json::parse(r->body);
-}
-
 // Prints "service/NAME <what>" for a change the server made.
 int changed(const Reply& r, const std::string& name, const std::string& what) {
     if (r.status >= 300) {
@@ -497,10 +503,9 @@ int cmd_set(Api& api, const Args& a) {
     // list itself is the user's, so a retry cannot lose their intent.
     constexpr int kConflictRetries = 3;
     for (int attempt = 0;; ++attempt) {
-        int rc = 0;
-        auto current = get_json(api, path, rc);
+        auto current = get_json(api, path);
         if (!current) {
-            return rc;
+            return current.error();
         }
         json endpoints = json::array();
         for (const EndpointArg& arg : *list) {
@@ -556,10 +561,9 @@ int cmd_endpoints(Api& api, const Args& a) {
     // add = in and taking new flows: ready, not terminating.
     json body{{"ready", true}, {"serving", true}, {"terminating", false}};
     if (arg->port) {
-        int rc = 0;
-        auto service = get_json(api, service_path(ns_of(a), name), rc);
+        auto service = get_json(api, service_path(ns_of(a), name));
         if (!service) {
-            return rc;
+            return service.error();
         }
         auto e = endpoint_json(*arg, service->value("ports", json::array()), error);
         if (!e) {
@@ -656,19 +660,11 @@ int cmd_delete(Api& api, const Args& a) {
 // As `kubectl get events`, from the feed's recent events. Without -n every
 // event is listed: the feed's own ones (Synced, ...) have no namespace.
 int cmd_events(Api& api, const Args& a) {
-    std::string path = "/v1/events";
-    if (a.has("-n")) {
-        path += "?namespace=" + ns_of(a);
+    auto events = list_items(api, "/v1/events", a.has("-n") ? ns_of(a) : "");
+    if (!events) {
+        return events.error();
     }
-    auto r = api.call("GET", path);
-    if (!r) {
-        return 1;
-    }
-    if (r->status >= 300) {
-        return report(*r);
-    }
-    std::string table = events_table(json::parse(r->body).value("items", json::array()),
-                                     static_cast<int64_t>(std::time(nullptr)));
+    std::string table = events_table(*events, static_cast<int64_t>(std::time(nullptr)));
     if (table.empty()) {
         std::fprintf(stderr, "No events found.\n");
     }
@@ -677,28 +673,22 @@ int cmd_events(Api& api, const Args& a) {
 }
 
 int cmd_stats(Api& api) {
-    auto r = api.call("GET", "/v1/stats");
-    if (!r) {
-        return 1;
+    auto stats = get_json(api, "/v1/stats");
+    if (!stats) {
+        return stats.error();
     }
-    if (r->status >= 300) {
-        return report(*r);
-    }
-    std::printf("%s", stats_summary(json::parse(r->body)).c_str());
+    std::printf("%s", stats_summary(*stats).c_str());
     return 0;
 }
 
 int cmd_flows(Api& api, const Args& a) {
-    auto r = api.call("GET", "/v1/flows?limit=" + a.get("--limit", "100"));
-    if (!r) {
-        return 1;
-    }
-    if (r->status >= 300) {
-        return report(*r);
+    auto flows = get_json(api, "/v1/flows?limit=" + a.get("--limit", "100"));
+    if (!flows) {
+        return flows.error();
     }
     std::vector<std::vector<std::string>> rows = {
         {"WORKER", "PROTO", "CLIENT", "VIP", "BACKEND", "STATE", "IDLE", "PKTS-IN", "PKTS-OUT"}};
-    for (const auto& f : json::parse(r->body).value("flows", json::array())) {
+    for (const auto& f : flows->value("flows", json::array())) {
         rows.push_back({std::to_string(f.value("worker", 0)), f.value("protocol", ""),
                         f.value("client", ""), f.value("vip", ""), f.value("backend", ""),
                         f.value("state", ""), std::to_string(f.value("idle_s", 0)) + "s",
