@@ -718,9 +718,10 @@ rings_agree() { [ "$(owner_rings | sort -u)" = "$(gw_stat 1 '"\(.fleet_members.o
 rig_check "fullnat: the 3 owner rings agree, 3 members live ($(owner_rings | sort -u | tr '\n' ' '))" wait_for 50 rings_agree
 fn_stop=$RIG_TMP/fullnat.stop
 fn_ka_out=$RIG_TMP/fullnat-keepalive.out
-# Client frames g1 and g2 handled: redirected to their owner, or here
-# (a new flow or a known one's).
-client_frames() { echo $(($(gw_event "$1" redirected) + $(gw_event "$1" flow_new) + $(gw_event "$1" flow_hit))); }
+# Client frames that reached g1 or g2 from the router: redirected to their
+# owner, or handled here (a new flow or a known one's) but for those a peer
+# redirected here (counted at that peer).
+client_frames() { echo $(($(gw_event "$1" redirected) + $(gw_event "$1" flow_new) + $(gw_event "$1" flow_hit) - $(gw_event "$1" redirect_in))); }
 declare -A redirected_before=() frames_before=()
 for k in 1 2; do
     redirected_before[$k]=$(gw_event "$k" redirected)
@@ -752,7 +753,7 @@ for k in 1 2; do
     redirected=$((redirected + $(gw_event "$k" redirected) - redirected_before[$k]))
     frames=$((frames + $(client_frames "$k") - frames_before[$k]))
 done
-rig_log "fullnat: g3's connections: $((lost_n - lost_broken)) of $lost_n survive (its SNAT state is lost with it); g1+g2 redirected $redirected of $frames client frames ($((redirected * 100 / (frames > 0 ? frames : 1)))%)"
+rig_log "fullnat: g3's connections: $((lost_n - lost_broken)) of $lost_n survive (its SNAT state is lost with it); g1+g2 redirected $redirected of the $frames client frames the router sent them ($((redirected * 100 / (frames > 0 ? frames : 1)))%)"
 after=$(awk -v t="$t_gone" '$1 >= t' "$fn_new_out")
 after_n=$(grep -c . <<<"$after")
 after_ok=$(grep -c ' ok ' <<<"$after")
