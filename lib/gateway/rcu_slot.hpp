@@ -1,18 +1,18 @@
 // One immutable object that workers read lock-free (STYLE §4): the control
-// thread publishes a replacement with one release store and frees the old
-// one once every worker has passed a quiescent state (rte_rcu_qsbr token
-// taken after the store, checked non-blocking).
+// thread publishes a replacement with one release store and retires the old
+// one (rcu/retire_list.hpp), freed once every worker has passed a quiescent
+// state.
 //
 // Threading: publish/reclaim on the control thread; workers keep a pointer
 // to current() and load it with acquire.
 #pragma once
 
-#include <rte_rcu_qsbr.h>
-
 #include <atomic>
-#include <deque>
+#include <cstddef>
 #include <memory>
 #include <utility>
+
+#include "rcu/retire_list.hpp"
 
 namespace svcgw {
 
@@ -21,48 +21,27 @@ class RcuSlot {
 public:
     // qsbr may be null only when no reader is ever registered (tests):
     // then an old object is freed at once.
-    explicit RcuSlot(rte_rcu_qsbr* qsbr) : _qsbr(qsbr) {}
-    ~RcuSlot() {
-        delete _current.load(std::memory_order_relaxed);
-        for (auto& [token, old] : _retired) {
-            delete old;
-        }
-    }
+    explicit RcuSlot(rte_rcu_qsbr* qsbr) : _retired(qsbr) {}
     RcuSlot(const RcuSlot&) = delete;
     RcuSlot& operator=(const RcuSlot&) = delete;
 
     const std::atomic<const T*>& current() const { return _current; }
-    const T* get() const { return _current.load(std::memory_order_relaxed); }  // control thread
+    const T* get() const { return _live.get(); }  // control thread
 
     void publish(std::unique_ptr<const T> next) {
         // Release: the object's contents are visible before its address
         // (pairs with the workers' acquire load).
-        const T* old = _current.exchange(next.release(), std::memory_order_acq_rel);
-        if (old == nullptr) {
-            return;
-        }
-        if (_qsbr == nullptr) {
-            delete old;
-            return;
-        }
-        // The token orders after the store: a reader that reports quiescent
-        // past it no longer holds `old`.
-        _retired.emplace_back(rte_rcu_qsbr_start(_qsbr), old);
+        _current.store(next.get(), std::memory_order_release);
+        _retired.retire(std::exchange(_live, std::move(next)));
         reclaim();
     }
-    void reclaim() {
-        // Tokens grow in queue order: stop at the first grace period not over.
-        while (!_retired.empty() && rte_rcu_qsbr_check(_qsbr, _retired.front().first, false) == 1) {
-            delete _retired.front().second;
-            _retired.pop_front();
-        }
-    }
-    size_t retired() const { return _retired.size(); }
+    void reclaim() { _retired.reclaim(); }
+    size_t retired() const { return _retired.pending(); }
 
 private:
-    rte_rcu_qsbr* _qsbr;
+    std::unique_ptr<const T> _live;  // what _current points to
     std::atomic<const T*> _current{nullptr};
-    std::deque<std::pair<uint64_t, const T*>> _retired;
+    rcu::RetireList<const T> _retired;
 };
 
 }  // namespace svcgw
