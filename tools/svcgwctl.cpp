@@ -457,18 +457,17 @@ int cmd_describe(Api& api, const Args& a) {
     }
     if (r->status == 404) {
         // Not running, but the feed may have refused it: its events say why.
+        report(*r);
         const std::string object = "Service/" + ns_of(a) + "/" + a.positional[2];
-        auto e = api.call("GET", "/v1/events?namespace=" + ns_of(a));
-        json items = json::array();
-        if (e && e->status == 200) {
-            for (const json& item : json::parse(e->body).value("items", json::array())) {
-                if (item.value("object", "") == object) {
-                    items.push_back(item);
+        json mine = json::array();
+        if (auto events = list_items(api, "/v1/events", ns_of(a))) {
+            for (const json& e : *events) {
+                if (e.value("object", "") == object) {
+                    mine.push_back(e);
                 }
             }
         }
-        report(*r);
-        std::printf("%s", events_table(items, static_cast<int64_t>(std::time(nullptr))).c_str());
+        std::printf("%s", events_table(mine, static_cast<int64_t>(std::time(nullptr))).c_str());
         return 1;
     }
     if (r->status >= 300) {
