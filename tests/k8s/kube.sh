@@ -91,9 +91,7 @@ kube_certs() {
     mkdir -p "$d"
     (
         cd "$d" &&
-            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-                -keyout ca.key -out ca.crt -subj "/CN=svcgw-test-ca" \
-                -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+            kube_ca ca svcgw-test-ca &&
             openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
                 -keyout server.key -out server.csr -subj "/CN=svcgw-test-apiserver" &&
             printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >server.ext &&
@@ -101,15 +99,20 @@ kube_certs() {
                 -extfile server.ext -out server.crt &&
             kube_client_cert ca svcgw &&
             # A certificate for svcgw from a CA the API server does not trust.
-            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-                -keyout rogue-ca.key -out rogue-ca.crt -subj "/CN=svcgw-test-rogue-ca" \
-                -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+            kube_ca rogue-ca svcgw-test-rogue-ca &&
             kube_client_cert rogue-ca svcgw
     ) >"$KUBE_DIR/openssl.log" 2>&1 || {
         cat "$KUBE_DIR/openssl.log" >&2
         return 1
     }
     KUBE_CA=$d/ca.crt
+}
+
+# kube_ca NAME CN (in the pki directory): a self-signed CA, NAME.crt/.key.
+kube_ca() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -keyout "$1.key" -out "$1.crt" -subj "/CN=$2" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
 }
 
 # kube_client_cert CA USER (in the pki directory): USER.CA.crt/.key, a
