@@ -10,6 +10,7 @@
 #include "net/packet.hpp"
 #include "port/eal_args.hpp"
 #include "port/eal_log.hpp"
+#include "port/packet_pool.hpp"
 
 namespace svcgw {
 
@@ -100,10 +101,20 @@ Result<Port> open_port(const PortConfig& config, uint16_t workers, uint32_t mbuf
         socket = static_cast<int>(rte_socket_id());
     }
     std::string pool_name = "mbuf_" + std::to_string(port.port_id);
-    port.pool = rte_pktmbuf_pool_create(pool_name.c_str(), mbufs, kMempoolCache, 0,
-                                        RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    const bool umem = device_needs_one_array_pool(config.device);
+    port.pool = create_packet_pool(pool_name, mbufs, kMempoolCache, socket,
+                                   umem ? PoolLayout::one_array : PoolLayout::any);
     if (port.pool == nullptr) {
         return port_error("mempool of " + std::to_string(mbufs) + " mbufs", rte_errno);
+    }
+    if (umem && !pool_is_one_array(port.pool)) {
+        close_port(port);
+        return fail("ports[0].device",
+                    dev_name +
+                        " takes its mbuf pool as its UMEM, which must be one array: the "
+                        "pool of " +
+                        std::to_string(mbufs) +
+                        " mbufs did not fit in one piece of DPDK memory (raise dpdk.memory_mb)");
     }
     for (uint16_t q = 0; q < workers; ++q) {
         rc = rte_eth_rx_queue_setup(port.port_id, q, rx_desc, socket, nullptr, port.pool);
