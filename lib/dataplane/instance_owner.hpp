@@ -119,7 +119,8 @@ private:
     uint64_t _digest = 0;
 };
 
-// The one owner rule (issue 13 §2), for every client -> VIP frame in fullnat:
+// The one owner rule (issue 13 §2), for every client -> VIP frame in fullnat
+// and every ICMP error quoting such a flow's reply:
 //  - the frame's flow has state here: handled here (existing flows of a
 //    live instance never move);
 //  - marked (redirected by a peer): handled here, never redirected again;

@@ -208,19 +208,8 @@ void Worker::Impl::client_to_service(rte_mbuf* m, uint8_t* frame, const pkt::Par
     }
     const bool is_new = flow == nullptr;
     if constexpr (Mode == NatMode::fullnat) {
-        if (members != nullptr) {
-            const bool marked = members->is_peer_mac(frame + pkt::hdr::kEthSrcOff);
-            if (marked) {
-                counters.add(WorkerEvent::redirect_in);
-            }
-            if (!had_state) {  // (the hash only when the rule needs it)
-                const OwnerDecision d =
-                    decide_owner(*members, owner_hash(flow_hash(key)), had_state, marked);
-                if (d.redirect) {
-                    redirect(m, members->members()[d.owner].ip_be);
-                    return;
-                }
-            }
+        if (members != nullptr && redirected_to_owner(m, frame, key, had_state)) {
+            return;
         }
     }
     if (is_new) {

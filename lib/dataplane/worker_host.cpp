@@ -136,9 +136,9 @@ void Worker::Impl::handle_icmp_error(rte_mbuf* m, uint8_t* frame, const pkt::Par
     // The quoted datagram went out from us: reversed, it is the flow's key
     // on the side the error comes from.
     const FlowKey k = q->key.reversed();
+    const bool client_side = ctx.table->is_vip(k.dst_ip);
     if (!handed_off) {
-        const auto side =
-            ctx.table->is_vip(k.dst_ip) ? FlowOwnership::Side::forward : FlowOwnership::Side::reply;
+        const auto side = client_side ? FlowOwnership::Side::forward : FlowOwnership::Side::reply;
         const uint16_t owner = ownership.owner(k, side, std::nullopt);
         if (owner != index) {
             handoff(m, owner);
@@ -147,6 +147,12 @@ void Worker::Impl::handle_icmp_error(rte_mbuf* m, uint8_t* frame, const pkt::Par
     }
     FlowRef ref = flows.lookup(k, now_s);
     if (ref.flow == nullptr) {
+        // fullnat fleet: about a flow another instance owns (ECMP brought
+        // the error here, as it brings the client's frames): to the owner,
+        // so path MTU discovery works for moved flows too.
+        if (client_side && members != nullptr && redirected_to_owner(m, frame, k, false)) {
+            return;
+        }
         // About a kernel socket's datagram (a probe to a dead port).
         if (p.key.dst_ip == ctx.address_be && to_kernel(m, p)) {
             return;

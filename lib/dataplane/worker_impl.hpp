@@ -217,6 +217,26 @@ struct Worker::Impl {
         counters.add(WorkerEvent::redirected);
         forward_l2(m, owner_ip_be);
     }
+    // The owner rule (decide_owner) for a frame about the client -> VIP flow
+    // `client_key` (the client's own frames, and ICMP errors quoting the
+    // flow): true when it went to its owner instance. Needs `members`.
+    bool redirected_to_owner(rte_mbuf* m, const uint8_t* frame, const FlowKey& client_key,
+                             bool has_state) {
+        const bool marked = members->is_peer_mac(frame + pkt::hdr::kEthSrcOff);
+        if (marked) {
+            counters.add(WorkerEvent::redirect_in);
+        }
+        if (has_state) {  // (the hash only when the rule needs it)
+            return false;
+        }
+        const OwnerDecision d =
+            decide_owner(*members, owner_hash(flow_hash(client_key)), has_state, marked);
+        if (!d.redirect) {
+            return false;
+        }
+        redirect(m, members->members()[d.owner].ip_be);
+        return true;
+    }
     void send_to(rte_mbuf* m, const MacAddr& mac) {
         auto* eth = rte_pktmbuf_mtod(m, uint8_t*);
         std::memcpy(eth + pkt::hdr::kEthDstOff, mac.data(), pkt::kMacLen);

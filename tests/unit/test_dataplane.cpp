@@ -1360,6 +1360,42 @@ TEST_P(Dataplane, FullnatRedirectsNewFlowsToTheirOwnerInstance) {
     EXPECT_NE(o->p.key.dst_ip, vip);
     EXPECT_EQ(redirected(), 1u);
 
+    // ICMP errors quoting a flow: from a router on the client's path, about
+    // the VIP's reply (frag needed, RFC 1191). A flow the peer owns and we
+    // have no state for goes to the peer unchanged, like its client frames;
+    // marked (the peer sent it), or ours without state: untracked here.
+    const uint32_t router = be("10.99.0.254");
+    auto frag_needed = [&](uint16_t sport, const MacAddr& src_mac) -> std::optional<Out> {
+        const std::vector<uint8_t> reply = bytes_of(make_l4({.src = vip,
+                                                             .dst = client,
+                                                             .sport = be16(80),
+                                                             .dport = be16(sport),
+                                                             .flags = tcp_flag::ack}));
+        return through(*_worker, make_icmp_error(router, vip, 3, 4, reply, 20, src_mac));
+    };
+    const uint16_t theirs_quiet = peer_port(*set, theirs + 1);  // no frame of it seen here
+    o = frag_needed(theirs_quiet, kRouterMac);
+    ASSERT_TRUE(o) << "an error about a peer's flow goes to the peer";
+    EXPECT_EQ(o->dst_mac, kPeerMac);
+    EXPECT_EQ(o->src_mac, kGwMac);
+    EXPECT_EQ(o->p.key.src_ip, router) << "unchanged: the owner translates";
+    EXPECT_EQ(o->p.key.dst_ip, vip);
+    EXPECT_EQ(redirected(), 2u);
+    const uint64_t untracked = _worker->counters().get(DropReason::icmp_error_untracked);
+    EXPECT_FALSE(frag_needed(theirs_quiet, kPeerMac)) << "marked: never redirected twice";
+    uint16_t ours_quiet = ours + 1;
+    while (owner_of_port(ours_quiet) != 0) {
+        ++ours_quiet;
+    }
+    EXPECT_FALSE(frag_needed(ours_quiet, kRouterMac)) << "ours, no state: nothing to tell";
+    EXPECT_EQ(_worker->counters().get(DropReason::icmp_error_untracked), untracked + 2);
+    EXPECT_EQ(redirected(), 2u);
+    o = frag_needed(theirs, kRouterMac);
+    ASSERT_TRUE(o) << "state here (the marked SYN above): translated here";
+    EXPECT_EQ(o->p.key.src_ip, be("10.99.0.1")) << "to the backend, from our SNAT address";
+    EXPECT_NE(o->p.key.dst_ip, vip);
+    EXPECT_EQ(redirected(), 2u);
+
     // The owner dead: its flows are opened by the live ring's owner (us).
     set = member_set(false, true);
     members.store(set.get());
@@ -1367,7 +1403,7 @@ TEST_P(Dataplane, FullnatRedirectsNewFlowsToTheirOwnerInstance) {
     o = once(theirs2, tcp_flag::syn, kRouterMac);
     ASSERT_TRUE(o) << "a dead owner's new flow is opened here";
     EXPECT_NE(o->p.key.dst_ip, vip);
-    EXPECT_EQ(redirected(), 1u);
+    EXPECT_EQ(redirected(), 2u);
 
     // The owner's MAC not resolved yet: held, and asked for.
     set = member_set(true, false);
@@ -1377,7 +1413,7 @@ TEST_P(Dataplane, FullnatRedirectsNewFlowsToTheirOwnerInstance) {
     const uint64_t held = _worker->counters().get(WorkerEvent::held);
     const uint16_t theirs3 = peer_port(*set, 60000);
     EXPECT_FALSE(once(theirs3, tcp_flag::syn, kRouterMac));
-    EXPECT_EQ(redirected(), 2u);
+    EXPECT_EQ(redirected(), 3u);
     EXPECT_EQ(_worker->counters().get(WorkerEvent::held), held + 1);
     _worker.reset();  // frees the held frames while the views live
     _published.store(_view.get());
