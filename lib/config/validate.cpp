@@ -9,11 +9,11 @@
 #include <tuple>
 #include <unordered_set>
 
-#include "common/fleet_limits.hpp"
 #include "common/hash.hpp"
 #include "config/config.hpp"
 #include "config/load_balancer.hpp"
 #include "config/rules.hpp"
+#include "config/validate_fleet.hpp"
 
 namespace svcgw {
 
@@ -78,7 +78,7 @@ public:
         check_dns();
         check_listen("api.listen", _config.api.listen);
         check_listen("metrics.listen", _config.metrics.listen);
-        check_fleet();
+        check_fleet(_config, config_reporter());
         if (_config.kubernetes.load_balancer_class.empty()) {
             config_error("kubernetes.load_balancer_class",
                          "must not be empty (Kubernetes' loadBalancerClass of svcgw's Services)");
@@ -370,80 +370,6 @@ private:
         if (dns.ttl_s > kMaxTtl) {
             config_error("dns.ttl_s",
                          "must be at most " + std::to_string(kMaxTtl) + " (as CoreDNS' ttl)");
-        }
-    }
-
-    // The daemon and BIRD find these files from different working
-    // directories: only absolute paths mean the same file to both.
-    void check_fleet() {
-        const FleetConfig& f = _config.fleet;
-        for (auto [key, path] : {std::pair{"fleet.bird_socket", &f.bird_socket},
-                                 std::pair{"fleet.routes_file", &f.routes_file},
-                                 std::pair{"fleet.drain_file", &f.drain_file}}) {
-            if (!path->starts_with('/')) {
-                config_error(key, "must be an absolute path (got '" + *path + "')");
-            }
-        }
-        check_fleet_members();
-    }
-
-    // Owner redirect: every member on this gateway's segment (frames are
-    // forwarded to the owner's MAC), names and addresses unique, this
-    // gateway one of them at its own port address.
-    void check_fleet_members() {
-        const FleetConfig& f = _config.fleet;
-        if (f.members.empty()) {
-            if (!f.self.empty()) {
-                config_error("fleet.self", "set, but fleet.members is empty");
-            }
-            return;
-        }
-        if (_config.forwarding != ForwardingMode::fullnat) {
-            config_error("fleet.members",
-                         "owner redirect is for forwarding.mode fullnat (nat keeps flows without "
-                         "it: README \"Running a fleet\")");
-        }
-        if (f.members.size() > kMaxFleetMembers) {
-            config_error("fleet.members",
-                         "more than " + std::to_string(kMaxFleetMembers) + " members");
-        }
-        std::set<std::string> names;
-        std::set<uint32_t> addresses;
-        bool self_found = false;
-        for (size_t i = 0; i < f.members.size(); ++i) {
-            const FleetMemberConfig& m = f.members[i];
-            const std::string at = "fleet.members[" + std::to_string(i) + "]";
-            if (m.name.empty()) {
-                config_error(at + ".name", "must not be empty");
-            } else if (!names.insert(m.name).second) {
-                config_error(at + ".name", "duplicate member name '" + m.name + "'");
-            }
-            if (!addresses.insert(m.address.value).second) {
-                config_error(at + ".address", "duplicate member address " + m.address.str());
-            }
-            if (_config.ports.empty()) {
-                continue;
-            }
-            const Ipv4Prefix& port = _config.ports[0].address;
-            if (m.name == f.self) {
-                self_found = true;
-                if (m.address != port.address) {
-                    config_error(at + ".address", "this gateway (fleet.self) is at " +
-                                                      port.address.str() + " (ports[0].address)");
-                }
-            } else if (!port.contains(m.address)) {
-                config_error(at + ".address", m.address.str() +
-                                                  " is not on this gateway's segment " +
-                                                  port.str() + " (ports[0].address)");
-            }
-        }
-        if (!self_found) {
-            config_error("fleet.self", f.self.empty() ? "required with fleet.members"
-                                                      : "'" + f.self + "' is not a member");
-        }
-        if (f.probe.timeout_ms > f.probe.interval_ms) {
-            config_error("fleet.probe.timeout_ms",
-                         "exceeds interval_ms (a probe must end before the next starts)");
         }
     }
 
