@@ -139,12 +139,20 @@ Result<HttpReply> ApiClient::get(const std::string& path) {
 
 Result<HttpReply> ApiClient::patch(const std::string& path, const std::string& content_type,
                                    const std::string& body) {
+    return write(Write::patch, path, content_type, body);
+}
+
+Result<HttpReply> ApiClient::write(Write verb, const std::string& path,
+                                   const std::string& content_type, const std::string& body) {
     if (_stopped.load(std::memory_order_acquire)) {
         return fail("", "stopped");
     }
     const httplib::Headers headers = request_headers(bearer());
-    auto res =
-        client(_timeouts.read_s).Patch(_access.base_path + path, headers, body, content_type);
+    httplib::SSLClient& c = client(_timeouts.read_s);
+    const std::string at = _access.base_path + path;
+    httplib::Result res = verb == Write::post  ? c.Post(at, headers, body, content_type)
+                          : verb == Write::put ? c.Put(at, headers, body, content_type)
+                                               : c.Patch(at, headers, body, content_type);
     if (!res) {
         return fail("", _access.server() + path + ": " + error_text(res.error()));
     }

@@ -55,6 +55,10 @@ public:
     Result<HttpReply> get(const std::string& path) override;
     Result<HttpReply> patch(const std::string& path, const std::string& content_type,
                             const std::string& body);
+    // A write with a body (create, update, patch).
+    enum class Write { post, put, patch };
+    Result<HttpReply> write(Write verb, const std::string& path, const std::string& content_type,
+                            const std::string& body);
     // A streamed GET: `on_data` gets the body as it arrives (any split)
     // while the status is 200 and returns false to hang up. Other statuses
     // come back whole in the reply. `read_timeout_s` bounds the silence
