@@ -281,6 +281,10 @@ LeaseState lease_state(const ObservedLease* observed, std::string_view member, i
 }
 
 void LeaseTable::update(const std::vector<Lease>& items, uint64_t now_ms) {
+    if (frozen(now_ms)) {
+        _frozen_at_ms = _last_list_ms + _hold_ms;
+        _grace_until_ms = now_ms + _grace_ms;
+    }
     std::map<std::string, ObservedLease, std::less<>> next;
     for (const Lease& lease : items) {
         ObservedLease entry{lease, now_ms};
@@ -297,16 +301,21 @@ void LeaseTable::update(const std::vector<Lease>& items, uint64_t now_ms) {
 }
 
 MemberLease LeaseTable::state(std::string_view member, int64_t now_unix_us, uint64_t now_ms) const {
-    // Frozen (the API unreachable): evaluate as of the end of the hold.
-    uint64_t lag_ms = 0;
-    if (frozen(now_ms)) {
-        lag_ms = now_ms - (_last_list_ms + _hold_ms);
-    }
     auto it = _leases.find(lease_name(member));
     const ObservedLease* observed = it == _leases.end() ? nullptr : &it->second;
+    // At monotonic time `at` (<= now), the wall clock as far back.
+    auto state_at = [&](uint64_t at) {
+        return lease_state(observed, member, now_unix_us - static_cast<int64_t>(now_ms - at) * 1000,
+                           at);
+    };
+    // The API unreachable: as of the end of the hold.
+    const uint64_t at = frozen(now_ms) ? _last_list_ms + _hold_ms : now_ms;
     MemberLease out;
-    out.state = lease_state(observed, member, now_unix_us - static_cast<int64_t>(lag_ms) * 1000,
-                            now_ms - lag_ms);
+    out.state = state_at(at);
+    if (out.state == LeaseState::expired && at < _grace_until_ms &&
+        state_at(_frozen_at_ms) == LeaseState::live) {
+        out.state = LeaseState::live;  // not renewed yet since the API came back
+    }
     if (observed != nullptr) {
         out.renew_us = observed->lease.renew_us;
         out.duration_s = observed->lease.duration_s;

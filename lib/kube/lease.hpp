@@ -19,9 +19,12 @@
 // looks dead while it renews (the renew age exported per member shows it);
 // one whose clock leads is held to the monotonic rule.
 //
-// The API unreachable: no list for longer than (duration - renew period)
-// freezes the evaluation time there (LeaseTable::state): every member live
-// at that moment stays live until a list succeeds again. An API outage is
+// The API unreachable: no list for 1.5 renew periods freezes the
+// evaluation time there (LeaseTable::state): every member live at that
+// moment stays live until a list succeeds again, and for one lease
+// duration after (the grace): the peers could not renew meanwhile either,
+// so the first list shows their old renewals; each has a duration to
+// renew before its Lease is judged again by the running clock. An API outage is
 // not a fleet failure (every gateway loses the API together; expiring all
 // peers would make every gateway own every flow and reset the redirected
 // ones), as Kubernetes' node lifecycle controller stops evicting when it
@@ -107,8 +110,10 @@ LeaseState lease_state(const ObservedLease* observed, std::string_view member, i
 class LeaseTable {
 public:
     // `hold_ms`: how long after the last good list the clock keeps running
-    // (duration - renew period, see above).
-    explicit LeaseTable(uint64_t hold_ms) : _hold_ms(hold_ms) {}
+    // (1.5 renew periods, see above).
+    // `grace_ms`: after a freeze, how long a member live at the freeze
+    // stays live without renewing (the lease duration).
+    LeaseTable(uint64_t hold_ms, uint64_t grace_ms) : _hold_ms(hold_ms), _grace_ms(grace_ms) {}
 
     // A complete list, received at now_ms.
     void update(const std::vector<Lease>& items, uint64_t now_ms);
@@ -119,7 +124,12 @@ public:
 
 private:
     uint64_t _hold_ms;
+    uint64_t _grace_ms;
     bool _listed = false;
+    // After a freeze: until _grace_until_ms a member live at the frozen
+    // point (_frozen_at_ms, monotonic) stays live.
+    uint64_t _grace_until_ms = 0;
+    uint64_t _frozen_at_ms = 0;
     uint64_t _last_list_ms = 0;
     std::map<std::string, ObservedLease, std::less<>> _leases;  // by Lease name
 };

@@ -19,12 +19,15 @@ constexpr int kConflict = 409;
 // over one name (a fleet.self configured twice): retried next round.
 constexpr int kMaxWritesPerRound = 3;
 
-// The hold of the evaluation clock when no list succeeds (lease.hpp):
-// a healthy peer's renewal is at most one renew period old when listed,
-// so its Lease stays valid duration - renew period after the last list.
+// The hold of the evaluation clock when no list succeeds (lease.hpp): a
+// list is due every renew period, so one and a half periods without one is
+// an API that does not answer. A healthy peer's renewal is at most one
+// period (plus a request's latency) old when listed, so at the end of the
+// hold it is at most 2.5 periods old: still live with duration >= 3 periods
+// (validate_fleet.cpp). A longer hold would expire healthy peers before
+// freezing them.
 uint64_t hold_ms(const LeaseAgentOptions& o) {
-    const uint64_t duration_ms = uint64_t{o.duration_s} * 1000;
-    return duration_ms > o.renew_ms ? duration_ms - o.renew_ms : 0;
+    return uint64_t{o.renew_ms} + o.renew_ms / 2;
 }
 
 std::string describe(const Result<HttpReply>& reply) {
@@ -55,7 +58,7 @@ LeaseAgent::LeaseAgent(LeaseAgentOptions options, Call call, Clock clock)
       _call(std::move(call)),
       _clock(std::move(clock)),
       _name(lease_name(_options.self)),
-      _table(hold_ms(_options)) {}
+      _table(hold_ms(_options), uint64_t{_options.duration_s} * 1000) {}
 
 LeaseAgent::~LeaseAgent() {
     stop();
@@ -63,13 +66,21 @@ LeaseAgent::~LeaseAgent() {
 
 void LeaseAgent::start() {
     _thread = std::thread([this] {
+        // Rounds at a fixed rate (not a period after each round ends), so
+        // the lists the hold counts on come every renew period.
+        const auto period = std::chrono::milliseconds(_options.renew_ms);
+        auto next = std::chrono::steady_clock::now();
         std::unique_lock lock(_mutex);
         while (!_stop) {
             lock.unlock();
             round();
             lock.lock();
-            _wake.wait_for(lock, std::chrono::milliseconds(_options.renew_ms),
-                           [this] { return _stop; });
+            next += period;
+            const auto now = std::chrono::steady_clock::now();
+            if (next < now) {
+                next = now;  // a round overran: no burst to catch up
+            }
+            _wake.wait_until(lock, next, [this] { return _stop; });
         }
     });
 }

@@ -104,8 +104,8 @@ TEST(LeaseState, LiveNeedsHolderClaimAndARecentRenewal) {
 }
 
 TEST(LeaseTable, RenewalsRefreshAndTheApiGoneFreezesTheClock) {
-    constexpr uint64_t kHoldMs = 4000;  // duration 5 s - renew 1 s
-    LeaseTable table(kHoldMs);
+    constexpr uint64_t kHoldMs = 1500;  // 1.5 renew periods of 1 s
+    LeaseTable table(kHoldMs, 5000);
     int64_t wall = 1000 * kS;
     uint64_t mono = 10000;
     EXPECT_EQ(table.state("g1", wall, mono).state, LeaseState::missing);
@@ -134,10 +134,33 @@ TEST(LeaseTable, RenewalsRefreshAndTheApiGoneFreezesTheClock) {
         EXPECT_EQ(table.state("g2", wall + 6 * kS + int64_t(later) * 1000, last + later).state,
                   LeaseState::expired);
     }
-    // The API back: the first list tells the truth again.
-    table.update({lease("g2", wall + 70 * kS)}, last + 70000);
-    EXPECT_EQ(table.state("g1", wall + 70 * kS, last + 70000).state, LeaseState::missing);
-    EXPECT_EQ(table.state("g2", wall + 70 * kS, last + 70000).state, LeaseState::live);
+    // The API back after a minute. g1 has not renewed yet (it could not
+    // either): live for one more duration, then judged by its Lease; g2 was
+    // dead at the freeze and stays so; g3 appeared meanwhile and is live.
+    const uint64_t back = last + 70000;
+    const int64_t back_us = wall + 76 * kS;
+    const std::vector<Lease> listed{lease("g1", wall + 6 * kS), lease("g2", wall),
+                                    lease("g3", back_us)};
+    table.update(listed, back);
+    EXPECT_FALSE(table.frozen(back));
+    for (uint64_t after = 0; after <= 5000; after += 1000) {  // a list a second
+        table.update(listed, back + after);
+        const int64_t t = back_us + int64_t(after) * 1000;
+        EXPECT_EQ(table.state("g1", t, back + after).state,
+                  after < 5000 ? LeaseState::live : LeaseState::expired)
+            << after;
+        EXPECT_EQ(table.state("g2", t, back + after).state, LeaseState::expired) << after;
+        // g3 by its own Lease (not renewed again here either).
+        EXPECT_EQ(table.state("g3", t, back + after).state,
+                  after < 5000 ? LeaseState::live : LeaseState::expired)
+            << after;
+    }
+    // Renewed within the grace: live by its own Lease from then on.
+    table.update({lease("g1", back_us + 4 * kS)}, back + 4000);
+    EXPECT_EQ(table.state("g1", back_us + 6 * kS, back + 6000).state, LeaseState::live);
+    // Gone from the list: missing, grace or not.
+    table.update({}, back + 4100);
+    EXPECT_EQ(table.state("g1", back_us + 4100, back + 4100).state, LeaseState::missing);
 }
 
 // A Lease store as kube-apiserver keeps one: resourceVersion per write,
