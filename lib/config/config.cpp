@@ -180,6 +180,10 @@ std::string_view to_string(ServiceType type) {
     return "ClusterIP";
 }
 
+std::string_view to_string(FleetMembership membership) {
+    return membership == FleetMembership::leases ? "leases" : "probes";
+}
+
 std::optional<BackendMode> parse_backend_mode(std::string_view text) {
     if (text == "pods") {
         return BackendMode::pods;

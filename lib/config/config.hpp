@@ -215,6 +215,26 @@ struct FleetProbeConfig {
     bool operator==(const FleetProbeConfig&) const = default;
 };
 
+// Where the members' liveness comes from: probes (above), or each member's
+// coordination.k8s.io Lease through the Kubernetes API (kube/lease.hpp).
+enum class FleetMembership { probes, leases };  // "probes" | "leases"
+std::string_view to_string(FleetMembership membership);
+
+// Each member renews its Lease `svcgw-<name>` in `namespace` every
+// renew_ms; it is live while renewTime + duration_s is ahead. The defaults
+// are kube-vip's for the same job (VIP failover on a LAN: a 5 s lease, a
+// 1 s retry): a killed gateway is dead to its peers within 5 s, and a
+// healthy one's renewal may be late by up to 3 s (two periods to renew and
+// be listed, one of margin) before it is counted dead. The API's cost: two
+// requests per member per second.
+struct FleetLeaseConfig {
+    std::string ns = "kube-system";  // `namespace`
+    uint32_t duration_s = 5;         // leaseDurationSeconds
+    uint32_t renew_ms = 1000;        // renew and list period; <= duration / 3
+
+    bool operator==(const FleetLeaseConfig&) const = default;
+};
+
 struct FleetConfig {
     bool announce = false;
     std::string bird_socket = "/run/bird/bird.ctl";           // BIRD's control socket (birdc -s)
@@ -226,7 +246,9 @@ struct FleetConfig {
     // `self`. Empty = no redirect (each gateway SNATs what reaches it).
     std::string self;
     std::vector<FleetMemberConfig> members;
-    FleetProbeConfig probe;
+    FleetMembership membership = FleetMembership::probes;
+    FleetProbeConfig probe;  // membership probes
+    FleetLeaseConfig lease;  // membership leases
 };
 
 struct ServicePortConfig {

@@ -19,6 +19,10 @@ constexpr uint64_t kMaxBatchWindowMs = 10;
 constexpr uint64_t kMaxWatchTimeoutS = 3600;
 // A drain outlasting a day is a forgotten drain, not an upgrade.
 constexpr uint64_t kMaxDrainDeadlineS = 86400;
+// fleet.lease: a lease of over an hour is not liveness; a renewal more
+// than ten times a second per member is a load on the API, not a tuning.
+constexpr uint64_t kMaxLeaseDurationS = 3600;
+constexpr uint64_t kMinLeaseRenewMs = 100;
 // fleet.probe: a member probed less than once a minute is not watched, and
 // more than 100 probes in a row is a typo, not a threshold.
 constexpr uint64_t kMaxProbeMs = 60000;
@@ -704,8 +708,9 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
                 return mode;
             }));
     }
-    if (auto f = section("fleet", {"announce", "bird_socket", "routes_file", "drain_file",
-                                   "drain_deadline_s", "generation", "self", "members", "probe"})) {
+    if (auto f = section(
+            "fleet", {"announce", "bird_socket", "routes_file", "drain_file", "drain_deadline_s",
+                      "generation", "self", "members", "membership", "probe", "lease"})) {
         FieldReader read(r, src, "fleet");
         FleetConfig& fl = config.fleet;
         assign(fl.announce, read.boolean(*f, "announce"));
@@ -729,6 +734,21 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
                 assign(fl.probe.timeout_ms, pr.integer(p, "timeout_ms", 10, kMaxProbeMs));
                 assign(fl.probe.rise, pr.integer(p, "rise", 1, kMaxProbeCount));
                 assign(fl.probe.fall, pr.integer(p, "fall", 1, kMaxProbeCount));
+            }
+        }
+        static constexpr std::pair<std::string_view, FleetMembership> kMemberships[] = {
+            {"probes", FleetMembership::probes}, {"leases", FleetMembership::leases}};
+        assign(fl.membership, read.choice(*f, "membership", "membership", kMemberships));
+        if (auto lease = f->get("lease")) {
+            const std::string path = f->path("lease");
+            record(src, r, path, path, *lease, lease->IsMap());
+            if (r.expect_map(*lease, path)) {
+                Fields l(r, *lease, path, {"namespace", "duration_s", "renew_ms"});
+                FieldReader lr(r, src, path);
+                assign(fl.lease.ns, lr.string(l, "namespace"));
+                assign(fl.lease.duration_s, lr.integer(l, "duration_s", 1, kMaxLeaseDurationS));
+                assign(fl.lease.renew_ms,
+                       lr.integer(l, "renew_ms", kMinLeaseRenewMs, kMaxLeaseDurationS * 1000));
             }
         }
     }

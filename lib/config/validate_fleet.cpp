@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/fleet_limits.hpp"
+#include "config/rules.hpp"
 
 namespace svcgw::config_detail {
 
@@ -68,6 +69,44 @@ void check_fleet_members(const Config& config, const ConfigReport& report) {
     }
 }
 
+// Lease membership (kube/lease.hpp): the feed's API connection, a name per
+// member that makes a valid Lease name, and a renew period that leaves a
+// healthy member live: its renewal is seen up to two periods late (one to
+// renew, one to be listed), so three periods per duration keep one of
+// margin for a slow request.
+void check_fleet_leases(const Config& config, const ConfigReport& report) {
+    const FleetConfig& f = config.fleet;
+    if (f.membership != FleetMembership::leases) {
+        return;
+    }
+    if (f.members.empty()) {
+        report("fleet.membership", "leases needs fleet.members (the Leases give their liveness)");
+        return;
+    }
+    if (!config.kubernetes.enabled) {
+        report("fleet.membership",
+               "leases needs the Kubernetes API: kubernetes.enabled true (the feed's connection)");
+    }
+    if (!is_dns1123_label(f.lease.ns)) {
+        report("fleet.lease.namespace", "'" + f.lease.ns + "' is not a namespace (DNS-1123 label)");
+    }
+    if (uint64_t{f.lease.renew_ms} * 3 > uint64_t{f.lease.duration_s} * 1000) {
+        report("fleet.lease.renew_ms",
+               std::to_string(f.lease.renew_ms) + " ms is more than a third of duration_s (" +
+                   std::to_string(f.lease.duration_s) +
+                   " s): a healthy member's renewal, seen up to two periods late, would expire");
+    }
+    for (size_t i = 0; i < f.members.size(); ++i) {
+        const std::string& name = f.members[i].name;
+        if (!name.empty() && !is_dns1123_subdomain("svcgw-" + name)) {
+            report("fleet.members[" + std::to_string(i) + "].name",
+                   "'" + name +
+                       "' does not make a Lease name (svcgw-NAME: lower-case DNS-1123 "
+                       "subdomain)");
+        }
+    }
+}
+
 }  // namespace
 
 // The daemon and BIRD find these files from different working
@@ -82,6 +121,7 @@ void check_fleet(const Config& config, const ConfigReport& report) {
         }
     }
     check_fleet_members(config, report);
+    check_fleet_leases(config, report);
 }
 
 }  // namespace svcgw::config_detail
