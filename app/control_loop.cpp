@@ -58,7 +58,7 @@ int Daemon::run() {
     epoll_ctl(efd, EPOLL_CTL_ADD, _dns_tcp->fd(), &ev);
     ev.data.fd = _checker->fd();
     epoll_ctl(efd, EPOLL_CTL_ADD, _checker->fd(), &ev);
-    if (_members != nullptr) {
+    if (_members != nullptr && _members->fd() >= 0) {
         ev.data.fd = _members->fd();
         epoll_ctl(efd, EPOLL_CTL_ADD, _members->fd(), &ev);
         _members->run(health::now_us());  // the first probes
@@ -88,6 +88,7 @@ int Daemon::run() {
                 const uint64_t now = now_ms();
                 _tick->run(now);
                 if (_members != nullptr) {
+                    refresh_leases(now);
                     _members->tick(now);
                 }
                 if (_exception != nullptr) {
@@ -105,7 +106,7 @@ int Daemon::run() {
                 from_kernel();
                 continue;
             }
-            if (_members != nullptr && events[i].data.fd == _members->fd()) {
+            if (_members != nullptr && _members->fd() >= 0 && events[i].data.fd == _members->fd()) {
                 _members->run(health::now_us());
                 continue;
             }

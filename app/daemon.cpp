@@ -220,9 +220,14 @@ Result<void> Daemon::start(unsigned workers) {
         }
         _members = std::move(*members);
         _context.members = &_members->current();
-        log("fleet: owner redirect over %zu members (self %s), probes to port %u every %u ms",
-            _config.fleet.members.size(), _config.fleet.self.c_str(), _config.fleet.probe.port,
-            _config.fleet.probe.interval_ms);
+        if (_config.fleet.membership == FleetMembership::probes) {
+            log("fleet: owner redirect over %zu members (self %s), probes to port %u every %u ms",
+                _config.fleet.members.size(), _config.fleet.self.c_str(), _config.fleet.probe.port,
+                _config.fleet.probe.interval_ms);
+        } else {
+            log("fleet: owner redirect over %zu members (self %s), liveness from their Leases",
+                _config.fleet.members.size(), _config.fleet.self.c_str());
+        }
     }
     if (_context.mode == NatMode::fullnat && !(*snat_ports == PortRange{})) {
         log("snat: ports %u-%u on the port address; the kernel's ephemeral ports are its own",
@@ -264,6 +269,9 @@ Result<void> Daemon::start(unsigned workers) {
     log_memory(_config, _workers);
     if (auto feed = start_feed(); !feed) {
         return feed;
+    }
+    if (auto leases = start_leases(); !leases) {
+        return leases;
     }
 
     // Announce ourselves so that neighbours update stale caches at once.
@@ -363,7 +371,8 @@ void Daemon::shutdown() {
         }
         _announcer.reset();
     }
-    _feed.reset();  // joins the reflector threads
+    _leases.reset();  // joins its thread, then releases our Lease (peers stop redirecting)
+    _feed.reset();    // joins the reflector threads
     if (_feed_timer >= 0) {
         close(_feed_timer);
         _feed_timer = -1;

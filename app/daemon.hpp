@@ -37,6 +37,7 @@
 #include "health/checker.hpp"
 #include "kube/feed.hpp"
 #include "kube/feed_sync.hpp"
+#include "kube/lease_agent.hpp"
 #include "port/exception_path.hpp"
 #include "port/kernel_driver.hpp"
 #include "port/neighbour.hpp"
@@ -71,6 +72,9 @@ public:
 
 private:
     Result<void> start_feed();
+    Result<void> start_leases();
+    void refresh_leases(uint64_t now_ms);  // control tick
+    void fill_lease_stats(FleetMembersStats& s) const;
     Result<void> open_exception_path();
     void from_kernel();
     void feed_schedule();
@@ -116,6 +120,11 @@ private:
     std::unique_ptr<kube::FeedSync> _feed_sync;  // control thread side of the feed
     std::unique_ptr<kube::Feed> _feed;           // reflector threads (kubernetes.enabled)
     int _feed_timer = -1;                        // the feed's batch window
+    // fleet.membership leases (fleet_leases.cpp)
+    std::unique_ptr<kube::LeaseAgent> _leases;
+    std::vector<std::string> _lease_members;       // fleet.members' names, config order
+    std::vector<kube::MemberLease> _lease_states;  // as last evaluated
+    uint64_t _lease_next_ms = 0;
     bool _launched = false;
     bool _shut_down = false;
     bool _notify_failed = false;  // logged once; the daemon serves on regardless

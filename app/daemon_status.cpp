@@ -79,6 +79,7 @@ StatsSnapshot Daemon::stats() {
     _health->fill(s);
     if (_members != nullptr) {
         s.fleet_members = member_stats(_members->set(), _members->changes());
+        fill_lease_stats(s.fleet_members);
     }
     if (_exception != nullptr) {
         const ExceptionPathStats& e = _exception->stats();

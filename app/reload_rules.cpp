@@ -65,8 +65,9 @@ std::vector<std::string> fixed_sections_changed(const Config& a, const Config& b
         changed.push_back("network");
     }
     if (a.fleet.self != b.fleet.self || a.fleet.members != b.fleet.members ||
-        a.fleet.probe != b.fleet.probe) {
-        changed.push_back("fleet.members");  // the workers' member set and its probes
+        a.fleet.membership != b.fleet.membership || a.fleet.probe != b.fleet.probe ||
+        a.fleet.lease != b.fleet.lease) {
+        changed.push_back("fleet.members");  // the member set, its probes or its Lease agent
     }
     if (a.kubernetes.enabled != b.kubernetes.enabled ||
         a.kubernetes.kubeconfig != b.kubernetes.kubeconfig ||

@@ -236,18 +236,30 @@ json traffic_json(const TrafficStats& t) {
 
 json fleet_members_json(const FleetMembersStats& f) {
     json members = json::array();
+    const bool leases = f.membership == "leases";
     for (const FleetMemberStats& m : f.members) {
-        members.push_back(json{{"name", m.name},
-                               {"address", m.address},
-                               {"self", m.self},
-                               {"live", m.live},
-                               {"mac_known", m.mac_known},
-                               {"slots", m.slots}});
+        json member{{"name", m.name}, {"address", m.address},     {"self", m.self},
+                    {"live", m.live}, {"mac_known", m.mac_known}, {"slots", m.slots}};
+        if (leases) {
+            member["lease"] =
+                json{{"state", m.lease_state},
+                     {"renew_time", m.lease_renew_us != 0 ? json(m.lease_renew_time) : json()},
+                     {"duration_s", m.lease_duration_s}};
+        }
+        members.push_back(std::move(member));
     }
-    return json{{"owner_ring", json{{"size", f.ring_size}, {"digest", digest_str(f.digest)}}},
-                {"live", f.live},
-                {"changes", f.changes},
-                {"members", std::move(members)}};
+    json out{{"owner_ring", json{{"size", f.ring_size}, {"digest", digest_str(f.digest)}}},
+             {"live", f.live},
+             {"changes", f.changes},
+             {"membership", f.membership},
+             {"members", std::move(members)}};
+    if (leases) {
+        out["lease_api_ok"] = f.lease_api_ok;
+        out["lease_requests"] = json{{"renewed", f.lease_renewals},
+                                     {"conflict", f.lease_conflicts},
+                                     {"error", f.lease_errors}};
+    }
+    return out;
 }
 
 namespace {

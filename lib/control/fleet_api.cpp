@@ -68,6 +68,11 @@ HttpResponse run(ControlExecutor& executor, FleetChange change) {
     return executor.execute([change = std::move(change)](ControlBackend& b) {
         fleet::Announcer* a = b.announcer();
         if (a == nullptr) {
+            // Owner redirect runs without announcing: its members still show.
+            if (const StatsSnapshot s = b.stats(); !change && s.fleet_members.enabled) {
+                return ok_json(
+                    json{{"announce", false}, {"members", fleet_members_json(s.fleet_members)}});
+            }
             return error_response(404, "NotFound", "fleet.announce is off", "fleet.announce");
         }
         if (change) {

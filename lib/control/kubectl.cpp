@@ -534,7 +534,18 @@ std::string fleet_members_summary(const json& m) {
                       std::to_string(m.at("members").size()) + " members live, " +
                       std::to_string(ring.at("size").get<uint64_t>()) + " slots, digest " +
                       ring.at("digest").get<std::string>() + "\n";
+    const bool leases = m.value("membership", "probes") == "leases";
+    out += "membership:  " + m.value("membership", std::string("probes"));
+    if (leases) {
+        out += m.value("lease_api_ok", false)
+                   ? " (API reached)"
+                   : " (API NOT reached: members frozen at their last known state)";
+    }
+    out += "\n";
     std::vector<std::vector<std::string>> rows = {{"MEMBER", "ADDRESS", "STATE", "SLOTS", "MAC"}};
+    if (leases) {
+        rows[0].insert(rows[0].end(), {"LEASE", "RENEWED"});
+    }
     for (const json& r : m.at("members")) {
         rows.push_back(
             {r.at("name").get<std::string>() + (r.at("self").get<bool>() ? " (self)" : ""),
@@ -543,6 +554,13 @@ std::string fleet_members_summary(const json& m) {
              r.at("self").get<bool>()        ? "-"
              : r.at("mac_known").get<bool>() ? "known"
                                              : "unresolved"});
+        if (leases) {
+            const json& l = r.at("lease");
+            const json& renewed = l.at("renew_time");
+            rows.back().insert(rows.back().end(),
+                               {l.at("state").get<std::string>(),
+                                renewed.is_null() ? "-" : renewed.get<std::string>()});
+        }
     }
     return out + render_table(rows);
 }
@@ -550,6 +568,10 @@ std::string fleet_members_summary(const json& m) {
 }  // namespace
 
 std::string fleet_summary(const json& s) {
+    if (!s.value("announce", true)) {
+        auto m = s.find("members");
+        return "announce:    off\n" + (m != s.end() ? fleet_members_summary(*m) : std::string());
+    }
     auto number = [](const json& v) {
         return v.is_null() ? "none" : std::to_string(v.get<uint64_t>());
     };

@@ -13,12 +13,14 @@ Result<std::unique_ptr<FleetMembers>> FleetMembers::create(const FleetConfig& fl
                                                            NeighbourTable& neighbours, LogFn log) {
     std::unique_ptr<FleetMembers> m(
         new FleetMembers(fleet, seed, qsbr, neighbours, std::move(log)));
-    // One probe per peer at most in flight.
-    auto prober = health::Prober::create(std::max<size_t>(fleet.members.size(), 1));
-    if (!prober) {
-        return Unexpected<Error>{prober.error()};
+    if (fleet.membership == FleetMembership::probes) {
+        // One probe per peer at most in flight.
+        auto prober = health::Prober::create(std::max<size_t>(fleet.members.size(), 1));
+        if (!prober) {
+            return Unexpected<Error>{prober.error()};
+        }
+        m->_prober = std::move(*prober);
     }
-    m->_prober = std::move(*prober);
     for (size_t i = 0; i < fleet.members.size(); ++i) {
         const FleetMemberConfig& c = fleet.members[i];
         MemberInfo info;
@@ -53,6 +55,9 @@ Result<void> FleetMembers::publish() {
 }
 
 void FleetMembers::run(uint64_t now_us) {
+    if (_prober == nullptr) {
+        return;  // membership leases
+    }
     std::vector<health::Completion> done;
     _prober->poll(now_us, done);
     bool changed = false;
@@ -97,6 +102,25 @@ void FleetMembers::run(uint64_t now_us) {
         }
     }
     _prober->wake_at(next_wake);
+    if (changed) {
+        if (auto published = publish(); !published) {
+            _log("fleet: members: " + published.error().str());
+        }
+    }
+}
+
+void FleetMembers::set_live(const std::vector<bool>& live, const std::vector<std::string>& why) {
+    bool changed = false;
+    for (size_t i = 0; i < _members.size() && i < live.size(); ++i) {
+        if (i == _self || _liveness[i].live == live[i]) {
+            continue;
+        }
+        _liveness[i].live = live[i];
+        changed = true;
+        _log("fleet: member " + _members[i].name + " (" + Ipv4{ntohl(_members[i].ip_be)}.str() +
+             ") " + (live[i] ? "live" : "dead") + " (lease " + (i < why.size() ? why[i] : "") +
+             ")");
+    }
     if (changed) {
         if (auto published = publish(); !published) {
             _log("fleet: members: " + published.error().str());

@@ -1,16 +1,17 @@
 // The fleet's live members for fullnat owner redirect (issue 13 §2), on
 // the control thread: fleet.members from the config is the list; whether
-// each peer is live comes from probes (a TCP connect to fleet.probe.port on
-// its address, through the health checker's Prober: kernel sockets, so out
-// of the exception path like the backends' checks), with rise/fall. A peer
-// starts dead: nothing is redirected to an instance before it answered.
+// each peer is live comes from probes (fleet.membership probes: a TCP
+// connect to fleet.probe.port on its address, through the health checker's
+// Prober: kernel sockets, so out of the exception path like the backends'
+// checks, with rise/fall), or from outside (membership leases: set_live()
+// with what the members' Leases say, kube/lease_agent.hpp). A peer starts
+// dead: nothing is redirected to an instance before it answered.
 // Each member's MAC comes from the neighbour table (resolved here for every
 // peer): the mark of its redirected frames.
 //
 // Every change (a peer crossing rise/fall, a MAC learned or changed)
 // publishes a new MemberSet (dataplane/instance_owner.hpp) to the workers
-// through RCU (rcu_slot.hpp). Liveness works without a Kubernetes API;
-// Lease objects are the issue's other source, not built (see the note).
+// through RCU (rcu_slot.hpp).
 //
 // Threading: control thread only (fd() goes into its epoll set).
 #pragma once
@@ -77,7 +78,8 @@ public:
                                                         rte_rcu_qsbr* qsbr,
                                                         NeighbourTable& neighbours, LogFn log);
 
-    int fd() const { return _prober->fd(); }
+    // The prober's, -1 without probes (membership leases).
+    int fd() const { return _prober != nullptr ? _prober->fd() : -1; }
     const std::atomic<const MemberSet*>& current() const { return _set.current(); }
     const MemberSet& set() const { return *_set.get(); }
     uint64_t changes() const { return _changes; }
@@ -87,6 +89,10 @@ public:
     void run(uint64_t now_us);
     // Every control tick: peers' MACs from the neighbour table, RCU reclaim.
     void tick(uint64_t now_ms);
+    // Membership leases: each member's liveness in config order (self's is
+    // ignored: always live) and why (logged on a change). Publishes when a
+    // peer changed.
+    void set_live(const std::vector<bool>& live, const std::vector<std::string>& why);
 
 private:
     FleetMembers(const FleetConfig& fleet, uint64_t seed, rte_rcu_qsbr* qsbr,

@@ -152,8 +152,14 @@ FleetMembersStats member_stats(const MemberSet& set, uint64_t changes) {
     const std::vector<uint32_t> slots = set.slot_counts();
     for (size_t i = 0; i < set.members().size(); ++i) {
         const MemberInfo& m = set.members()[i];
-        out.members.push_back(FleetMemberStats{m.name, Ipv4{ntohl(m.ip_be)}.str(), i == set.self(),
-                                               m.live, m.mac.has_value(), slots[i]});
+        FleetMemberStats member;
+        member.name = m.name;
+        member.address = Ipv4{ntohl(m.ip_be)}.str();
+        member.self = i == set.self();
+        member.live = m.live;
+        member.mac_known = m.mac.has_value();
+        member.slots = slots[i];
+        out.members.push_back(std::move(member));  // the lease fields: the daemon's
     }
     return out;
 }

@@ -142,6 +142,36 @@ void render_health(Writer& w, const StatsSnapshot& s) {
     w.sample("svcgw_health_all_down_total", "", h.all_down);
 }
 
+// Membership leases: each member's Lease (state, renewTime) and the
+// agent's own requests.
+void lease_metrics(Writer& w, const FleetMembersStats& f) {
+    w.family("svcgw_fleet_lease_api_up", "gauge",
+             "1 while the fleet's Leases were listed within the hold (0: the member set is "
+             "frozen at its last known state).");
+    w.sample("svcgw_fleet_lease_api_up", "", f.lease_api_ok ? 1 : 0);
+    w.family("svcgw_fleet_member_lease_info", "gauge",
+             "A member's Lease as last listed (state: live, expired, released or missing).");
+    for (const FleetMemberStats& m : f.members) {
+        w.sample("svcgw_fleet_member_lease_info",
+                 "member=\"" + escape(m.name) + "\",state=\"" + m.lease_state + "\"", 1);
+    }
+    w.family("svcgw_fleet_member_lease_renew_time_seconds", "gauge",
+             "renewTime of a member's Lease (Unix seconds, the holder's clock); absent without "
+             "one. time() minus it shows a late renewal or clock skew.");
+    for (const FleetMemberStats& m : f.members) {
+        if (m.lease_renew_us != 0) {
+            w.sample_text("svcgw_fleet_member_lease_renew_time_seconds",
+                          "member=\"" + escape(m.name) + "\"",
+                          seconds(static_cast<double>(m.lease_renew_us) / 1e6));
+        }
+    }
+    w.family("svcgw_fleet_lease_requests_total", "counter",
+             "This gateway's Lease writes (renewed), 409 Conflicts re-read, failed requests.");
+    w.sample("svcgw_fleet_lease_requests_total", "result=\"renewed\"", f.lease_renewals);
+    w.sample("svcgw_fleet_lease_requests_total", "result=\"conflict\"", f.lease_conflicts);
+    w.sample("svcgw_fleet_lease_requests_total", "result=\"error\"", f.lease_errors);
+}
+
 }  // namespace
 
 std::string render_prometheus(const StatsSnapshot& s) {
@@ -187,7 +217,7 @@ std::string render_prometheus(const StatsSnapshot& s) {
         w.family("svcgw_fleet_members_live", "gauge", "Fleet members live (this one included).");
         w.sample("svcgw_fleet_members_live", "", f.live);
         w.family("svcgw_fleet_member_up", "gauge",
-                 "1 while a fleet member is live (probes), by member.");
+                 "1 while a fleet member is live (probes or its Lease), by member.");
         for (const FleetMemberStats& m : f.members) {
             w.sample("svcgw_fleet_member_up",
                      "member=\"" + escape(m.name) + "\",address=\"" + m.address + "\"",
@@ -196,6 +226,12 @@ std::string render_prometheus(const StatsSnapshot& s) {
         w.family("svcgw_fleet_member_changes_total", "counter",
                  "Member sets published to the workers (liveness or MAC changes).");
         w.sample("svcgw_fleet_member_changes_total", "", f.changes);
+        w.family("svcgw_fleet_membership_info", "gauge",
+                 "Where the members' liveness comes from (source: probes or leases).");
+        w.sample("svcgw_fleet_membership_info", "source=\"" + f.membership + "\"", 1);
+        if (f.membership == "leases") {
+            lease_metrics(w, f);
+        }
     }
 
     if (s.exception_path.enabled) {

@@ -135,13 +135,22 @@ struct FleetMemberStats {
     bool live = false;
     bool mac_known = false;  // resolved: its redirected frames carry the mark
     uint32_t slots = 0;      // owner-ring slots it holds
+    // membership leases: what its Lease says (kube::LeaseState's words)
+    std::string lease_state;       // "" with probes
+    int64_t lease_renew_us = 0;    // renewTime (the holder's clock); 0 = none
+    std::string lease_renew_time;  // the same as the Lease writes it (MicroTime)
+    uint32_t lease_duration_s = 0;
 };
 struct FleetMembersStats {
     bool enabled = false;
     uint64_t digest = 0;  // MemberSet::digest(): equal on instances that agree
     uint32_t ring_size = 0;
     uint64_t live = 0;
-    uint64_t changes = 0;  // member sets published (liveness or MAC changes)
+    uint64_t changes = 0;               // member sets published (liveness or MAC changes)
+    std::string membership = "probes";  // where liveness comes from: probes | leases
+    // membership leases: the API listed within the hold (else the set is frozen)
+    bool lease_api_ok = false;
+    uint64_t lease_renewals = 0, lease_conflicts = 0, lease_errors = 0;
     std::vector<FleetMemberStats> members;
 };
 

@@ -78,6 +78,7 @@ tests=(
     "daemon:test_kube_lb.sh"
     "daemon:test_kube_nodeport.sh"
     "daemon:test_kube_chaos.sh"
+    "daemon:test_fleet_leases.sh"
     "daemon:test_endpoints.sh"
     "daemon:test_cluster_export.sh"
     "daemon:test_announce.sh"

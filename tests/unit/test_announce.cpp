@@ -437,9 +437,10 @@ TEST_F(AnnouncerFixture, WithdrawAllLeavesNoRoute) {
 struct FleetApi : AnnouncerFixture {
     struct Backend : ControlBackend {
         ControlState& state() override { std::abort(); }
-        StatsSnapshot stats() override { return {}; }
+        StatsSnapshot stats() override { return snapshot; }
         std::vector<FlowSample> flows(size_t) override { return {}; }
         fleet::Announcer* announcer() override { return a; }
+        StatsSnapshot snapshot;
         void refresh_announcements() override {
             ++refreshes;
             a->update(AnnouncerFixture::observed(), 1000 + refreshes, 100);
@@ -465,8 +466,66 @@ struct FleetApi : AnnouncerFixture {
     ApiHandler api{exec};
 };
 
+// /v1/fleet's members and `svcgwctl fleet` with membership leases.
+TEST(FleetMembersView, LeasesShowSourceStateAndRenewTime) {
+    FleetMembersStats f;
+    f.enabled = true;
+    f.live = 1;
+    f.membership = "leases";
+    f.members.resize(2);
+    f.members[0].name = "g1";
+    f.members[0].address = "10.0.0.1";
+    f.members[0].self = f.members[0].live = true;
+    f.members[0].slots = 10;
+    f.members[1].name = "g2";
+    f.members[1].address = "10.0.0.2";
+    f.members[1].mac_known = true;
+    f.members[0].lease_state = "live";
+    f.members[0].lease_renew_us = 1;
+    f.members[0].lease_renew_time = "2026-12-05T17:31:23.123456Z";
+    f.members[1].lease_state = "expired";
+    nlohmann::json status{{"generation", 1},
+                          {"expected_generation", nullptr},
+                          {"data_plane_up", true},
+                          {"drain", nullptr},
+                          {"bird", {{"in_sync", true}, {"reloads", 0}}},
+                          {"routes", nlohmann::json::array()}};
+    status["members"] = fleet_members_json(f);
+    EXPECT_EQ(status["members"]["membership"], "leases");
+    EXPECT_EQ(status["members"]["members"][1]["lease"]["state"], "expired");
+    EXPECT_TRUE(status["members"]["members"][1]["lease"]["renew_time"].is_null());
+    const std::string text = fleet_summary(status);
+    EXPECT_THAT(text, testing::ContainsRegex("membership: +leases \\(API NOT reached"));
+    EXPECT_THAT(text, testing::ContainsRegex("MEMBER .* LEASE +RENEWED"));
+    EXPECT_THAT(
+        text,
+        testing::ContainsRegex(
+            "g1 \\(self\\) +10\\.0\\.0\\.1 +live +10 +- +live +2026-12-05T17:31:23\\.123456Z"));
+    EXPECT_THAT(text, testing::ContainsRegex("g2 +10\\.0\\.0\\.2 +dead +0 +known +expired +-"));
+    // Probes: no lease columns.
+    f.membership = "probes";
+    status["members"] = fleet_members_json(f);
+    EXPECT_FALSE(status["members"]["members"][0].contains("lease"));
+    EXPECT_THAT(fleet_summary(status), testing::Not(testing::HasSubstr("LEASE")));
+    EXPECT_THAT(fleet_summary(status), testing::HasSubstr("membership:  probes"));
+}
+
 TEST_F(FleetApi, OffIs404) {
     EXPECT_EQ(call("GET", "/v1/fleet").status, 404);
+    EXPECT_EQ(call("PUT", "/v1/fleet/drain").status, 404);
+}
+
+// Owner redirect without announcing: GET shows the members, changes stay 404.
+TEST_F(FleetApi, MembersWithoutAnnounce) {
+    backend.snapshot.fleet_members.enabled = true;
+    backend.snapshot.fleet_members.members.resize(1);
+    backend.snapshot.fleet_members.members[0].name = "g1";
+    auto r = call("GET", "/v1/fleet");
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto j = nlohmann::json::parse(r.body);
+    EXPECT_EQ(j["announce"], false);
+    EXPECT_EQ(j["members"]["members"][0]["name"], "g1");
+    EXPECT_THAT(fleet_summary(j), testing::ContainsRegex("announce: +off\n\nowner ring: +0 of 1"));
     EXPECT_EQ(call("PUT", "/v1/fleet/drain").status, 404);
 }
 

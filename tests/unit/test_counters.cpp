@@ -157,5 +157,36 @@ TEST(Prometheus, ExceptionPathOnlyWithATap) {
         << text;
 }
 
+// Membership leases: the source, each member's Lease and the agent's requests.
+TEST(Prometheus, FleetLeasesOnlyWithLeases) {
+    StatsSnapshot s;
+    s.fleet_members.enabled = true;
+    s.fleet_members.members.resize(1);
+    s.fleet_members.members[0].name = "g1";
+    std::string text = render_prometheus(s);
+    EXPECT_NE(text.find("svcgw_fleet_membership_info{source=\"probes\"} 1"), std::string::npos);
+    EXPECT_EQ(text.find("_lease_"), std::string::npos) << text;
+    s.fleet_members.membership = "leases";
+    s.fleet_members.lease_conflicts = 2;
+    FleetMemberStats& g1 = s.fleet_members.members[0];
+    g1.lease_state = "expired";
+    g1.lease_renew_us = 1796491883123456;
+    s.fleet_members.members.resize(2);
+    s.fleet_members.members[1].name = "g2";
+    s.fleet_members.members[1].lease_state = "missing";
+    text = render_prometheus(s);
+    for (const char* line :
+         {"svcgw_fleet_membership_info{source=\"leases\"} 1\n", "svcgw_fleet_lease_api_up 0\n",
+          "svcgw_fleet_member_lease_info{member=\"g1\",state=\"expired\"} 1\n",
+          "svcgw_fleet_member_lease_info{member=\"g2\",state=\"missing\"} 1\n",
+          "svcgw_fleet_member_lease_renew_time_seconds{member=\"g1\"} 1796491883.123456\n",
+          "svcgw_fleet_lease_requests_total{result=\"conflict\"} 2\n"}) {
+        EXPECT_NE(text.find(line), std::string::npos) << line << text;
+    }
+    // No renewTime, no sample (a 0 would read as 1970).
+    EXPECT_EQ(text.find("svcgw_fleet_member_lease_renew_time_seconds{member=\"g2\""),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace svcgw
