@@ -2,7 +2,6 @@
 // and HTTPS connection: the control thread never waits on the API), and
 // every kLeaseEvalMs the members' Lease states turned into FleetMembers'
 // liveness. Probes stay the membership without a Kubernetes API.
-#include <chrono>
 #include <cstdio>
 
 #include "daemon.hpp"
@@ -21,12 +20,6 @@ constexpr uint64_t kLeaseEvalMs = 100;
 // network, so a reply slower than this is an API in trouble; a round must
 // not outlast the renew period by much (a late renewal looks like a death).
 constexpr kube::ClientTimeouts kLeaseTimeouts{1, 2};
-
-int64_t now_unix_us() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 }  // namespace
 
@@ -72,7 +65,8 @@ void Daemon::refresh_leases(uint64_t now_ms) {
     _lease_states = _leases->member_leases(_lease_members);
     std::vector<bool> live;
     std::vector<std::string> why;
-    const int64_t now_us = now_unix_us();
+    static const kube::LeaseAgent::Clock clock = kube::LeaseAgent::system_clock();
+    const int64_t now_us = clock.unix_us();
     for (const kube::MemberLease& l : _lease_states) {
         live.push_back(l.state == kube::LeaseState::live);
         // "expired, renewed 3.04 s ago": how late a death was noticed.

@@ -12,6 +12,15 @@ namespace {
 
 using namespace testing_config;
 
+// One of `errors` is at `path` and says `fragment`.
+void expect_error(const Errors& errors, const std::string& path, const std::string& fragment) {
+    auto match = std::find_if(errors.begin(), errors.end(), [&](const Error& e) {
+        return e.path == path && e.message.find(fragment) != std::string::npos;
+    });
+    EXPECT_NE(match, errors.end()) << "want " << path << ": ..." << fragment << "...\ngot:\n"
+                                   << all_errors(errors);
+}
+
 // fullnat owner redirect's members (issue 13 §2).
 constexpr const char* kFleetPort = "ports: [{name: e, device: d, address: 10.99.60.1/24}]\n";
 
@@ -72,12 +81,7 @@ TEST(ConfigFleetMembers, EachMistakeIsAnErrorAtItsKey) {
     for (const Case& c : cases) {
         SCOPED_TRACE(c.what);
         Errors errors = load_errors(std::string(kFleetPort) + "fleet: " + c.fleet + "\n");
-        auto match = std::find_if(errors.begin(), errors.end(), [&](const Error& e) {
-            return e.path == c.path && e.message.find(c.fragment) != std::string::npos;
-        });
-        EXPECT_NE(match, errors.end())
-            << "want " << c.path << ": ..." << c.fragment << "...\ngot:\n"
-            << all_errors(errors);
+        expect_error(errors, c.path, c.fragment);
     }
     Errors nat = load_errors(std::string(kFleetPort) +
                              "forwarding: {mode: nat}\nfleet: {self: g1, members: [{name: g1, "
@@ -144,12 +148,7 @@ TEST(ConfigFleetLeases, EachMistakeIsAnErrorAtItsKey) {
     for (const Case& c : cases) {
         SCOPED_TRACE(c.what);
         Errors errors = load_errors(c.yaml);
-        auto match = std::find_if(errors.begin(), errors.end(), [&](const Error& e) {
-            return e.path == c.path && e.message.find(c.fragment) != std::string::npos;
-        });
-        EXPECT_NE(match, errors.end())
-            << "want " << c.path << ": ..." << c.fragment << "...\ngot:\n"
-            << all_errors(errors);
+        expect_error(errors, c.path, c.fragment);
     }
     // A third exactly is fine; probes ignore the lease keys' rules.
     load_ok(fleet + "  lease: {duration_s: 3, renew_ms: 1000}\n");
