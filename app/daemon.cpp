@@ -137,8 +137,8 @@ Result<void> Daemon::start(unsigned workers) {
         return Unexpected<Error>{e};
     }
     _dns_tcp = std::move(*tcp);
-    _publisher = std::make_unique<SnapshotPublisher>(
-        TablePublisher(*_table, _config.services, _config.maglev), *_zones, dns_now);
+    _publisher = std::make_unique<SnapshotPublisher>(TablePublisher(*_table, _config.maglev),
+                                                     *_zones, dns_now);
     // Health checks overlay every publish (control/health_overlay.hpp); the
     // table built so far has no verdicts yet, and new targets start up.
     raise_fd_limit(health::kDefaultMaxInFlight);

@@ -85,7 +85,7 @@ struct Rig {
         options.max_vips = kMaxVips;
         table = std::move(*ServiceTable::create(qsbr, options));
         Config c = base();
-        publisher = std::make_unique<TablePublisher>(*table, c.services, c.maglev);
+        publisher = std::make_unique<TablePublisher>(*table, c.maglev);
         state = std::make_unique<ControlState>(c, *publisher, 0);
     }
     ~Rig() {

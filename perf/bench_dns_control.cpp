@@ -86,8 +86,7 @@ struct Rig {
         c.ports.push_back(PortConfig{"ext0", "net_null0", *Ipv4Prefix::parse("10.99.0.1/24"), {}});
         zones = std::make_unique<ZonePublisher>(c.dns, c.network.service_cidr, qsbr, 1);
         (void)zones->publish_all(c.services);
-        publisher = std::make_unique<SnapshotPublisher>(
-            TablePublisher(*table, c.services, c.maglev), *zones);
+        publisher = std::make_unique<SnapshotPublisher>(TablePublisher(*table, c.maglev), *zones);
         state = std::make_unique<ControlState>(c, *publisher, 0);
     }
     ~Rig() {

@@ -499,4 +499,22 @@ Result<std::vector<SkippedObject>, Errors> validate_and_allocate(
     Config& config, const std::vector<ServiceConfig>& previous, const Skippable& skippable,
     const Replacement& replacement = {});
 
+// A change of a few services to a running set that validated: `change`
+// holds the running sections and the new versions of the changed services;
+// `others` indexes the running services that stay (config/service_index.hpp:
+// the changed and removed ones taken out), `neighbours` are those of them a
+// changed service could clash with (ServiceIndex::neighbours), `previous`
+// the running versions of the changed ones. The rules and the allocation
+// are validate_and_allocate's, run over the change and its neighbours, with
+// the allocators skipping what `others` holds: it accepts exactly what
+// validate_and_allocate would accept of the whole next set, and allocates
+// the same addresses, in O(changed). Errors are placed within the change
+// and its neighbours only: a caller that reports them runs
+// validate_and_allocate over the whole set instead. `change` is changed
+// only on success.
+class ServiceIndex;
+Result<void, Errors> validate_change(Config& change, const std::vector<ServiceConfig>& neighbours,
+                                     const std::vector<ServiceConfig>& previous,
+                                     const ServiceIndex& others);
+
 }  // namespace svcgw

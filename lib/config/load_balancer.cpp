@@ -155,7 +155,7 @@ void check_endpoints_off_vips(const Config& config, const ServiceReport& report)
 }
 
 void allocate_lb_ips(Config& config, const std::vector<ServiceConfig>& previous,
-                     const ServiceReport& report) {
+                     const ServiceReport& report, const ServiceIndex* others) {
     const auto& pools = config.network.lb_pools;
     std::unordered_set<uint32_t> taken;
     for (const PortConfig& port : config.ports) {
@@ -185,6 +185,10 @@ void allocate_lb_ips(Config& config, const std::vector<ServiceConfig>& previous,
     std::sort(pending.begin(), pending.end(), [&](size_t a, size_t b) {
         return config.services[a].key() < config.services[b].key();
     });
+    // Takes `ip` unless something serves it or sits on it already.
+    auto take = [&](Ipv4 ip) {
+        return (others == nullptr || !others->address_in_use(ip)) && taken.insert(ip.value).second;
+    };
     auto in_pools = [&](Ipv4 ip) {
         return std::any_of(pools.begin(), pools.end(), [&](const Ipv4Range& p) {
             return p.contains(ip) &&
@@ -201,7 +205,7 @@ void allocate_lb_ips(Config& config, const std::vector<ServiceConfig>& previous,
     for (size_t i : pending) {
         ServiceConfig& s = config.services[i];
         auto it = before.find(s.key());
-        if (it != before.end() && in_pools(it->second) && taken.insert(it->second.value).second) {
+        if (it != before.end() && in_pools(it->second) && take(it->second)) {
             s.load_balancer_ips.push_back(it->second);  // keeps its VIP across changes
         } else {
             fresh.push_back(i);
@@ -228,7 +232,7 @@ void allocate_lb_ips(Config& config, const std::vector<ServiceConfig>& previous,
         bool placed = false;
         for (uint64_t step = 0; step < total && !placed; ++step) {
             const Ipv4 ip = address_at((start + step) % total);
-            if (in_pools(ip) && taken.insert(ip.value).second) {
+            if (in_pools(ip) && take(ip)) {
                 s.load_balancer_ips.push_back(ip);
                 placed = true;
             }

@@ -17,6 +17,7 @@
 
 #include "config/config.hpp"
 #include "config/rules.hpp"
+#include "config/service_index.hpp"
 
 namespace svcgw::config_detail {
 
@@ -45,9 +46,10 @@ void check_endpoints_off_vips(const Config& config, const ServiceReport& report)
 // Gives each LoadBalancer service without an address one from the pools:
 // its previous address while still free, else hash(ns/name) + linear probe
 // over the pools (skipping every address already served or in use on the
-// link), so the choice depends only on the set of services. Then reports
-// services that serve no address at all.
+// link, by `config` or by `others`: running services not in it), so the
+// choice depends only on the set of services. Then reports services that
+// serve no address at all.
 void allocate_lb_ips(Config& config, const std::vector<ServiceConfig>& previous,
-                     const ServiceReport& report);
+                     const ServiceReport& report, const ServiceIndex* others = nullptr);
 
 }  // namespace svcgw::config_detail

@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "config/load_balancer.hpp"
 #include "config/rules.hpp"
+#include "config/service_index.hpp"
 #include "config/validate_fleet.hpp"
 
 namespace svcgw {
@@ -66,8 +67,10 @@ struct Verdict {
 
 class Validator {
 public:
-    Validator(Config& config, const Skippable* skippable)
-        : _config(config), _skippable(skippable) {}
+    // `others`: running services not in `config` (validate_change); the
+    // allocators skip what they claim.
+    Validator(Config& config, const Skippable* skippable, const ServiceIndex* others = nullptr)
+        : _config(config), _skippable(skippable), _others(others) {}
 
     Verdict run(const std::vector<ServiceConfig>& previous) {
         check_dpdk();
@@ -94,7 +97,7 @@ public:
             allocate(previous);
         }
         if (_errors.empty()) {
-            allocate_lb_ips(_config, previous, service_reporter());
+            allocate_lb_ips(_config, previous, service_reporter(), _others);
         }
         return Verdict{std::move(_errors), std::move(_blame)};
     }
@@ -617,10 +620,38 @@ private:
         check_endpoints_off_vips(_config, service_reporter());
     }
 
+    // ClusterIPs taken: those of `_config` plus those of `_others`.
+    class TakenIps {
+    public:
+        explicit TakenIps(const ServiceIndex* others) : _others(others) {
+            _size = others != nullptr ? others->cluster_ip_count() : 0;
+        }
+        bool contains(uint32_t ip) const {
+            return _own.contains(ip) || (_others != nullptr && _others->cluster_ip_taken(Ipv4{ip}));
+        }
+        // False when it was taken already.
+        bool insert(uint32_t ip) {
+            if (contains(ip)) {
+                return false;
+            }
+            _own.insert(ip);
+            ++_size;
+            return true;
+        }
+        size_t size() const { return _size; }
+
+    private:
+        const ServiceIndex* _others;
+        std::unordered_set<uint32_t> _own;
+        size_t _size = 0;
+    };
+
     void allocate(const std::vector<ServiceConfig>& previous) {
         const Ipv4Prefix& cidr = _config.network.service_cidr;
         uint64_t size = uint64_t{1} << (32 - cidr.length);
-        std::unordered_set<uint32_t> taken = {cidr.network().value, broadcast(cidr).value};
+        TakenIps taken(_others);
+        taken.insert(cidr.network().value);
+        taken.insert(broadcast(cidr).value);
         if (cidr.contains(_config.dns.cluster_ip)) {
             taken.insert(_config.dns.cluster_ip.value);
         }
@@ -649,8 +680,7 @@ private:
         for (size_t i : pending) {
             ServiceConfig& svc = _config.services[i];
             auto it = before.find(svc.key());
-            if (it != before.end() && cidr.contains(it->second) &&
-                taken.insert(it->second.value).second) {
+            if (it != before.end() && cidr.contains(it->second) && taken.insert(it->second.value)) {
                 svc.cluster_ip = it->second;  // keeps its VIP across reloads
             } else {
                 fresh.push_back(i);
@@ -665,7 +695,7 @@ private:
                 continue;
             }
             uint64_t offset = hash_bytes(svc.key(), kClusterIpSeed) % size;
-            while (taken.count(cidr.network().value + static_cast<uint32_t>(offset)) != 0) {
+            while (taken.contains(cidr.network().value + static_cast<uint32_t>(offset))) {
                 offset = (offset + 1) % size;
             }
             uint32_t ip = cidr.network().value + static_cast<uint32_t>(offset);
@@ -676,6 +706,7 @@ private:
 
     Config& _config;
     const Skippable* _skippable;
+    const ServiceIndex* _others;
     Errors _errors;
     std::vector<size_t> _blame;  // parallel to _errors
     bool _cidr_ok = true;
@@ -745,6 +776,21 @@ Result<std::vector<SkippedObject>, Errors> validate_and_allocate(
 
 Result<void, Errors> validate_and_allocate(Config& config) {
     return validate_and_allocate(config, {});
+}
+
+Result<void, Errors> validate_change(Config& change, const std::vector<ServiceConfig>& neighbours,
+                                     const std::vector<ServiceConfig>& previous,
+                                     const ServiceIndex& others) {
+    Config candidate = change;
+    const size_t changed = candidate.services.size();
+    candidate.services.insert(candidate.services.end(), neighbours.begin(), neighbours.end());
+    Verdict verdict = Validator(candidate, nullptr, &others).run(previous);
+    if (!verdict.errors.empty()) {
+        return Unexpected<Errors>{std::move(verdict.errors)};
+    }
+    candidate.services.resize(changed);
+    change = std::move(candidate);
+    return {};
 }
 
 }  // namespace svcgw

@@ -44,9 +44,8 @@ void HealthOverlay::start(const std::vector<ServiceConfig>& services) {
     }
 }
 
-Result<void> HealthOverlay::publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
-                                    const MaglevConfig& maglev) {
-    auto done = _inner.publish(next, diff, maglev);
+Result<void> HealthOverlay::publish(const ServiceDiff& diff, const MaglevConfig& maglev) {
+    auto done = _inner.publish(diff, maglev);
     if (!done) {
         return done;
     }

@@ -46,8 +46,7 @@ public:
     // The services the table already holds (published at start-up).
     void start(const std::vector<ServiceConfig>& services);
 
-    Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
-                         const MaglevConfig& maglev) override;
+    Result<void> publish(const ServiceDiff& diff, const MaglevConfig& maglev) override;
 
     // Call when the checker's fd() is readable.
     void run(ControlState& state);

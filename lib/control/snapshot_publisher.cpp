@@ -64,14 +64,6 @@ uint64_t micros_since(std::chrono::steady_clock::time_point start) {
                                      .count());
 }
 
-// "services[i]" for a service of `next`, so ControlState names it ("ns/name").
-std::string path_in(const std::vector<ServiceConfig>& next, const ServiceConfig* s) {
-    if (!next.empty() && s >= next.data() && s < next.data() + next.size()) {
-        return "services[" + std::to_string(s - next.data()) + "]";
-    }
-    return s->key();
-}
-
 }  // namespace
 
 Result<void, Errors> ZonePublisher::writer_ready() {
@@ -121,8 +113,7 @@ Result<void, Errors> ZonePublisher::publish_all(const std::vector<ServiceConfig>
     return {};
 }
 
-Result<ZonePublisher::Prepared, Errors> ZonePublisher::prepare(
-    const std::vector<ServiceConfig>& next, const ServiceDiff& diff) {
+Result<ZonePublisher::Prepared, Errors> ZonePublisher::prepare(const ServiceDiff& diff) {
     const auto start = std::chrono::steady_clock::now();
     if (auto ready = writer_ready(); !ready) {
         return Unexpected<Errors>{ready.error()};
@@ -151,7 +142,7 @@ Result<ZonePublisher::Prepared, Errors> ZonePublisher::prepare(
     std::vector<dns::ZoneWriter::Upsert> upserts;
     upserts.reserve(prepared.views.size());
     for (size_t i = 0; i < prepared.views.size(); ++i) {
-        upserts.push_back({&prepared.views[i].second, path_in(next, sources[i])});
+        upserts.push_back({&prepared.views[i].second, sources[i]->key()});
     }
     auto change = _writer->prepare(upserts, removals, _next_serial);
     if (!change) {
@@ -219,16 +210,15 @@ Result<void, Errors> SnapshotPublisher::go_live(const std::vector<ServiceConfig>
     return done;
 }
 
-Result<void> SnapshotPublisher::publish(const std::vector<ServiceConfig>& next,
-                                        const ServiceDiff& diff, const MaglevConfig& maglev) {
+Result<void> SnapshotPublisher::publish(const ServiceDiff& diff, const MaglevConfig& maglev) {
     if (!_dns_live) {
-        return _table.publish(next, diff, maglev);
+        return _table.publish(diff, maglev);
     }
-    auto prepared = _zones.prepare(next, diff);
+    auto prepared = _zones.prepare(diff);
     if (!prepared) {
         return Unexpected<Error>{prepared.error().front()};
     }
-    auto table = _table.publish(next, diff, maglev);
+    auto table = _table.publish(diff, maglev);
     if (!table) {
         return table;  // the built zone is dropped: nothing changed
     }

@@ -78,11 +78,9 @@ public:
     // Makes the zone hold exactly `services` and publishes it (the first
     // configuration at start-up, or a full resync).
     Result<void, Errors> publish_all(const std::vector<ServiceConfig>& services);
-    // Step 1 of a change to the running set (`next` is the complete new set,
-    // `diff` its difference to the published one; the diff's services point
-    // into `next`). Changes nothing visible.
-    Result<Prepared, Errors> prepare(const std::vector<ServiceConfig>& next,
-                                     const ServiceDiff& diff);
+    // Step 1 of a change to the running set (`diff`: its difference to the
+    // published one). Changes nothing visible.
+    Result<Prepared, Errors> prepare(const ServiceDiff& diff);
     // Step 3: makes `prepared` live. Never fails.
     void commit(Prepared prepared, const ServiceDiff& diff);
 
@@ -120,8 +118,7 @@ public:
     SnapshotPublisher(TablePublisher table, ZonePublisher& zones, bool dns_live = true)
         : _table(std::move(table)), _zones(zones), _dns_live(dns_live) {}
 
-    Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
-                         const MaglevConfig& maglev) override;
+    Result<void> publish(const ServiceDiff& diff, const MaglevConfig& maglev) override;
     // Publishes the zone of the whole running set; later changes update it.
     Result<void, Errors> go_live(const std::vector<ServiceConfig>& services);
     bool dns_live() const { return _dns_live; }

@@ -57,6 +57,7 @@ ServiceDiff diff_services(const std::vector<ServiceConfig>& previous,
             diff.added.push_back(&s);
         } else if (maglev_changed || !(*it->second == s)) {
             diff.changed.push_back(&s);
+            diff.replaced.push_back(it->second);
         }
     }
     for (const auto& s : previous) {
@@ -65,6 +66,17 @@ ServiceDiff diff_services(const std::vector<ServiceConfig>& previous,
         }
     }
     return diff;
+}
+
+void apply_diff(std::map<std::string, ServiceConfig>& set, const ServiceDiff& diff) {
+    for (const ServiceConfig* s : diff.removed) {
+        set.erase(s->key());
+    }
+    for (const auto* list : {&diff.added, &diff.changed}) {
+        for (const ServiceConfig* s : *list) {
+            set.insert_or_assign(s->key(), *s);
+        }
+    }
 }
 
 // Indices into the combined set mean nothing to an API client.
@@ -91,6 +103,7 @@ ControlState::ControlState(Config base, ServicePublisher& publisher, int64_t now
               [](const auto& a, const auto& b) { return a.key() < b.key(); });
     for (const auto& s : _config.services) {
         _records[s.key()] = ServiceRecord{s, Origin::file, now_unix_s, _version};
+        track(nullptr, &s);
     }
     // Joined into the services already (load_config); kept for later joins.
     for (EndpointSliceConfig& slice : _config.endpoint_slices) {
@@ -199,12 +212,20 @@ Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
     ServiceDiff diff = diff_services(_config.services, candidate.services, maglev_changed);
     if (!diff.empty()) {
         // The one place where the service set changes (VIP table, DNS zone).
-        auto published = _publisher.publish(candidate.services, diff, candidate.maglev);
+        auto published = _publisher.publish(diff, candidate.maglev);
         if (!published) {
-            Error e = published.error();
-            return Unexpected<Errors>{name_services({e}, candidate.services)};
+            return Unexpected<Errors>{Errors{published.error()}};
         }
         ++_version;
+    }
+    for (const ServiceConfig* s : diff.removed) {
+        track(s, nullptr);
+    }
+    for (size_t i = 0; i < diff.changed.size(); ++i) {
+        track(diff.replaced[i], diff.changed[i]);
+    }
+    for (const ServiceConfig* s : diff.added) {
+        track(nullptr, s);
     }
     std::set<std::string> touched;
     for (const auto* list : {&diff.added, &diff.changed}) {
@@ -231,6 +252,117 @@ Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
     _records = std::move(records);
     _config = std::move(candidate);  // the diff's pointers die here
     return counts;
+}
+
+void ControlState::track(const ServiceConfig* old, const ServiceConfig* now) {
+    if (old != nullptr) {
+        _index.remove(*old);
+    }
+    if (now != nullptr) {
+        _index.add(*now);
+    }
+}
+
+std::optional<Result<DiffCounts, Errors>> ControlState::commit_changes(
+    const std::vector<ServiceConfig>& upserts, const std::vector<std::string>& removals,
+    const std::map<std::string, Origin>& origins, int64_t now_unix_s) {
+    // What the change replaces leaves the index while it is checked: the
+    // index then holds exactly the services that keep running.
+    std::vector<const ServiceConfig*> leaving;
+    std::vector<ServiceConfig> previous;
+    for (const ServiceConfig& s : upserts) {
+        if (auto running = _records.find(s.key()); running != _records.end()) {
+            leaving.push_back(&running->second.config);
+            previous.push_back(running->second.config);
+        }
+    }
+    for (const std::string& key : removals) {
+        if (auto running = _records.find(key); running != _records.end()) {
+            leaving.push_back(&running->second.config);
+        }
+    }
+    for (const ServiceConfig* s : leaving) {
+        track(s, nullptr);
+    }
+    auto back = [&] {
+        for (const ServiceConfig* s : leaving) {
+            track(nullptr, s);
+        }
+    };
+    std::set<std::string> near;
+    for (const ServiceConfig& s : upserts) {
+        near.merge(_index.neighbours(s));
+    }
+    std::vector<ServiceConfig> neighbours;
+    for (const std::string& key : near) {
+        neighbours.push_back(_records.at(key).config);
+    }
+    Config change = skeleton();
+    change.services = upserts;
+    if (!validate_change(change, neighbours, previous, _index)) {
+        back();
+        return std::nullopt;
+    }
+    // In key order, as diff_services gives a whole set's.
+    std::sort(change.services.begin(), change.services.end(),
+              [](const auto& a, const auto& b) { return a.key() < b.key(); });
+    ServiceDiff diff;
+    for (const ServiceConfig& s : change.services) {
+        auto running = _records.find(s.key());
+        if (running == _records.end()) {
+            diff.added.push_back(&s);
+        } else if (!(running->second.config == s)) {
+            diff.changed.push_back(&s);
+            diff.replaced.push_back(&running->second.config);
+        }
+    }
+    for (const std::string& key : removals) {
+        if (auto running = _records.find(key); running != _records.end()) {
+            diff.removed.push_back(&running->second.config);
+        }
+    }
+    if (!diff.empty()) {
+        auto published = _publisher.publish(diff, _config.maglev);
+        if (!published) {
+            back();
+            return Result<DiffCounts, Errors>(Unexpected<Errors>{Errors{published.error()}});
+        }
+        ++_version;
+    }
+    DiffCounts counts{diff.added.size(), diff.changed.size(), diff.removed.size(), {}};
+    auto by_key = [](const ServiceConfig& s, const std::string& key) { return s.key() < key; };
+    for (ServiceConfig& s : change.services) {
+        const std::string key = s.key();
+        track(nullptr, &s);
+        auto slot = std::lower_bound(_config.services.begin(), _config.services.end(), key, by_key);
+        auto [record, fresh] = _records.try_emplace(key);
+        ServiceRecord& r = record->second;
+        const bool touched = fresh || !(r.config == s);
+        auto o = origins.find(key);
+        if (fresh) {
+            r.origin = o != origins.end() ? o->second : Origin::api;
+            r.created_unix_s = now_unix_s;
+        } else if (o != origins.end()) {
+            r.origin = o->second;
+        }
+        if (touched) {
+            r.resource_version = _version;
+        }
+        r.config = s;
+        if (slot != _config.services.end() && slot->key() == key) {
+            *slot = std::move(s);
+        } else {
+            _config.services.insert(slot, std::move(s));
+        }
+    }
+    for (const std::string& key : removals) {
+        if (_records.erase(key) == 0) {
+            continue;
+        }
+        auto slot = std::lower_bound(_config.services.begin(), _config.services.end(), key, by_key);
+        _config.services.erase(slot);
+    }
+    return Result<DiffCounts, Errors>(std::move(counts));
 }
 
 Result<std::vector<ChangeOutcome>, ControlError> ControlState::apply(
@@ -342,17 +474,11 @@ Result<ApplyOutcome, ControlError> ControlState::apply_services(ServiceSet set, 
         }
         slice_results.push_back(std::move(o));
     }
-    std::vector<ServiceConfig> next;
     std::map<std::string, Origin> origins;
-    for (const auto& s : _config.services) {
-        if (!incoming.contains(s.key())) {
-            next.push_back(s);
-        }
-    }
     std::vector<ChangeOutcome> results(services.size());
     std::map<std::string, ServiceConfig> before;
     for (size_t i = 0; i < services.size(); ++i) {
-        ServiceConfig& s = services[i];
+        const ServiceConfig& s = services[i];
         auto old = _records.find(s.key());
         results[i] = ChangeOutcome{s.ns, s.name, old == _records.end() ? "created" : "configured"};
         if (old == _records.end()) {
@@ -360,15 +486,33 @@ Result<ApplyOutcome, ControlError> ControlState::apply_services(ServiceSet set, 
         } else {
             before.emplace(s.key(), old->second.config);
         }
-        next.push_back(std::move(s));
     }
-    join_slices(next, _slices, slices);
-    // A Kubernetes object of this request that cannot be taken is left out
-    // alone; its running version (if any) stays.
-    const Leniency lenient{
-        [&](const ServiceConfig& s) { return s.kubernetes_object && incoming.contains(s.key()); },
-        [this](const ServiceConfig& s) { return running_version(s.key()); }};
-    auto done = commit(std::move(next), origins, now_unix_s, nullptr, &lenient);
+    auto done = [&]() -> Result<DiffCounts, Errors> {
+        // Without slices in the request only its own services change.
+        if (request_slices.empty()) {
+            join_slices(services, _slices, slices);
+            if (auto changed = commit_changes(services, {}, origins, now_unix_s)) {
+                return std::move(*changed);
+            }
+        }
+        std::vector<ServiceConfig> next;
+        for (const auto& s : _config.services) {
+            if (!incoming.contains(s.key())) {
+                next.push_back(s);
+            }
+        }
+        for (ServiceConfig& s : services) {
+            next.push_back(std::move(s));
+        }
+        join_slices(next, _slices, slices);
+        // A Kubernetes object of this request that cannot be taken is left
+        // out alone; its running version (if any) stays.
+        const Leniency lenient{[&](const ServiceConfig& s) {
+                                   return s.kubernetes_object && incoming.contains(s.key());
+                               },
+                               [this](const ServiceConfig& s) { return running_version(s.key()); }};
+        return commit(std::move(next), origins, now_unix_s, nullptr, &lenient);
+    }();
     if (!done) {
         return Unexpected<ControlError>{invalid(done.error())};
     }
@@ -410,15 +554,19 @@ Result<ChangeOutcome, ControlError> ControlState::remove(const std::string& ns,
     if (auto refused = check_owner(key)) {
         return Unexpected<ControlError>{*refused};
     }
-    std::vector<ServiceConfig> next;
-    for (const auto& s : _config.services) {
-        if (s.key() != key) {
-            next.push_back(s);
-        }
-    }
-    auto done = commit(std::move(next), {}, 0, nullptr);
+    // Taking a service out of a valid set leaves it valid.
+    auto done = commit_changes({}, {key}, {}, 0);
     if (!done) {
-        return Unexpected<ControlError>{invalid(done.error())};
+        std::vector<ServiceConfig> next;
+        for (const auto& s : _config.services) {
+            if (s.key() != key) {
+                next.push_back(s);
+            }
+        }
+        done = commit(std::move(next), {}, 0, nullptr);
+    }
+    if (!*done) {
+        return Unexpected<ControlError>{invalid(done->error())};
     }
     for (const std::string& slice : _slices.erase_service(key)) {
         _slice_origins.erase(slice);
@@ -456,12 +604,13 @@ Result<void> ControlState::republish(const std::vector<std::string>& keys) {
             [](const ServiceConfig& s, const std::string& k) { return s.key() < k; });
         if (slot != _config.services.end() && slot->key() == key) {
             diff.changed.push_back(&*slot);
+            diff.replaced.push_back(&*slot);
         }
     }
     if (diff.empty()) {
         return {};
     }
-    return _publisher.publish(_config.services, diff, _config.maglev);
+    return _publisher.publish(diff, _config.maglev);
 }
 
 Result<DiffCounts, Errors> ControlState::reload(Config file, int64_t now_unix_s) {

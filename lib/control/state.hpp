@@ -7,11 +7,14 @@
 // Threading: control thread only. API threads never call this directly;
 // they queue jobs to the control thread (control/control_queue.hpp).
 //
-// Every mutation: build the next service set -> validate_and_allocate with
-// the running services as `previous` (allocated ClusterIPs never move) ->
-// ServicePublisher::publish (the one place where "the service set changed":
-// VIP table now, DNS zone later) -> commit. Any error leaves everything as
-// it was.
+// Every mutation: validate the change with the running services as
+// `previous` (allocated ClusterIPs never move) -> ServicePublisher::publish
+// of the diff (the one place where "the service set changed": VIP table and
+// DNS zone) -> commit. A change of a few services (an API create, replace
+// or delete, a feed event) is validated against an index of the running set
+// and committed in place, in O(changed); a reload, or a change that does not
+// validate, goes over the whole set (validate_and_allocate), which also words
+// the errors. Any error leaves everything as it was.
 //
 // Reload rule (SIGHUP): the file is the source of truth for the services it
 // names. A reload creates or updates every service in the file (taking over
@@ -39,6 +42,7 @@
 #include "common/result.hpp"
 #include "config/config.hpp"
 #include "config/endpoint_slices.hpp"
+#include "config/service_index.hpp"
 
 namespace svcgw {
 
@@ -78,15 +82,20 @@ ControlError not_found(const std::string& ns, const std::string& name);
 // Every error in one message; paths lose `prefix_to_strip`.
 ControlError invalid(const Errors& errors, const std::string& prefix_to_strip = "");
 
-// The difference between two service sets, by "ns/name".
+// The difference between two service sets, by "ns/name": all a publisher
+// is given (it never sees the whole set).
 struct ServiceDiff {
     std::vector<const ServiceConfig*> added;
     std::vector<const ServiceConfig*> changed;
-    std::vector<const ServiceConfig*> removed;  // point into the previous set
+    std::vector<const ServiceConfig*> replaced;  // the running version of each `changed`
+    std::vector<const ServiceConfig*> removed;   // the running version
     bool empty() const { return added.empty() && changed.empty() && removed.empty(); }
 };
 ServiceDiff diff_services(const std::vector<ServiceConfig>& previous,
                           const std::vector<ServiceConfig>& next, bool maglev_changed);
+// `set` (by "ns/name") with `diff` applied: what a publisher that follows
+// the whole set (a test's fake) holds after it.
+void apply_diff(std::map<std::string, ServiceConfig>& set, const ServiceDiff& diff);
 
 struct DiffCounts {
     size_t added = 0;
@@ -97,12 +106,12 @@ struct DiffCounts {
 };
 
 // Applies a diff to the data plane (and whatever else derives from the
-// service set). All or nothing: on error nothing visible changed.
+// service set). All or nothing: on error nothing visible changed. An error
+// path names the service by "ns/name".
 class ServicePublisher {
 public:
     virtual ~ServicePublisher() = default;
-    virtual Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
-                                 const MaglevConfig& maglev) = 0;
+    virtual Result<void> publish(const ServiceDiff& diff, const MaglevConfig& maglev) = 0;
 };
 
 // A live source's batch (the Kubernetes feed): what was published, and
@@ -245,6 +254,20 @@ private:
                                       const std::map<std::string, Origin>& origins,
                                       int64_t now_unix_s, const Config* sections,
                                       const Leniency* leniency = nullptr);
+    // commit()'s diff path, for a change of a few services with the other
+    // sections as they run: `upserts` (new versions, of new or running
+    // services) and `removals` (running keys) are validated against the rest
+    // through _index (validate_change), published as a diff and committed in
+    // place: O(changed), the rest of the running set is neither copied nor
+    // checked again. nullopt (nothing changed) when the change does not
+    // validate: commit() over the whole set then words the errors and
+    // leaves out what it may.
+    std::optional<Result<DiffCounts, Errors>> commit_changes(
+        const std::vector<ServiceConfig>& upserts, const std::vector<std::string>& removals,
+        const std::map<std::string, Origin>& origins, int64_t now_unix_s);
+    // Keeps _index in step with the running set: `old` stops running, `now`
+    // runs (either may be null).
+    void track(const ServiceConfig* old, const ServiceConfig* now);
     // apply()'s one path: services and slices of one request.
     Result<ApplyOutcome, ControlError> apply_services(ServiceSet set, bool create_only,
                                                       int64_t now_unix_s, Precondition expected);
@@ -280,6 +303,7 @@ private:
 
     Config _config;  // the services are the running set, ordered by key
     std::map<std::string, ServiceRecord> _records;
+    ServiceIndex _index;                           // what the running set claims (commit_changes)
     EndpointSliceSet _slices;                      // of the file and the API
     std::map<std::string, Origin> _slice_origins;  // slice key -> file | api
     ServicePublisher& _publisher;

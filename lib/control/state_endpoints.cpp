@@ -53,15 +53,16 @@ Result<ChangeOutcome, ControlError> ControlState::change_endpoints(const std::st
     *slot = std::move(one.services.front());
     ServiceDiff diff;
     diff.changed.push_back(&*slot);
-    auto published = _publisher.publish(_config.services, diff, _config.maglev);
+    diff.replaced.push_back(&previous);
+    auto published = _publisher.publish(diff, _config.maglev);
     if (!published) {
         *slot = std::move(previous);
         // 422 as through the full-set commit: the data plane refusing a valid
         // change (a table full) is the request's problem, not a bug.
-        return Unexpected<ControlError>{
-            invalid(name_services({published.error()}, _config.services))};
+        return Unexpected<ControlError>{invalid({published.error()})};
     }
     ++_version;
+    track(&previous, &*slot);
     rec->second.config = *slot;
     rec->second.resource_version = _version;
     ChangeOutcome out{ns, name, "configured", _version};

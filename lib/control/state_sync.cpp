@@ -50,6 +50,9 @@ std::optional<Result<SyncOutcome, Errors>> ControlState::sync_endpoints(
         *slots[i] = std::move(one.services.front());
         diff.changed.push_back(&*slots[i]);
     }
+    for (auto& [slot, old] : previous) {
+        diff.replaced.push_back(&old);  // `previous` no longer grows
+    }
     if (!outcome.rejected.empty()) {
         // A rejected endpoint change withdraws the service: the general path.
         for (auto& [slot, old] : previous) {
@@ -60,16 +63,17 @@ std::optional<Result<SyncOutcome, Errors>> ControlState::sync_endpoints(
     if (diff.empty()) {
         return Result<SyncOutcome, Errors>(std::move(outcome));
     }
-    auto published = _publisher.publish(_config.services, diff, _config.maglev);
+    auto published = _publisher.publish(diff, _config.maglev);
     if (!published) {
         for (auto& [slot, old] : previous) {
             *slot = std::move(old);
         }
-        return Result<SyncOutcome, Errors>(
-            Unexpected<Errors>{name_services({published.error()}, _config.services)});
+        return Result<SyncOutcome, Errors>(Unexpected<Errors>{Errors{published.error()}});
     }
     ++_version;
-    for (const ServiceConfig* s : diff.changed) {
+    for (size_t i = 0; i < diff.changed.size(); ++i) {
+        const ServiceConfig* s = diff.changed[i];
+        track(diff.replaced[i], s);
         ServiceRecord& record = _records.at(s->key());
         record.config = *s;
         record.resource_version = _version;
@@ -99,16 +103,27 @@ Result<SyncOutcome, Errors> ControlState::sync(Origin origin, std::vector<Servic
             removed.insert(key);
         }
     }
-    std::vector<ServiceConfig> next;
     std::map<std::string, Origin> origins;
+    std::vector<ServiceConfig> changes;
+    for (const auto& [key, s] : incoming) {
+        changes.push_back(s);
+        origins[key] = origin;
+    }
+    if (auto done =
+            commit_changes(changes, {removed.begin(), removed.end()}, origins, now_unix_s)) {
+        if (!*done) {
+            return Unexpected<Errors>{done->error()};
+        }
+        return SyncOutcome{std::move(**done), {}};
+    }
+    std::vector<ServiceConfig> next;
     for (const ServiceConfig& s : _config.services) {
         if (!removed.contains(s.key()) && !incoming.contains(s.key())) {
             next.push_back(s);
         }
     }
-    for (const auto& [key, s] : incoming) {
-        next.push_back(s);
-        origins[key] = origin;
+    for (ServiceConfig& s : changes) {
+        next.push_back(std::move(s));
     }
     // A service of the batch that does not validate (or clashes with a
     // running one) is left out: a running service of `origin` with its key

@@ -2,16 +2,7 @@
 
 namespace svcgw {
 
-TablePublisher::TablePublisher(ServiceTable& table, const std::vector<ServiceConfig>& published,
-                               MaglevConfig maglev)
-    : _table(table), _maglev(maglev) {
-    for (const auto& s : published) {
-        _published.emplace(s.key(), s);
-    }
-}
-
-Result<void> TablePublisher::publish(const std::vector<ServiceConfig>& next,
-                                     const ServiceDiff& diff, const MaglevConfig& maglev) {
+Result<void> TablePublisher::publish(const ServiceDiff& diff, const MaglevConfig& maglev) {
     // All or nothing: build every new object first (what upsert would do);
     // only if all build is the table touched. validate_and_allocate already
     // rejects everything Service::build can refuse except an explicit
@@ -60,24 +51,12 @@ Result<void> TablePublisher::publish(const std::vector<ServiceConfig>& next,
         for (const ServiceConfig* s : diff.added) {
             (void)_table.remove(s->ns, s->name);
         }
-        for (const auto* list : {&diff.changed, &diff.removed}) {
-            for (const ServiceConfig* s : *list) {
-                auto old = _published.find(s->key());
-                if (old != _published.end()) {
-                    (void)_table.upsert(old->second, _maglev);
-                }
+        for (const auto* list : {&diff.replaced, &diff.removed}) {
+            for (const ServiceConfig* old : *list) {
+                (void)_table.upsert(*old, _maglev);
             }
         }
         return Unexpected<Error>{failure};
-    }
-    (void)next;
-    for (const ServiceConfig* s : diff.removed) {
-        _published.erase(s->key());
-    }
-    for (const auto* list : {&diff.added, &diff.changed}) {
-        for (const ServiceConfig* s : *list) {
-            _published.insert_or_assign(s->key(), *s);
-        }
     }
     _maglev = maglev;
     return {};

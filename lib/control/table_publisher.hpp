@@ -1,11 +1,8 @@
 // ServicePublisher over the VIP table (control thread only): builds every
 // new or changed service first, then removes, then upserts; on an
-// unexpected table failure it restores the previous services.
+// unexpected table failure it restores the previous services (the diff's
+// replaced and removed versions: it keeps no copy of the set).
 #pragma once
-
-#include <map>
-#include <string>
-#include <vector>
 
 #include "control/state.hpp"
 #include "table/service_table.hpp"
@@ -14,18 +11,14 @@ namespace svcgw {
 
 class TablePublisher : public ServicePublisher {
 public:
-    TablePublisher(ServiceTable& table, const std::vector<ServiceConfig>& published,
-                   MaglevConfig maglev);
+    // `maglev`: what the table's services were built with.
+    TablePublisher(ServiceTable& table, MaglevConfig maglev) : _table(table), _maglev(maglev) {}
 
-    Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
-                         const MaglevConfig& maglev) override;
+    Result<void> publish(const ServiceDiff& diff, const MaglevConfig& maglev) override;
 
 private:
     ServiceTable& _table;
-    // What the table holds, by "ns/name", for rollback; updated per diff
-    // (an endpoint change costs O(1) here, not a copy of every service).
-    std::map<std::string, ServiceConfig> _published;
-    MaglevConfig _maglev;
+    MaglevConfig _maglev;  // of the published services, for a rollback
 };
 
 }  // namespace svcgw

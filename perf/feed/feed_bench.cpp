@@ -294,8 +294,8 @@ struct Plane {
         c.ports.push_back(PortConfig{
             .name = "ext0", .device = "net_null0", .address = *Ipv4Prefix::parse("10.99.0.1/24")});
         zones = std::make_unique<ZonePublisher>(c.dns, c.network.service_cidr, qsbr, 1);
-        publisher = std::make_unique<SnapshotPublisher>(TablePublisher(*table, {}, c.maglev),
-                                                        *zones, false);
+        publisher =
+            std::make_unique<SnapshotPublisher>(TablePublisher(*table, c.maglev), *zones, false);
         state = std::make_unique<ControlState>(c, *publisher, 0);
     }
     ~Plane() {

@@ -225,7 +225,7 @@ int run(int argc, char** argv) {
     }
     auto config = load_config("ports: [{name: ext0, device: net_null0, address: 10.99.0.1/24}]\n",
                               "bench.yaml");
-    TablePublisher publisher(**table, {}, config->maglev);
+    TablePublisher publisher(**table, config->maglev);
     auto checker = health::HealthChecker::create();
     if (!checker) {
         die(checker.error().str());

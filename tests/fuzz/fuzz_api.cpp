@@ -45,18 +45,25 @@ constexpr size_t kMaxRequests = 8;
 // Keeps what the data plane would hold: the last set it accepted.
 class RecordingPublisher : public ServicePublisher {
 public:
-    Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff&,
-                         const MaglevConfig&) override {
+    Result<void> publish(const ServiceDiff& diff, const MaglevConfig&) override {
         ++calls;
         if (fail) {
             return svcgw::fail("", "table full");
         }
-        live = next;
+        apply_diff(live, diff);
         return {};
+    }
+    // The running set as the diffs built it.
+    std::vector<ServiceConfig> services() const {
+        std::vector<ServiceConfig> out;
+        for (const auto& [key, s] : live) {
+            out.push_back(s);
+        }
+        return out;
     }
     bool fail = false;
     int calls = 0;
-    std::vector<ServiceConfig> live;
+    std::map<std::string, ServiceConfig> live;  // by "ns/name"
 };
 
 class Backend : public ControlBackend {
@@ -179,7 +186,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t fail_bits = data[0];
     RecordingPublisher publisher;
     ControlState state(*g_base, publisher, 1000);
-    publisher.live = state.config().services;  // the initial set is live already
+    for (const ServiceConfig& s : state.config().services) {
+        publisher.live.emplace(s.key(), s);  // the initial set is live already
+    }
     Backend backend(state);
     InlineExecutor exec(backend);
     ApiHandler api(exec);
@@ -207,7 +216,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 }
             }
         }
-        if (!(publisher.live == state.config().services)) {
+        if (!(publisher.services() == state.config().services)) {
             die("the data plane does not hold the running set");
         }
         if (request.path == "/metrics" || request.method == "GET") {

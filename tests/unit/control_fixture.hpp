@@ -21,14 +21,13 @@ using json = nlohmann::json;
 // Records what would reach the data plane; can be told to fail.
 class FakePublisher : public ServicePublisher {
 public:
-    Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff& diff,
-                         const MaglevConfig&) override {
+    Result<void> publish(const ServiceDiff& diff, const MaglevConfig&) override {
         ++calls;
         if (fail_next) {
             fail_next = false;
             return fail("", "table full");
         }
-        published = next;
+        apply_diff(published, diff);
         last_added = diff.added.size();
         last_changed = diff.changed.size();
         last_removed = diff.removed.size();
@@ -36,7 +35,7 @@ public:
     }
     int calls = 0;
     bool fail_next = false;
-    std::vector<ServiceConfig> published;
+    std::map<std::string, ServiceConfig> published;  // by "ns/name"
     size_t last_added = 0, last_changed = 0, last_removed = 0;
 };
 

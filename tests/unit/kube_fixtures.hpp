@@ -78,14 +78,13 @@ inline Selection cluster_ips() {
 
 class RecordingPublisher : public ServicePublisher {
 public:
-    Result<void> publish(const std::vector<ServiceConfig>& next, const ServiceDiff&,
-                         const MaglevConfig&) override {
+    Result<void> publish(const ServiceDiff& diff, const MaglevConfig&) override {
         ++calls;
-        published = next;
+        apply_diff(published, diff);
         return {};
     }
     int calls = 0;
-    std::vector<ServiceConfig> published;
+    std::map<std::string, ServiceConfig> published;  // by "ns/name"
 };
 
 inline Config base_config() {

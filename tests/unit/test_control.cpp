@@ -462,7 +462,7 @@ struct NamedPort : Fixture {
     // Target port of each endpoint for the service's port, as published.
     std::map<std::string, uint16_t> targets() {
         std::map<std::string, uint16_t> out;
-        for (const ServiceConfig& s : publisher.published) {
+        for (const auto& [key, s] : publisher.published) {
             if (s.key() == "shop/web") {
                 for (const EndpointConfig& e : s.endpoints) {
                     out[e.ip.str()] = e.target_port_for(s.ports[0]);

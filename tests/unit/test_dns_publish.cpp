@@ -175,7 +175,7 @@ TEST(ZonePublisher, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     next[0].endpoints[0].ip = ip("10.1.0.9");
     ServiceDiff diff;
     diff.changed.push_back(&next[0]);
-    auto prepared = zones.prepare(next, diff);
+    auto prepared = zones.prepare(diff);
     ASSERT_TRUE(prepared);
     EXPECT_EQ(prepared->change, nullptr) << "no DNS-visible change: no build";
     zones.commit(std::move(*prepared), diff);
@@ -187,7 +187,7 @@ TEST(ZonePublisher, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     next[1].endpoints[1].ip = ip("10.1.0.6");
     ServiceDiff headless;
     headless.changed.push_back(&next[1]);
-    auto rebuilt = zones.prepare(next, headless);
+    auto rebuilt = zones.prepare(headless);
     ASSERT_TRUE(rebuilt);
     ASSERT_NE(rebuilt->change, nullptr);
     EXPECT_EQ(zones.current().load(), first) << "prepare publishes nothing";
@@ -197,7 +197,7 @@ TEST(ZonePublisher, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     EXPECT_EQ(zones.stats().serial, 2u) << "serial grows with every published zone";
 
     // The same change again is no change for DNS.
-    auto again = zones.prepare(next, headless);
+    auto again = zones.prepare(headless);
     ASSERT_TRUE(again);
     EXPECT_EQ(again->change, nullptr);
 }
@@ -210,7 +210,7 @@ TEST(ZonePublisher, AddedAndRemovedServicesRebuild) {
     std::vector<ServiceConfig> next = {service("api", "10.96.1.2", {}), set[0]};
     ServiceDiff added;
     added.added.push_back(&next[0]);
-    auto p = zones.prepare(next, added);
+    auto p = zones.prepare(added);
     ASSERT_TRUE(p && p->change != nullptr);
     zones.commit(std::move(*p), added);
     EXPECT_EQ(ask(zones, "api.default.svc.cluster.local").answers, 1u);
@@ -218,7 +218,7 @@ TEST(ZonePublisher, AddedAndRemovedServicesRebuild) {
     std::vector<ServiceConfig> after = {next[1]};
     ServiceDiff removed;
     removed.removed.push_back(&next[0]);
-    auto r = zones.prepare(after, removed);
+    auto r = zones.prepare(removed);
     ASSERT_TRUE(r && r->change != nullptr);
     zones.commit(std::move(*r), removed);
     EXPECT_EQ(ask(zones, "api.default.svc.cluster.local").rcode, 3u);
@@ -262,9 +262,9 @@ TEST(ZonePublisher, BuildErrorChangesNothing) {
     next.push_back(service(std::string(64, 'x'), "10.96.1.2", {}));  // label > 63 octets
     ServiceDiff diff;
     diff.added.push_back(&next[1]);
-    auto p = zones.prepare(next, diff);
+    auto p = zones.prepare(diff);
     ASSERT_FALSE(p);
-    EXPECT_EQ(p.error().front().path, "services[1].name");
+    EXPECT_EQ(p.error().front().path, "default/" + std::string(64, 'x') + ".name");
     EXPECT_EQ(zones.current().load(), live);
     EXPECT_FALSE(zones.publish_all(next));
     EXPECT_EQ(zones.current().load(), live);
@@ -289,8 +289,7 @@ struct Rig {
         c.ports.push_back(PortConfig{"ext0", "net_null0", *Ipv4Prefix::parse("10.99.0.1/24"), {}});
         zones = std::make_unique<ZonePublisher>(c.dns, kCidr, qsbr.v, 1);
         EXPECT_TRUE(zones->publish_all(c.services));
-        publisher = std::make_unique<SnapshotPublisher>(
-            TablePublisher(*table, c.services, c.maglev), *zones);
+        publisher = std::make_unique<SnapshotPublisher>(TablePublisher(*table, c.maglev), *zones);
         state = std::make_unique<ControlState>(c, *publisher, 0);
     }
     ~Rig() {

@@ -113,8 +113,7 @@ struct Overlay : ::testing::Test {
             rte_zmalloc("q", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
         rte_rcu_qsbr_init(qsbr, 1);
         table = std::move(*ServiceTable::create(qsbr));
-        publisher =
-            std::make_unique<TablePublisher>(*table, std::vector<ServiceConfig>{}, MaglevConfig{});
+        publisher = std::make_unique<TablePublisher>(*table, MaglevConfig{});
         checker = std::move(*health::HealthChecker::create({.max_in_flight = 16, .seed = 9}));
         overlay = std::make_unique<HealthOverlay>(
             *publisher, *checker, *table, [this](const std::string& l) { log.push_back(l); });
