@@ -396,14 +396,14 @@ Result<std::vector<EndpointSpec>, Errors> parse_endpoints(std::string_view yaml,
     std::vector<EndpointSpec> out;
     try {
         if (auto doc = single_document(reader, yaml)) {
-            YAML::Node seq = *doc;
+            ConfigNode seq = *doc;
             if (doc->IsMap()) {
                 Fields f(reader, *doc, "", {"endpoints"});
                 auto endpoints = f.get("endpoints");
                 if (!endpoints && !reader.has_errors()) {
                     reader.error(f.location(), "endpoints", "missing required key 'endpoints'");
                 }
-                seq = endpoints.value_or(YAML::Node(YAML::NodeType::Sequence));
+                seq = endpoints.value_or(ConfigNode(YAML::Node(YAML::NodeType::Sequence)));
             }
             if (!reader.has_errors() && reader.expect_seq(seq, "endpoints")) {
                 SourceMap source;

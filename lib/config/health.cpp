@@ -67,11 +67,11 @@ constexpr std::array<Setting, 8> kSettings{{{"protocol", "protocol"},
 constexpr Setting kAllDown{"all_down", "all-down"};
 
 // The settings given, by native key: value node and display path.
-using Given = std::map<std::string_view, std::pair<YAML::Node, std::string>, std::less<>>;
+using Given = std::map<std::string_view, std::pair<ConfigNode, std::string>, std::less<>>;
 
 // One of a few words; `what` names the key in the message.
 template <class E>
-std::optional<E> read_choice(Reader& r, const YAML::Node& node, const std::string& path,
+std::optional<E> read_choice(Reader& r, const ConfigNode& node, const std::string& path,
                              std::string_view what,
                              std::initializer_list<std::pair<std::string_view, E>> choices) {
     auto text = r.string(node, path);
@@ -89,7 +89,7 @@ std::optional<E> read_choice(Reader& r, const YAML::Node& node, const std::strin
     return std::nullopt;
 }
 
-std::optional<HealthProtocol> read_protocol_value(Reader& r, const YAML::Node& node,
+std::optional<HealthProtocol> read_protocol_value(Reader& r, const ConfigNode& node,
                                                   const std::string& path) {
     return read_choice<HealthProtocol>(
         r, node, path, "health check protocol",
@@ -97,7 +97,7 @@ std::optional<HealthProtocol> read_protocol_value(Reader& r, const YAML::Node& n
 }
 
 // "200-399" or "204": inclusive range of accepted HTTP status codes.
-std::optional<std::pair<uint16_t, uint16_t>> read_expect(Reader& r, const YAML::Node& node,
+std::optional<std::pair<uint16_t, uint16_t>> read_expect(Reader& r, const ConfigNode& node,
                                                          const std::string& path) {
     auto text = r.string(node, path);
     if (!text) {
@@ -124,7 +124,7 @@ std::optional<std::pair<uint16_t, uint16_t>> read_expect(Reader& r, const YAML::
     return std::pair{*lo, *hi};
 }
 
-std::optional<std::string> read_path(Reader& r, const YAML::Node& node, const std::string& path) {
+std::optional<std::string> read_path(Reader& r, const ConfigNode& node, const std::string& path) {
     auto text = r.string(node, path);
     if (!text) {
         return std::nullopt;
@@ -149,7 +149,7 @@ std::optional<std::string> read_path(Reader& r, const YAML::Node& node, const st
 HealthCheckConfig read_settings(Reader& r, const Given& given, bool text, SourceMap& source,
                                 const std::string& typed) {
     HealthCheckConfig hc;
-    auto node_of = [&](std::string_view key) -> const std::pair<YAML::Node, std::string>* {
+    auto node_of = [&](std::string_view key) -> const std::pair<ConfigNode, std::string>* {
         auto it = given.find(key);
         return it == given.end() ? nullptr : &it->second;
     };
@@ -216,7 +216,7 @@ HealthCheckConfig read_settings(Reader& r, const Given& given, bool text, Source
     return hc;
 }
 
-std::optional<AllDownPolicy> read_all_down_value(Reader& r, const YAML::Node& node,
+std::optional<AllDownPolicy> read_all_down_value(Reader& r, const ConfigNode& node,
                                                  const std::string& path) {
     return read_choice<AllDownPolicy>(
         r, node, path, "all_down",
@@ -225,7 +225,7 @@ std::optional<AllDownPolicy> read_all_down_value(Reader& r, const YAML::Node& no
 
 }  // namespace
 
-HealthCheckConfig parse_native_health_check(Reader& r, const YAML::Node& node,
+HealthCheckConfig parse_native_health_check(Reader& r, const ConfigNode& node,
                                             const std::string& path, SourceMap& source,
                                             const std::string& typed) {
     record(source, r, typed, path, node, node.IsMap());
@@ -246,12 +246,12 @@ HealthCheckConfig parse_native_health_check(Reader& r, const YAML::Node& node,
     return read_settings(r, given, false, source, typed);
 }
 
-std::optional<AllDownPolicy> read_all_down(Reader& r, const YAML::Node& node,
+std::optional<AllDownPolicy> read_all_down(Reader& r, const ConfigNode& node,
                                            const std::string& path) {
     return read_all_down_value(r, node, path);
 }
 
-void apply_health_annotations(Reader& r, const YAML::Node& annotations, const std::string& path,
+void apply_health_annotations(Reader& r, const ConfigNode& annotations, const std::string& path,
                               ServiceConfig& svc) {
     if (!annotations.IsMap()) {
         return;  // absent, or reported by the metadata reader
@@ -264,13 +264,13 @@ void apply_health_annotations(Reader& r, const YAML::Node& annotations, const st
     const std::vector<std::string_view> candidates(known.begin(), known.end());
 
     Given given;
-    std::optional<std::pair<YAML::Node, std::string>> all_down;
+    std::optional<std::pair<ConfigNode, std::string>> all_down;
     std::string first_location;
-    for (const auto& pair : annotations) {
+    for (const ConfigNode::Entry& pair : annotations.entries()) {
         if (!pair.first.IsScalar()) {
             continue;
         }
-        const std::string& key = pair.first.Scalar();
+        const std::string key = pair.first.Scalar();
         if (key.rfind(kOwnPrefix, 0) != 0) {
             continue;  // someone else's annotation
         }

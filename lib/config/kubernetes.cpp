@@ -14,38 +14,28 @@ constexpr std::string_view kDefaultNamespace = "default";
 
 }  // namespace
 
-std::optional<std::string> scalar_at(const YAML::Node& map, std::string_view key) {
-    if (!map.IsMap()) {
-        return std::nullopt;
+std::optional<std::string> scalar_at(const ConfigNode& map, std::string_view key) {
+    auto node = node_at(map, key);
+    if (node && node->IsScalar()) {
+        return node->Scalar();
     }
-    for (auto it = map.begin(); it != map.end(); ++it) {
-        if (it->first.IsScalar() && it->first.Scalar() == key) {
-            if (it->second.IsScalar()) {
-                return it->second.Scalar();
-            }
-            return std::nullopt;
+    return std::nullopt;
+}
+
+std::optional<ConfigNode> node_at(const ConfigNode& map, std::string_view key) {
+    for (const ConfigNode::Entry& entry : map.entries()) {
+        if (entry.first.IsScalar() && entry.first.Scalar() == key) {
+            return entry.second;
         }
     }
     return std::nullopt;
 }
 
-std::optional<YAML::Node> node_at(const YAML::Node& map, std::string_view key) {
-    if (!map.IsMap()) {
-        return std::nullopt;
-    }
-    for (auto it = map.begin(); it != map.end(); ++it) {
-        if (it->first.IsScalar() && it->first.Scalar() == key) {
-            return it->second;
-        }
-    }
-    return std::nullopt;
-}
-
-void KubernetesDocuments::add(const YAML::Node& doc, size_t doc_index) {
+void KubernetesDocuments::add(const ConfigNode& doc, size_t doc_index) {
     add_object(doc, index_path("documents", doc_index), false);
 }
 
-void KubernetesDocuments::add_object(const YAML::Node& doc, const std::string& fallback_path,
+void KubernetesDocuments::add_object(const ConfigNode& doc, const std::string& fallback_path,
                                      bool in_list) {
     Reader& r = _reader;
     const size_t mark = r.error_count();
@@ -115,23 +105,16 @@ namespace svcgw {
 namespace {
 
 // The object's kubectl-style name for error paths ("Service/ns/name").
-std::string object_prefix(const YAML::Node& object, std::string_view kind) {
-    std::string name, ns;
-    if (object.IsMap() && object["metadata"] && object["metadata"].IsMap()) {
-        const YAML::Node meta = object["metadata"];
-        if (meta["name"] && meta["name"].IsScalar()) {
-            name = meta["name"].Scalar();
-        }
-        if (meta["namespace"] && meta["namespace"].IsScalar()) {
-            ns = meta["namespace"].Scalar();
-        }
-    }
+std::string object_prefix(const ConfigNode& object, std::string_view kind) {
+    auto meta = config_detail::node_at(object, "metadata");
+    std::string name = meta ? config_detail::scalar_at(*meta, "name").value_or("") : "";
+    std::string ns = meta ? config_detail::scalar_at(*meta, "namespace").value_or("") : "";
     return std::string(kind) + "/" + (ns.empty() ? "default" : ns) + "/" + name;
 }
 
 }  // namespace
 
-Result<ServiceConfig, Errors> service_from_manifest(const YAML::Node& object,
+Result<ServiceConfig, Errors> service_from_manifest(const ConfigNode& object,
                                                     const std::string& source) {
     config_detail::Reader reader(source);
     config_detail::KubernetesDocuments docs(reader);
@@ -149,7 +132,7 @@ Result<ServiceConfig, Errors> service_from_manifest(const YAML::Node& object,
     return svc;
 }
 
-Result<EndpointSliceConfig, Errors> slice_from_manifest(const YAML::Node& object,
+Result<EndpointSliceConfig, Errors> slice_from_manifest(const ConfigNode& object,
                                                         const std::string& source) {
     config_detail::Reader reader(source);
     config_detail::KubernetesDocuments docs(reader);

@@ -59,20 +59,20 @@ std::vector<std::string_view> concat(std::vector<std::string_view> a,
     return a;
 }
 
-void warn(Errors& warnings, const Reader& r, const YAML::Node& node, std::string path,
+void warn(Errors& warnings, const Reader& r, const ConfigNode& node, std::string path,
           std::string message) {
     warnings.push_back(Error{std::move(path), std::move(message), r.location(node)});
 }
 
 // A scalar or a sequence of scalars as written ("1.2.3.4, 5.6.7.8").
-std::string scalars(const YAML::Node& node) {
+std::string scalars(const ConfigNode& node) {
     if (node.IsScalar()) {
         return node.Scalar();
     }
     std::string out;
     if (node.IsSequence()) {
-        for (const auto& item : node) {
-            if (item.IsScalar()) {
+        for (size_t i = 0; i < node.size(); ++i) {
+            if (const ConfigNode item = node[i]; item.IsScalar()) {
                 out += (out.empty() ? "" : ", ") + item.Scalar();
             }
         }
@@ -88,7 +88,7 @@ bool read_cluster_ips(Reader& r, const Fields& spec, ServiceConfig& svc) {
     SourceMap& src = svc.locations;
     struct Written {
         std::string text;
-        YAML::Node node;
+        ConfigNode node;
         std::string path;
     };
     std::optional<Written> primary;
@@ -209,7 +209,7 @@ void read_service_ports(Reader& r, const Fields& spec, ServiceConfig& svc) {
         return;
     }
     for (size_t j = 0; j < ports->size(); ++j) {
-        const YAML::Node& item = (*ports)[j];
+        const ConfigNode& item = (*ports)[j];
         std::string path = index_path(spec.path("ports"), j);
         std::string typed = index_path("ports", j);
         record(src, r, typed, path, item, item.IsMap());
@@ -266,7 +266,7 @@ void read_service_ports(Reader& r, const Fields& spec, ServiceConfig& svc) {
 
 }  // namespace
 
-ServiceConfig KubernetesDocuments::decode_service(const YAML::Node& doc,
+ServiceConfig KubernetesDocuments::decode_service(const ConfigNode& doc,
                                                   const std::string& prefix) {
     Reader& r = _reader;
     ServiceConfig svc;
@@ -276,7 +276,7 @@ ServiceConfig KubernetesDocuments::decode_service(const YAML::Node& doc,
     Fields top(r, doc, prefix, {"apiVersion", "kind", "metadata", "spec", "status"});
     check_api_version(r, top, "v1");
 
-    YAML::Node annotations;  // svcgw.io/health-check-*, applied once the ports are read
+    ConfigNode annotations;  // svcgw.io/health-check-*, applied once the ports are read
     std::string annotations_path;
     auto metadata = top.get("metadata");
     if (!metadata) {
@@ -351,8 +351,9 @@ ServiceConfig KubernetesDocuments::decode_service(const YAML::Node& doc,
                  " is not honoured: every endpoint gets traffic, whatever its zone");
     }
     if (auto node = spec.get("ipFamilies"); node && node->IsSequence() && !v6_warned) {
-        for (const auto& family : *node) {
-            if (family.IsScalar() && family.Scalar() == "IPv6") {
+        for (size_t i = 0; i < node->size(); ++i) {
+            if (const ConfigNode family = (*node)[i];
+                family.IsScalar() && family.Scalar() == "IPv6") {
                 warn(svc.warnings, r, family, spec.path("ipFamilies"),
                      "the IPv6 family is not served: svcgw serves IPv4");
                 break;
@@ -440,7 +441,7 @@ void KubernetesDocuments::read_load_balancer(const Fields& spec, const Fields& t
     }
 }
 
-std::optional<EndpointSliceConfig> KubernetesDocuments::decode_slice(const YAML::Node& doc,
+std::optional<EndpointSliceConfig> KubernetesDocuments::decode_slice(const ConfigNode& doc,
                                                                      const std::string& prefix) {
     Reader& r = _reader;
     EndpointSliceConfig slice;
@@ -525,7 +526,7 @@ std::optional<EndpointSliceConfig> KubernetesDocuments::decode_slice(const YAML:
     if (ipv4 && endpoints && r.expect_seq(*endpoints, top.path("endpoints"))) {
         bool hinted = false;
         for (size_t i = 0; i < endpoints->size(); ++i) {
-            const YAML::Node& item = (*endpoints)[i];
+            const ConfigNode& item = (*endpoints)[i];
             std::string path = index_path(top.path("endpoints"), i);
             const std::string typed = index_path("endpoints", slice.endpoints.size());
             if (!r.expect_map(item, path)) {

@@ -44,7 +44,7 @@ public:
 
     template <class Read>
     auto read(const Fields& fields, std::string_view key, std::string_view typed, Read&& read_fn)
-        -> decltype(read_fn(std::declval<const YAML::Node&>(), std::string{})) {
+        -> decltype(read_fn(std::declval<const ConfigNode&>(), std::string{})) {
         auto node = fields.get(key);
         if (!node) {
             return std::nullopt;
@@ -56,18 +56,18 @@ public:
     }
 
     std::optional<std::string> string(const Fields& f, std::string_view key) {
-        return read(f, key, key, [&](const YAML::Node& n, const std::string& p) {
+        return read(f, key, key, [&](const ConfigNode& n, const std::string& p) {
             return _reader.string(n, p);
         });
     }
     std::optional<uint64_t> integer(const Fields& f, std::string_view key, uint64_t min,
                                     uint64_t max) {
-        return read(f, key, key, [&](const YAML::Node& n, const std::string& p) {
+        return read(f, key, key, [&](const ConfigNode& n, const std::string& p) {
             return _reader.integer(n, p, min, max);
         });
     }
     std::optional<bool> boolean(const Fields& f, std::string_view key) {
-        return read(f, key, key, [&](const YAML::Node& n, const std::string& p) {
+        return read(f, key, key, [&](const ConfigNode& n, const std::string& p) {
             return _reader.boolean(n, p);
         });
     }
@@ -77,7 +77,7 @@ public:
     std::optional<E> choice(const Fields& f, std::string_view key, std::string_view what,
                             const std::pair<std::string_view, E> (&words)[N]) {
         return read(
-            f, key, key, [&](const YAML::Node& n, const std::string& p) -> std::optional<E> {
+            f, key, key, [&](const ConfigNode& n, const std::string& p) -> std::optional<E> {
                 auto text = _reader.string(n, p);
                 if (!text) {
                     return std::nullopt;
@@ -97,10 +97,10 @@ public:
     }
     std::optional<Ipv4> ipv4(const Fields& f, std::string_view key) {
         return read(f, key, key,
-                    [&](const YAML::Node& n, const std::string& p) { return _reader.ipv4(n, p); });
+                    [&](const ConfigNode& n, const std::string& p) { return _reader.ipv4(n, p); });
     }
     std::optional<Ipv4Prefix> prefix(const Fields& f, std::string_view key) {
-        return read(f, key, key, [&](const YAML::Node& n, const std::string& p) {
+        return read(f, key, key, [&](const ConfigNode& n, const std::string& p) {
             return _reader.prefix(n, p);
         });
     }
@@ -120,7 +120,7 @@ void assign(T& target, const std::optional<U>& value) {
 
 }  // namespace
 
-EndpointSpec parse_native_endpoint(Reader& r, const YAML::Node& node, const std::string& path,
+EndpointSpec parse_native_endpoint(Reader& r, const ConfigNode& node, const std::string& path,
                                    SourceMap& source, const std::string& typed) {
     EndpointSpec spec;
     EndpointConfig& ep = spec.endpoint;
@@ -155,7 +155,7 @@ EndpointSpec parse_native_endpoint(Reader& r, const YAML::Node& node, const std:
     if (auto ports = f.get("ports"); ports && r.expect_seq(*ports, f.path("ports"))) {
         spec.given |= static_cast<uint16_t>(EndpointField::ports);
         for (size_t i = 0; i < ports->size(); ++i) {
-            const YAML::Node& item = (*ports)[i];
+            const ConfigNode& item = (*ports)[i];
             std::string item_path = index_path(f.path("ports"), i);
             std::string item_typed = index_path(key_path(typed, "ports"), i);
             record(source, r, item_typed, item_path, item, item.IsMap());
@@ -179,7 +179,7 @@ EndpointSpec parse_native_endpoint(Reader& r, const YAML::Node& node, const std:
 
 namespace {
 
-ServicePortConfig parse_service_port(Reader& r, const YAML::Node& node, const std::string& path,
+ServicePortConfig parse_service_port(Reader& r, const ConfigNode& node, const std::string& path,
                                      SourceMap& source, const std::string& typed) {
     ServicePortConfig sp;
     record(source, r, typed, path, node, node.IsMap());
@@ -199,7 +199,7 @@ ServicePortConfig parse_service_port(Reader& r, const YAML::Node& node, const st
     }
     auto target = read.read(
         f, "target_port", "target_port",
-        [&](const YAML::Node& n, const std::string& p) { return read_target_port(r, n, p); });
+        [&](const ConfigNode& n, const std::string& p) { return read_target_port(r, n, p); });
     if (target) {
         sp.target_port = target->number;
         sp.target_port_name = target->name;
@@ -212,7 +212,7 @@ ServicePortConfig parse_service_port(Reader& r, const YAML::Node& node, const st
         }
     }
     assign(sp.protocol,
-           read.read(f, "protocol", "protocol", [&](const YAML::Node& n, const std::string& p) {
+           read.read(f, "protocol", "protocol", [&](const ConfigNode& n, const std::string& p) {
                return read_protocol(r, n, p);
            }));
     if (auto check = f.get("health_check")) {
@@ -220,7 +220,7 @@ ServicePortConfig parse_service_port(Reader& r, const YAML::Node& node, const st
                                                     key_path(typed, "health_check"));
     }
     assign(sp.all_down,
-           read.read(f, "all_down", "all_down", [&](const YAML::Node& n, const std::string& p) {
+           read.read(f, "all_down", "all_down", [&](const ConfigNode& n, const std::string& p) {
                return read_all_down(r, n, p);
            }));
     if (f.has("all_down") && !f.has("health_check")) {
@@ -236,7 +236,7 @@ DpdkConfig parse_dpdk(Reader& r, const Fields& f, FieldReader& read, SourceMap& 
     assign(dpdk.memory_mb, read.integer(f, "memory_mb", 1, kU32Max));
     assign(dpdk.hugepages,
            read.read(f, "hugepages", "hugepages",
-                     [&](const YAML::Node& n, const std::string& p) -> std::optional<HugepageMode> {
+                     [&](const ConfigNode& n, const std::string& p) -> std::optional<HugepageMode> {
                          if (n.IsScalar() && lower(n.Scalar()) == "auto") {
                              return HugepageMode::automatic;
                          }
@@ -268,13 +268,13 @@ DpdkConfig parse_dpdk(Reader& r, const Fields& f, FieldReader& read, SourceMap& 
     return dpdk;
 }
 
-std::vector<PortConfig> parse_ports(Reader& r, const YAML::Node& seq, SourceMap& source) {
+std::vector<PortConfig> parse_ports(Reader& r, const ConfigNode& seq, SourceMap& source) {
     std::vector<PortConfig> ports;
     if (!r.expect_seq(seq, "ports")) {
         return ports;
     }
     for (size_t i = 0; i < seq.size(); ++i) {
-        const YAML::Node& node = seq[i];
+        const ConfigNode& node = seq[i];
         std::string path = index_path("ports", i);
         record(source, r, path, path, node, node.IsMap());
         PortConfig port;
@@ -310,7 +310,7 @@ std::vector<PortConfig> parse_ports(Reader& r, const YAML::Node& seq, SourceMap&
 
 }  // namespace
 
-std::optional<Protocol> read_protocol(Reader& reader, const YAML::Node& node,
+std::optional<Protocol> read_protocol(Reader& reader, const ConfigNode& node,
                                       const std::string& path) {
     auto text = reader.string(node, path);
     if (!text) {
@@ -327,7 +327,7 @@ std::optional<Protocol> read_protocol(Reader& reader, const YAML::Node& node,
     return std::nullopt;
 }
 
-std::optional<ServiceType> read_service_type(Reader& reader, const YAML::Node& node,
+std::optional<ServiceType> read_service_type(Reader& reader, const ConfigNode& node,
                                              const std::string& path) {
     auto text = reader.string(node, path);
     if (!text) {
@@ -342,7 +342,7 @@ std::optional<ServiceType> read_service_type(Reader& reader, const YAML::Node& n
     return std::nullopt;
 }
 
-std::optional<TrafficPolicy> read_traffic_policy(Reader& reader, const YAML::Node& node,
+std::optional<TrafficPolicy> read_traffic_policy(Reader& reader, const ConfigNode& node,
                                                  const std::string& path) {
     auto text = reader.string(node, path);
     if (!text) {
@@ -360,7 +360,7 @@ namespace {
 // A YAML sequence read item by item with `parse` (an optional per item:
 // absent = reported, left out), each item's location recorded.
 template <typename T, typename Parse>
-std::vector<T> read_list(Reader& reader, const YAML::Node& seq, const std::string& path,
+std::vector<T> read_list(Reader& reader, const ConfigNode& seq, const std::string& path,
                          SourceMap& source, const std::string& typed, Parse parse) {
     std::vector<T> out;
     record(source, reader, typed, path, seq, seq.IsSequence());
@@ -380,19 +380,19 @@ std::vector<T> read_list(Reader& reader, const YAML::Node& seq, const std::strin
 
 }  // namespace
 
-std::vector<Ipv4> read_ipv4_list(Reader& reader, const YAML::Node& seq, const std::string& path,
+std::vector<Ipv4> read_ipv4_list(Reader& reader, const ConfigNode& seq, const std::string& path,
                                  SourceMap& source, const std::string& typed) {
     return read_list<Ipv4>(
         reader, seq, path, source, typed,
-        [&](const YAML::Node& n, const std::string& at) { return reader.ipv4(n, at); });
+        [&](const ConfigNode& n, const std::string& at) { return reader.ipv4(n, at); });
 }
 
-std::vector<Ipv4Prefix> read_source_ranges(Reader& reader, const YAML::Node& seq,
+std::vector<Ipv4Prefix> read_source_ranges(Reader& reader, const ConfigNode& seq,
                                            const std::string& path, SourceMap& source,
                                            const std::string& typed) {
     return read_list<Ipv4Prefix>(
         reader, seq, path, source, typed,
-        [&](const YAML::Node& n, const std::string& at) -> std::optional<Ipv4Prefix> {
+        [&](const ConfigNode& n, const std::string& at) -> std::optional<Ipv4Prefix> {
             auto prefix = reader.prefix(n, at);
             if (!prefix) {
                 return std::nullopt;
@@ -401,13 +401,13 @@ std::vector<Ipv4Prefix> read_source_ranges(Reader& reader, const YAML::Node& seq
         });
 }
 
-std::optional<TargetPort> read_target_port(Reader& reader, const YAML::Node& node,
+std::optional<TargetPort> read_target_port(Reader& reader, const ConfigNode& node,
                                            const std::string& path) {
     if (!node.IsScalar()) {
         reader.error(node, path, "expected a port number or a port name");
         return std::nullopt;
     }
-    const std::string& text = node.Scalar();
+    const std::string text = node.Scalar();
     bool quoted = node.Tag() == "!";
     bool numeric = !text.empty() && (std::isdigit(static_cast<unsigned char>(text[0])) ||
                                      text[0] == '-' || text[0] == '+');
@@ -423,14 +423,14 @@ std::optional<TargetPort> read_target_port(Reader& reader, const YAML::Node& nod
     return TargetPort{0, text};
 }
 
-std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& seq,
+std::vector<ServiceConfig> parse_native_services(Reader& r, const ConfigNode& seq,
                                                  const std::string& path) {
     std::vector<ServiceConfig> services;
     if (!r.expect_seq(seq, path)) {
         return services;
     }
     for (size_t i = 0; i < seq.size(); ++i) {
-        const YAML::Node& node = seq[i];
+        const ConfigNode& node = seq[i];
         std::string svc_path = index_path(path, i);
         ServiceConfig svc;
         record(svc.locations, r, "", svc_path, node, node.IsMap());
@@ -451,13 +451,13 @@ std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& se
         }
         assign(svc.ns, read.string(f, "namespace"));
         assign(svc.type,
-               read.read(f, "type", "type", [&](const YAML::Node& n, const std::string& p) {
+               read.read(f, "type", "type", [&](const ConfigNode& n, const std::string& p) {
                    return read_service_type(r, n, p);
                }));
         assign(svc.external_name, read.string(f, "external_name"));
         auto cluster_ip = read.read(
             f, "cluster_ip", "cluster_ip",
-            [&](const YAML::Node& n, const std::string& p) -> std::optional<std::optional<Ipv4>> {
+            [&](const ConfigNode& n, const std::string& p) -> std::optional<std::optional<Ipv4>> {
                 if (n.IsScalar() && n.Scalar() == "None") {
                     svc.headless = true;
                     return std::optional<Ipv4>{};
@@ -478,7 +478,7 @@ std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& se
             svc.session_affinity,
             read.read(
                 f, "session_affinity", "session_affinity",
-                [&](const YAML::Node& n, const std::string& p) -> std::optional<SessionAffinity> {
+                [&](const ConfigNode& n, const std::string& p) -> std::optional<SessionAffinity> {
                     auto text = r.string(n, p);
                     if (text && *text == "None") {
                         return SessionAffinity::none;
@@ -506,7 +506,7 @@ std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& se
         }
         assign(svc.external_traffic_policy,
                read.read(f, "external_traffic_policy", "external_traffic_policy",
-                         [&](const YAML::Node& n, const std::string& p) {
+                         [&](const ConfigNode& n, const std::string& p) {
                              return read_traffic_policy(r, n, p);
                          }));
         assign(svc.serve_cluster_ip, read.boolean(f, "serve_cluster_ip"));
@@ -541,7 +541,7 @@ std::vector<ServiceConfig> parse_native_services(Reader& r, const YAML::Node& se
 namespace {
 
 // fleet.members: [{name, address}, ...]
-std::vector<FleetMemberConfig> parse_fleet_members(Reader& r, const YAML::Node& seq,
+std::vector<FleetMemberConfig> parse_fleet_members(Reader& r, const ConfigNode& seq,
                                                    const std::string& path, SourceMap& source) {
     std::vector<FleetMemberConfig> out;
     record(source, r, path, path, seq, seq.IsSequence());
@@ -572,7 +572,7 @@ std::vector<FleetMemberConfig> parse_fleet_members(Reader& r, const YAML::Node& 
 
 }  // namespace
 
-Config parse_native_config(Reader& r, const YAML::Node& doc) {
+Config parse_native_config(Reader& r, const ConfigNode& doc) {
     Config config;
     config.source = r.source();
     Fields top(r, doc, "",
@@ -643,7 +643,7 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
         FieldReader read(r, src, "maglev");
         assign(config.maglev.table_size,
                read.read(*f, "table_size", "table_size",
-                         [&](const YAML::Node& n, const std::string& p) -> std::optional<uint64_t> {
+                         [&](const ConfigNode& n, const std::string& p) -> std::optional<uint64_t> {
                              if (n.IsScalar() && n.Scalar() == "auto") {
                                  return 0;
                              }
@@ -699,7 +699,7 @@ Config parse_native_config(Reader& r, const YAML::Node& doc) {
         assign(k.backoff_max_ms, read.integer(*f, "backoff_max_ms", 100, kU32Max));
         assign(
             k.backends,
-            read.read(*f, "backends", "backends", [&](const YAML::Node& n, const std::string& p) {
+            read.read(*f, "backends", "backends", [&](const ConfigNode& n, const std::string& p) {
                 auto text = r.string(n, p);
                 auto mode = text ? parse_backend_mode(*text) : std::nullopt;
                 if (text && !mode) {

@@ -17,20 +17,20 @@
 namespace svcgw::config_detail {
 
 // Shared field readers (native and Kubernetes spell the values alike).
-std::optional<Protocol> read_protocol(Reader& reader, const YAML::Node& node,
+std::optional<Protocol> read_protocol(Reader& reader, const ConfigNode& node,
                                       const std::string& path);
 // "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName".
-std::optional<ServiceType> read_service_type(Reader& reader, const YAML::Node& node,
+std::optional<ServiceType> read_service_type(Reader& reader, const ConfigNode& node,
                                              const std::string& path);
 // "Cluster" | "Local".
-std::optional<TrafficPolicy> read_traffic_policy(Reader& reader, const YAML::Node& node,
+std::optional<TrafficPolicy> read_traffic_policy(Reader& reader, const ConfigNode& node,
                                                  const std::string& path);
 // Address lists (load-balancer IPs, external IPs, source ranges, pools):
 // each item recorded as `typed`[i]. Source ranges keep their network part
 // (Kubernetes accepts host bits there).
-std::vector<Ipv4> read_ipv4_list(Reader& reader, const YAML::Node& seq, const std::string& path,
+std::vector<Ipv4> read_ipv4_list(Reader& reader, const ConfigNode& seq, const std::string& path,
                                  SourceMap& source, const std::string& typed);
-std::vector<Ipv4Prefix> read_source_ranges(Reader& reader, const YAML::Node& seq,
+std::vector<Ipv4Prefix> read_source_ranges(Reader& reader, const ConfigNode& seq,
                                            const std::string& path, SourceMap& source,
                                            const std::string& typed);
 // A targetPort: an integer, or a string naming a port (Kubernetes IntOrString).
@@ -38,35 +38,35 @@ struct TargetPort {
     uint16_t number = 0;
     std::string name;
 };
-std::optional<TargetPort> read_target_port(Reader& reader, const YAML::Node& node,
+std::optional<TargetPort> read_target_port(Reader& reader, const ConfigNode& node,
                                            const std::string& path);
 
 // One native endpoint mapping at `path`; where its fields were written goes
 // to `source` under the typed prefix `typed` ("endpoints[2]").
-EndpointSpec parse_native_endpoint(Reader& reader, const YAML::Node& node, const std::string& path,
+EndpointSpec parse_native_endpoint(Reader& reader, const ConfigNode& node, const std::string& path,
                                    SourceMap& source, const std::string& typed);
 // Health checks (health.cpp), one reader for both sources. A native
 // `health_check` mapping of a service port (typed prefix "ports[1].health_check").
-HealthCheckConfig parse_native_health_check(Reader& reader, const YAML::Node& node,
+HealthCheckConfig parse_native_health_check(Reader& reader, const ConfigNode& node,
                                             const std::string& path, SourceMap& source,
                                             const std::string& typed);
 // A service port's `all_down`: "fail_open" | "reject".
-std::optional<AllDownPolicy> read_all_down(Reader& reader, const YAML::Node& node,
+std::optional<AllDownPolicy> read_all_down(Reader& reader, const ConfigNode& node,
                                            const std::string& path);
 // A Service's `svcgw.io/health-check-*` annotations (`annotations` may be any
 // node; non-maps are ignored), applied to every port of `svc`.
-void apply_health_annotations(Reader& reader, const YAML::Node& annotations,
+void apply_health_annotations(Reader& reader, const ConfigNode& annotations,
                               const std::string& path, ServiceConfig& svc);
 
 // A native config document (no `kind`), services included.
-Config parse_native_config(Reader& reader, const YAML::Node& doc);
+Config parse_native_config(Reader& reader, const ConfigNode& doc);
 // A native `services:` sequence; `path` is where it sits ("services").
-std::vector<ServiceConfig> parse_native_services(Reader& reader, const YAML::Node& seq,
+std::vector<ServiceConfig> parse_native_services(Reader& reader, const ConfigNode& seq,
                                                  const std::string& path);
 
 // Lookups in a mapping without yaml-cpp's throwing operator[].
-std::optional<std::string> scalar_at(const YAML::Node& map, std::string_view key);
-std::optional<YAML::Node> node_at(const YAML::Node& map, std::string_view key);
+std::optional<std::string> scalar_at(const ConfigNode& map, std::string_view key);
+std::optional<ConfigNode> node_at(const ConfigNode& map, std::string_view key);
 
 // Collects Kubernetes documents (v1 Service, discovery.k8s.io/v1
 // EndpointSlice, v1 List of those). Each object is decoded on its own: one
@@ -75,17 +75,17 @@ class KubernetesDocuments {
 public:
     explicit KubernetesDocuments(Reader& reader) : _reader(reader) {}
 
-    void add(const YAML::Node& doc, size_t doc_index);
+    void add(const ConfigNode& doc, size_t doc_index);
     // One object decoded alone (the watch feed): errors go to the reader.
-    ServiceConfig decode_service(const YAML::Node& doc, const std::string& prefix);
-    std::optional<EndpointSliceConfig> decode_slice(const YAML::Node& doc,
+    ServiceConfig decode_service(const ConfigNode& doc, const std::string& prefix);
+    std::optional<EndpointSliceConfig> decode_slice(const ConfigNode& doc,
                                                     const std::string& prefix);
     // `services` (native ones from the same stream) followed by the
     // Kubernetes Services; the slices and the skipped objects.
     ServiceSet finish(std::vector<ServiceConfig> services);
 
 private:
-    void add_object(const YAML::Node& doc, const std::string& fallback_path, bool in_list);
+    void add_object(const ConfigNode& doc, const std::string& fallback_path, bool in_list);
     // spec.loadBalancerIP / status ingress, externalIPs, source ranges, policy.
     void read_load_balancer(const Fields& spec, const Fields& top, ServiceConfig& svc);
 

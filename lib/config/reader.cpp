@@ -8,24 +8,22 @@ namespace svcgw::config_detail {
 
 namespace {
 
-std::string_view kind_name(const YAML::Node& node) {
-    switch (node.Type()) {
-        case YAML::NodeType::Map:
-            return "a mapping";
-        case YAML::NodeType::Sequence:
-            return "a sequence";
-        case YAML::NodeType::Scalar:
-            return "a scalar";
-        case YAML::NodeType::Null:
-            return "null";
-        default:
-            return "nothing";
+std::string_view kind_name(const ConfigNode& node) {
+    if (node.IsMap()) {
+        return "a mapping";
     }
+    if (node.IsSequence()) {
+        return "a sequence";
+    }
+    if (node.IsScalar()) {
+        return "a scalar";
+    }
+    return node.IsNull() ? "null" : "nothing";
 }
 
 // Quoted scalars carry the non-specific tag "!" (YAML 1.2 §6.9.1): they are
 // strings even when they look like numbers, as in Kubernetes.
-bool is_quoted(const YAML::Node& node) {
+bool is_quoted(const ConfigNode& node) {
     return node.Tag() == "!";
 }
 
@@ -104,7 +102,7 @@ std::string Reader::location(const YAML::Mark& mark) const {
     return _source + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
 }
 
-std::string Reader::location(const YAML::Node& node, const std::string& fallback) const {
+std::string Reader::location(const ConfigNode& node, const std::string& fallback) const {
     // A null value's mark points past the key (to the next token), which
     // confuses more than it helps: use the caller's fallback (the key).
     if (!node.IsDefined() || node.IsNull()) {
@@ -118,11 +116,11 @@ void Reader::error(const std::string& location, std::string path, std::string me
     _errors.push_back(Error{std::move(path), std::move(message), location});
 }
 
-void Reader::error(const YAML::Node& node, std::string path, std::string message) {
+void Reader::error(const ConfigNode& node, std::string path, std::string message) {
     error(location(node), std::move(path), std::move(message));
 }
 
-bool Reader::expect_map(const YAML::Node& node, const std::string& path) {
+bool Reader::expect_map(const ConfigNode& node, const std::string& path) {
     if (node.IsMap()) {
         return true;
     }
@@ -130,7 +128,7 @@ bool Reader::expect_map(const YAML::Node& node, const std::string& path) {
     return false;
 }
 
-bool Reader::expect_seq(const YAML::Node& node, const std::string& path) {
+bool Reader::expect_seq(const ConfigNode& node, const std::string& path) {
     if (node.IsSequence()) {
         return true;
     }
@@ -138,7 +136,7 @@ bool Reader::expect_seq(const YAML::Node& node, const std::string& path) {
     return false;
 }
 
-std::optional<std::string> Reader::string(const YAML::Node& node, const std::string& path) {
+std::optional<std::string> Reader::string(const ConfigNode& node, const std::string& path) {
     if (!node.IsScalar()) {
         error(node, path, "expected a string, got " + std::string(kind_name(node)));
         return std::nullopt;
@@ -146,14 +144,14 @@ std::optional<std::string> Reader::string(const YAML::Node& node, const std::str
     return node.Scalar();
 }
 
-std::optional<uint64_t> Reader::integer(const YAML::Node& node, const std::string& path,
+std::optional<uint64_t> Reader::integer(const ConfigNode& node, const std::string& path,
                                         uint64_t min, uint64_t max, bool quoted_ok) {
     std::string range = "between " + std::to_string(min) + " and " + std::to_string(max);
     if (!node.IsScalar()) {
         error(node, path, "expected an integer, got " + std::string(kind_name(node)));
         return std::nullopt;
     }
-    const std::string& text = node.Scalar();
+    const std::string text = node.Scalar();
     if (is_quoted(node) && !quoted_ok) {
         error(node, path, "expected an integer, got the string \"" + text + "\"");
         return std::nullopt;
@@ -178,7 +176,7 @@ std::optional<uint64_t> Reader::integer(const YAML::Node& node, const std::strin
     return value;
 }
 
-std::optional<bool> Reader::boolean(const YAML::Node& node, const std::string& path) {
+std::optional<bool> Reader::boolean(const ConfigNode& node, const std::string& path) {
     if (node.IsScalar() && !is_quoted(node)) {
         std::string text = fold(node.Scalar());
         if (text == "true") {
@@ -193,7 +191,7 @@ std::optional<bool> Reader::boolean(const YAML::Node& node, const std::string& p
     return std::nullopt;
 }
 
-std::optional<Ipv4> Reader::ipv4(const YAML::Node& node, const std::string& path) {
+std::optional<Ipv4> Reader::ipv4(const ConfigNode& node, const std::string& path) {
     auto text = string(node, path);
     if (!text) {
         return std::nullopt;
@@ -206,7 +204,7 @@ std::optional<Ipv4> Reader::ipv4(const YAML::Node& node, const std::string& path
     return ip;
 }
 
-std::optional<Ipv4Prefix> Reader::prefix(const YAML::Node& node, const std::string& path) {
+std::optional<Ipv4Prefix> Reader::prefix(const ConfigNode& node, const std::string& path) {
     auto text = string(node, path);
     if (!text) {
         return std::nullopt;
@@ -218,34 +216,32 @@ std::optional<Ipv4Prefix> Reader::prefix(const YAML::Node& node, const std::stri
     return prefix;
 }
 
-Fields::Fields(Reader& reader, const YAML::Node& map, std::string path,
+Fields::Fields(Reader& reader, const ConfigNode& map, std::string path,
                std::vector<std::string_view> allowed, std::vector<std::string_view> ignored)
     : _reader(reader), _path(std::move(path)), _location(reader.location(map)) {
     if (!map.IsMap()) {
         return;
     }
-    // Range-for keeps each (key, value) pair alive for the whole body;
-    // `it->first` would bind to a member of a temporary proxy.
-    for (const auto& pair : map) {
-        const YAML::Node& key_node = pair.first;
-        std::string key = key_node.IsScalar() ? key_node.Scalar() : std::string{};
-        std::string at = reader.location(key_node);
+    for (const ConfigNode::Entry& pair : map.entries()) {
+        const ConfigNode& key_node = pair.first;
+        std::string key = key_node.Scalar();
         if (!key_node.IsScalar()) {
-            reader.error(at, _path, "mapping keys must be strings");
+            reader.error(reader.location(key_node), _path, "mapping keys must be strings");
             continue;
         }
         bool known = std::find(allowed.begin(), allowed.end(), key) != allowed.end();
         bool skip = std::find(ignored.begin(), ignored.end(), key) != ignored.end();
         if (!known && !skip) {
             std::string hint = suggest(key, allowed);
-            reader.error(at, key_path(_path, key),
+            reader.error(reader.location(key_node), key_path(_path, key),
                          "unknown key '" + key + "'" +
                              (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
             continue;
         }
         auto same = [&](const Entry& e) { return e.key == key; };
         if (std::find_if(_entries.begin(), _entries.end(), same) != _entries.end()) {
-            reader.error(at, key_path(_path, key), "duplicate key '" + key + "'");
+            reader.error(reader.location(key_node), key_path(_path, key),
+                         "duplicate key '" + key + "'");
             continue;
         }
         if (known) {
@@ -254,7 +250,7 @@ Fields::Fields(Reader& reader, const YAML::Node& map, std::string path,
     }
 }
 
-std::optional<YAML::Node> Fields::get(std::string_view key) const {
+std::optional<ConfigNode> Fields::get(std::string_view key) const {
     for (const Entry& e : _entries) {
         if (e.key == key) {
             if (e.value.IsNull()) {
@@ -276,7 +272,7 @@ std::string Fields::key_location(std::string_view key) const {
 }
 
 void record(SourceMap& map, const Reader& reader, std::string typed, std::string display,
-            const YAML::Node& node, bool valid) {
+            const ConfigNode& node, bool valid) {
     map[std::move(typed)] = SourceRef{std::move(display), reader.location(node), valid};
 }
 

@@ -1,7 +1,5 @@
 #include "kube/objects.hpp"
 
-#include <yaml-cpp/yaml.h>
-
 #include <nlohmann/json.hpp>
 
 namespace svcgw::kube {
@@ -9,58 +7,6 @@ namespace svcgw::kube {
 namespace {
 
 using json = nlohmann::json;
-
-// JSON into `node`, a node of the document being built, for lib/config's
-// manifest readers. Strings get the "!" tag of a quoted YAML scalar, so
-// "8080" stays a string (a named targetPort) and "true" stays text, as JSON
-// means them. Written top down, in place: each node is created in the
-// document's own memory. Built bottom up (a node per subtree, assigned to
-// its parent) yaml-cpp merged every subtree's memory into its parent's at
-// each level, and that was most of decoding a 10k-object list
-// (perf/RESULTS.md, "Kubernetes feed").
-void fill_yaml(const json& value, YAML::Node node) {
-    switch (value.type()) {
-        case json::value_t::object:
-            if (value.empty()) {
-                node = YAML::Node(YAML::NodeType::Map);
-            }
-            for (const auto& [key, item] : value.items()) {
-                fill_yaml(item, node[key]);
-            }
-            return;
-        case json::value_t::array:
-            if (value.empty()) {
-                node = YAML::Node(YAML::NodeType::Sequence);
-            }
-            for (size_t i = 0; i < value.size(); ++i) {
-                fill_yaml(value[i], node[i]);  // index == size appends
-            }
-            return;
-        case json::value_t::string:
-            node = value.get_ref<const std::string&>();
-            node.SetTag("!");
-            return;
-        case json::value_t::null:
-            node = YAML::Node(YAML::NodeType::Null);
-            return;
-        default:
-            node = value.dump();  // numbers and booleans, as written
-            return;
-    }
-}
-
-// The object for the manifest readers: without metadata.managedFields, the
-// API server's server-side-apply bookkeeping (often the larger part of an
-// object), which the readers ignore anyway.
-YAML::Node to_yaml(json& object) {
-    if (auto metadata = object.find("metadata");
-        metadata != object.end() && metadata->is_object()) {
-        metadata->erase("managedFields");
-    }
-    YAML::Node root(YAML::NodeType::Null);  // a node now: fill_yaml gets a handle to it
-    fill_yaml(object, root);
-    return root;
-}
 
 const json* node_at(const json& object, std::initializer_list<const char*> path) {
     const json* at = &object;
@@ -82,7 +28,10 @@ std::string text_at(const json& object, std::initializer_list<const char*> path)
     return at != nullptr && at->is_string() ? at->get<std::string>() : std::string();
 }
 
-Object decode_service(json object) {
+// Both kinds are decoded straight from the API's JSON through lib/config's
+// manifest rules (ConfigNode), in place: `object` gets the kind and
+// apiVersion its list leaves out, and loses the annotation read here.
+Object decode_service(json& object) {
     Object out;
     out.kind = Kind::service;
     WatchedService watched;
@@ -117,7 +66,7 @@ Object decode_service(json object) {
     }
     object["apiVersion"] = "v1";
     object["kind"] = "Service";
-    auto config = service_from_manifest(to_yaml(object), "kubernetes");
+    auto config = service_from_manifest(ConfigNode(object), "kubernetes");
     if (!config) {
         out.errors = config.error();
         return out;
@@ -139,12 +88,12 @@ Object decode_service(json object) {
     return out;
 }
 
-Object decode_slice(json object) {
+Object decode_slice(json& object) {
     Object out;
     out.kind = Kind::endpoint_slice;
     object["apiVersion"] = "discovery.k8s.io/v1";
     object["kind"] = "EndpointSlice";
-    auto slice = slice_from_manifest(to_yaml(object), "kubernetes");
+    auto slice = slice_from_manifest(ConfigNode(object), "kubernetes");
     if (!slice) {
         out.errors = slice.error();
         return out;
@@ -205,7 +154,10 @@ std::string_view kind_name(Kind kind) {
     return "Service";
 }
 
-Object decode_object(Kind kind, const json& object) {
+namespace {
+
+// One item, decoded in place (the list's or the event's own JSON: no copy).
+Object decode(Kind kind, json& object) {
     Object out;
     try {
         if (!object.is_object()) {
@@ -237,6 +189,13 @@ Object decode_object(Kind kind, const json& object) {
         out.key = kind == Kind::node ? name : (ns.empty() ? "default" : ns) + "/" + name;
     }
     return out;
+}
+
+}  // namespace
+
+Object decode_object(Kind kind, const json& object) {
+    json copy = object;
+    return decode(kind, copy);
 }
 
 Result<WatchEvent> parse_watch_event(Kind kind, std::string_view line) {
@@ -271,7 +230,7 @@ Result<WatchEvent> parse_watch_event(Kind kind, std::string_view line) {
     } else {
         return fail(std::string(kind_name(kind)), "watch: unknown event type '" + type + "'");
     }
-    out.object = decode_object(kind, *object);
+    out.object = decode(kind, *object);
     return out;
 }
 
@@ -286,8 +245,8 @@ Result<ListPage> parse_list(Kind kind, std::string_view body) {
     auto items = list.find("items");
     if (items != list.end() && items->is_array()) {
         page.items.reserve(items->size());
-        for (const json& item : *items) {
-            page.items.push_back(decode_object(kind, item));
+        for (json& item : *items) {
+            page.items.push_back(decode(kind, item));
         }
     } else if (items != list.end() && !items->is_null()) {
         return fail(std::string(kind_name(kind)), "list: items is not an array");

@@ -6,11 +6,13 @@
 // Service skipped while the rest is served, the origin rule).
 #include <gtest/gtest.h>
 
+#include <yaml-cpp/yaml.h>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "config/manifest.hpp"
 #include "control/state.hpp"
 #include "kube/cluster_model.hpp"
 #include "kube/feed_sync.hpp"
@@ -158,6 +160,88 @@ TEST(Objects, BadObjectIsNamedWithItsErrors) {
     EXPECT_FALSE(svc.ok());
     EXPECT_EQ(svc.key, "default/web");
     EXPECT_NE(svc.errors.front().message.find("10.96.0.300"), std::string::npos);
+}
+
+// The API's JSON is decoded straight through lib/config's manifest rules
+// (ConfigNode), the very rules a manifest file goes through: the same object
+// as YAML gives the same value, and a bad field the same error, naming the
+// field (only the file:line:col is JSON's to lack).
+TEST(Objects, JsonGoesThroughTheManifestFilesRules) {
+    auto as_file = [](Kind kind, json object) {
+        object["apiVersion"] = kind == Kind::service ? "v1" : "discovery.k8s.io/v1";
+        object["kind"] = std::string(kind_name(kind));
+        return YAML::Load(object.dump());  // JSON is YAML: quoted strings keep the tag "!"
+    };
+    auto same_errors = [](const Errors& a, const Errors& b) {
+        EXPECT_EQ(a.size(), b.size());
+        for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+            EXPECT_EQ(a[i].path, b[i].path);
+            EXPECT_EQ(a[i].message, b[i].message);
+            EXPECT_TRUE(a[i].location.empty()) << a[i].location;
+            EXPECT_FALSE(b[i].location.empty()) << b[i].path;
+        }
+    };
+    struct Case {
+        const char* name;
+        void (*edit)(json&);
+        const char* error_path;  // "" = decodes
+    };
+    const Case services[] = {
+        {"as listed", [](json&) {}, ""},
+        {"quoted port", [](json& s) { s["spec"]["ports"][0]["port"] = "80"; },
+         "Service/default/web.spec.ports[0].port"},
+        {"named targetPort", [](json& s) { s["spec"]["ports"][0]["targetPort"] = "http"; }, ""},
+        {"typo", [](json& s) { s["spec"]["sesionAffinity"] = "ClientIP"; },
+         "Service/default/web.spec.sesionAffinity"},
+        {"null field", [](json& s) { s["spec"]["sessionAffinity"] = nullptr; }, ""},
+        {"boolean as address", [](json& s) { s["spec"]["externalIPs"] = {true}; },
+         "Service/default/web.spec.externalIPs[0]"},
+        {"mapping for a list", [](json& s) { s["spec"]["ports"] = json::object(); },
+         "Service/default/web.spec.ports"},
+    };
+    for (const Case& c : services) {
+        SCOPED_TRACE(c.name);
+        json object = service_json("web", "10.96.0.20");
+        c.edit(object);
+        Object fed = decode_object(Kind::service, object);
+        auto file = service_from_manifest(as_file(Kind::service, object), "svc.yaml");
+        ASSERT_EQ(fed.ok(), file.has_value());
+        if (file) {
+            ServiceConfig from_file = *file;
+            from_file.locations.clear();
+            EXPECT_EQ(std::get<WatchedService>(fed.value).config, from_file);
+            EXPECT_STREQ(c.error_path, "");
+            continue;
+        }
+        same_errors(fed.errors, file.error());
+        EXPECT_EQ(fed.errors.front().path, c.error_path);
+    }
+    const Case slices[] = {
+        {"as listed", [](json&) {}, ""},
+        {"quoted ready", [](json& s) { s["endpoints"][0]["conditions"]["ready"] = "true"; },
+         "EndpointSlice/default/web-1.endpoints[0].conditions.ready"},
+        {"port out of range", [](json& s) { s["ports"][0]["port"] = 70000; },
+         "EndpointSlice/default/web-1.ports[0].port"},
+        {"number as address", [](json& s) { s["endpoints"][0]["addresses"][0] = 10; },
+         "EndpointSlice/default/web-1.endpoints[0].addresses[0]"},
+    };
+    for (const Case& c : slices) {
+        SCOPED_TRACE(c.name);
+        json object = slice_json("web-1", "web", {"10.1.0.5", "10.1.0.6"});
+        c.edit(object);
+        Object fed = decode_object(Kind::endpoint_slice, object);
+        auto file = slice_from_manifest(as_file(Kind::endpoint_slice, object), "slice.yaml");
+        ASSERT_EQ(fed.ok(), file.has_value());
+        if (file) {
+            const auto& s = std::get<EndpointSliceConfig>(fed.value);
+            EXPECT_EQ(s.service_key(), file->service_key());
+            EXPECT_EQ(s.endpoints, file->endpoints);
+            EXPECT_STREQ(c.error_path, "");
+            continue;
+        }
+        same_errors(fed.errors, file.error());
+        EXPECT_EQ(fed.errors.front().path, c.error_path);
+    }
 }
 
 TEST(Objects, NodeInternalIpAndReadiness) {
