@@ -7,6 +7,7 @@ packages=(
   # build
   build-essential meson ninja-build pkg-config
   libdpdk-dev dpdk dpdk-dev libyaml-cpp-dev libjemalloc-dev
+  libsimdjson-dev  # the Kubernetes feed's JSON (lib/config's ConfigNode)
   libcpp-httplib-dev libssl-dev nlohmann-json3-dev  # libssl: the feed's in-memory CA and client certs
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format

@@ -1,6 +1,6 @@
 // A read-only view of one node of a configuration document, over either
 // tree svcgw reads: yaml-cpp's (files, `svcgwctl apply`, API bodies) or
-// nlohmann's JSON (the Kubernetes feed's LIST and WATCH bodies). lib/config's
+// simdjson's JSON DOM (the Kubernetes feed's LIST and WATCH bodies). lib/config's
 // readers take this view, so a Kubernetes object from the API goes through
 // the very field rules a manifest file does, without first being copied into
 // a YAML tree (that copy and yaml-cpp's node handling were a third of a
@@ -12,17 +12,21 @@
 // (tag "!", so "8080" stays a string), a number or boolean a plain scalar as
 // written, and nothing has a mark (errors carry the field path, no line).
 //
-// A view does not own its JSON: the value must outlive it.
+// A view does not own its JSON: the parser that holds the document must
+// outlive it (and parse nothing else meanwhile).
 #pragma once
 
 #include <yaml-cpp/yaml.h>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+namespace simdjson::dom {
+class element;
+}  // namespace simdjson::dom
 
 namespace svcgw {
 
@@ -31,7 +35,7 @@ public:
     ConfigNode() = default;  // undefined: nothing there
     // Implicit: every YAML node the file readers hold is a view as is.
     ConfigNode(YAML::Node node) : _tree(Tree::yaml), _yaml(std::move(node)) {}  // NOLINT
-    explicit ConfigNode(const nlohmann::json& value) : _tree(Tree::json), _json(&value) {}
+    explicit ConfigNode(const simdjson::dom::element& value);
 
     bool IsDefined() const;
     bool IsNull() const;
@@ -44,7 +48,8 @@ public:
     std::string Tag() const;
     YAML::Mark Mark() const;  // null in JSON
     size_t size() const;      // items of a sequence or entries of a mapping
-    // A sequence's item; undefined past the end.
+    // A sequence's item; undefined past the end. JSON arrays are walked
+    // from the start (simdjson's tape): O(index), and arrays are short.
     ConfigNode operator[](size_t index) const;
 
     struct Entry;
@@ -53,12 +58,18 @@ public:
 
 private:
     enum class Tree : uint8_t { none, yaml, json, json_key };
-    static ConfigNode json_key(const std::string& key);
+    static ConfigNode json_key(std::string_view key);
+    simdjson::dom::element json() const;
+
+    // simdjson::dom::element is a document pointer and a tape index,
+    // trivially copyable: kept as bytes so simdjson's large header stays out
+    // of every reader (config_node.cpp checks the size).
+    static constexpr size_t kElementBytes = 16;
 
     Tree _tree = Tree::none;
     YAML::Node _yaml;
-    const nlohmann::json* _json = nullptr;
-    const std::string* _key = nullptr;  // json_key: a JSON object's key, a string
+    alignas(8) unsigned char _json[kElementBytes] = {};
+    std::string_view _key;  // json_key: a JSON object's key, a string
 };
 
 struct ConfigNode::Entry {

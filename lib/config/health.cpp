@@ -3,6 +3,7 @@
 // Kubernetes annotations (`svcgw.io/health-check-*` on a Service, applied to
 // each of its ports). Every value check lives here, so a file, an API body and
 // a manifest are held to the same rules.
+#include <algorithm>
 #include <array>
 #include <initializer_list>
 #include <map>
@@ -252,7 +253,7 @@ std::optional<AllDownPolicy> read_all_down(Reader& r, const ConfigNode& node,
 }
 
 void apply_health_annotations(Reader& r, const ConfigNode& annotations, const std::string& path,
-                              ServiceConfig& svc) {
+                              ServiceConfig& svc, const std::vector<std::string_view>& consumed) {
     if (!annotations.IsMap()) {
         return;  // absent, or reported by the metadata reader
     }
@@ -271,8 +272,9 @@ void apply_health_annotations(Reader& r, const ConfigNode& annotations, const st
             continue;
         }
         const std::string key = pair.first.Scalar();
-        if (key.rfind(kOwnPrefix, 0) != 0) {
-            continue;  // someone else's annotation
+        if (key.rfind(kOwnPrefix, 0) != 0 ||
+            std::find(consumed.begin(), consumed.end(), key) != consumed.end()) {
+            continue;  // someone else's annotation, or read by the feed
         }
         const std::string at = path + "[" + key + "]";
         auto match = std::find(known.begin(), known.end(), key);

@@ -115,9 +115,10 @@ std::string object_prefix(const ConfigNode& object, std::string_view kind) {
 }  // namespace
 
 Result<ServiceConfig, Errors> service_from_manifest(const ConfigNode& object,
-                                                    const std::string& source) {
+                                                    const std::string& source,
+                                                    const ApiObject& api) {
     config_detail::Reader reader(source);
-    config_detail::KubernetesDocuments docs(reader);
+    config_detail::KubernetesDocuments docs(reader, api);
     ServiceConfig svc;
     try {
         if (reader.expect_map(object, "Service")) {
@@ -133,9 +134,10 @@ Result<ServiceConfig, Errors> service_from_manifest(const ConfigNode& object,
 }
 
 Result<EndpointSliceConfig, Errors> slice_from_manifest(const ConfigNode& object,
-                                                        const std::string& source) {
+                                                        const std::string& source,
+                                                        const ApiObject& api) {
     config_detail::Reader reader(source);
-    config_detail::KubernetesDocuments docs(reader);
+    config_detail::KubernetesDocuments docs(reader, api);
     std::optional<EndpointSliceConfig> slice;
     try {
         if (reader.expect_map(object, "EndpointSlice")) {

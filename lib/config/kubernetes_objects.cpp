@@ -40,8 +40,13 @@ const std::vector<std::string_view> kLoadBalancerSpec = {
 const std::vector<std::string_view> kExternalServiceSpec = {"healthCheckNodePort",
                                                             "allocateLoadBalancerNodePorts"};
 
-void check_api_version(Reader& r, const Fields& f, std::string_view expected) {
+// `from_collection`: the collection's kind names the apiVersion (ApiObject).
+void check_api_version(Reader& r, const Fields& f, std::string_view expected,
+                       bool from_collection) {
     auto node = f.get("apiVersion");
+    if (!node && from_collection) {
+        return;
+    }
     if (!node) {
         r.error(f.location(), f.path("apiVersion"), "missing apiVersion");
         return;
@@ -274,7 +279,7 @@ ServiceConfig KubernetesDocuments::decode_service(const ConfigNode& doc,
     SourceMap& src = svc.locations;
     record(src, r, "", prefix, doc);
     Fields top(r, doc, prefix, {"apiVersion", "kind", "metadata", "spec", "status"});
-    check_api_version(r, top, "v1");
+    check_api_version(r, top, "v1", _api.from_collection);
 
     ConfigNode annotations;  // svcgw.io/health-check-*, applied once the ports are read
     std::string annotations_path;
@@ -371,7 +376,7 @@ ServiceConfig KubernetesDocuments::decode_service(const ConfigNode& doc,
     if (!unserved.empty()) {
         warn(svc.warnings, r, *spec_node, spec.path(), "not honoured: " + unserved);
     }
-    apply_health_annotations(r, annotations, annotations_path, svc);
+    apply_health_annotations(r, annotations, annotations_path, svc, _api.consumed_annotations);
     return svc;
 }
 
@@ -448,7 +453,7 @@ std::optional<EndpointSliceConfig> KubernetesDocuments::decode_slice(const Confi
     record(slice.locations, r, "", prefix, doc);
     Fields top(r, doc, prefix,
                {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"});
-    check_api_version(r, top, "discovery.k8s.io/v1");
+    check_api_version(r, top, "discovery.k8s.io/v1", _api.from_collection);
 
     std::optional<std::string> service;
     if (auto metadata = top.get("metadata");

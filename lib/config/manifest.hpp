@@ -6,6 +6,7 @@
 
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.hpp"
@@ -15,12 +16,23 @@
 
 namespace svcgw {
 
+// How an object arrives from the Kubernetes API rather than from a file:
+// from a collection of one kind (LIST items carry no kind or apiVersion: the
+// collection names them), with annotations the feed reads itself
+// (`consumed`), which are not the manifest's to refuse as unknown.
+struct ApiObject {
+    bool from_collection = false;
+    std::vector<std::string_view> consumed_annotations;
+};
+
 // `object` is a v1 Service / discovery.k8s.io/v1 EndpointSlice mapping
-// (kind and apiVersion included): a YAML node, or the API's JSON as
-// ConfigNode(json). Errors carry "Kind/ns/name.field" paths.
+// (kind and apiVersion included unless `api.from_collection`): a YAML node, or the
+// API's JSON as a ConfigNode. Errors carry "Kind/ns/name.field" paths.
 Result<ServiceConfig, Errors> service_from_manifest(const ConfigNode& object,
-                                                    const std::string& source);
+                                                    const std::string& source,
+                                                    const ApiObject& api = {});
 Result<EndpointSliceConfig, Errors> slice_from_manifest(const ConfigNode& object,
-                                                        const std::string& source);
+                                                        const std::string& source,
+                                                        const ApiObject& api = {});
 
 }  // namespace svcgw

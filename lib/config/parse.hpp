@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "config/endpoint_slices.hpp"
+#include "config/manifest.hpp"
 #include "config/reader.hpp"
 #include "config/rules.hpp"
 
@@ -55,8 +56,10 @@ std::optional<AllDownPolicy> read_all_down(Reader& reader, const ConfigNode& nod
                                            const std::string& path);
 // A Service's `svcgw.io/health-check-*` annotations (`annotations` may be any
 // node; non-maps are ignored), applied to every port of `svc`.
+// `consumed`: svcgw.io/ annotations read elsewhere (ApiObject), not refused.
 void apply_health_annotations(Reader& reader, const ConfigNode& annotations,
-                              const std::string& path, ServiceConfig& svc);
+                              const std::string& path, ServiceConfig& svc,
+                              const std::vector<std::string_view>& consumed = {});
 
 // A native config document (no `kind`), services included.
 Config parse_native_config(Reader& reader, const ConfigNode& doc);
@@ -73,7 +76,8 @@ std::optional<ConfigNode> node_at(const ConfigNode& map, std::string_view key);
 // with errors is left out (ServiceSet::skipped) and fails nothing else.
 class KubernetesDocuments {
 public:
-    explicit KubernetesDocuments(Reader& reader) : _reader(reader) {}
+    explicit KubernetesDocuments(Reader& reader, ApiObject api = {})
+        : _reader(reader), _api(std::move(api)) {}
 
     void add(const ConfigNode& doc, size_t doc_index);
     // One object decoded alone (the watch feed): errors go to the reader.
@@ -90,6 +94,7 @@ private:
     void read_load_balancer(const Fields& spec, const Fields& top, ServiceConfig& svc);
 
     Reader& _reader;
+    ApiObject _api;
     std::vector<ServiceConfig> _services;
     std::vector<EndpointSliceConfig> _slices;
     std::vector<SkippedObject> _skipped;

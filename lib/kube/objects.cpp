@@ -1,37 +1,38 @@
 #include "kube/objects.hpp"
 
+#include <simdjson.h>
+
 #include <nlohmann/json.hpp>
 
 namespace svcgw::kube {
 
 namespace {
 
-using json = nlohmann::json;
+using simdjson::dom::element;
 
-const json* node_at(const json& object, std::initializer_list<const char*> path) {
-    const json* at = &object;
-    for (const char* key : path) {
-        if (!at->is_object()) {
-            return nullptr;
+std::optional<element> node_at(element object, std::initializer_list<std::string_view> path) {
+    element at = object;
+    for (std::string_view key : path) {
+        simdjson::dom::object map;
+        if (at.get_object().get(map) != simdjson::SUCCESS ||
+            map.at_key(key).get(at) != simdjson::SUCCESS) {
+            return std::nullopt;
         }
-        auto it = at->find(key);
-        if (it == at->end()) {
-            return nullptr;
-        }
-        at = &*it;
     }
     return at;
 }
 
-std::string text_at(const json& object, std::initializer_list<const char*> path) {
-    const json* at = node_at(object, path);
-    return at != nullptr && at->is_string() ? at->get<std::string>() : std::string();
+std::string text_at(element object, std::initializer_list<std::string_view> path) {
+    std::string_view text;
+    auto at = node_at(object, path);
+    return at && at->get_string().get(text) == simdjson::SUCCESS ? std::string(text)
+                                                                 : std::string();
 }
 
 // Both kinds are decoded straight from the API's JSON through lib/config's
-// manifest rules (ConfigNode), in place: `object` gets the kind and
-// apiVersion its list leaves out, and loses the annotation read here.
-Object decode_service(json& object) {
+// manifest rules (ConfigNode), as objects of a collection: the kind and
+// apiVersion are the collection's.
+Object decode_service(element object) {
     Object out;
     out.kind = Kind::service;
     WatchedService watched;
@@ -40,18 +41,14 @@ Object decode_service(json& object) {
         watched.meta.type = "ClusterIP";
     }
     watched.meta.load_balancer_class = text_at(object, {"spec", "loadBalancerClass"});
-    if (auto labels = object.find("metadata"); labels != object.end() && labels->is_object()) {
-        auto l = labels->find("labels");
-        if (l != labels->end() && l->is_object()) {
-            auto proxy = l->find(std::string(kServiceProxyNameLabel));
-            if (proxy != l->end() && proxy->is_string()) {
-                watched.meta.proxy_name = proxy->get<std::string>();
-            }
-        }
+    if (auto proxy = node_at(object, {"metadata", "labels", kServiceProxyNameLabel});
+        proxy && proxy->is_string()) {
+        watched.meta.proxy_name = std::string(std::string_view(*proxy));
     }
-    if (const json* mode =
-            node_at(object, {"metadata", "annotations", kBackendsAnnotation.data()})) {
-        const std::string text = mode->is_string() ? mode->get<std::string>() : mode->dump();
+    ApiObject api{.from_collection = true, .consumed_annotations = {}};
+    if (auto mode = node_at(object, {"metadata", "annotations", kBackendsAnnotation})) {
+        const std::string text =
+            mode->is_string() ? std::string(std::string_view(*mode)) : simdjson::minify(*mode);
         watched.meta.backends = parse_backend_mode(text);
         if (!watched.meta.backends) {
             out.errors.push_back(
@@ -60,13 +57,11 @@ Object decode_service(json& object) {
                       {}});
             return out;
         }
-        // Consumed here: the manifest reader refuses svcgw.io/ annotations
-        // it does not know, and this one means nothing outside the feed.
-        object["metadata"]["annotations"].erase(std::string(kBackendsAnnotation));
+        // Read here: the manifest reader refuses svcgw.io/ annotations it
+        // does not know, and this one means nothing outside the feed.
+        api.consumed_annotations.push_back(kBackendsAnnotation);
     }
-    object["apiVersion"] = "v1";
-    object["kind"] = "Service";
-    auto config = service_from_manifest(ConfigNode(object), "kubernetes");
+    auto config = service_from_manifest(ConfigNode(object), "kubernetes", api);
     if (!config) {
         out.errors = config.error();
         return out;
@@ -75,9 +70,9 @@ Object decode_service(json& object) {
     watched.config.locations.clear();
     // What the cluster shows under EXTERNAL-IP: the write-back compares it
     // with what is served.
-    if (const json* ingress = node_at(object, {"status", "loadBalancer", "ingress"});
-        ingress != nullptr && ingress->is_array()) {
-        for (const json& entry : *ingress) {
+    if (auto ingress = node_at(object, {"status", "loadBalancer", "ingress"});
+        ingress && ingress->is_array()) {
+        for (element entry : simdjson::dom::array(*ingress)) {
             if (auto ip = Ipv4::parse(text_at(entry, {"ip"}))) {
                 watched.meta.status_ips.push_back(*ip);
             }
@@ -88,12 +83,12 @@ Object decode_service(json& object) {
     return out;
 }
 
-Object decode_slice(json& object) {
+Object decode_slice(element object) {
     Object out;
     out.kind = Kind::endpoint_slice;
-    object["apiVersion"] = "discovery.k8s.io/v1";
-    object["kind"] = "EndpointSlice";
-    auto slice = slice_from_manifest(ConfigNode(object), "kubernetes");
+    auto slice =
+        slice_from_manifest(ConfigNode(object), "kubernetes",
+                            ApiObject{.from_collection = true, .consumed_annotations = {}});
     if (!slice) {
         out.errors = slice.error();
         return out;
@@ -103,7 +98,7 @@ Object decode_slice(json& object) {
     return out;
 }
 
-Object decode_node(const json& object) {
+Object decode_node(element object) {
     Object out;
     out.kind = Kind::node;
     NodeInfo node;
@@ -112,52 +107,33 @@ Object decode_node(const json& object) {
         out.errors.push_back(Error{"Node.metadata.name", "missing name", {}});
         return out;
     }
-    const json* status = object.contains("status") ? &object["status"] : nullptr;
-    if (status != nullptr && status->is_object()) {
-        if (auto addresses = status->find("addresses");
-            addresses != status->end() && addresses->is_array()) {
-            for (const json& a : *addresses) {
-                if (text_at(a, {"type"}) == "InternalIP" && !node.internal_ip) {
-                    node.internal_ip = Ipv4::parse(text_at(a, {"address"}));  // IPv6: skipped
-                }
-            }
-        }
-        if (auto conditions = status->find("conditions");
-            conditions != status->end() && conditions->is_array()) {
-            for (const json& c : *conditions) {
-                if (text_at(c, {"type"}) == "Ready") {
-                    node.ready = text_at(c, {"status"}) == "True";
-                }
+    if (auto addresses = node_at(object, {"status", "addresses"});
+        addresses && addresses->is_array()) {
+        for (element a : simdjson::dom::array(*addresses)) {
+            if (text_at(a, {"type"}) == "InternalIP" && !node.internal_ip) {
+                node.internal_ip = Ipv4::parse(text_at(a, {"address"}));  // IPv6: skipped
             }
         }
     }
-    if (auto spec = object.find("spec"); spec != object.end() && spec->is_object()) {
-        auto u = spec->find("unschedulable");
-        node.unschedulable = u != spec->end() && u->is_boolean() && u->get<bool>();
+    if (auto conditions = node_at(object, {"status", "conditions"});
+        conditions && conditions->is_array()) {
+        for (element c : simdjson::dom::array(*conditions)) {
+            if (text_at(c, {"type"}) == "Ready") {
+                node.ready = text_at(c, {"status"}) == "True";
+            }
+        }
+    }
+    bool unschedulable = false;
+    if (auto u = node_at(object, {"spec", "unschedulable"})) {
+        node.unschedulable = u->get_bool().get(unschedulable) == simdjson::SUCCESS && unschedulable;
     }
     out.key = node.name;
     out.value = std::move(node);
     return out;
 }
 
-}  // namespace
-
-std::string_view kind_name(Kind kind) {
-    switch (kind) {
-        case Kind::service:
-            return "Service";
-        case Kind::endpoint_slice:
-            return "EndpointSlice";
-        case Kind::node:
-            return "Node";
-    }
-    return "Service";
-}
-
-namespace {
-
-// One item, decoded in place (the list's or the event's own JSON: no copy).
-Object decode(Kind kind, json& object) {
+// One item of a list or watch event (valid while its parser's document is).
+Object decode(Kind kind, element object) {
     Object out;
     try {
         if (!object.is_object()) {
@@ -193,26 +169,51 @@ Object decode(Kind kind, json& object) {
 
 }  // namespace
 
-Object decode_object(Kind kind, const json& object) {
-    json copy = object;
-    return decode(kind, copy);
+std::string_view kind_name(Kind kind) {
+    switch (kind) {
+        case Kind::service:
+            return "Service";
+        case Kind::endpoint_slice:
+            return "EndpointSlice";
+        case Kind::node:
+            return "Node";
+    }
+    return "Service";
+}
+
+Object decode_object(Kind kind, const nlohmann::json& object) {
+    const std::string text = object.dump();
+    simdjson::dom::parser parser;
+    element value;
+    if (parser.parse(text).get(value) != simdjson::SUCCESS) {
+        Object out;
+        out.kind = kind;
+        out.errors.push_back(Error{std::string(kind_name(kind)), "not JSON", {}});
+        return out;
+    }
+    return decode(kind, value);
 }
 
 Result<WatchEvent> parse_watch_event(Kind kind, std::string_view line) {
-    json event = json::parse(line, nullptr, false);
-    if (event.is_discarded() || !event.is_object()) {
+    simdjson::dom::parser parser;
+    element event;
+    if (parser.parse(line.data(), line.size()).get(event) != simdjson::SUCCESS ||
+        !event.is_object()) {
         return fail(std::string(kind_name(kind)), "watch: not a JSON event");
     }
     const std::string type = text_at(event, {"type"});
-    auto object = event.find("object");
-    if (object == event.end() || !object->is_object()) {
+    auto object = node_at(event, {"object"});
+    if (!object || !object->is_object()) {
         return fail(std::string(kind_name(kind)), "watch: event without an object");
     }
     WatchEvent out;
     if (type == "ERROR") {
         out.type = WatchEvent::Type::error;
-        auto code = object->find("code");
-        out.code = code != object->end() && code->is_number_integer() ? code->get<int>() : 0;
+        int64_t code = 0;
+        if (auto c = node_at(*object, {"code"});
+            c && c->get_int64().get(code) == simdjson::SUCCESS && code >= 0 && code < 1000) {
+            out.code = static_cast<int>(code);
+        }
         out.message = text_at(*object, {"message"});
         return out;
     }
@@ -235,28 +236,32 @@ Result<WatchEvent> parse_watch_event(Kind kind, std::string_view line) {
 }
 
 Result<ListPage> parse_list(Kind kind, std::string_view body) {
-    json list = json::parse(body, nullptr, false);
-    if (list.is_discarded() || !list.is_object()) {
+    simdjson::dom::parser parser;
+    element list;
+    if (parser.parse(body.data(), body.size()).get(list) != simdjson::SUCCESS ||
+        !list.is_object()) {
         return fail(std::string(kind_name(kind)), "list: not a JSON object");
     }
     ListPage page;
     page.resource_version = text_at(list, {"metadata", "resourceVersion"});
     page.continue_token = text_at(list, {"metadata", "continue"});
-    auto items = list.find("items");
-    if (items != list.end() && items->is_array()) {
-        page.items.reserve(items->size());
-        for (json& item : *items) {
+    auto items = node_at(list, {"items"});
+    if (items && items->is_array()) {
+        simdjson::dom::array array(*items);
+        page.items.reserve(array.size());
+        for (element item : array) {
             page.items.push_back(decode(kind, item));
         }
-    } else if (items != list.end() && !items->is_null()) {
+    } else if (items && !items->is_null()) {
         return fail(std::string(kind_name(kind)), "list: items is not an array");
     }
     return page;
 }
 
 std::string status_message(std::string_view body) {
-    json status = json::parse(body, nullptr, false);
-    if (!status.is_discarded() && status.is_object()) {
+    simdjson::dom::parser parser;
+    element status;
+    if (parser.parse(body.data(), body.size()).get(status) == simdjson::SUCCESS) {
         std::string message = text_at(status, {"message"});
         if (!message.empty()) {
             return message;

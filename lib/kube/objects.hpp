@@ -2,7 +2,7 @@
 // discovery.k8s.io/v1 EndpointSlice through lib/config's manifest rules (one
 // copy of every field rule for files, apply and the watch), v1 Node directly
 // (only its name, InternalIP and Ready condition matter). Watch events and
-// list bodies are parsed here too. Pure C++ (nlohmann), no I/O.
+// list bodies are parsed here too (simdjson). Pure C++, no I/O.
 //
 // A bad object does not fail its list or stream: it decodes to an Object
 // with `errors` set, which the feed reports and skips.

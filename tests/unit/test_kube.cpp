@@ -244,6 +244,26 @@ TEST(Objects, JsonGoesThroughTheManifestFilesRules) {
     }
 }
 
+// What only the feed reads is the feed's alone: the API's list items carry
+// no apiVersion, and svcgw.io/backends is read by the feed; a manifest file
+// must still name its apiVersion and gets svcgw.io/backends refused as an
+// annotation it does not know.
+TEST(Objects, WhatTheFeedReadsIsNotAManifestRule) {
+    json object = service_json("web", "10.96.0.20");
+    object["metadata"]["annotations"] = {{"svcgw.io/backends", "nodeport"}};
+    Object fed = decode_object(Kind::service, object);
+    ASSERT_TRUE(fed.ok()) << fed.errors.front().str();
+    EXPECT_EQ(std::get<WatchedService>(fed.value).meta.backends, BackendMode::node_port);
+
+    object["kind"] = "Service";
+    auto file = service_from_manifest(YAML::Load(object.dump()), "svc.yaml");
+    ASSERT_FALSE(file);
+    ASSERT_EQ(file.error().size(), 2u);
+    EXPECT_EQ(file.error()[0].path, "Service/default/web.apiVersion");
+    EXPECT_EQ(file.error()[1].path, "Service/default/web.metadata.annotations[svcgw.io/backends]");
+    EXPECT_NE(file.error()[1].message.find("unknown annotation"), std::string::npos);
+}
+
 TEST(Objects, NodeInternalIpAndReadiness) {
     json node = {{"metadata", {{"name", "n1"}}},
                  {"status",
