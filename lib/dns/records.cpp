@@ -27,9 +27,9 @@ std::string dashed(Ipv4 ip) {
 std::string srv_rdata(uint16_t port, std::string_view target) {
     std::string rdata(6, '\0');
     auto* p = reinterpret_cast<uint8_t*>(rdata.data());
-    store16(p, kSrvPriority);
-    store16(p + 2, kSrvWeight);
-    store16(p + 4, port);
+    store_be16(p, kSrvPriority);
+    store_be16(p + 2, kSrvWeight);
+    store_be16(p + 4, port);
     rdata.append(target);
     return rdata;
 }
@@ -131,7 +131,7 @@ std::string ZoneLayout::soa_rdata(uint32_t serial) const {
     soa.append(_hostmaster);
     for (uint32_t v : {serial, kSoaRefresh, kSoaRetry, kSoaExpire, negative_ttl()}) {
         uint8_t b[4];
-        store32(b, v);
+        store_be32(b, v);
         soa.append(reinterpret_cast<const char*>(b), 4);
     }
     return soa;

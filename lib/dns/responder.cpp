@@ -68,8 +68,8 @@ Parse parse_question(const uint8_t* msg, size_t size, Query& q) {
         return Parse::formerr_header_only;
     }
     q.name_length = len;
-    q.qtype = load16(msg + pos);
-    q.qclass = load16(msg + pos + 2);
+    q.qtype = load_be16(msg + pos);
+    q.qclass = load_be16(msg + pos + 2);
     q.question_end = pos + 4;
     return Parse::ok;
 }
@@ -107,8 +107,8 @@ bool parse_additional(const uint8_t* msg, size_t size, uint16_t count, Query& q)
         if (pos == 0 || pos + kRrFixedSize > size) {
             return false;
         }
-        const uint16_t type = load16(msg + pos);
-        const uint16_t rdlength = load16(msg + pos + 8);
+        const uint16_t type = load_be16(msg + pos);
+        const uint16_t rdlength = load_be16(msg + pos + 8);
         const size_t rdata = pos + kRrFixedSize;
         if (rdata + rdlength > size) {
             return false;
@@ -119,15 +119,15 @@ bool parse_additional(const uint8_t* msg, size_t size, uint16_t count, Query& q)
                 return false;
             }
             for (size_t o = rdata; o < rdata + rdlength;) {
-                if (o + 4 > rdata + rdlength || o + 4 + load16(msg + o + 2) > rdata + rdlength) {
+                if (o + 4 > rdata + rdlength || o + 4 + load_be16(msg + o + 2) > rdata + rdlength) {
                     return false;
                 }
-                o += 4 + load16(msg + o + 2);
+                o += 4 + load_be16(msg + o + 2);
             }
             q.edns = true;
-            q.udp_size = load16(msg + pos + 2);
+            q.udp_size = load_be16(msg + pos + 2);
             q.edns_version = msg[pos + 5];
-            q.do_bit = (load16(msg + pos + 6) & kEdnsDoBit) != 0;
+            q.do_bit = (load_be16(msg + pos + 6) & kEdnsDoBit) != 0;
         }
         pos = rdata + rdlength;
     }
@@ -162,7 +162,7 @@ public:
         if (_pos + 2 + bytes.size() + opt_size() > _limit) {
             return false;
         }
-        store16(_out + _pos, pointer);
+        store_be16(_out + _pos, pointer);
         std::memcpy(_out + _pos + 2, bytes.data(), bytes.size());
         _pos += 2 + bytes.size();
         return true;
@@ -184,8 +184,8 @@ public:
         if (owner != kQuestionNamePointer) {
             // Each RR: 2-octet owner pointer, fixed part, rdata.
             for (size_t rr = 0; rr < rrs.size();) {
-                store16(at + rr, owner);
-                rr += 2 + kRrFixedSize + load16(at + rr + 2 + kRrFixedSize - 2);
+                store_be16(at + rr, owner);
+                rr += 2 + kRrFixedSize + load_be16(at + rr + 2 + kRrFixedSize - 2);
             }
         }
         _pos += rrs.size();
@@ -198,12 +198,12 @@ public:
         if (_q.edns) {
             uint8_t* p = _out + _pos;
             p[0] = 0;  // root owner
-            store16(p + 1, rr_type::opt);
-            store16(p + 3, kOurUdpSize);
+            store_be16(p + 1, rr_type::opt);
+            store_be16(p + 3, kOurUdpSize);
             p[5] = static_cast<uint8_t>(code >> 4);  // extended rcode, upper 8 bits
             p[6] = 0;                                // we speak version 0
-            store16(p + 7, _q.do_bit ? kEdnsDoBit : 0);
-            store16(p + 9, 0);
+            store_be16(p + 7, _q.do_bit ? kEdnsDoBit : 0);
+            store_be16(p + 9, 0);
             _pos += kOptRecordSize;
             ++ar;
         }
@@ -211,12 +211,12 @@ public:
                          (code & flag::rcode_mask);
         flags |= aa ? flag::aa : 0;
         flags |= tc ? flag::tc : 0;
-        store16(_out, _q.id);
-        store16(_out + 2, flags);
-        store16(_out + 4, _qdcount);
-        store16(_out + 6, an);
-        store16(_out + 8, ns);
-        store16(_out + 10, ar);
+        store_be16(_out, _q.id);
+        store_be16(_out + 2, flags);
+        store_be16(_out + 4, _qdcount);
+        store_be16(_out + 6, an);
+        store_be16(_out + 8, ns);
+        store_be16(_out + 10, ar);
         return _pos;
     }
 
@@ -267,8 +267,8 @@ Reply respond(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_
         return drop(Counter::drop_short_header);
     }
     Query q;
-    q.id = load16(msg);
-    q.flags = load16(msg + 2);
+    q.id = load_be16(msg);
+    q.flags = load_be16(msg + 2);
     if ((q.flags & flag::qr) != 0) {
         return drop(Counter::drop_response);
     }
@@ -286,15 +286,15 @@ Reply respond(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_
     if ((q.flags & flag::opcode_mask) != 0) {
         return bare(Rcode::notimp, 0);
     }
-    if (load16(msg + 4) != 1) {
+    if (load_be16(msg + 4) != 1) {
         return bare(Rcode::formerr, 0);
     }
     if (parse_question(msg, size, q) != Parse::ok) {
         return bare(Rcode::formerr, 0);
     }
     const size_t question_length = q.question_end - kHeaderSize;
-    if (load16(msg + 6) != 0 || load16(msg + 8) != 0 ||
-        !parse_additional(msg, size, load16(msg + 10), q)) {
+    if (load_be16(msg + 6) != 0 || load_be16(msg + 8) != 0 ||
+        !parse_additional(msg, size, load_be16(msg + 10), q)) {
         return bare(Rcode::formerr, question_length);
     }
 
@@ -379,7 +379,7 @@ Reply respond(const Zone* zone, std::span<const uint8_t> query, std::span<uint8_
                 }
                 ++an;
                 const size_t rdata = cname->answer_offset + 2 + kRrFixedSize;
-                const uint16_t rdlength = load16(at->bytes(rdata - 2, 2).data());
+                const uint16_t rdlength = load_be16(at->bytes(rdata - 2, 2).data());
                 if (target_at > kMaxCompressionOffset) {
                     break;  // a pointer cannot reach it
                 }

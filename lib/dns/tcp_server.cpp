@@ -215,13 +215,13 @@ void DnsTcpServer::service(Connection& c, uint64_t now) {
 
 bool DnsTcpServer::has_message(const Connection& c) {
     return c.in.size() >= kLengthPrefix &&
-           c.in.size() - kLengthPrefix >= size_t{load16(c.in.data())};
+           c.in.size() - kLengthPrefix >= size_t{load_be16(c.in.data())};
 }
 
 void DnsTcpServer::answer_buffered(Connection& c, uint64_t now) {
     size_t pos = 0;
     while (pending(c) < kTcpMaxPendingOutput && c.in.size() - pos >= kLengthPrefix) {
-        const size_t length = load16(c.in.data() + pos);
+        const size_t length = load_be16(c.in.data() + pos);
         if (c.in.size() - pos - kLengthPrefix < length) {
             break;  // a partial message: wait for the rest
         }
@@ -234,7 +234,7 @@ void DnsTcpServer::answer_buffered(Connection& c, uint64_t now) {
             continue;  // dropped (a response, a short header): as over UDP; not activity
         }
         c.last_active_ms = now;
-        store16(_answer.data(), static_cast<uint16_t>(r.length));
+        store_be16(_answer.data(), static_cast<uint16_t>(r.length));
         c.out.insert(c.out.end(), _answer.begin(),
                      _answer.begin() + static_cast<long>(kLengthPrefix + r.length));
     }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/byte_order.hpp"
 #include "common/hash.hpp"
 
 namespace svcgw::dns {
@@ -85,23 +86,6 @@ enum class Rcode : uint8_t {
     refused = 5,
     badvers = 16,  // RFC 6891 §6.1.3: extended rcode, upper 8 bits go in the OPT TTL
 };
-
-inline uint16_t load16(const uint8_t* p) {
-    return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-inline uint32_t load32(const uint8_t* p) {
-    return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-inline void store16(uint8_t* p, uint16_t v) {
-    p[0] = static_cast<uint8_t>(v >> 8);
-    p[1] = static_cast<uint8_t>(v);
-}
-inline void store32(uint8_t* p, uint32_t v) {
-    p[0] = static_cast<uint8_t>(v >> 24);
-    p[1] = static_cast<uint8_t>(v >> 16);
-    p[2] = static_cast<uint8_t>(v >> 8);
-    p[3] = static_cast<uint8_t>(v);
-}
 
 inline uint8_t ascii_lower(uint8_t c) {
     // RFC 4343: only ASCII letters fold; every other octet compares exactly.

@@ -246,10 +246,10 @@ void free_tree(uintptr_t slot) {
 
 void put_rr(std::vector<uint8_t>& out, uint16_t type, uint32_t ttl, std::string_view rdata) {
     uint8_t fixed[kRrFixedSize];
-    store16(fixed, type);
-    store16(fixed + 2, kClassIn);
-    store32(fixed + 4, ttl);
-    store16(fixed + 8, static_cast<uint16_t>(rdata.size()));
+    store_be16(fixed, type);
+    store_be16(fixed + 2, kClassIn);
+    store_be32(fixed + 4, ttl);
+    store_be16(fixed + 8, static_cast<uint16_t>(rdata.size()));
     out.insert(out.end(), fixed, fixed + kRrFixedSize);
     out.insert(out.end(), bytes_of(rdata), bytes_of(rdata) + rdata.size());
 }

@@ -444,8 +444,7 @@ size_t build_icmp_port_unreachable(std::span<uint8_t> out, const uint8_t* frame,
 uint32_t toeplitz_hash(const RssKey& key, std::span<const uint8_t> input) {
     constexpr size_t kMaxInput = 36;  // 40-byte key minus the 4-byte window
     const size_t n = std::min(input.size(), kMaxInput);
-    uint32_t window =
-        uint32_t{key[0]} << 24 | uint32_t{key[1]} << 16 | uint32_t{key[2]} << 8 | key[3];
+    uint32_t window = load_be32(key.data());
     uint32_t result = 0;
     for (size_t i = 0; i < n; ++i) {
         for (int bit = 7; bit >= 0; --bit) {

@@ -22,6 +22,7 @@
 #include <span>
 #include <string_view>
 
+#include "common/byte_order.hpp"
 #include "net/flow_key.hpp"
 #include "net/mac_addr.hpp"
 
@@ -177,13 +178,9 @@ inline uint32_t load32(const uint8_t* p) {
 inline void store32(uint8_t* p, uint32_t v) {
     std::memcpy(p, &v, sizeof v);
 }
-inline uint16_t load_be16(const uint8_t* p) {
-    return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-inline void store_be16(uint8_t* p, uint16_t v) {
-    p[0] = static_cast<uint8_t>(v >> 8);
-    p[1] = static_cast<uint8_t>(v);
-}
+// Fields converted to host order: common/byte_order.hpp's.
+using svcgw::load_be16;
+using svcgw::store_be16;
 
 // Folds a 64-bit accumulator of 16-bit words to 16 bits with end-around carry.
 constexpr uint16_t csum_fold(uint64_t sum) {

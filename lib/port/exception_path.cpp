@@ -133,13 +133,12 @@ bool kernel_frame_leaves(const uint8_t* frame, size_t len) {
     if (len < kEthHeaderLen) {
         return false;
     }
-    const uint16_t type = static_cast<uint16_t>(frame[12] << 8 | frame[13]);
+    const uint16_t type = load_be16(frame + pkt::hdr::kEthTypeOff);
     if (type == kEtherTypeIpv4) {
         return true;
     }
     if (type == kEtherTypeArp && len >= kArpOpOffset + 2) {
-        const uint16_t op =
-            static_cast<uint16_t>(frame[kArpOpOffset] << 8 | frame[kArpOpOffset + 1]);
+        const uint16_t op = load_be16(frame + kArpOpOffset);
         return op == pkt::kArpOpRequest;
     }
     return false;

@@ -121,7 +121,7 @@ inline std::optional<std::string> read_name(std::span<const uint8_t> m, size_t& 
             if (p + 2 > m.size()) {
                 return std::nullopt;
             }
-            size_t target = load16(&m[p]) & 0x3fff;
+            size_t target = load_be16(&m[p]) & 0x3fff;
             if (target >= p) {
                 return std::nullopt;  // forward or self pointer: reject
             }
@@ -154,17 +154,17 @@ inline std::optional<Msg> decode(std::span<const uint8_t> m) {
     }
     Msg msg;
     msg.size = m.size();
-    msg.id = load16(&m[0]);
-    msg.flags = load16(&m[2]);
+    msg.id = load_be16(&m[0]);
+    msg.flags = load_be16(&m[2]);
     msg.rcode = msg.flags & flag::rcode_mask;
-    uint16_t counts[4] = {load16(&m[4]), load16(&m[6]), load16(&m[8]), load16(&m[10])};
+    uint16_t counts[4] = {load_be16(&m[4]), load_be16(&m[6]), load_be16(&m[8]), load_be16(&m[10])};
     size_t pos = kHeaderSize;
     for (uint16_t i = 0; i < counts[0]; ++i) {
         auto name = read_name(m, pos);
         if (!name || pos + 4 > m.size()) {
             return std::nullopt;
         }
-        msg.questions.emplace_back(*name, load16(&m[pos]));
+        msg.questions.emplace_back(*name, load_be16(&m[pos]));
         pos += 4;
     }
     std::vector<Rr>* sections[3] = {&msg.an, &msg.ns, &msg.ar};
@@ -176,10 +176,10 @@ inline std::optional<Msg> decode(std::span<const uint8_t> m) {
                 return std::nullopt;
             }
             rr.name = *name;
-            rr.type = load16(&m[pos]);
-            rr.cls = load16(&m[pos + 2]);
-            rr.ttl = load32(&m[pos + 4]);
-            size_t rdlen = load16(&m[pos + 8]);
+            rr.type = load_be16(&m[pos]);
+            rr.cls = load_be16(&m[pos + 2]);
+            rr.ttl = load_be32(&m[pos + 4]);
+            size_t rdlen = load_be16(&m[pos + 8]);
             size_t rd = pos + 10;
             if (rd + rdlen > m.size()) {
                 return std::nullopt;
@@ -209,9 +209,9 @@ inline std::optional<Msg> decode(std::span<const uint8_t> m) {
                     if (rdlen < 7 || !n || p != rd + rdlen) {
                         return std::nullopt;
                     }
-                    rr.text = std::to_string(load16(&m[rd])) + " " +
-                              std::to_string(load16(&m[rd + 2])) + " " +
-                              std::to_string(load16(&m[rd + 4])) + " " + *n;
+                    rr.text = std::to_string(load_be16(&m[rd])) + " " +
+                              std::to_string(load_be16(&m[rd + 2])) + " " +
+                              std::to_string(load_be16(&m[rd + 4])) + " " + *n;
                     break;
                 }
                 case rr_type::soa: {
@@ -222,7 +222,7 @@ inline std::optional<Msg> decode(std::span<const uint8_t> m) {
                     }
                     rr.text = *mname + " " + *rname;
                     for (int k = 0; k < 5; ++k) {
-                        rr.text += " " + std::to_string(load32(&m[p + 4 * k]));
+                        rr.text += " " + std::to_string(load_be32(&m[p + 4 * k]));
                     }
                     break;
                 }

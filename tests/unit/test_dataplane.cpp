@@ -1550,14 +1550,14 @@ constexpr const char* kDnsIp = "10.96.0.10";
 rte_mbuf* make_dns_query(std::string_view name, uint16_t qtype, uint16_t id, size_t ip_options = 0,
                          std::optional<uint16_t> data_off = std::nullopt) {
     std::vector<uint8_t> q(12, 0);
-    dns::store16(q.data(), id);
-    dns::store16(q.data() + 2, dns::flag::rd);
-    dns::store16(q.data() + 4, 1);
+    store_be16(q.data(), id);
+    store_be16(q.data() + 2, dns::flag::rd);
+    store_be16(q.data() + 4, 1);
     std::vector<uint8_t> wire = *dns::encode_name(name);
     q.insert(q.end(), wire.begin(), wire.end());
     q.resize(q.size() + 4);
-    dns::store16(q.data() + q.size() - 4, qtype);
-    dns::store16(q.data() + q.size() - 2, dns::kClassIn);
+    store_be16(q.data() + q.size() - 4, qtype);
+    store_be16(q.data() + q.size() - 2, dns::kClassIn);
 
     rte_mbuf* m = rte_pktmbuf_alloc(g_pool);
     if (data_off) {
@@ -1606,18 +1606,18 @@ DnsAnswer decode_dns(const Out& o, const uint8_t* frame) {
         ADD_FAILURE() << "short DNS response";
         return a;
     }
-    a.id = dns::load16(d);
-    a.flags = dns::load16(d + 2);
-    a.ancount = dns::load16(d + 6);
+    a.id = load_be16(d);
+    a.flags = load_be16(d + 2);
+    a.ancount = load_be16(d + 6);
     size_t at = 12;
     while (at < n && d[at] != 0) {
         at += d[at] + 1;
     }
     at += 1 + 4;  // root label, qtype, qclass
     for (uint16_t i = 0; i < a.ancount && at + 12 <= n; ++i) {
-        EXPECT_EQ(dns::load16(d + at), dns::kQuestionNamePointer);
-        const uint16_t type = dns::load16(d + at + 2);
-        const uint16_t rdlen = dns::load16(d + at + 10);
+        EXPECT_EQ(load_be16(d + at), dns::kQuestionNamePointer);
+        const uint16_t type = load_be16(d + at + 2);
+        const uint16_t rdlen = load_be16(d + at + 10);
         if (type == dns::rr_type::a && rdlen == 4 && at + 16 <= n) {
             a.a_records.push_back(pkt::load32(d + at + 12));
         }

@@ -128,7 +128,7 @@ std::optional<Msg> read_response(int fd) {
     if (!recv_exact(fd, length, 2)) {
         return std::nullopt;
     }
-    Bytes message(size_t{load16(length)});
+    Bytes message(size_t{load_be16(length)});
     if (!recv_exact(fd, message.data(), message.size())) {
         return std::nullopt;
     }
