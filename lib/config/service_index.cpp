@@ -56,36 +56,29 @@ void ServiceIndex::collect(const Claims& claims, Ipv4 ip, std::set<std::string>&
     }
 }
 
-void ServiceIndex::add(const ServiceConfig& s) {
+void ServiceIndex::each_claim(const ServiceConfig& s,
+                              void (*mark)(Claims&, Ipv4, const std::string&)) {
     const std::string key = s.key();
     for (Ipv4 ip : unique(served_vips(s))) {
-        claim(_served, ip, key);
+        mark(_served, ip, key);
     }
     if (s.cluster_ip) {
-        claim(_cluster_ips, *s.cluster_ip, key);
+        mark(_cluster_ips, *s.cluster_ip, key);
     }
     for (Ipv4 ip : external_of(s)) {
-        claim(_external, ip, key);
+        mark(_external, ip, key);
     }
     for (Ipv4 ip : endpoints_of(s)) {
-        claim(_endpoints, ip, key);
+        mark(_endpoints, ip, key);
     }
 }
 
+void ServiceIndex::add(const ServiceConfig& s) {
+    each_claim(s, claim);
+}
+
 void ServiceIndex::remove(const ServiceConfig& s) {
-    const std::string key = s.key();
-    for (Ipv4 ip : unique(served_vips(s))) {
-        release(_served, ip, key);
-    }
-    if (s.cluster_ip) {
-        release(_cluster_ips, *s.cluster_ip, key);
-    }
-    for (Ipv4 ip : external_of(s)) {
-        release(_external, ip, key);
-    }
-    for (Ipv4 ip : endpoints_of(s)) {
-        release(_endpoints, ip, key);
-    }
+    each_claim(s, release);
 }
 
 std::set<std::string> ServiceIndex::neighbours(const ServiceConfig& s) const {

@@ -48,6 +48,9 @@ private:
     static void claim(Claims& claims, Ipv4 ip, const std::string& key);
     static void release(Claims& claims, Ipv4 ip, const std::string& key);
     static void collect(const Claims& claims, Ipv4 ip, std::set<std::string>& out);
+    // Applies `mark` (claim or release) to every address `service` claims:
+    // one list of what a service claims, for add() and remove().
+    void each_claim(const ServiceConfig& service, void (*mark)(Claims&, Ipv4, const std::string&));
 
     Claims _served;       // served_vips
     Claims _cluster_ips;  // explicit cluster_ip (kube-dns' too: it owns its ports there)
