@@ -78,7 +78,7 @@ run_one() {
       --log-level=error --vdev "net_memif0,role=client,socket=$sock,socket-abstract=no" \
       >"$perf_tmp/pg$i.$peer.log" 2>&1; then
     grep '^RESULT' "$perf_tmp/pg$i.$peer.log" >>"$perf_tmp/results.$peer" || true
-    grep -E '^(change|warm-up)' "$perf_tmp/pg$i.$peer.log" | sed "s/^/#   $peer run $i: /" \
+    grep -E '^(change|warm-up|  error )' "$perf_tmp/pg$i.$peer.log" | sed "s/^/#   $peer run $i: /" \
       >>"$perf_tmp/notes" || true
   else
     echo "memif-pair: pktgen run $i against $peer failed:" >&2

@@ -90,6 +90,7 @@ passed=0
 failed=0
 skipped=0
 failed_names=()
+durations=()  # "SECONDS TEST", for the slowest-first summary
 logdir=$(mktemp -d /tmp/svcgw-integration.XXXX)
 # halt_on_error: a UBSan finding stops the process, like an ASan one, so it
 # cannot scroll by unnoticed.
@@ -120,8 +121,11 @@ for entry in "${tests[@]}"; do
     log="$logdir/$name.log"
     export ASAN_OPTIONS="$asan_base:log_path=$sanitizer_dir/$name"
     export UBSAN_OPTIONS="$ubsan_base:log_path=$sanitizer_dir/$name"
+    started=$SECONDS
     timeout -k 10 "$per_test_timeout" bash "$here/${argv[0]}" "${argv[@]:1}" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
+    took=$((SECONDS - started))
+    durations+=("$took $t")
     # Belt and braces: a report in a file, or one that reached the output
     # anyway (a process started with its own options), fails the test.
     reports=$(sanitizer_reports "$name")
@@ -138,7 +142,10 @@ for entry in "${tests[@]}"; do
         rc=1
     fi
     case $rc in
-        0) passed=$((passed + 1)) ;;
+        0)
+            passed=$((passed + 1))
+            echo "--- passed $t in ${took}s"
+            ;;
         "$skip_status")
             skipped=$((skipped + 1))
             echo "--- SKIPPED $t: not applicable to SVCGW_GATEWAY=$gateway"
@@ -161,6 +168,11 @@ fi
 for t in "${failed_names[@]}"; do
     echo "failed: $t (log: $logdir)"
 done
+if [ ${#durations[@]} -gt 0 ]; then
+    echo "integration: slowest: $(printf '%s\n' "${durations[@]}" | sort -rn | head -5 |
+        awk '{t=$2; for (i = 3; i <= NF; i++) t = t " " $i; printf "%s%s %ss", sep, t, $1; sep=", "}')" \
+        "(all: ${SECONDS}s)"
+fi
 if [ "$skipped" -ne 0 ]; then
     echo "integration: $skipped skipped (daemon-only tests under SVCGW_GATEWAY=$gateway)"
 fi
