@@ -143,19 +143,22 @@ for ((n = 0; n < (duration_s + 3) * 20; n++)); do
     sleep 0.05
 done
 rig_log "g3 SIGKILLed: dead on g1 and g2 after ${dead_ms:-never} ms as polled (lease ${duration_s} s)"
-# Exactly: each logs how old g3's last renewal was when it counted it dead:
-# at most the duration plus one evaluation period (100 ms), and a margin
-# for a loaded control thread. The poll above adds its own round trips.
+# Exactly: each logs how old g3's last renewal was when it counted it dead.
+# A member is dead a duration after its last renewal was *observed* (the
+# monotonic rule), and a renewal is observed at the next list, up to one
+# renew period later: at most duration + renew period, plus one evaluation
+# period (100 ms) and a margin for a loaded control thread. The poll above
+# adds its own round trips.
 age_ok() {
     local age
     age=$(sed -n 's/.*member g3 .* dead (lease expired, renewed \([0-9.]*\) s ago).*/\1/p' "$(gdir "$1")/svcgw.log")
     echo "g$1: g3 dead at a renewal age of ${age:-?} s"
-    [ -n "$age" ] && awk -v a="$age" -v d="$duration_s" 'BEGIN { exit !(a >= d && a <= d + 0.3) }'
+    [ -n "$age" ] && awk -v a="$age" -v d="$duration_s" -v r="$renew_ms" 'BEGIN { exit !(a >= d && a <= d + r / 1000 + 0.3) }'
 }
 rig_check "g3 dead on g1 and g2 within the lease duration as polled (+1.5 s): ${dead_ms:-never} ms" \
     test -n "$dead_ms" -a "${dead_ms:-99999}" -le $((duration_s * 1000 + 1500))
 for i in 1 2; do
-    rig_check "g$i counted g3 dead once its renewal was $duration_s s old (+0.3 s): $(age_ok "$i" | tail -n 1)" age_ok "$i"
+    rig_check "g$i counted g3 dead once its renewal was $duration_s s old (+ one renew period + 0.3 s): $(age_ok "$i" | tail -n 1)" age_ok "$i"
 done
 rig_check "g3's Lease is expired on g1" test "$(lease_state 1 g3)" = expired
 rig_check "g1 and g2 count 2 live" test "$(live_count 1)" = 2 -a "$(live_count 2)" = 2
