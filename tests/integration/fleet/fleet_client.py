@@ -7,13 +7,19 @@ threads inside it: a box with 2 cores cannot run 60 python processes.
       its own, so a stalled one does not hold the next back. One line per connection when it ends:
       "<start ns> <end ns> ok <local port>" or "<start ns> <end ns> FAIL
       <reason>" (CLOCK_REALTIME, comparable with `date +%s%N`).
-  keepalive HOST PORT COUNT INTERVAL TIMEOUT STOP_FILE MAX_S
+  keepalive HOST PORT COUNT INTERVAL TIMEOUT STOP_FILE MAX_S [TRACE_FILE]
       COUNT connections held open, each sending one GET every INTERVAL
       seconds until STOP_FILE exists or MAX_S passes, never reconnecting.
       A request unanswered within TIMEOUT, a reset or a close breaks the
       connection. Prints "up <local port>" once each is open, and at the
       end one line per connection: "<local port> <requests> ok" or
       "<local port> <requests> BROKEN <reason>".
+      TRACE_FILE (a timeline, perf/scripts/fleet-timeline.sh): each
+      connection's requests are kept in memory and written there at the
+      end, nothing printed meanwhile: "req <local port> <seq> <start ns>
+      <end ns>" per answered request, then "end <local port> <requests>
+      <ns> ok" or "end <local port> <requests> <ns> BROKEN <reason>" (the
+      ns of the break: when the failing call returned).
 
 Exit status 0 whatever the outcome: the rig reads the lines.
 """
@@ -81,9 +87,12 @@ def run_new(host, port, count, rate, timeout, stop_file):
         t.join()
 
 
-def keep(host, port, interval, timeout, stop_file, deadline, result, lock):
+def keep(host, port, interval, timeout, stop_file, deadline, result, lock, trace):
+    """trace: None, or a list that gets this connection's requests (start
+    and end ns) and its end; two clock reads a request, nothing printed."""
     n = 0
     local = 0
+    requests = []
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
         local = sock.getsockname()[1]
@@ -95,23 +104,36 @@ def keep(host, port, interval, timeout, stop_file, deadline, result, lock):
                 break
             except OSError:
                 pass
+            if trace is not None:
+                start = time.time_ns()
             sock.sendall(REQUEST % (b"?keepalive=%d" % n, b""))
             read_response(sock)
+            if trace is not None:
+                requests.append((start, time.time_ns()))
             n += 1
             time.sleep(interval)
         sock.close()
         result.append(f"{local} {n} ok")
+        end = f"{time.time_ns()} ok"
     except Exception as err:
+        end = f"{time.time_ns()} BROKEN {type(err).__name__}:{err}".replace("\n", " ")
         result.append(f"{local} {n} BROKEN {type(err).__name__}:{err}".replace("\n", " "))
+    if trace is not None:
+        lines = [f"req {local} {i} {s} {e}" for i, (s, e) in enumerate(requests)]
+        lines.append(f"end {local} {n} {end}")
+        with lock:
+            trace.extend(lines)
 
 
-def run_keepalive(host, port, count, interval, timeout, stop_file, max_s):
+def run_keepalive(host, port, count, interval, timeout, stop_file, max_s, trace_file=""):
     lock = threading.Lock()
     result = []
+    trace = [] if trace_file else None
     deadline = time.monotonic() + max_s
     threads = [
         threading.Thread(
-            target=keep, args=(host, port, interval, timeout, stop_file, deadline, result, lock)
+            target=keep,
+            args=(host, port, interval, timeout, stop_file, deadline, result, lock, trace),
         )
         for _ in range(count)
     ]
@@ -122,6 +144,9 @@ def run_keepalive(host, port, count, interval, timeout, stop_file, max_s):
         t.join()
     for line in result:
         print(line, flush=True)
+    if trace is not None:
+        with open(trace_file, "w") as out:
+            out.write("\n".join(trace) + "\n")
 
 
 def main() -> int:
@@ -131,8 +156,16 @@ def main() -> int:
         stop_file = args[3] if len(args) > 3 else ""
         run_new(host, port, int(args[0]), float(args[1]), float(args[2]), stop_file)
     elif mode == "keepalive":
+        trace_file = args[5] if len(args) > 5 else ""
         run_keepalive(
-            host, port, int(args[0]), float(args[1]), float(args[2]), args[3], float(args[4])
+            host,
+            port,
+            int(args[0]),
+            float(args[1]),
+            float(args[2]),
+            args[3],
+            float(args[4]),
+            trace_file,
         )
     else:
         print(f"unknown mode {mode}", file=sys.stderr)

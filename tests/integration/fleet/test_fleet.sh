@@ -50,6 +50,15 @@
 #     dead on both survivors' member sets, every new connection after the
 #     withdrawal answered; the redirected share is reported.
 # Every wait is bounded; everything runs inside the rig's namespaces.
+#
+# FLEET_TIMELINE=DIR (unset in the suite; perf/scripts/fleet-timeline.sh):
+# the two SIGKILL losses (2: nat, 5: fullnat) keep their raw events in DIR,
+# copied after each loss's checks, so no wait or check moves: PHASE-new.raw
+# (fleet_client.py new's lines), PHASE-keepalive.raw (its keepalive trace:
+# every request's start/end ns, each connection's end or break ns),
+# PHASE-events.raw (the kill's ns, the withdrawal's ms, the connections on
+# g3 and on g1/g2) and, on exit, fib-vias.raw (every FIB event of the VIP
+# with its next hops, UTC: withdrawals and re-announces).
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 
@@ -57,6 +66,7 @@ RIG_NAME=fleet
 rig_daemon_only "a fleet of svcgw daemons announcing by BGP"
 RIG_TOOLS+=(bird birdc vtysh chrt /usr/lib/frr/zebra /usr/lib/frr/bgpd /usr/lib/frr/bfdd)
 FLEET_DIR=$(cd "$(dirname "$0")" && pwd)
+FLEET_TIMELINE=${FLEET_TIMELINE:-}
 
 vip=$RIG_VIP
 gateways=(1 2 3)
@@ -108,6 +118,7 @@ on_gw() {
 
 fleet_cleanup() {
     local rc=$? k
+    [ -n "$FLEET_TIMELINE" ] && [ -f "$(fib_log)" ] && fib_events_vias >"$FLEET_TIMELINE/fib-vias.raw"
     for k in "${gateways[@]}"; do
         [ -n "${svcgw_pid[$k]:-}" ] && kill -CONT "${svcgw_pid[$k]}" 2>/dev/null
         [ -n "${svcgw_pid[$k]:-}" ] && kill -KILL "${svcgw_pid[$k]}" 2>/dev/null
@@ -432,6 +443,7 @@ missing=$(rig_missing_tools) || rig_die "missing $missing (run tools/install-dep
 rig_cleanup_stale
 RIG_TMP=$(mktemp -d "/tmp/${RIG_ID}.XXXX")
 chmod 755 "$RIG_TMP"
+[ -z "$FLEET_TIMELINE" ] || mkdir -p "$FLEET_TIMELINE" || rig_die "FLEET_TIMELINE: cannot create $FLEET_TIMELINE"
 RIG_CONFIG=$RIG_TMP/base.yaml
 rig_log "fleet rig ${RIG_ID}: 3 gateways, router, 2 clients, 3 pods (tmp $RIG_TMP)"
 
@@ -491,11 +503,12 @@ apply "mynginx $vip 80 80 TCP $pods_all"
 
 # ---------------------------------------------------------------- 2. loss
 
-# keepalive_start COUNT STOP_FILE OUT MAX_S: COUNT keep-alive connections
-# from c1, all open when it returns (bounded); KA_PID is the client's.
+# keepalive_start COUNT STOP_FILE OUT MAX_S [TRACE]: COUNT keep-alive
+# connections from c1, all open when it returns (bounded); KA_PID is the
+# client's. TRACE: its per-request trace file (FLEET_TIMELINE).
 keepalive_start() {
     rig_bg rig_in c1 "$RIG_PYTHON" "$FLEET_DIR/fleet_client.py" keepalive "$vip" 80 \
-        "$1" "$ka_interval" "$ka_timeout" "$2" "$4" >"$3"
+        "$1" "$ka_interval" "$ka_timeout" "$2" "$4" ${5:+"$5"} >"$3"
     KA_PID=${RIG_BG_PIDS[-1]}
     rig_require "$1 keep-alive connections open" wait_for 200 lines_are "$3" '^up ' "$1"
 }
@@ -507,9 +520,27 @@ new_start() {
     NEW_PID=${RIG_BG_PIDS[-1]}
 }
 
+# timeline_trace PHASE: the keep-alive trace file of a loss (FLEET_TIMELINE).
+timeline_trace() { [ -n "$FLEET_TIMELINE" ] && echo "$RIG_TMP/$1-keepalive.trace"; }
+# timeline_save PHASE NEW_OUT: the loss's raw events into FLEET_TIMELINE,
+# after its checks (nothing here runs while the loss is measured).
+timeline_save() {
+    local dir=$FLEET_TIMELINE
+    [ -n "$dir" ] || return 0
+    cp "$2" "$dir/$1-new.raw"
+    cp "$(timeline_trace "$1")" "$dir/$1-keepalive.raw" 2>/dev/null
+    {
+        echo "kill $T_KILL"
+        echo "withdraw_ms $ms_kill"
+        # shellcheck disable=SC2086 # one port per word, on one line
+        echo "g3_ports" $lost_ports
+        # shellcheck disable=SC2086
+        echo "g12_ports" $surv_ports
+    } >"$dir/$1-events.raw"
+}
 stop_file=$RIG_TMP/keepalive.stop
 ka_out=$RIG_TMP/keepalive.out
-keepalive_start "$ka_count" "$stop_file" "$ka_out" 90
+keepalive_start "$ka_count" "$stop_file" "$ka_out" 90 "$(timeline_trace nat)"
 ka_pid=$KA_PID
 # Which gateway carries which: their flow census (a pass a second).
 ports_on() {
@@ -542,6 +573,7 @@ kill_g3() {
     t_kill=$(date +%s%N)
     kill -KILL "${svcgw_pid[3]}"
     ms=$(withdraw_ms 3 "$t_kill")
+    T_KILL=$t_kill ms_kill=$ms # timeline_save
     rig_log "SIGKILL g3 at $(date -d @$((t_kill / 1000000000)) +%T).$(printf %03d $((t_kill / 1000000 % 1000))), withdrawn after $ms ms"
     # The withdrawal's moment is the FIB change, not when the rig saw it.
     if [ "$ms" = never ]; then t_gone=$(date +%s%N); else t_gone=$((t_kill + ms * 1000000)); fi
@@ -578,6 +610,7 @@ before_fail=$(awk -v t="$t_gone" '$1 < t && $3 == "FAIL"' "$new_out" | grep -c .
 rig_log "new connections: $(grep -c ' ok ' "$new_out") of $(grep -c . "$new_out") answered; $before_fail failed of those started before the withdrawal"
 rig_check "every new connection after the withdrawal succeeds ($after_ok of $after_n)" \
     test "$after_n" -gt 0 -a "$after_ok" -eq "$after_n"
+timeline_save nat "$new_out"
 
 # A hang: the process stops, the TAP stays, BFD goes silent.
 t_stop=$(date +%s%N)
@@ -727,7 +760,7 @@ for k in 1 2; do
     redirected_before[$k]=$(gw_event "$k" redirected)
     frames_before[$k]=$(client_frames "$k")
 done
-keepalive_start "$ka_count" "$fn_stop" "$fn_ka_out" 60
+keepalive_start "$ka_count" "$fn_stop" "$fn_ka_out" 60 "$(timeline_trace fullnat)"
 fn_ka_pid=$KA_PID
 ka_out=$fn_ka_out # broken_on reads it
 split_connections "fullnat (its owner's): "
@@ -759,6 +792,7 @@ after_n=$(grep -c . <<<"$after")
 after_ok=$(grep -c ' ok ' <<<"$after")
 rig_check "fullnat: every new connection after the withdrawal succeeds ($after_ok of $after_n)" \
     test "$after_n" -gt 0 -a "$after_ok" -eq "$after_n"
+timeline_save fullnat "$fn_new_out"
 
 rig_log "stopping"
 for k in 1 2; do
