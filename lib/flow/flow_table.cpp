@@ -150,6 +150,12 @@ InsertResult FlowTable::try_insert(const FlowKey& forward, uint32_t forward_hash
     const FlowKey reply = candidate.reply_key();
     const uint32_t h_fwd = forward_hash;
     const uint32_t h_rep = hash(reply);
+    // A new reply key (fresh SNAT port) is in neither of its buckets: both
+    // are read, so load them together, along with what a full table's
+    // eviction is about to touch. The forward key's buckets are usually warm
+    // (the worker's bulk lookup just missed in them).
+    prefetch(h_rep);
+    prefetch_victim(now);
     if (reply == forward || lookup(forward, h_fwd, now).flow != nullptr) {
         ++_counters.insert_conflict;
         return {nullptr, InsertStatus::forward_conflict};
@@ -190,30 +196,55 @@ InsertResult FlowTable::try_insert(const FlowKey& forward, uint32_t forward_hash
     return {&f, InsertStatus::inserted};
 }
 
+FlowTable::Victim FlowTable::choose_victim(uint32_t now) const {
+    // An expired tail first (it is garbage anyway), then the transitory LRU,
+    // then the older of the established and UDP tails.
+    for (int c = 0; c < kClasses; ++c) {
+        uint32_t tail = _lists[c].tail;
+        if (tail != kNil && is_expired(_flows[tail], now)) {
+            return {tail, VictimKind::expired};
+        }
+    }
+    // Ties go to unreplied UDP: a flood's entries before a fresh handshake
+    // of the same second.
+    uint32_t victim = older_tail(FlowClass::udp_unreplied, FlowClass::transitory, now);
+    if (victim != kNil) {
+        return {victim, VictimKind::transitory};
+    }
+    return {older_tail(FlowClass::udp, FlowClass::established, now), VictimKind::established};
+}
+
+void FlowTable::prefetch_victim(uint32_t now) const {
+    if (_free_head != kNil) {
+        return;
+    }
+    const uint32_t victim = choose_victim(now).idx;
+    if (victim == kNil) {
+        return;
+    }
+    const Flow& f = _flows[victim];
+    prefetch(hash(f.key));
+    prefetch(hash(f.reply_key()));
+    if (f.lru_prev != kNil) {
+        __builtin_prefetch(&_flows[f.lru_prev], 1);  // unlink() writes it
+    }
+}
+
 uint32_t FlowTable::take_free_entry(uint32_t now) {
     if (_free_head == kNil) {
-        // Full: an expired tail first (it is garbage anyway), then the
-        // transitory LRU, then the older of the established and UDP tails.
-        uint32_t victim = kNil;
-        for (int c = 0; c < kClasses && victim == kNil; ++c) {
-            uint32_t tail = _lists[c].tail;
-            if (tail != kNil && is_expired(_flows[tail], now)) {
-                victim = tail;
+        const Victim v = choose_victim(now);
+        switch (v.kind) {
+            case VictimKind::expired:
                 ++_counters.expired;
-            }
-        }
-        if (victim == kNil) {
-            // Ties go to unreplied UDP: a flood's entries before a fresh
-            // handshake of the same second.
-            victim = older_tail(FlowClass::udp_unreplied, FlowClass::transitory, now);
-            if (victim != kNil) {
+                break;
+            case VictimKind::transitory:
                 ++_counters.evicted_transitory;
-            } else {
-                victim = older_tail(FlowClass::udp, FlowClass::established, now);
+                break;
+            case VictimKind::established:
                 ++_counters.evicted_established;
-            }
+                break;
         }
-        reclaim(victim);
+        reclaim(v.idx);
     }
     uint32_t idx = _free_head;
     _free_head = _flows[idx].lru_next;

@@ -384,6 +384,21 @@ private:
     void unlink(uint32_t idx);
     void push_head(uint32_t idx);
 
+    // The entry take_free_entry() reclaims from a full table at `now`, and
+    // which counter that reclaim bumps.
+    enum class VictimKind : uint8_t { expired, transitory, established };
+    struct Victim {
+        uint32_t idx = kNil;  // kNil when no list has an entry
+        VictimKind kind = VictimKind::expired;
+    };
+    Victim choose_victim(uint32_t now) const;
+    // A full table's next insert reclaims choose_victim(): start loading the
+    // index buckets its reclaim rewrites (the victim's entry is in cache: the
+    // eviction before made it the tail), and the entry that becomes the tail
+    // next, so these misses overlap the insert's own lookups instead of
+    // following them one by one.
+    void prefetch_victim(uint32_t now) const;
+
     static uint32_t clamped_capacity(uint32_t max_flows);
     static uint32_t bucket_count_for(uint32_t capacity);
     bool index_insert(const FlowKey& key, uint32_t h, uint32_t val);

@@ -6,7 +6,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
+#include <deque>
 #include <new>
 #include <random>
 #include <set>
@@ -549,6 +551,65 @@ TEST(FlowTable, EvictsTheOlderOfEstablishedAndUdp) {
     EXPECT_EQ(t.lookup(udp, kT0 + 20).flow, nullptr);
     EXPECT_NE(t.lookup(tcp, kT0 + 20).flow, nullptr);
     EXPECT_EQ(t.counters().evicted_established, 1u);
+}
+
+// A full table under a stream of inserts (a SYN flood) evicts one entry per
+// insert, entry for entry in LRU order: the half-open ones in the order they
+// were last touched, then the flood's own oldest, never the established ones.
+// (try_insert() prefetches the next victim from the list tails: that must not
+// change which one goes.)
+TEST(FlowTable, FullTableEvictsOneEntryPerInsertInExactLruOrder) {
+    constexpr uint32_t kCap = 64;
+    constexpr uint32_t kEstablished = 8;
+    FlowTable t(small_config(kCap));
+    std::vector<FlowKey> half_open;
+    std::vector<FlowKey> established;
+    uint16_t port = 1;
+    for (uint32_t i = 0; i < kCap; ++i, ++port) {
+        FlowKey k = key(kClient, port, kVip, 80, kTcp);
+        Flow* f = t.insert(k, fullnat(kBackend, 80, kSnat, port), kT0);
+        ASSERT_NE(f, nullptr);
+        if (i % (kCap / kEstablished) == 0) {
+            handshake(t, f, kT0);
+            established.push_back(k);
+        } else {
+            half_open.push_back(k);
+        }
+    }
+    // Refresh every third half-open entry a second later, in reverse: they
+    // move to the head, so the others go first (oldest first), then these in
+    // the order they were touched.
+    std::deque<FlowKey> expected;
+    std::vector<FlowKey> touched;
+    for (size_t i = 0; i < half_open.size(); ++i) {
+        if (i % 3 == 0) {
+            touched.push_back(half_open[i]);
+        } else {
+            expected.push_back(half_open[i]);
+        }
+    }
+    std::reverse(touched.begin(), touched.end());
+    for (const FlowKey& k : touched) {
+        t.update_tcp_state(t.lookup(k, kT0 + 1).flow, tcp_flag::syn, false, kT0 + 1);
+        expected.push_back(k);
+    }
+
+    const uint32_t now = kT0 + 2;
+    for (uint32_t i = 0; i < 2 * kCap; ++i, ++port) {
+        FlowKey k = key(kClient, port, kVip, 80, kTcp);
+        ASSERT_NE(t.insert(k, fullnat(kBackend, 80, kSnat, port), now), nullptr);
+        EXPECT_EQ(t.lookup(expected.front(), now).flow, nullptr) << "insert " << i;
+        expected.pop_front();
+        expected.push_back(k);
+        EXPECT_NE(t.lookup(expected.front(), now).flow, nullptr) << "insert " << i;
+        EXPECT_EQ(t.size(), kCap);
+    }
+    for (const FlowKey& k : established) {
+        EXPECT_NE(t.lookup(k, now).flow, nullptr);
+    }
+    EXPECT_EQ(t.counters().evicted_transitory, 2 * kCap);
+    EXPECT_EQ(t.counters().evicted_established, 0u);
+    EXPECT_EQ(t.counters().expired, 0u);
 }
 
 TEST(FlowTable, EraseAndClearFreeBothKeys) {
