@@ -192,7 +192,11 @@ public:
 
     static uint32_t hash(const FlowKey& key) { return flow_hash(key); }
     // Prefetch the key's buckets ahead of lookup(key, hash, now).
-    void prefetch(uint32_t hash) const {
+    // always_inline: GCC 12 deems a function whose only effect is
+    // __builtin_prefetch pure, and deletes the calls it does not inline
+    // (their result is unused): this one was (secondary_bucket makes it too
+    // big to inline early), so no bucket prefetch was ever emitted.
+    [[gnu::always_inline]] void prefetch(uint32_t hash) const {
         __builtin_prefetch(&_buckets[primary_bucket(hash)]);
         __builtin_prefetch(&_buckets[secondary_bucket(hash)]);
     }
