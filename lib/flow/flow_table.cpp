@@ -222,11 +222,24 @@ void FlowTable::prefetch_victim(uint32_t now) const {
     if (victim == kNil) {
         return;
     }
+    // This insert's victim: its buckets, in case the insert before did not
+    // foresee it (then they are already on their way: a few instructions).
     const Flow& f = _flows[victim];
     prefetch(hash(f.key));
     prefetch(hash(f.reply_key()));
-    if (f.lru_prev != kNil) {
-        __builtin_prefetch(&_flows[f.lru_prev], 1);  // unlink() writes it
+    // Most likely the next insert's victim: the entry behind it in its list
+    // (a SYN flood evicts down one list). Its entry was prefetched by the
+    // insert before, so its keys are at hand; its buckets get a whole insert
+    // to arrive. And the one after it, whose keys the next insert reads.
+    const uint32_t next = f.lru_prev;
+    if (next == kNil) {
+        return;
+    }
+    const Flow& n = _flows[next];
+    prefetch(hash(n.key));
+    prefetch(hash(n.reply_key()));
+    if (n.lru_prev != kNil) {
+        __builtin_prefetch(&_flows[n.lru_prev], 1);  // and unlink() writes it
     }
 }
 

@@ -396,11 +396,11 @@ private:
         VictimKind kind = VictimKind::expired;
     };
     Victim choose_victim(uint32_t now) const;
-    // A full table's next insert reclaims choose_victim(): start loading the
-    // index buckets its reclaim rewrites (the victim's entry is in cache: the
-    // eviction before made it the tail), and the entry that becomes the tail
-    // next, so these misses overlap the insert's own lookups instead of
-    // following them one by one.
+    // A full table's insert reclaims choose_victim(): start loading the index
+    // buckets its reclaim rewrites, and those of the entry most likely
+    // reclaimed by the next insert (a pipeline one eviction deep, two for
+    // the entries), so these misses overlap other work instead of following
+    // one another. Only hints: what is evicted is take_free_entry's choice.
     void prefetch_victim(uint32_t now) const;
 
     static uint32_t clamped_capacity(uint32_t max_flows);
