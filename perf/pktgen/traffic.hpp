@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/byte_order.hpp"
 #include "net/packet.hpp"
 
 namespace svcgw::pktgen {
@@ -51,11 +52,13 @@ constexpr size_t kMinTcpFrame = pkt::kEthHeaderLen + 20 + 20 + sizeof(Tag);
 constexpr size_t kMinUdpFrame = pkt::kEthHeaderLen + 20 + 8 + sizeof(Tag);
 constexpr size_t kMaxFrame = 1514;
 
+// Short names for the one byte-order swap (common/byte_order.hpp); it is
+// its own inverse, so each serves both ways.
 inline uint32_t be32(uint32_t v) {
-    return __builtin_bswap32(v);
+    return to_be32(v);
 }
 inline uint16_t be16(uint16_t v) {
-    return __builtin_bswap16(v);
+    return to_be16(v);
 }
 
 inline MacAddr mac_of(uint32_t ip_host) {
@@ -136,8 +139,8 @@ inline size_t build_frame(uint8_t* out, const FrameSpec& f) {
     size_t min = pkt::kEthHeaderLen + 20 + l4_hdr + sizeof(Tag);
     size_t len = f.frame_size < min ? min : (f.frame_size > kMaxFrame ? kMaxFrame : f.frame_size);
     std::memset(out, 0, len);
-    std::memcpy(out, f.dst_mac.data(), 6);
-    std::memcpy(out + 6, f.src_mac.data(), 6);
+    std::memcpy(out + pkt::hdr::kEthDstOff, f.dst_mac.data(), pkt::kMacLen);
+    std::memcpy(out + pkt::hdr::kEthSrcOff, f.src_mac.data(), pkt::kMacLen);
     pkt::store_be16(out + 12, pkt::kEtherTypeIpv4);
     uint8_t* ip = out + pkt::kEthHeaderLen;
     ip[0] = 0x45;
