@@ -35,40 +35,15 @@
 #include "bench_eal.hpp"
 #include "control/state.hpp"
 #include "control/table_publisher.hpp"
+#include "control_rig.hpp"
 #include "table/service_table.hpp"
 
 namespace svcgw {
 namespace {
 
-constexpr uint32_t kServices = 10000;
-constexpr uint32_t kEndpointsPerService = 3;  // 30,000 endpoints
-constexpr uint32_t kMaxVips = 65536;
+using bench::kEndpointsPerService;
+using bench::kServices;
 constexpr int kChanges = 1000;  // endpoint changes per latency run
-
-Config base() {
-    Config c;
-    c.network.service_cidr = *Ipv4Prefix::parse("10.96.0.0/16");
-    c.ports.push_back(PortConfig{"ext0", "net_null0", *Ipv4Prefix::parse("10.99.0.1/24"), {}});
-    return c;
-}
-
-std::vector<ServiceConfig> services() {
-    std::vector<ServiceConfig> out;
-    out.reserve(kServices);
-    for (uint32_t i = 0; i < kServices; ++i) {
-        ServiceConfig s;
-        s.name = "svc-" + std::to_string(i);
-        s.ns = "bench";
-        s.ports.push_back(ServicePortConfig{"http", 80, 8080, "", Protocol::tcp});
-        for (uint32_t e = 0; e < kEndpointsPerService; ++e) {
-            EndpointConfig ep;
-            ep.ip = Ipv4{(10u << 24) | (1u << 16) | (i * kEndpointsPerService + e + 1)};
-            s.endpoints.push_back(ep);
-        }
-        out.push_back(std::move(s));
-    }
-    return out;
-}
 
 struct Rig {
     rte_rcu_qsbr* qsbr = nullptr;
@@ -78,13 +53,9 @@ struct Rig {
 
     explicit Rig(uint32_t readers) {
         bench_eal_init();
-        qsbr = static_cast<rte_rcu_qsbr*>(
-            rte_zmalloc("bench_ctl_qsbr", rte_rcu_qsbr_get_memsize(readers), RTE_CACHE_LINE_SIZE));
-        rte_rcu_qsbr_init(qsbr, readers);
-        ServiceTableOptions options;
-        options.max_vips = kMaxVips;
-        table = std::move(*ServiceTable::create(qsbr, options));
-        Config c = base();
+        qsbr = bench::make_qsbr("bench_ctl_qsbr", readers);
+        table = bench::make_table(qsbr);
+        Config c = bench::config();
         publisher = std::make_unique<TablePublisher>(*table, c.maglev);
         state = std::make_unique<ControlState>(c, *publisher, 0);
     }
@@ -115,7 +86,7 @@ size_t dpdk_heap_bytes() {
 }
 
 void BM_ControlApplyFull(benchmark::State& st) {
-    const std::vector<ServiceConfig> all = services();
+    const std::vector<ServiceConfig> all = bench::services();
     double rss_delta = 0, heap_delta = 0;
     for (auto _ : st) {
         st.PauseTiming();
@@ -146,7 +117,7 @@ BENCHMARK(BM_ControlApplyFull)->Unit(benchmark::kMillisecond)->Iterations(5)->Us
 
 void BM_ControlEndpointChangeVisibility(benchmark::State& st) {
     Rig rig(1);
-    auto loaded = rig.state->apply(services(), false, 0);
+    auto loaded = rig.state->apply(bench::services(), false, 0);
     if (!loaded) {
         st.SkipWithError(loaded.error().message.c_str());
         return;

@@ -12,22 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "bench_stats.hpp"
 #include "dns/responder.hpp"
 #include "dns/zone.hpp"
 
 namespace svcgw::dns {
 namespace {
-
-template <class B>
-B* with_spread(B* b) {
-    return b
-        ->ComputeStatistics(
-            "min",
-            [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); })
-        ->ComputeStatistics("max", [](const std::vector<double>& v) {
-            return *std::max_element(v.begin(), v.end());
-        });
-}
 
 // The shape gen_services.py writes: svc-<i> in ns-<i % 100>, ClusterIP
 // 10.96.0.0 + 20 + i (clear of the network and the DNS address 10.96.0.10),

@@ -34,37 +34,14 @@
 #include "control/snapshot_publisher.hpp"
 #include "control/state.hpp"
 #include "control/table_publisher.hpp"
+#include "control_rig.hpp"
 #include "table/service_table.hpp"
 
 namespace svcgw {
 namespace {
 
-constexpr uint32_t kServices = 10000;
-constexpr uint32_t kEndpointsPerService = 3;
-constexpr uint32_t kMaxVips = 65536;
-
-// bench_control.cpp's shape: svc-<i> in "bench", a named port, 3 endpoints.
-ServiceConfig bench_service(uint32_t i) {
-    ServiceConfig s;
-    s.name = "svc-" + std::to_string(i);
-    s.ns = "bench";
-    s.ports.push_back(ServicePortConfig{"http", 80, 8080, "", Protocol::tcp});
-    for (uint32_t e = 0; e < kEndpointsPerService; ++e) {
-        EndpointConfig ep;
-        ep.ip = Ipv4{(10u << 24) | (1u << 16) | (i * kEndpointsPerService + e + 1)};
-        s.endpoints.push_back(ep);
-    }
-    return s;
-}
-
-std::vector<ServiceConfig> bench_services() {
-    std::vector<ServiceConfig> out;
-    out.reserve(kServices);
-    for (uint32_t i = 0; i < kServices; ++i) {
-        out.push_back(bench_service(i));
-    }
-    return out;
-}
+// bench_control.cpp's set (control_rig.hpp).
+using bench::kServices;
 
 struct Rig {
     rte_rcu_qsbr* qsbr = nullptr;
@@ -75,15 +52,9 @@ struct Rig {
 
     Rig() {
         bench_eal_init();
-        qsbr = static_cast<rte_rcu_qsbr*>(
-            rte_zmalloc("bench_dnsctl_qsbr", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
-        rte_rcu_qsbr_init(qsbr, 1);
-        ServiceTableOptions options;
-        options.max_vips = kMaxVips;
-        table = std::move(*ServiceTable::create(qsbr, options));
-        Config c;
-        c.network.service_cidr = *Ipv4Prefix::parse("10.96.0.0/16");
-        c.ports.push_back(PortConfig{"ext0", "net_null0", *Ipv4Prefix::parse("10.99.0.1/24"), {}});
+        qsbr = bench::make_qsbr("bench_dnsctl_qsbr", 1);
+        table = bench::make_table(qsbr);
+        Config c = bench::config();
         zones = std::make_unique<ZonePublisher>(c.dns, c.network.service_cidr, qsbr, 1);
         (void)zones->publish_all(c.services);
         publisher = std::make_unique<SnapshotPublisher>(TablePublisher(*table, c.maglev), *zones);
@@ -99,7 +70,7 @@ struct Rig {
 };
 
 void BM_DnsControlApplyFull(benchmark::State& st) {
-    const std::vector<ServiceConfig> all = bench_services();
+    const std::vector<ServiceConfig> all = bench::services();
     uint64_t build_us = 0;
     for (auto _ : st) {
         st.PauseTiming();
@@ -125,8 +96,8 @@ BENCHMARK(BM_DnsControlApplyFull)->Unit(benchmark::kMillisecond)->Iterations(5)-
 void BM_DnsControlChange(benchmark::State& st) {
     const int kind = static_cast<int>(st.range(0));
     Rig rig;
-    std::vector<ServiceConfig> all = bench_services();
-    ServiceConfig headless = bench_service(kServices);
+    std::vector<ServiceConfig> all = bench::services();
+    ServiceConfig headless = bench::service(kServices);
     headless.name = "headless";
     headless.headless = true;
     all.push_back(headless);
@@ -151,7 +122,7 @@ void BM_DnsControlChange(benchmark::State& st) {
                                      rig.state->find("bench", "svc-4242")->resource_version)
                      .has_value();
         } else if (kind == 1) {
-            ServiceConfig s = bench_service(kServices + 1 + next);
+            ServiceConfig s = bench::service(kServices + 1 + next);
             s.name = "new-" + std::to_string(next);
             ok = rig.state->apply({std::move(s)}, true, 0).has_value();
         } else {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_stats.hpp"
 #include "common/hash.hpp"
 #include "maglev/maglev.hpp"
 #include "peer_maglev.hpp"
@@ -28,17 +29,6 @@ std::vector<MaglevBackend> bench_backends(size_t n) {
                        100});
     }
     return out;
-}
-
-template <class B>
-B* with_spread(B* b) {
-    return b
-        ->ComputeStatistics(
-            "min",
-            [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); })
-        ->ComputeStatistics("max", [](const std::vector<double>& v) {
-            return *std::max_element(v.begin(), v.end());
-        });
 }
 
 // Weights of a benchmark case: 0 = equal weights, 1 = one backend per 10

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "bench_eal.hpp"
+#include "bench_stats.hpp"
 #include "table/service_table.hpp"
 
 namespace svcgw {
@@ -110,17 +111,6 @@ LookupFixture& lookup_fixture(uint32_t vips) {
                    static_cast<uint8_t>(Protocol::tcp), 0};
     }
     return *slot;
-}
-
-template <class B>
-B* with_spread(B* b) {
-    return b
-        ->ComputeStatistics(
-            "min",
-            [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); })
-        ->ComputeStatistics("max", [](const std::vector<double>& v) {
-            return *std::max_element(v.begin(), v.end());
-        });
 }
 
 void BM_TableLookupSingle(benchmark::State& state) {

@@ -57,6 +57,7 @@
 #include <vector>
 
 #include "../bench_eal.hpp"
+#include "../control_rig.hpp"
 #include "control/snapshot_publisher.hpp"
 #include "control/state.hpp"
 #include "control/table_publisher.hpp"
@@ -73,7 +74,6 @@ using kube::HttpReply;
 using kube::Transport;
 
 constexpr uint32_t kPageSize = 500;         // the reflector's limit= (ReflectorOptions)
-constexpr uint32_t kMaxVips = 65536;        // as bench_control: room for 10k services
 constexpr uint32_t kFirstPod = 0x0af40001;  // 10.244.0.1: pod addresses
 constexpr uint32_t kNewPods = 0x0af80001;   // 10.248.0.1: pods the events bring
 constexpr const char* kNamespace = "bench";
@@ -283,16 +283,9 @@ struct Plane {
     std::unique_ptr<ControlState> state;
 
     Plane() {
-        qsbr = static_cast<rte_rcu_qsbr*>(
-            rte_zmalloc("feed_bench_qsbr", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
-        rte_rcu_qsbr_init(qsbr, 1);
-        ServiceTableOptions options;
-        options.max_vips = kMaxVips;
-        table = std::move(*ServiceTable::create(qsbr, options));
-        Config c;
-        c.network.service_cidr = *Ipv4Prefix::parse("10.96.0.0/16");
-        c.ports.push_back(PortConfig{
-            .name = "ext0", .device = "net_null0", .address = *Ipv4Prefix::parse("10.99.0.1/24")});
+        qsbr = bench::make_qsbr("feed_bench_qsbr", 1);
+        table = bench::make_table(qsbr);
+        Config c = bench::config();
         zones = std::make_unique<ZonePublisher>(c.dns, c.network.service_cidr, qsbr, 1);
         publisher =
             std::make_unique<SnapshotPublisher>(TablePublisher(*table, c.maglev), *zones, false);
