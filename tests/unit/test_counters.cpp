@@ -20,12 +20,8 @@
 namespace svcgw {
 namespace {
 
-class EalEnvironment : public ::testing::Environment {
-public:
-    void SetUp() override { svcgw::test_support::init_test_eal("test_counters"); }
-    void TearDown() override { rte_eal_cleanup(); }
-};
-const auto* const kEal = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+const auto* const kEal =
+    ::testing::AddGlobalTestEnvironment(new svcgw::test_support::EalEnvironment("test_counters"));
 
 constexpr uint32_t kLanes = 3;  // three workers
 

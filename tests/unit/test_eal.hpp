@@ -4,10 +4,18 @@
 // memory, which --in-memory rejects. Not "-l 0-2": it fails on a 2-CPU box;
 // the tests' reader threads are plain std::threads. EAL pins the calling
 // thread to its lcore, so the original CPU set is restored for them.
+//
+// A suite registers it once, at namespace scope:
+//   const auto* const kEal =
+//       ::testing::AddGlobalTestEnvironment(new test_support::EalEnvironment("test_x"));
+// and a suite that builds frames asks for an mbuf pool too:
+//   new test_support::EalEnvironment("test_x", &g_pool, 1023)
 #pragma once
 
+#include <gtest/gtest.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_mbuf.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -46,5 +54,32 @@ inline void init_test_eal(const std::string& name) {
         sched_setaffinity(0, sizeof(cpus), &cpus);
     }
 }
+
+// EAL for the whole suite: up before the first test, cleaned up after the
+// last; with `pool`, an mbuf pool of `mbufs` mbufs created into *pool.
+class EalEnvironment : public ::testing::Environment {
+public:
+    explicit EalEnvironment(std::string name, rte_mempool** pool = nullptr, unsigned mbufs = 0)
+        : _name(std::move(name)), _pool(pool), _mbufs(mbufs) {}
+    void SetUp() override {
+        init_test_eal(_name);
+        if (_pool == nullptr) {
+            return;
+        }
+        *_pool = rte_pktmbuf_pool_create((_name + "_pool").c_str(), _mbufs, 0, 0,
+                                         RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+        if (*_pool == nullptr) {
+            std::fprintf(stderr, "%s: mempool creation failed: %s\n", _name.c_str(),
+                         rte_strerror(rte_errno));
+            std::abort();
+        }
+    }
+    void TearDown() override { rte_eal_cleanup(); }
+
+private:
+    std::string _name;
+    rte_mempool** _pool;
+    unsigned _mbufs;
+};
 
 }  // namespace svcgw::test_support

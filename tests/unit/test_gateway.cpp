@@ -37,16 +37,8 @@ uint32_t be(const char* text) {
 
 rte_mempool* g_pool = nullptr;
 
-class Env : public ::testing::Environment {
-public:
-    void SetUp() override {
-        test_support::init_test_eal("test_gateway");
-        g_pool = rte_pktmbuf_pool_create("gw_pool", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                         SOCKET_ID_ANY);
-        ASSERT_NE(g_pool, nullptr);
-    }
-    void TearDown() override { rte_eal_cleanup(); }
-};
+const auto* const kEal = ::testing::AddGlobalTestEnvironment(
+    new test_support::EalEnvironment("test_gateway", &g_pool, 2047));
 
 Config gateway_config() {
     Config c;
@@ -349,9 +341,3 @@ TEST(FleetLiveness, RiseAndFallCountConsecutiveVerdicts) {
 
 }  // namespace
 }  // namespace svcgw
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new svcgw::Env);
-    return RUN_ALL_TESTS();
-}

@@ -84,16 +84,8 @@ constexpr uint32_t kClientIp = 0x0a630002;  // 10.99.0.2
 
 rte_mempool* g_pool = nullptr;
 
-class Env : public ::testing::Environment {
-public:
-    void SetUp() override {
-        test_support::init_test_eal("test_idle");
-        g_pool = rte_pktmbuf_pool_create("idle_pool", 511, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                         SOCKET_ID_ANY);
-        ASSERT_NE(g_pool, nullptr);
-    }
-    void TearDown() override { rte_eal_cleanup(); }
-};
+const auto* const kEal = ::testing::AddGlobalTestEnvironment(
+    new test_support::EalEnvironment("test_idle", &g_pool, 511));
 
 // One worker on a net_ring port whose rings the test plays the far side of.
 class Loop : public ::testing::TestWithParam<IdlePolicy> {
@@ -306,9 +298,3 @@ INSTANTIATE_TEST_SUITE_P(Idle, Loop, ::testing::Values(IdlePolicy::poll, IdlePol
 
 }  // namespace
 }  // namespace svcgw
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new svcgw::Env);
-    return RUN_ALL_TESTS();
-}

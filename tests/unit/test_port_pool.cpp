@@ -12,13 +12,8 @@
 namespace svcgw {
 namespace {
 
-class EalEnvironment : public ::testing::Environment {
-public:
-    void SetUp() override { test_support::init_test_eal("test_port_pool"); }
-    void TearDown() override { rte_eal_cleanup(); }
-};
-
-const auto* const g_env = ::testing::AddGlobalTestEnvironment(new EalEnvironment());
+const auto* const g_env =
+    ::testing::AddGlobalTestEnvironment(new test_support::EalEnvironment("test_port_pool"));
 
 constexpr uint32_t kMbufs = 1023;
 constexpr unsigned kCache = 32;

@@ -25,14 +25,8 @@
 namespace svcgw {
 namespace {
 
-// EAL once per process (test_eal.hpp).
-class EalEnvironment : public ::testing::Environment {
-public:
-    void SetUp() override { svcgw::test_support::init_test_eal("test_table"); }
-    void TearDown() override { rte_eal_cleanup(); }
-};
-
-const auto* const g_env = ::testing::AddGlobalTestEnvironment(new EalEnvironment());
+const auto* const g_env =
+    ::testing::AddGlobalTestEnvironment(new svcgw::test_support::EalEnvironment("test_table"));
 
 constexpr uint32_t kMaxReaders = 4;
 
