@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,19 +52,8 @@ constexpr uint64_t kHz = 1'000'000'000;  // fake TSC: 1 tick = 1 ns
 
 rte_mempool* g_pool = nullptr;
 
-class Env : public ::testing::Environment {
-public:
-    void SetUp() override {
-        svcgw::test_support::init_test_eal("test_dataplane");
-        g_pool = rte_pktmbuf_pool_create("test_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                         SOCKET_ID_ANY);
-        if (g_pool == nullptr) {
-            std::fprintf(stderr, "mempool creation failed\n");
-            std::exit(1);
-        }
-    }
-    void TearDown() override { rte_eal_cleanup(); }
-};
+const auto* const kEal = ::testing::AddGlobalTestEnvironment(
+    new test_support::EalEnvironment("test_dataplane", &g_pool, 1023));
 
 // ---- frames ----
 
@@ -316,6 +306,15 @@ protected:
             rte_pktmbuf_free(m);
         }
     }
+    // The steps in order, up to the first that fails fatally.
+    void run_steps(std::span<const Step> steps) {
+        for (const Step& step : steps) {
+            run(step);
+            if (HasFatalFailure()) {
+                return;
+            }
+        }
+    }
     // One frame through `w`; what it sent (at most one frame), checked.
     std::optional<Out> through(Worker& w, rte_mbuf* in) {
         _now += kHz / 1000;
@@ -332,6 +331,28 @@ protected:
             rte_pktmbuf_free(m);
         }
         return o;
+    }
+    // One TCP segment from the client (10.99.0.2:sport) to the ClusterIP's
+    // port 80; the one frame it makes the worker send.
+    Out send_to_vip(uint16_t sport, uint8_t flags) {
+        std::optional<Out> o = through(*_worker, make_l4({.src = be("10.99.0.2"),
+                                                          .dst = be("10.96.0.20"),
+                                                          .sport = be16(sport),
+                                                          .dport = be16(80),
+                                                          .flags = flags}));
+        EXPECT_TRUE(o) << "no frame out";
+        return o.value_or(Out{});
+    }
+    // mynginx (.11, .12) with a health check on port 80, whose verdicts are
+    // _health's (the backends in _probe_down are down), published.
+    void publish_checked(AllDownPolicy policy = ServicePortConfig{}.all_down,
+                         SessionAffinity affinity = SessionAffinity::none) {
+        ServiceConfig s = nginx_service({"10.99.0.11", "10.99.0.12"});
+        s.ports[0].health_check = HealthCheckConfig{};
+        s.ports[0].all_down = policy;
+        s.session_affinity = affinity;
+        ASSERT_TRUE(_table->upsert(s, {}));
+        rte_rcu_qsbr_quiescent(_qsbr, 0);
     }
     std::vector<uint64_t> snapshot_drops() {
         std::vector<uint64_t> v;
@@ -376,6 +397,12 @@ protected:
     WorkerContext _ctx;
     std::unique_ptr<Worker> _worker;
     uint64_t _now = 10 * kHz;
+    // The health tests' probe verdicts: the backends (ip_be) in
+    // _probe_down are down (set_health(&_health) to use them).
+    std::set<uint32_t> _probe_down;
+    HealthSource _health{[this](Ipv4 ip, uint16_t, const HealthCheckConfig&) {
+        return !_probe_down.contains(htonl(ip.value));
+    }};
 };
 
 TEST_P(Dataplane, BurstTable) {
@@ -535,12 +562,7 @@ TEST_P(Dataplane, BurstTable) {
          },
          DropReason::own_frame, nullptr},
     };
-    for (const Step& step : steps) {
-        run(step);
-        if (HasFatalFailure()) {
-            return;
-        }
-    }
+    run_steps(steps);
 }
 
 TEST_P(Dataplane, UnresolvedNextHopIsHeldThenSentOrDropped) {
@@ -785,12 +807,7 @@ TEST_P(Dataplane, PacketSemanticsTable) {
          },
          DropReason::ttl_expired, nullptr},
     };
-    for (const Step& step : steps) {
-        run(step);
-        if (HasFatalFailure()) {
-            return;
-        }
-    }
+    ASSERT_NO_FATAL_FAILURE(run_steps(steps));
     EXPECT_EQ(_worker->counters().get(WorkerEvent::flow_new), 3u) << "SYN, options, UDP only";
 
     // Capture the flow's translated frames for the ICMP cases.
@@ -860,12 +877,7 @@ TEST_P(Dataplane, PacketSemanticsTable) {
          },
          DropReason::icmp_error_untracked, nullptr},
     };
-    for (const Step& step : icmp) {
-        run(step);
-        if (HasFatalFailure()) {
-            return;
-        }
-    }
+    run_steps(icmp);
 }
 
 // The quoted datagram after translation, checked field by field.
@@ -1103,74 +1115,45 @@ TEST_P(Dataplane, SameNewFlowTwiceInOneBurst) {
 // (counted), reject answers RST (counted as all_down); ClientIP affinity
 // does not pin a client to a probe-down backend.
 TEST_P(Dataplane, HealthChecksSteerNewFlowsOnly) {
-    std::set<uint32_t> down;  // backend ip_be
-    HealthSource health{[&](Ipv4 ip, uint16_t, const HealthCheckConfig&) {
-        return !down.contains(htonl(ip.value));
-    }};
-    _table->set_health(&health);
-    auto publish = [&](AllDownPolicy policy, SessionAffinity affinity = SessionAffinity::none) {
-        ServiceConfig s = nginx_service({"10.99.0.11", "10.99.0.12"});
-        s.ports[0].health_check = HealthCheckConfig{};
-        s.ports[0].all_down = policy;
-        s.session_affinity = affinity;
-        ASSERT_TRUE(_table->upsert(s, {}));
-        rte_rcu_qsbr_quiescent(_qsbr, 0);
-    };
-    auto send = [&](uint16_t sport, uint8_t flags) -> Out {
-        rte_mbuf* in = make_l4({.src = be("10.99.0.2"),
-                                .dst = be("10.96.0.20"),
-                                .sport = be16(sport),
-                                .dport = be16(80),
-                                .flags = flags});
-        _now += kHz / 1000;
-        _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
-        rte_rcu_qsbr_quiescent(_qsbr, 0);
-        auto out = _worker->take_tx();
-        EXPECT_EQ(out.size(), 1u);
-        Out o = out.empty() ? Out{} : inspect(out[0]);
-        for (rte_mbuf* m : out) {
-            rte_pktmbuf_free(m);
-        }
-        return o;
-    };
-    publish(AllDownPolicy::fail_open);
+    _table->set_health(&_health);
+    publish_checked(AllDownPolicy::fail_open);
     // An established flow to .11, opened while it was healthy.
     uint16_t to_11 = 0;
     for (uint16_t sport = 20000; sport < 20100 && to_11 == 0; ++sport) {
-        if (send(sport, tcp_flag::syn).p.key.dst_ip == be("10.99.0.11")) {
+        if (send_to_vip(sport, tcp_flag::syn).p.key.dst_ip == be("10.99.0.11")) {
             to_11 = sport;
         }
     }
     ASSERT_NE(to_11, 0);
 
-    down = {be("10.99.0.11")};
-    publish(AllDownPolicy::fail_open);
+    _probe_down = {be("10.99.0.11")};
+    publish_checked(AllDownPolicy::fail_open);
     for (uint16_t sport = 30000; sport < 30064; ++sport) {
-        ASSERT_EQ(send(sport, tcp_flag::syn).p.key.dst_ip, be("10.99.0.12")) << sport;
+        ASSERT_EQ(send_to_vip(sport, tcp_flag::syn).p.key.dst_ip, be("10.99.0.12")) << sport;
     }
-    EXPECT_EQ(send(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.11")) << "flow kept";
+    EXPECT_EQ(send_to_vip(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.11")) << "flow kept";
     EXPECT_EQ(_worker->counters().get(WorkerEvent::flow_rebalanced), 0u);
 
-    down = {be("10.99.0.11"), be("10.99.0.12")};
-    publish(AllDownPolicy::fail_open);
-    const Out open = send(31000, tcp_flag::syn);
+    _probe_down = {be("10.99.0.11"), be("10.99.0.12")};
+    publish_checked(AllDownPolicy::fail_open);
+    const Out open = send_to_vip(31000, tcp_flag::syn);
     EXPECT_FALSE(open.p.tcp_flags & tcp_flag::rst);
     EXPECT_EQ(_worker->counters().get(WorkerEvent::all_down_forwarded), 1u);
 
-    publish(AllDownPolicy::reject);
+    publish_checked(AllDownPolicy::reject);
     const uint64_t rejected = _worker->counters().get(DropReason::all_down);
-    EXPECT_TRUE(send(31001, tcp_flag::syn).p.tcp_flags & tcp_flag::rst);
+    EXPECT_TRUE(send_to_vip(31001, tcp_flag::syn).p.tcp_flags & tcp_flag::rst);
     EXPECT_EQ(_worker->counters().get(DropReason::all_down), rejected + 1);
     EXPECT_EQ(_worker->counters().get(DropReason::no_endpoint), 0u);
-    EXPECT_EQ(send(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.11")) << "flow kept";
+    EXPECT_EQ(send_to_vip(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.11")) << "flow kept";
 
     // Affinity: pinned to .11 while healthy, moved when .11 goes down.
-    down.clear();
-    publish(AllDownPolicy::fail_open, SessionAffinity::client_ip);
-    const uint32_t pinned = send(32000, tcp_flag::syn).p.key.dst_ip;
-    down = {pinned};
-    publish(AllDownPolicy::fail_open, SessionAffinity::client_ip);
-    EXPECT_NE(send(32001, tcp_flag::syn).p.key.dst_ip, pinned);
+    _probe_down.clear();
+    publish_checked(AllDownPolicy::fail_open, SessionAffinity::client_ip);
+    const uint32_t pinned = send_to_vip(32000, tcp_flag::syn).p.key.dst_ip;
+    _probe_down = {pinned};
+    publish_checked(AllDownPolicy::fail_open, SessionAffinity::client_ip);
+    EXPECT_NE(send_to_vip(32001, tcp_flag::syn).p.key.dst_ip, pinned);
     _table->set_health(nullptr);
 }
 
@@ -1178,57 +1161,32 @@ TEST_P(Dataplane, HealthChecksSteerNewFlowsOnly) {
 // connection: it restarts on the same backend while that backend takes new
 // flows, and is balanced again once it does not (probe-down here).
 TEST_P(Dataplane, PortReuseOfAFinishedFlowSkipsABackendThatTakesNoNewFlows) {
-    std::set<uint32_t> down;  // backend ip_be
-    HealthSource health{[&](Ipv4 ip, uint16_t, const HealthCheckConfig&) {
-        return !down.contains(htonl(ip.value));
-    }};
-    _table->set_health(&health);
-    auto publish = [&] {
-        ServiceConfig s = nginx_service({"10.99.0.11", "10.99.0.12"});
-        s.ports[0].health_check = HealthCheckConfig{};
-        ASSERT_TRUE(_table->upsert(s, {}));
-        rte_rcu_qsbr_quiescent(_qsbr, 0);
-    };
-    auto send = [&](uint16_t sport, uint8_t flags) -> Out {
-        rte_mbuf* in = make_l4({.src = be("10.99.0.2"),
-                                .dst = be("10.96.0.20"),
-                                .sport = be16(sport),
-                                .dport = be16(80),
-                                .flags = flags});
-        _now += kHz / 1000;
-        _worker->process_burst(std::span<rte_mbuf* const>(&in, 1), _now, false);
-        rte_rcu_qsbr_quiescent(_qsbr, 0);
-        auto out = _worker->take_tx();
-        EXPECT_EQ(out.size(), 1u);
-        Out o = out.empty() ? Out{} : inspect(out[0]);
-        for (rte_mbuf* m : out) {
-            rte_pktmbuf_free(m);
-        }
-        return o;
-    };
-    publish();
+    _table->set_health(&_health);
+    publish_checked();
     uint16_t to_11 = 0;
     for (uint16_t sport = 20000; sport < 20100 && to_11 == 0; ++sport) {
-        if (send(sport, tcp_flag::syn).p.key.dst_ip == be("10.99.0.11")) {
+        if (send_to_vip(sport, tcp_flag::syn).p.key.dst_ip == be("10.99.0.11")) {
             to_11 = sport;
         }
     }
     ASSERT_NE(to_11, 0);
     const auto reused = [&] { return _worker->counters().get(WorkerEvent::flow_reuse_rebalanced); };
     // Finished (client RST), reused while .11 is up: same backend.
-    EXPECT_EQ(send(to_11, tcp_flag::rst).p.key.dst_ip, be("10.99.0.11"));
-    EXPECT_EQ(send(to_11, tcp_flag::syn).p.key.dst_ip, be("10.99.0.11"));
+    EXPECT_EQ(send_to_vip(to_11, tcp_flag::rst).p.key.dst_ip, be("10.99.0.11"));
+    EXPECT_EQ(send_to_vip(to_11, tcp_flag::syn).p.key.dst_ip, be("10.99.0.11"));
     EXPECT_EQ(reused(), 0u);
     // .11 probe-down: a live flow keeps it, a reuse of a finished one does not.
-    down = {be("10.99.0.11")};
-    publish();
-    EXPECT_EQ(send(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.11")) << "live flow kept";
-    EXPECT_EQ(send(to_11, tcp_flag::syn | tcp_flag::ack).p.key.dst_ip, be("10.99.0.11"))
+    _probe_down = {be("10.99.0.11")};
+    publish_checked();
+    EXPECT_EQ(send_to_vip(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.11")) << "live flow kept";
+    EXPECT_EQ(send_to_vip(to_11, tcp_flag::syn | tcp_flag::ack).p.key.dst_ip, be("10.99.0.11"))
         << "not a new connection";
-    EXPECT_EQ(send(to_11, tcp_flag::fin | tcp_flag::ack).p.key.dst_ip, be("10.99.0.11"));
-    EXPECT_EQ(send(to_11, tcp_flag::syn).p.key.dst_ip, be("10.99.0.12")) << "reuse re-picked";
+    EXPECT_EQ(send_to_vip(to_11, tcp_flag::fin | tcp_flag::ack).p.key.dst_ip, be("10.99.0.11"));
+    EXPECT_EQ(send_to_vip(to_11, tcp_flag::syn).p.key.dst_ip, be("10.99.0.12"))
+        << "reuse re-picked";
     EXPECT_EQ(reused(), 1u);
-    EXPECT_EQ(send(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.12")) << "and stays there";
+    EXPECT_EQ(send_to_vip(to_11, tcp_flag::ack).p.key.dst_ip, be("10.99.0.12"))
+        << "and stays there";
     _table->set_health(nullptr);
 }
 
@@ -1535,9 +1493,7 @@ TEST_P(Dataplane, LoadBalancerAddressesAndSourceRanges) {
         {"narrowed ranges: a new flow from that client is dropped", syn(near, lb, 1005),
          DropReason::source_range, nullptr},
     };
-    for (const Step& step : steps) {
-        run(step);
-    }
+    run_steps(steps);
 }
 
 // ---- DNS in the worker ----
@@ -1796,9 +1752,3 @@ INSTANTIATE_TEST_SUITE_P(Modes, Dataplane, ::testing::Values(NatMode::fullnat, N
 
 }  // namespace
 }  // namespace svcgw
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new svcgw::Env);
-    return RUN_ALL_TESTS();
-}
