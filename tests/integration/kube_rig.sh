@@ -6,6 +6,7 @@
 #   kube_rig_feed "cluster_ips: true" # RIG_CONFIG_EXTRA's kubernetes: section (+ keys)
 #   rig_ctl_start; kube_rig_synced    # svcgw started; its first complete list done
 #   kube_rig_apply FILE               # kubectl apply as the admin
+#   kube_rig_apply_service; kube_rig_apply_slice POD...  # the walkthrough's mynginx
 source "$RIG_DIR/../k8s/kube.sh"
 
 # The API goes first (its processes live in the gateway's namespace); the
@@ -66,6 +67,28 @@ kube_rig_slice() {
     for pod in "$@"; do
         echo "- {addresses: [\"$(rig_pod_ip "$pod")\"], conditions: {ready: true}}"
     done
+}
+
+# The walkthrough's Service: mynginx in default at the rig's ClusterIP
+# ($RIG_VIP), port 80 -> 80, applied from $KUBE_RIG_MANIFESTS/service.yaml.
+kube_rig_apply_service() {
+    cat >"$KUBE_RIG_MANIFESTS/service.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: mynginx, namespace: default}
+spec:
+  clusterIP: $RIG_VIP
+  selector: {app: mynginx}
+  ports: [{name: http, port: 80, targetPort: 80, protocol: TCP}]
+EOF
+    kube_rig_apply "$KUBE_RIG_MANIFESTS/service.yaml"
+}
+
+# kube_rig_apply_slice POD...: mynginx's slice (mynginx-abc) with these pods,
+# applied from $KUBE_RIG_MANIFESTS/slice.yaml.
+kube_rig_apply_slice() {
+    kube_rig_slice mynginx mynginx-abc 80 "$@" >"$KUBE_RIG_MANIFESTS/slice.yaml"
+    kube_rig_apply "$KUBE_RIG_MANIFESTS/slice.yaml"
 }
 
 # kube_rig_wait WHAT CMD...: polls CMD (bounded) until it succeeds.

@@ -783,11 +783,26 @@ rig_expect_fast_failure() {
     return 0
 }
 
+# rig_spread URL N MIN A B: step 3 of the walkthroughs: N new connections
+# to URL (?spread=1..N) are all answered by pods A and B, each at least MIN.
+rig_spread() {
+    local url=$1 n=$2 min=$3 a=$4 b=$5 i n_a n_b
+    for ((i = 1; i <= n; i++)); do
+        rig_curl -o /dev/null "$url?spread=$i" || true
+    done
+    n_a=$(rig_count_requests "$a" 'spread=')
+    n_b=$(rig_count_requests "$b" 'spread=')
+    rig_log "spread of $n requests: $a=$n_a $b=$n_b"
+    rig_check "step 3: all $n requests answered ($a=$n_a $b=$n_b)" test $((n_a + n_b)) -eq "$n"
+    rig_check "step 3: both pods get >= $min of $n ($a=$n_a $b=$n_b)" \
+        test "$n_a" -ge "$min" -a "$n_b" -ge "$min"
+}
+
 # rig_expose_and_scale [REPLACE]: walkthrough steps 1 (expose one pod),
 # optionally 2 (replace it) and 3 (scale to two: 40 new connections, each pod
 # >= 20%), shared by the device and worker variants.
 rig_expose_and_scale() {
-    local replace=${1:-} vip=$RIG_VIP url="http://$RIG_VIP/" i first=a
+    local replace=${1:-} vip=$RIG_VIP url="http://$RIG_VIP/" first=a
     rig_add_pod a
     rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip a)"
     rig_require "step 1: curl $url is answered by pod a" rig_wait_pod "$url" a
@@ -801,15 +816,52 @@ rig_expose_and_scale() {
     rig_add_pod c
     rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip $first),$(rig_pod_ip c)"
     rig_require "step 3: the new pod c starts answering $url" rig_wait_pod "$url" c
-    for ((i = 1; i <= 40; i++)); do
-        rig_curl -o /dev/null "$url?spread=$i" || true
+    rig_spread "$url" 40 8 "$first" c  # each pod >= 20%
+}
+
+# ---------------------------------------------------------------- keep-alive client
+# One long-lived HTTP/1.1 connection from the client namespace
+# (keepalive_client.py): a line per answer ("N ... pod"), BROKEN if the
+# connection broke or reconnected, a last line OK or why not.
+
+# rig_ka_start HOST PORT INTERVAL_S DURATION_S: starts it in the background;
+# RIG_KA_OUT is its output, RIG_KA_PID its pid.
+rig_ka_start() {
+    RIG_KA_OUT=$RIG_TMP/keepalive.out
+    RIG_KA_STOP=$RIG_TMP/keepalive.stop
+    rig_bg rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$1" "$2" "$RIG_KA_STOP" \
+        "$3" "$4" >"$RIG_KA_OUT" 2>&1
+    RIG_KA_PID=${RIG_BG_PIDS[-1]}
+}
+# rig_ka_lines: the answers so far.
+rig_ka_lines() { grep -c '^[0-9]' "$RIG_KA_OUT" || true; }
+# rig_ka_wait N: until N answers in all (at most 10 s; fails at once on BROKEN).
+rig_ka_wait() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(rig_ka_lines)" -ge "$1" ] && return 0
+        grep -q BROKEN "$RIG_KA_OUT" && break
+        sleep 0.1
     done
-    local n1 n2
-    n1=$(rig_count_requests $first 'spread=')
-    n2=$(rig_count_requests c 'spread=')
-    rig_log "spread of 40 requests: $first=$n1 c=$n2"
-    rig_check "step 3: all 40 requests answered ($first=$n1 c=$n2)" test $((n1 + n2)) -eq 40
-    rig_check "step 3: both pods get >= 20% ($first=$n1 c=$n2)" test "$n1" -ge 8 -a "$n2" -ge 8
+    echo "keep-alive client: $(tail -n 2 "$RIG_KA_OUT" | tr '\n' ' ')"
+    return 1
+}
+# rig_ka_more N: until N answers more than now.
+rig_ka_more() { rig_ka_wait $(($(rig_ka_lines) + $1)); }
+# rig_ka_stop: asks the client to finish; its exit status (0: the connection
+# never broke), 1 if it has not ended within 5 s. Not under rig_check: only
+# this shell can wait for its child.
+rig_ka_stop() {
+    local i
+    touch "$RIG_KA_STOP"
+    for ((i = 0; i < 50; i++)); do
+        if ! kill -0 "$RIG_KA_PID" 2>/dev/null; then
+            wait "$RIG_KA_PID"
+            return
+        fi
+        sleep 0.1
+    done
+    return 1
 }
 
 rig_finish() {

@@ -25,7 +25,6 @@ rig_daemon_only "follows the test Kubernetes API"
 RIG_NAME=kube-chaos
 rig_init 68 fullnat
 kube_rig_up
-m=$KUBE_RIG_MANIFESTS
 vip=$RIG_VIP
 url="http://$vip/"
 burst=1000
@@ -34,24 +33,11 @@ kube_rig_feed "cluster_ips: true"
 rig_ctl_start
 rig_require "the feed lists the cluster" kube_rig_synced
 
-cat >"$m/service.yaml" <<EOF
-apiVersion: v1
-kind: Service
-metadata: {name: mynginx, namespace: default}
-spec:
-  clusterIP: $vip
-  selector: {app: mynginx}
-  ports: [{name: http, port: 80, targetPort: 80, protocol: TCP}]
-EOF
-apply_slice() { # POD...
-    kube_rig_slice mynginx mynginx-abc 80 "$@" >"$m/slice.yaml"
-    kube_rig_apply "$m/slice.yaml"
-}
 rig_add_pod a
 rig_add_pod b
 rig_add_pod c
-rig_check "kubectl apply the Service" kube_rig_apply "$m/service.yaml"
-rig_check "kubectl apply its slice (pods a b c)" apply_slice a b c
+rig_check "kubectl apply the Service" kube_rig_apply_service
+rig_check "kubectl apply its slice (pods a b c)" kube_rig_apply_slice a b c
 rig_require "curl $url is answered" rig_wait_pod "$url" a
 
 # svcgw's ready endpoints vs the slice's ready addresses as kubectl shows
@@ -64,23 +50,8 @@ theirs() {
 converged() { [ "$(ours)" = "$(theirs)" ] && [ -n "$(ours)" ]; }
 wait_converged() { kube_rig_wait "svcgw: $(ours | tr '\n' ' ') kubectl: $(theirs | tr '\n' ' ')" converged; }
 
-ka_out="$RIG_TMP/keepalive.out"
-ka_stop="$RIG_TMP/keepalive.stop"
-rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$ka_stop" 0.2 240 >"$ka_out" 2>&1 &
-ka_pid=$!
-RIG_BG_PIDS+=("$ka_pid")
-ka_lines() { grep -c '^[0-9]' "$ka_out" || true; }
-ka_more() { # N: N more answers than now
-    local want=$(($(ka_lines) + $1)) i
-    for ((i = 0; i < 100; i++)); do
-        [ "$(ka_lines)" -ge "$want" ] && return 0
-        grep -q BROKEN "$ka_out" && break
-        sleep 0.1
-    done
-    echo "keep-alive client: $(tail -n 2 "$ka_out" | tr '\n' ' ')"
-    return 1
-}
-rig_require "a keep-alive connection through $vip is up" ka_more 2
+rig_ka_start "$vip" 80 0.2 240
+rig_require "a keep-alive connection through $vip is up" rig_ka_more 2
 stat() { rig_stats ".kubernetes.kinds.EndpointSlice.$1"; }
 
 # (1) the API server restarted: the watches are cut and resumed.
@@ -88,11 +59,11 @@ restarts=$(stat restarts)
 # (not under rig_check: its subshell would keep the new server's pid)
 kube_restart_apiserver || rig_die "the test API did not restart"
 rig_add_pod d
-rig_check "kubectl apply the slice with pods a b c d" apply_slice a b c d
+rig_check "kubectl apply the slice with pods a b c d" kube_rig_apply_slice a b c d
 rig_check "after the API restart svcgw serves kubectl's endpoints" wait_converged
 resumed() { [ "$(stat restarts)" -gt "$restarts" ]; }
 rig_check "the slice watch was restarted ($restarts -> $(stat restarts))" resumed
-rig_check "the keep-alive connection went on" ka_more 2
+rig_check "the keep-alive connection went on" rig_ka_more 2
 
 # (2) the watch connection cut silently. The API's own bookmarks (1 s) stop
 # arriving; the feed's keep-alive probes (after 10 s idle, 3 x 5 s) go
@@ -116,9 +87,9 @@ done
 cut_took=$((SECONDS - cut_at))
 cut -D
 rig_check "the cut watch failed by keep-alive in ${cut_took} s (bound ${cut_bound_s} s; restarts $restarts -> $(stat restarts), errors $errors -> $(stat errors))" watch_failed
-rig_check "kubectl apply the slice with pods a b c" apply_slice a b c
+rig_check "kubectl apply the slice with pods a b c" kube_rig_apply_slice a b c
 rig_check "after the cut svcgw serves kubectl's endpoints" wait_converged
-rig_check "the keep-alive connection went on" ka_more 2
+rig_check "the keep-alive connection went on" rig_ka_more 2
 
 # (3) etcd compacted past the feed's resourceVersion while the API was away:
 # the resumed watch is told 410 Expired and the feed lists again. The watch
@@ -137,9 +108,9 @@ kube_start_apiserver || rig_die "the test API did not restart"
 relisted() { [ "$(stat expired)" -gt "$expired" ] && [ "$(stat relists)" -gt "$relists" ]; }
 rig_check "the feed got 410 Expired and listed again" kube_rig_wait \
     "expired $expired -> $(stat expired), relists $relists -> $(stat relists)" relisted
-rig_check "kubectl apply the slice with pods a b c d" apply_slice a b c d
+rig_check "kubectl apply the slice with pods a b c d" kube_rig_apply_slice a b c d
 rig_check "after the relist svcgw serves kubectl's endpoints" wait_converged
-rig_check "the keep-alive connection went on" ka_more 2
+rig_check "the keep-alive connection went on" rig_ka_more 2
 
 # (4) a burst of slice updates: pod c's readiness flaps $burst times.
 publishes=$(rig_stats '.kubernetes.publishes')
@@ -154,17 +125,9 @@ rig_check "the burst was batched ($done_publishes publishes for $burst updates)"
 rig_check "no feed service rejected, none invalid" \
     test "$(rig_stats '.kubernetes.rejected'),$(rig_stats '.kubernetes.invalid')" = "0,0"
 
-touch "$ka_stop"
-ka_rc=1
-for ((i = 0; i < 50; i++)); do
-    if ! kill -0 "$ka_pid" 2>/dev/null; then
-        wait "$ka_pid"
-        ka_rc=$?
-        break
-    fi
-    sleep 0.1
-done
-rig_check "the keep-alive connection never broke ($(ka_lines) requests): $(tail -n 1 "$ka_out")" \
+rig_ka_stop
+ka_rc=$?
+rig_check "the keep-alive connection never broke ($(rig_ka_lines) requests): $(tail -n 1 "$RIG_KA_OUT")" \
     test "$ka_rc" -eq 0
 
 # (5) svcgw restarted: tables_digest covers every VIP, port and ring slot.

@@ -19,8 +19,6 @@ dns=$RIG_DNS_IP
 name=mynginx.default.svc.cluster.local
 
 kube_rig_up
-m=$KUBE_RIG_MANIFESTS
-k() { kube_kubectl "$@"; }
 q() { rig_client dig @"$dns" +time=1 +tries=1 +norec "$@" 2>&1; }
 status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -n 1; }
 
@@ -38,28 +36,10 @@ out=$(q "$name" A)
 rig_check "after the first list: dig $name is NXDOMAIN, not SERVFAIL ($(status_of "$out"))" \
     test "$(status_of "$out")" = NXDOMAIN
 
-# manifests: the Service (fixed ClusterIP) and its slice, as kubectl applies them.
-service_yaml() {
-    cat <<EOF
-apiVersion: v1
-kind: Service
-metadata: {name: mynginx, namespace: default}
-spec:
-  clusterIP: $vip
-  selector: {app: mynginx}
-  ports: [{name: http, port: 80, targetPort: 80, protocol: TCP}]
-EOF
-}
-apply_slice() { # POD...
-    kube_rig_slice mynginx mynginx-abc 80 "$@" >"$m/slice.yaml"
-    k apply -f "$m/slice.yaml" >/dev/null
-}
-
 # (1) expose: one pod behind the ClusterIP, by kubectl alone.
 rig_add_pod a
-service_yaml >"$m/service.yaml"
-rig_check "kubectl apply the Service" k apply -f "$m/service.yaml"
-rig_check "kubectl apply its EndpointSlice (pod a)" apply_slice a
+rig_check "kubectl apply the Service" kube_rig_apply_service
+rig_check "kubectl apply its EndpointSlice (pod a)" kube_rig_apply_slice a
 rig_require "step 1: curl $url is answered by pod a" rig_wait_pod "$url" a
 out=$(q "$name" A)
 rig_check "step 1: dig $name answers $vip" grep -Eq "^$name\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+A[[:space:]]+$vip" <<<"$out"
@@ -79,40 +59,18 @@ rig_check "both changed nothing: $url is answered by pod a" rig_wait_pod "$url" 
 # (2) replace the pod: edit the slice.
 rig_del_pod a
 rig_add_pod b
-rig_check "kubectl apply the slice with pod b" apply_slice b
+rig_check "kubectl apply the slice with pod b" kube_rig_apply_slice b
 rig_require "step 2: after replacing the pod, $url is answered by pod b" rig_wait_pod "$url" b
 
 # A keep-alive connection to pod b, opened before scale-out, must survive it.
-ka_out="$RIG_TMP/keepalive.out"
-ka_stop="$RIG_TMP/keepalive.stop"
-rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$ka_stop" 1 120 >"$ka_out" 2>&1 &
-ka_pid=$!
-RIG_BG_PIDS+=("$ka_pid")
-ka_lines() { grep -c '^[0-9]' "$ka_out" || true; }
-wait_ka_lines() {
-    local want=$1 i
-    for ((i = 0; i < 100; i++)); do
-        [ "$(ka_lines)" -ge "$want" ] && return 0
-        grep -q BROKEN "$ka_out" && break
-        sleep 0.1
-    done
-    echo "keep-alive client: $(tail -n 2 "$ka_out" | tr '\n' ' ')"
-    return 1
-}
-rig_require "keep-alive connection through $vip is up" wait_ka_lines 2
+rig_ka_start "$vip" 80 1 120
+rig_require "keep-alive connection through $vip is up" rig_ka_wait 2
 
 # (3) scale to two.
 rig_add_pod c
-rig_check "kubectl apply the slice with pods b and c" apply_slice b c
+rig_check "kubectl apply the slice with pods b and c" kube_rig_apply_slice b c
 rig_require "step 3: the new pod c starts answering $url" rig_wait_pod "$url" c
-spread=30
-for ((i = 1; i <= spread; i++)); do
-    rig_curl -o /dev/null "$url?spread=$i" || true
-done
-n_b=$(rig_count_requests b 'spread=')
-n_c=$(rig_count_requests c 'spread=')
-rig_check "step 3: all $spread requests answered, both pods used (b=$n_b c=$n_c)" \
-    test $((n_b + n_c)) -eq "$spread" -a "$n_b" -gt 0 -a "$n_c" -gt 0
+rig_spread "$url" 30 1 b c
 slice_events=$(rig_stats '.kubernetes.kinds.EndpointSlice.events')
 rig_check "GET /v1/stats counts the slice events (${slice_events:-none} >= 2)" test "${slice_events:-0}" -ge 2
 rig_check "GET /v1/stats: synced, no rejected service" \
@@ -122,29 +80,20 @@ lag_count=$(awk '/^svcgw_kubernetes_event_lag_seconds_count/ { print $2 }' <<<"$
 rig_check "GET /metrics: the event -> data plane lag histogram has samples (${lag_count:-none})" \
     test "${lag_count:-0}" -ge 3
 rig_log "feed lag p50/p99: $(rig_stats '.kubernetes.lag_p50_us') / $(rig_stats '.kubernetes.lag_p99_us') us"
-ka_mid=$(ka_lines)
-rig_check "keep-alive requests continued during scale-out" wait_ka_lines $((ka_mid + 2))
+rig_check "keep-alive requests continued during scale-out" rig_ka_more 2
 
 # (4) scale in: pod c leaves the slice; the keep-alive connection to b stays.
-rig_check "kubectl apply the slice with pod b only" apply_slice b
+rig_check "kubectl apply the slice with pod b only" kube_rig_apply_slice b
 rig_check "step 4: after scale-in, $url is answered by pod b" rig_wait_pod "$url" b
-touch "$ka_stop"
-ka_rc=1
-for ((i = 0; i < 50; i++)); do
-    if ! kill -0 "$ka_pid" 2>/dev/null; then
-        wait "$ka_pid"
-        ka_rc=$?
-        break
-    fi
-    sleep 0.1
-done
-rig_check "the keep-alive client never broke ($(ka_lines) requests): $(tail -n 1 "$ka_out")" \
+rig_ka_stop
+ka_rc=$?
+rig_check "the keep-alive client never broke ($(rig_ka_lines) requests): $(tail -n 1 "$RIG_KA_OUT")" \
     test "$ka_rc" -eq 0
 rig_check "svcgw's view converged to kubectl's (endpoints of mynginx = pod b)" \
     grep -Eq "^mynginx +$(rig_pod_ip b):80 " <<<"$(rig_ctl get endpoints mynginx)"
 
 # (5) delete: the VIP refuses at once and the name goes.
-rig_check "kubectl delete service mynginx" k delete service mynginx
+rig_check "kubectl delete service mynginx" kube_kubectl delete service mynginx
 gone() {
     local i
     for ((i = 0; i < 50; i++)); do

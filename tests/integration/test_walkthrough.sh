@@ -19,8 +19,6 @@ RIG_NAME="walkthrough-$mode"
 rig_init "$net" "$mode"
 vip=$RIG_VIP
 url="http://$vip/"
-spread_requests=40
-min_share=$((spread_requests / 5))  # each pod >= 20%
 
 # The source address pods must see: the client's in nat, the gateway's
 # SNAT address (its port address) in fullnat.
@@ -90,23 +88,8 @@ rig_require "step 2: after replacing the pod, $url is answered by pod b ($(rig_p
 rig_check "step 2: pod b sees source $want_src" sources_are b
 
 # (4, first half) a long-lived keep-alive connection, opened before scale-out.
-ka_out="$RIG_TMP/keepalive.out"
-ka_stop="$RIG_TMP/keepalive.stop"
-rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$ka_stop" 1 120 >"$ka_out" 2>&1 &
-ka_pid=$!
-RIG_BG_PIDS+=("$ka_pid")
-ka_lines() { grep -c '^[0-9]' "$ka_out" || true; }
-wait_ka_lines() {
-    local want=$1 i
-    for ((i = 0; i < 100; i++)); do
-        [ "$(ka_lines)" -ge "$want" ] && return 0
-        grep -q BROKEN "$ka_out" && break
-        sleep 0.1
-    done
-    echo "keep-alive client: $(tail -n 2 "$ka_out" | tr '\n' ' ')"
-    return 1
-}
-rig_require "step 4: keep-alive connection through $vip is up" wait_ka_lines 2
+rig_ka_start "$vip" 80 1 120
+rig_require "step 4: keep-alive connection through $vip is up" rig_ka_wait 2
 
 # (3) scale to two pods: new connections spread over both.
 rig_add_pod c
@@ -116,18 +99,10 @@ if $api; then
 else
     rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip b),$(rig_pod_ip c)"
 fi
-ka_at_scale_out=$(ka_lines)
+ka_at_scale_out=$(rig_ka_lines)
 rig_require "step 3: the new pod c starts answering $url" rig_wait_pod "$url" c
-for ((i = 1; i <= spread_requests; i++)); do
-    rig_curl -o /dev/null "$url?spread=$i" || true
-done
-n_b=$(rig_count_requests b 'spread=')
-n_c=$(rig_count_requests c 'spread=')
-rig_log "spread of $spread_requests requests: b=$n_b c=$n_c"
-rig_check "step 3: all $spread_requests requests answered (b=$n_b c=$n_c)" \
-    test $((n_b + n_c)) -eq "$spread_requests"
-rig_check "step 3: both pods get >= 20% (b=$n_b c=$n_c, min $min_share)" \
-    test "$n_b" -ge "$min_share" -a "$n_c" -ge "$min_share"
+spread_requests=40
+rig_spread "$url" "$spread_requests" $((spread_requests / 5)) b c  # each pod >= 20%
 rig_check "step 3: pod c sees source $want_src" sources_are c
 if $api; then
     describe=$(rig_ctl describe service mynginx)
@@ -158,7 +133,7 @@ fi
 
 # (4, second half) remove the other pod; the old connection must not notice.
 rig_require "step 4: keep-alive requests continued during scale-out" \
-    wait_ka_lines $((ka_at_scale_out + 2))
+    rig_ka_wait $((ka_at_scale_out + 2))
 rig_del_pod c
 if $api; then
     rig_check "svcgwctl endpoints remove mynginx $(rig_pod_ip c)" \
@@ -166,24 +141,16 @@ if $api; then
 else
     rig_apply "mynginx $vip 80 80 TCP $(rig_pod_ip b)"
 fi
-ka_at_scale_in=$(ka_lines)
+ka_at_scale_in=$(rig_ka_lines)
 rig_check "step 4: after removing pod c, $url is answered by pod b" rig_wait_pod "$url" b
-rig_check "step 4: keep-alive requests continued after scale-in" wait_ka_lines $((ka_at_scale_in + 3))
-touch "$ka_stop"
-ka_rc=1
-for ((i = 0; i < 50; i++)); do
-    if ! kill -0 "$ka_pid" 2>/dev/null; then
-        wait "$ka_pid"
-        ka_rc=$?
-        break
-    fi
-    sleep 0.1
-done
-ka_total=$(ka_lines)
-rig_check "step 4: the keep-alive client never broke or reconnected ($ka_total requests): $(tail -n 1 "$ka_out")" \
+rig_check "step 4: keep-alive requests continued after scale-in" rig_ka_wait $((ka_at_scale_in + 3))
+rig_ka_stop
+ka_rc=$?
+ka_total=$(rig_ka_lines)
+rig_check "step 4: the keep-alive client never broke or reconnected ($ka_total requests): $(tail -n 1 "$RIG_KA_OUT")" \
     test "$ka_rc" -eq 0
 rig_check "step 4: every keep-alive request was served by pod b" \
-    test "$(awk '/^[0-9]/ { print $4 }' "$ka_out" | sort -u)" = "mynginx-b"
+    test "$(awk '/^[0-9]/ { print $4 }' "$RIG_KA_OUT" | sort -u)" = "mynginx-b"
 # Server side: one connection = one remote port and one nginx connection id.
 # Log format (lib.sh): remote_addr remote_port "request" status connection
 # connection_requests; the quoted request has spaces, so count from the end.
