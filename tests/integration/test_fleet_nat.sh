@@ -142,16 +142,9 @@ ok=$(curls 2)
 rig_check "the second service removed: replies translated again ($ok of 2)" test "$ok" -eq 2
 
 # ---- A is lost mid-connection ----
-stop_file=$RIG_TMP/keepalive.stop
-ka_out=$RIG_TMP/keepalive.out
-rig_bg rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$stop_file" 0.2 60 >"$ka_out" 2>&1
-ka_pid=${RIG_BG_PIDS[-1]}
-waited=0
-while [ "$(grep -c ' 200 ' "$ka_out")" -lt 5 ] && [ $waited -lt 100 ] && kill -0 "$ka_pid" 2>/dev/null; do
-    sleep 0.1
-    waited=$((waited + 1))
-done
-before=$(grep -c ' 200 ' "$ka_out")
+rig_ka_start "$vip" 80 0.2 60
+rig_ka_wait 5 >/dev/null
+before=$(rig_ka_lines)
 rig_require "the keep-alive connection runs through A ($before requests)" test "$before" -ge 5
 b_new_before=$(rig_event flow_new)
 kill -KILL "$a_pid"
@@ -159,15 +152,14 @@ wait "$a_pid" 2>/dev/null
 a_pid=""
 rig_delete_dpdk_files "$a_prefix"
 ip -n "$(rig_ns cl)" route replace default via "$(rig_gw_ip)"
-sleep 3
-touch "$stop_file"
-rig_wait_exit "$ka_pid" 100
-wait "$ka_pid"
+# B carries the connection on: 5 more answers (bounded), then it stops.
+rig_ka_more 5 >/dev/null
+rig_ka_stop
 ka_rc=$?
-after=$(grep -c ' 200 ' "$ka_out")
+after=$(rig_ka_lines)
 rig_check "the keep-alive connection survived A's SIGKILL ($before -> $after requests, exit $ka_rc)" \
-    bash -c "[ $ka_rc -eq 0 ] && [ $after -ge $((before + 5)) ] && grep -q '^OK ' '$ka_out'"
-pods=$(awk '$3 == 200 {print $4}' "$ka_out" | sort -u | tr '\n' ' ')
+    bash -c "[ $ka_rc -eq 0 ] && [ $after -ge $((before + 5)) ] && grep -q '^OK ' '$RIG_KA_OUT'"
+pods=$(awk '$3 == 200 {print $4}' "$RIG_KA_OUT" | sort -u | tr '\n' ' ')
 rig_check "every request of it was served by one pod ($pods)" test "$(wc -w <<<"$pods")" -eq 1
 b_new=$(rig_event flow_new)
 rig_check "B picked the connection up mid-stream (flow_new $b_new_before -> $b_new)" \

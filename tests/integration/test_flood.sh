@@ -46,8 +46,7 @@ stop="$RIG_TMP/keepalive.stop"
 ka_out="$RIG_TMP/keepalive.out"
 rig_bg rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$stop" 0.5 200 >"$ka_out" 2>&1
 ka_pid=${RIG_BG_PIDS[-1]}
-sleep 1.5
-rig_require "the keep-alive connection is established" grep -q '^1 ' "$ka_out"
+rig_require "the keep-alive connection is established" rig_wait_line "$ka_out" '^1 ' "$ka_pid"
 
 # Samples flows_active every 0.3 s into FILE until STOP_FILE exists; only
 # numbers are kept (a failed read prints "" or "null").

@@ -124,7 +124,9 @@ expect_out "delete the EndpointSlice" 'deleted' k delete -f "$m/slice.yaml"
 expect_out "delete the Services" 'service "lb" deleted' k delete -f "$m/svc.yaml" -f "$m/lb.yaml"
 expect_fail "get after delete: NotFound" 'NotFound|not found' k get svc mynginx
 
-sleep 1 # the last events reach the watches
+# The last events reach the watches: the slice's deletion, the LB's address.
+rig_wait_line "$KUBE_DIR/watch-slices.out" '^DELETED  *mynginx-a' "$watch_slices"
+rig_wait_line "$KUBE_DIR/watch-services.out" '^lb .*192\.0\.2\.10' "$watch_services"
 kill "$watch_slices" "$watch_services" 2>/dev/null
 wait "$watch_slices" "$watch_services" 2>/dev/null
 in_order() { # FILE PATTERN...: the patterns match lines of FILE in this order
