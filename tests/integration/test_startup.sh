@@ -50,10 +50,13 @@ start_fails() {
     rig_log "$name: exit 1 after ${elapsed_ms} ms: $line"
 }
 
-# variant NAME SED-EXPR: the rig's config with one edit.
-variant() {
+# fails_edited NAME SED-EXPR WHAT PATTERN: the rig's config with one edit
+# (SED-EXPR, written to NAME.yaml) fails to start as start_fails wants;
+# WHAT says which failure it is.
+fails_edited() {
     sed "$2" "$RIG_CONFIG" >"$RIG_TMP/$1.yaml"
-    echo "$RIG_TMP/$1.yaml"
+    rig_check "$3: exit 1 in <= ${limit_s}s, naming the cause" \
+        start_fails "$1" "$RIG_TMP/$1.yaml" "$4"
 }
 
 RIG_SERVICES=("mynginx $vip 80 80 TCP $(rig_ip 11)")
@@ -66,30 +69,26 @@ rig_bg "$RIG_PYTHON" "$RIG_DIR/notify_listener.py" "$NOTIFY_SOCKET" "$notify_log
 for _ in $(seq 50); do [ -S "$NOTIFY_SOCKET" ] && break; sleep 0.1; done
 touch "$notify_log"
 
-missing=$(variant missing 's/iface=veth-gw/iface=nosuch0/')
-rig_check "a missing interface: exit 1 in <= ${limit_s}s naming it" \
-    start_fails missing "$missing" 'ports\[0\]\.device: interface "nosuch0" does not exist'
+fails_edited missing 's/iface=veth-gw/iface=nosuch0/' "a missing interface" \
+    'ports\[0\]\.device: interface "nosuch0" does not exist'
 
 # blocksz is not a power of two: the interface exists, the PMD refuses it.
 # The API and metrics servers are up by then (they start before the port).
-unprobed=$(variant unprobed 's/iface=veth-gw/iface=veth-gw,blocksz=3000/')
-rig_check "a device EAL cannot probe: exit 1 in <= ${limit_s}s with the PMD's reason" \
-    start_fails unprobed "$unprobed" 'net_af_packet0 could not be probed: .*veth-gw'
+fails_edited unprobed 's/iface=veth-gw/iface=veth-gw,blocksz=3000/' \
+    "a device EAL cannot probe (the PMD's reason)" 'net_af_packet0 could not be probed: .*veth-gw'
 rig_check "the failed start removed its API socket" test ! -e "$RIG_TMP/api.sock"
 
-no_api=$(variant no_api "s|unix:$RIG_TMP/api.sock|unix:/proc/svcgw-nowhere/api.sock|")
-rig_check "an API socket that cannot be created: exit 1 in <= ${limit_s}s" \
-    start_fails no_api "$no_api" 'api\.listen: cannot listen on unix:/proc/svcgw-nowhere/api.sock'
+fails_edited no_api "s|unix:$RIG_TMP/api.sock|unix:/proc/svcgw-nowhere/api.sock|" \
+    "an API socket that cannot be created" \
+    'api\.listen: cannot listen on unix:/proc/svcgw-nowhere/api.sock'
 
-bad_eal=$(variant bad_eal 's/extra_args: \[\]/extra_args: ["--no-such-eal-option"]/')
-rig_check "an EAL argument error: exit 1 in <= ${limit_s}s with EAL's reason" \
-    start_fails bad_eal "$bad_eal" 'EAL initialisation failed: .*(arguments|option)'
+fails_edited bad_eal 's/extra_args: \[\]/extra_args: ["--no-such-eal-option"]/' \
+    "an EAL argument error (EAL's reason)" 'EAL initialisation failed: .*(arguments|option)'
 
 # The exception path's TAP cannot be created: the name is taken by a
 # device that is not a TAP (the veth itself).
-tap_taken=$(variant tap_taken 's|address: \([0-9./]*\)}|address: \1, kernel_interface: veth-gw}|')
-rig_check "a kernel_interface that cannot be created: exit 1 in <= ${limit_s}s naming it" \
-    start_fails tap_taken "$tap_taken" 'ports\[0\]\.kernel_interface: TAP veth-gw: create: '
+fails_edited tap_taken 's|address: \([0-9./]*\)}|address: \1, kernel_interface: veth-gw}|' \
+    "a kernel_interface that cannot be created" 'ports\[0\]\.kernel_interface: TAP veth-gw: create: '
 
 version_ok() {
     local out want
