@@ -848,6 +848,11 @@ rig_ka_wait() {
 }
 # rig_ka_more N: until N answers more than now.
 rig_ka_more() { rig_ka_wait $(($(rig_ka_lines) + $1)); }
+# rig_ka_alive: the client still runs and its connection never broke.
+rig_ka_alive() {
+    kill -0 "$RIG_KA_PID" 2>/dev/null && ! grep -q BROKEN "$RIG_KA_OUT" ||
+        { echo "keep-alive client: $(tail -n 1 "$RIG_KA_OUT")"; return 1; }
+}
 # rig_ka_stop: asks the client to finish; its exit status (0: the connection
 # never broke), 1 if it has not ended within 5 s. Not under rig_check: only
 # this shell can wait for its child.

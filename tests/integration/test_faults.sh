@@ -94,11 +94,9 @@ only_survivors() {
 rig_check "after deleting pod a's endpoint, new connections go to b or c" only_survivors
 
 # ---- 2. a reload that fails validation changes nothing ----
-ka_out="$RIG_TMP/ka-reload.out"
 rm -f "$RIG_TMP/ka.stop"
-rig_bg rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$RIG_TMP/ka-reload.stop" 0.3 60 >"$ka_out" 2>&1
-ka_pid=${RIG_BG_PIDS[-1]}
-rig_require "a keep-alive connection is up before the failed reload" wait_first_answer "$ka_out"
+rig_ka_start "$vip" 80 0.3 60
+rig_require "a keep-alive connection is up before the failed reload" rig_ka_wait 1
 services_before=$(rig_api /v1/services | sed '$d')
 good_config=$(cat "$RIG_CONFIG")
 # Valid YAML, invalid config: a second service on the same ClusterIP:port.
@@ -120,9 +118,8 @@ rejection_logged() {
         grep -q "$vip:80/TCP is already used by service" <<<"$after"
 }
 rig_check "the failed reload is logged with its reason (the duplicate $vip) after the SIGHUP" rejection_logged
-rig_check "an established connection survives the failed reload" \
-    bash -c "kill -0 $ka_pid 2>/dev/null && ! grep -q BROKEN '$ka_out'"
-touch "$RIG_TMP/ka-reload.stop"
+rig_check "an established connection survives the failed reload" rig_ka_alive
+touch "$RIG_KA_STOP"
 echo "$good_config" >"$RIG_CONFIG"
 RIG_SERVICES=("$(svc "$(rig_pod_ip b),$(rig_pod_ip c)")")
 

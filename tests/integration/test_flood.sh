@@ -42,11 +42,8 @@ capacity=$(rig_flows_capacity)
 rig_check "flow capacity $capacity <= max_flows $max_flows" test "$capacity" -le "$max_flows"
 
 # The connection that must survive: one GET every 0.5 s on one socket.
-stop="$RIG_TMP/keepalive.stop"
-ka_out="$RIG_TMP/keepalive.out"
-rig_bg rig_client "$RIG_PYTHON" "$RIG_DIR/keepalive_client.py" "$vip" 80 "$stop" 0.5 200 >"$ka_out" 2>&1
-ka_pid=${RIG_BG_PIDS[-1]}
-rig_require "the keep-alive connection is established" rig_wait_line "$ka_out" '^1 ' "$ka_pid"
+rig_ka_start "$vip" 80 0.5 200
+rig_require "the keep-alive connection is established" rig_ka_wait 1
 
 # Samples flows_active every 0.3 s into FILE until STOP_FILE exists; only
 # numbers are kept (a failed read prints "" or "null").
@@ -97,6 +94,19 @@ accounted() {
     echo "sent $sent, capacity $capacity: evictions $evicted + flow_table_full $full vs excess $excess (want >= $accounted_pct%)"
     [ "$sent" -gt "$capacity" ] && [ $(((evicted + full) * 100)) -ge $((excess * accounted_pct)) ]
 }
+# check_accounted NAME WHAT: after flood NAME, hping3 reported what it sent
+# and the counters account for it (since evictions_before / full_before);
+# leaves the counters in evictions / full.
+check_accounted() {
+    local sent
+    evictions=$(rig_stats '[.workers[].flow_evictions] | add')
+    full=$(rig_drop flow_table_full)
+    sent=$(sent_by "$1")
+    rig_log "$2 counters: sent ${sent:-?}, evictions $evictions_before -> $evictions, flow_table_full $full_before -> $full"
+    rig_require "hping3 finished the $2 and reported what it sent (${sent:-nothing})" test -n "$sent"
+    rig_check "the counters account for the $2" \
+        accounted "$sent" $((evictions - evictions_before)) $((full - full_before))
+}
 
 # ---- 1. SYN flood -------------------------------------------------------
 evictions_before=$(rig_stats '[.workers[].flow_evictions] | add')
@@ -122,15 +132,8 @@ p=$(peak "$RIG_TMP/syn.samples")
 rig_check "flows sampled during the SYN flood ($samples numeric samples, peak ${p:-none})" test "$samples" -ge 5 -a -n "$p"
 rig_check "the SYN flood filled the flow table" filled syn "$p"
 rig_check "flow table peak ${p:-?} <= capacity $capacity" test "${p:-999999999}" -le "$capacity"
-evictions=$(rig_stats '[.workers[].flow_evictions] | add')
-full=$(rig_drop flow_table_full)
-sent=$(sent_by syn)
-rig_log "SYN flood counters: sent ${sent:-?}, evictions $evictions_before -> $evictions, flow_table_full $full_before -> $full"
-rig_require "hping3 finished the SYN flood and reported what it sent (${sent:-nothing})" test -n "$sent"
-rig_check "the counters account for the SYN flood" \
-    accounted "$sent" $((evictions - evictions_before)) $((full - full_before))
-rig_check "the keep-alive connection survived the SYN flood" \
-    bash -c "kill -0 $ka_pid 2>/dev/null && ! grep -q BROKEN '$ka_out'"
+check_accounted syn "SYN flood"
+rig_check "the keep-alive connection survived the SYN flood" rig_ka_alive
 
 # ---- 2. spoofed UDP flood -----------------------------------------------
 udp_probe() {
@@ -156,18 +159,10 @@ p=$(peak "$RIG_TMP/udp.samples")
 rig_check "the UDP flood filled the flow table" filled udp "$p"
 rig_check "flow table peak ${p:-?} <= capacity $capacity during the UDP flood" \
     test -n "$p" -a "${p:-999999999}" -le "$capacity"
-evictions=$(rig_stats '[.workers[].flow_evictions] | add')
-full=$(rig_drop flow_table_full)
-sent=$(sent_by udp)
-rig_log "UDP flood counters: sent ${sent:-?}, evictions $evictions_before -> $evictions, flow_table_full $full_before -> $full"
-rig_require "hping3 finished the UDP flood and reported what it sent (${sent:-nothing})" test -n "$sent"
-rig_check "the counters account for the UDP flood" \
-    accounted "$sent" $((evictions - evictions_before)) $((full - full_before))
-rig_check "the keep-alive connection survived both floods" \
-    bash -c "kill -0 $ka_pid 2>/dev/null && ! grep -q BROKEN '$ka_out'"
-touch "$stop"
-wait "$ka_pid"
-rig_check "the keep-alive client ends with OK" grep -q '^OK' "$ka_out"
-rig_log "keep-alive: $(tail -n 1 "$ka_out")"
+check_accounted udp "UDP flood"
+rig_check "the keep-alive connection survived both floods" rig_ka_alive
+rig_ka_stop
+rig_check "the keep-alive client ends with OK" grep -q '^OK' "$RIG_KA_OUT"
+rig_log "keep-alive: $(tail -n 1 "$RIG_KA_OUT")"
 rig_check "svcgw is still running" rig_gateway_alive
 rig_finish
