@@ -106,8 +106,8 @@ Result<void> Daemon::start(unsigned workers) {
     // The first zone, from the same service set as the table, before any
     // worker runs: until then the pointer is null (SERVFAIL, never
     // NXDOMAIN). Serials start at the Unix time so a restart does not go back.
-    _zones = std::make_unique<ZonePublisher>(_config.dns, _config.network.service_cidr, _qsbr,
-                                             static_cast<uint32_t>(now_unix()));
+    _zones = std::make_unique<ZoneVersions>(_config.dns, _config.network.service_cidr, _qsbr,
+                                            static_cast<uint32_t>(now_unix()));
     // With the Kubernetes feed, DNS waits for the cluster's first complete
     // list (SERVFAIL until then, never a premature NXDOMAIN).
     const bool dns_now = !_config.kubernetes.enabled;
@@ -137,8 +137,8 @@ Result<void> Daemon::start(unsigned workers) {
         return Unexpected<Error>{e};
     }
     _dns_tcp = std::move(*tcp);
-    _publisher = std::make_unique<SnapshotPublisher>(TablePublisher(*_table, _config.maglev),
-                                                     *_zones, dns_now);
+    _publisher =
+        std::make_unique<SnapshotPublisher>(*_table, _config.maglev, _zones.get(), dns_now);
     // Health checks overlay every publish (control/health_overlay.hpp); the
     // table built so far has no verdicts yet, and new targets start up.
     raise_fd_limit(health::kDefaultMaxInFlight);

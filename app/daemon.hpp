@@ -27,6 +27,7 @@
 #include "control/server.hpp"
 #include "control/snapshot_publisher.hpp"
 #include "control/state.hpp"
+#include "control/zone_versions.hpp"
 #include "dataplane/worker.hpp"
 #include "dns/tcp_server.hpp"
 #include "fleet/announcer.hpp"
@@ -94,7 +95,7 @@ private:
     uint16_t _workers = 0;
     rte_rcu_qsbr* _qsbr = nullptr;
     std::unique_ptr<ServiceTable> _table;
-    std::unique_ptr<ZonePublisher> _zones;            // the DNS zone the workers answer from
+    std::unique_ptr<ZoneVersions> _zones;             // the DNS zone the workers answer from
     std::unique_ptr<dns::DnsTcpServer> _dns_tcp;      // DNS over TCP, on this (the control) thread
     std::unique_ptr<SnapshotPublisher> _publisher;    // the VIP table and the DNS zone, one step
     std::unique_ptr<health::HealthChecker> _checker;  // probes (kernel sockets, this thread)

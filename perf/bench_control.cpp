@@ -1,5 +1,5 @@
 // Control-plane benchmarks (issue 4), with 10,000 services and 30,000
-// endpoints loaded through ControlState + TablePublisher + ServiceTable,
+// endpoints loaded through ControlState + SnapshotPublisher + ServiceTable,
 // exactly the daemon's apply path (minus the HTTP hop):
 //  - Control/ApplyFull: one apply of all 10k services into an empty table.
 //  - Control/EndpointChangeVisibility: a reader thread spins on one VIP
@@ -33,8 +33,8 @@
 #include <vector>
 
 #include "bench_eal.hpp"
+#include "control/snapshot_publisher.hpp"
 #include "control/state.hpp"
-#include "control/table_publisher.hpp"
 #include "control_rig.hpp"
 #include "table/service_table.hpp"
 
@@ -48,7 +48,7 @@ constexpr int kChanges = 1000;  // endpoint changes per latency run
 struct Rig {
     rte_rcu_qsbr* qsbr = nullptr;
     std::unique_ptr<ServiceTable> table;
-    std::unique_ptr<TablePublisher> publisher;
+    std::unique_ptr<SnapshotPublisher> publisher;
     std::unique_ptr<ControlState> state;
 
     explicit Rig(uint32_t readers) {
@@ -56,7 +56,7 @@ struct Rig {
         qsbr = bench::make_qsbr("bench_ctl_qsbr", readers);
         table = bench::make_table(qsbr);
         Config c = bench::config();
-        publisher = std::make_unique<TablePublisher>(*table, c.maglev);
+        publisher = std::make_unique<SnapshotPublisher>(*table, c.maglev);
         state = std::make_unique<ControlState>(c, *publisher, 0);
     }
     ~Rig() {

@@ -33,7 +33,7 @@
 #include "bench_eal.hpp"
 #include "control/snapshot_publisher.hpp"
 #include "control/state.hpp"
-#include "control/table_publisher.hpp"
+#include "control/zone_versions.hpp"
 #include "control_rig.hpp"
 #include "table/service_table.hpp"
 
@@ -46,7 +46,7 @@ using bench::kServices;
 struct Rig {
     rte_rcu_qsbr* qsbr = nullptr;
     std::unique_ptr<ServiceTable> table;
-    std::unique_ptr<ZonePublisher> zones;
+    std::unique_ptr<ZoneVersions> zones;
     std::unique_ptr<SnapshotPublisher> publisher;
     std::unique_ptr<ControlState> state;
 
@@ -55,9 +55,9 @@ struct Rig {
         qsbr = bench::make_qsbr("bench_dnsctl_qsbr", 1);
         table = bench::make_table(qsbr);
         Config c = bench::config();
-        zones = std::make_unique<ZonePublisher>(c.dns, c.network.service_cidr, qsbr, 1);
+        zones = std::make_unique<ZoneVersions>(c.dns, c.network.service_cidr, qsbr, 1);
         (void)zones->publish_all(c.services);
-        publisher = std::make_unique<SnapshotPublisher>(TablePublisher(*table, c.maglev), *zones);
+        publisher = std::make_unique<SnapshotPublisher>(*table, c.maglev, zones.get());
         state = std::make_unique<ControlState>(c, *publisher, 0);
     }
     ~Rig() {

@@ -1,209 +1,72 @@
 #include "control/snapshot_publisher.hpp"
 
-#include <chrono>
-
 namespace svcgw {
 
-ServiceConfig dns_view(const ServiceConfig& service) {
-    ServiceConfig view;
-    view.name = service.name;
-    view.ns = service.ns;
-    view.headless = service.headless;
-    view.type = service.type;
-    view.external_name = service.external_name;
-    if (service.type == ServiceType::external_name) {
-        return view;  // a CNAME: nothing else reaches DNS
-    }
-    // A ClusterIP svcgw does not serve (the cluster's) is not answered here.
-    view.cluster_ip =
-        service.headless || !service.serve_cluster_ip ? std::nullopt : service.cluster_ip;
-    for (const ServicePortConfig& port : service.ports) {
-        if (port.name.empty()) {
-            continue;  // no SRV record
+Result<void> SnapshotPublisher::publish_table(const ServiceDiff& diff, const MaglevConfig& maglev) {
+    // All or nothing: build every new object first (what upsert would do);
+    // only if all build is the table touched. validate_and_allocate already
+    // rejects everything Service::build can refuse except an explicit
+    // Maglev table smaller than a service's backends, so the trial build
+    // (half the cost of a 10k-service apply) runs only with an explicit
+    // size; the rollback below stays as the safety net.
+    std::vector<const ServiceConfig*> upserts = diff.changed;
+    upserts.insert(upserts.end(), diff.added.begin(), diff.added.end());
+    for (const ServiceConfig* s :
+         maglev.table_size != 0 ? upserts : std::vector<const ServiceConfig*>{}) {
+        auto built = Service::build(*s, maglev);
+        if (!built) {
+            Error e = built.error();
+            e.path = s->key() + (e.path.empty() ? "" : "." + e.path);
+            return Unexpected<Error>{e};
         }
-        ServicePortConfig p{port.name, port.port, 0, "", port.protocol};
-        if (service.headless) {
-            // Headless SRV records carry each endpoint's target port.
-            p.target_port = port.target_port;
-            p.target_port_name = port.target_port_name;
-        }
-        view.ports.push_back(std::move(p));
     }
-    if (service.headless) {
-        for (const EndpointConfig& ep : service.endpoints) {
-            if (ep.ready) {
-                EndpointConfig e;
-                e.ip = ep.ip;
-                e.hostname = ep.hostname;
-                e.ports = ep.ports;  // resolve named target ports
-                view.endpoints.push_back(std::move(e));
+    // Removals first so that a VIP moving between services is free again.
+    Error failure;
+    bool failed = false;
+    for (const ServiceConfig* s : diff.removed) {
+        auto done = _table.remove(s->ns, s->name);
+        if (!done) {
+            failure = done.error();
+            failed = true;
+            break;
+        }
+    }
+    // A VIP swapped between two changed services fails on the first try;
+    // a second pass sees it released.
+    for (int pass = 0; pass < 2 && !failed && !upserts.empty(); ++pass) {
+        std::vector<const ServiceConfig*> retry;
+        for (const ServiceConfig* s : upserts) {
+            auto done = _table.upsert(*s, maglev);
+            if (!done) {
+                retry.push_back(s);
+                failure = done.error();
+                failure.path = s->key() + (failure.path.empty() ? "" : "." + failure.path);
             }
         }
+        upserts = std::move(retry);
+        failed = !upserts.empty() && pass == 1;
     }
-    return view;
-}
-
-ZonePublisher::ZonePublisher(DnsConfig dns, Ipv4Prefix service_cidr, rte_rcu_qsbr* qsbr,
-                             uint32_t first_serial)
-    : _dns(std::move(dns)),
-      _service_cidr(service_cidr),
-      _next_serial(first_serial == 0 ? 1 : first_serial),
-      _retired(qsbr) {}
-
-ZonePublisher::~ZonePublisher() {
-    _current.store(nullptr, std::memory_order_release);
-    _retired.clear();
-    _writer.reset();
-}
-
-namespace {
-
-uint64_t micros_since(std::chrono::steady_clock::time_point start) {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                     std::chrono::steady_clock::now() - start)
-                                     .count());
-}
-
-}  // namespace
-
-Result<void, Errors> ZonePublisher::writer_ready() {
-    if (_writer != nullptr) {
-        return {};
-    }
-    auto writer = dns::ZoneWriter::create(_dns, _service_cidr, _next_serial);
-    if (!writer) {
-        return Unexpected<Errors>{writer.error()};
-    }
-    _writer = std::move(*writer);
-    return {};
-}
-
-Result<void, Errors> ZonePublisher::publish_all(const std::vector<ServiceConfig>& services) {
-    const auto start = std::chrono::steady_clock::now();
-    if (auto ready = writer_ready(); !ready) {
-        return ready;
-    }
-    std::vector<ServiceConfig> views;
-    views.reserve(services.size());
-    std::vector<dns::ZoneWriter::Upsert> upserts;
-    upserts.reserve(services.size());
-    std::unordered_map<std::string, ServiceConfig> next_views;
-    for (size_t i = 0; i < services.size(); ++i) {
-        views.push_back(dns_view(services[i]));
-    }
-    for (size_t i = 0; i < services.size(); ++i) {
-        upserts.push_back({&views[i], "services[" + std::to_string(i) + "]"});
-    }
-    std::vector<std::string> removals;
-    for (size_t i = 0; i < services.size(); ++i) {
-        next_views.insert_or_assign(services[i].key(), views[i]);
-    }
-    for (const auto& [key, view] : _views) {
-        if (!next_views.contains(key)) {
-            removals.push_back(key);
+    if (failed) {
+        // Capacity or key conflicts the validation cannot see: restore.
+        for (const ServiceConfig* s : diff.added) {
+            (void)_table.remove(s->ns, s->name);
         }
-    }
-    auto change = _writer->prepare(upserts, removals, _next_serial);
-    if (!change) {
-        return Unexpected<Errors>{change.error()};
-    }
-    _views = std::move(next_views);
-    _last_build_us = micros_since(start);
-    publish(std::move(*change));
-    return {};
-}
-
-Result<ZonePublisher::Prepared, Errors> ZonePublisher::prepare(const ServiceDiff& diff) {
-    const auto start = std::chrono::steady_clock::now();
-    if (auto ready = writer_ready(); !ready) {
-        return Unexpected<Errors>{ready.error()};
-    }
-    Prepared prepared;
-    std::vector<const ServiceConfig*> sources;
-    for (const ServiceConfig* s : diff.added) {
-        prepared.views.emplace_back(s->key(), dns_view(*s));
-        sources.push_back(s);
-    }
-    for (const ServiceConfig* s : diff.changed) {
-        ServiceConfig view = dns_view(*s);
-        auto old = _views.find(s->key());
-        if (old == _views.end() || !(old->second == view)) {
-            prepared.views.emplace_back(s->key(), std::move(view));
-            sources.push_back(s);
+        for (const auto* list : {&diff.replaced, &diff.removed}) {
+            for (const ServiceConfig* old : *list) {
+                (void)_table.upsert(*old, _maglev);
+            }
         }
+        return Unexpected<Error>{failure};
     }
-    std::vector<std::string> removals;
-    for (const ServiceConfig* s : diff.removed) {
-        removals.push_back(s->key());
-    }
-    if (prepared.views.empty() && removals.empty()) {
-        return prepared;  // nothing DNS serves changed
-    }
-    std::vector<dns::ZoneWriter::Upsert> upserts;
-    upserts.reserve(prepared.views.size());
-    for (size_t i = 0; i < prepared.views.size(); ++i) {
-        upserts.push_back({&prepared.views[i].second, sources[i]->key()});
-    }
-    auto change = _writer->prepare(upserts, removals, _next_serial);
-    if (!change) {
-        return Unexpected<Errors>{change.error()};
-    }
-    prepared.change = std::move(*change);
-    prepared.build_us = micros_since(start);
-    return prepared;
-}
-
-void ZonePublisher::commit(Prepared prepared, const ServiceDiff& diff) {
-    if (prepared.change == nullptr) {
-        ++_skipped;
-        return;
-    }
-    for (const ServiceConfig* s : diff.removed) {
-        _views.erase(s->key());
-    }
-    for (auto& [key, view] : prepared.views) {
-        _views.insert_or_assign(std::move(key), std::move(view));
-    }
-    _last_build_us = prepared.build_us;
-    publish(std::move(prepared.change));
-}
-
-void ZonePublisher::publish(std::unique_ptr<dns::ZoneWriter::Change> change) {
-    _last_names = change->touched_names();
-    std::unique_ptr<dns::ZoneRetired> retired = _writer->commit(std::move(change));
-    ++_next_serial;
-    ++_builds;
-    // Release: the version's levels and nodes are visible to a worker that
-    // loads the pointer with acquire (responder path).
-    _current.store(_writer->live(), std::memory_order_release);
-    // The token is taken after the store: a worker that reports quiescent
-    // past it can no longer hold anything the new version replaced.
-    _retired.retire(std::move(retired));
-    reclaim();
-}
-
-size_t ZonePublisher::reclaim() {
-    return _retired.reclaim();
-}
-
-ZoneStats ZonePublisher::stats() const {
-    ZoneStats s;
-    s.builds = _builds;
-    s.skipped = _skipped;
-    s.last_build_us = _last_build_us;
-    s.last_names = _last_names;
-    s.retired_pending = _retired.pending();
-    if (const dns::Zone* live = this->live()) {
-        s.serial = live->serial();
-        s.nodes = live->node_count();
-        s.records = live->record_count();
-        s.bytes = live->memory_bytes();
-    }
-    return s;
+    _maglev = maglev;
+    return {};
 }
 
 Result<void, Errors> SnapshotPublisher::go_live(const std::vector<ServiceConfig>& services) {
-    auto done = _zones.publish_all(services);
+    if (_zones == nullptr) {
+        return Unexpected<Errors>{Errors{Error{"dns", "no DNS zone to publish", ""}}};
+    }
+    auto done = _zones->publish_all(services);
     if (done) {
         _dns_live = true;
     }
@@ -212,17 +75,17 @@ Result<void, Errors> SnapshotPublisher::go_live(const std::vector<ServiceConfig>
 
 Result<void> SnapshotPublisher::publish(const ServiceDiff& diff, const MaglevConfig& maglev) {
     if (!_dns_live) {
-        return _table.publish(diff, maglev);
+        return publish_table(diff, maglev);
     }
-    auto prepared = _zones.prepare(diff);
+    auto prepared = _zones->prepare(diff);
     if (!prepared) {
         return Unexpected<Error>{prepared.error().front()};
     }
-    auto table = _table.publish(diff, maglev);
+    auto table = publish_table(diff, maglev);
     if (!table) {
         return table;  // the built zone is dropped: nothing changed
     }
-    _zones.commit(std::move(*prepared), diff);
+    _zones->commit(std::move(*prepared), diff);
     return {};
 }
 

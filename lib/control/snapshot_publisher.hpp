@@ -1,131 +1,55 @@
-// The snapshot the workers read, written in one step per change (control
-// thread only): the VIP table (TablePublisher) and the cluster DNS zone
-// (ZonePublisher), so a name and its VIP change together.
+// The publish step (control thread only): the one ServicePublisher that
+// changes what the workers read, the VIP table and, when the daemon serves
+// DNS, the cluster DNS zone (zone_versions.hpp), so a name and its VIP
+// change together. ControlState gives it the diff of each change; it keeps
+// no copy of the running set (a rollback restores the diff's replaced and
+// removed versions).
 //
-// Order of SnapshotPublisher::publish, all or nothing:
-//   1. prepare the new zone version if the change touches DNS: the zone
-//      writer rebuilds only the names the changed Services own and copies
-//      only the trie levels above them (dns/zone_writer.hpp); an error
+// Order of publish(), all or nothing:
+//   1. prepare the new zone version if the change touches DNS; an error
 //      fails the change before anything is visible;
-//   2. publish the VIP table diff (a failure there abandons the version);
-//   3. commit: swap the zone pointer (release store) and retire what the
-//      version replaced through rte_rcu_qsbr: it is freed only after every
-//      worker has reported a quiescent state since the swap (reclaim(), on
-//      the control tick).
+//   2. publish the VIP table diff: build every new or changed service first,
+//      then removes, then upserts; on an unexpected table failure restore
+//      the previous services and abandon the zone version;
+//   3. commit the zone version (release store, RCU retire).
 //
-// Workers read `current()` with an acquire load once per burst, between two
-// quiescent states; null = no configuration live yet (SERVFAIL). The control
-// thread itself may read `live()` at any time between two publishes without
-// a grace period (DNS over TCP): it is the only thread that retires zones.
+// Without a zone (tests, benchmarks of the table alone) or before go_live()
+// only the table changes.
 #pragma once
 
-#include <atomic>
-#include <cstdint>
-#include <memory>
-#include <string>
-#include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
 #include "config/config.hpp"
 #include "control/state.hpp"
-#include "control/table_publisher.hpp"
-#include "dns/zone.hpp"
-#include "dns/zone_writer.hpp"
-#include "rcu/retire_list.hpp"
-
-struct rte_rcu_qsbr;
+#include "control/zone_versions.hpp"
+#include "table/service_table.hpp"
 
 namespace svcgw {
 
-// What the zone reads of a service (dns/records.hpp), and nothing else: two
-// services with equal views produce the same records. Endpoints of a
-// ClusterIP service, weights, session affinity and target ports of
-// non-headless services do not reach DNS, so changing them skips the zone.
-ServiceConfig dns_view(const ServiceConfig& service);
-
-struct ZoneStats {
-    uint32_t serial = 0;   // SOA serial of the live zone (0 = none yet)
-    uint64_t builds = 0;   // zone versions published
-    uint64_t skipped = 0;  // changes that did not touch DNS
-    uint64_t last_build_us = 0;
-    uint64_t last_names = 0;                     // names the last version rebuilt or removed
-    uint64_t nodes = 0, records = 0, bytes = 0;  // of the live zone
-    uint64_t retired_pending = 0;                // old zones waiting for a grace period
-};
-
-class ZonePublisher {
-public:
-    // `first_serial`: the SOA serial of the first zone; each publish adds one
-    // (RFC 1982 arithmetic; the daemon starts from the Unix time so a
-    // restart does not go back). `qsbr` is the workers' QSBR variable.
-    ZonePublisher(DnsConfig dns, Ipv4Prefix service_cidr, rte_rcu_qsbr* qsbr,
-                  uint32_t first_serial);
-    // Frees every zone: the readers must be stopped (or offline) by then.
-    ~ZonePublisher();
-    ZonePublisher(const ZonePublisher&) = delete;
-    ZonePublisher& operator=(const ZonePublisher&) = delete;
-
-    // A change in preparation: `change` is null when the diff does not
-    // touch DNS (nothing to publish).
-    struct Prepared {
-        std::unique_ptr<dns::ZoneWriter::Change> change;
-        std::vector<std::pair<std::string, ServiceConfig>> views;  // key -> dns_view, of the diff
-        uint64_t build_us = 0;
-    };
-
-    // Makes the zone hold exactly `services` and publishes it (the first
-    // configuration at start-up, or a full resync).
-    Result<void, Errors> publish_all(const std::vector<ServiceConfig>& services);
-    // Step 1 of a change to the running set (`diff`: its difference to the
-    // published one). Changes nothing visible.
-    Result<Prepared, Errors> prepare(const ServiceDiff& diff);
-    // Step 3: makes `prepared` live. Never fails.
-    void commit(Prepared prepared, const ServiceDiff& diff);
-
-    // The pointer the workers read (WorkerContext::dns_zone).
-    const std::atomic<const dns::Zone*>& current() const { return _current; }
-    // The published zone, for readers on the control thread (see above).
-    const dns::Zone* live() const { return _current.load(std::memory_order_relaxed); }
-    // Frees retired versions whose grace period is over; returns how many.
-    size_t reclaim();
-    ZoneStats stats() const;
-
-private:
-    Result<void, Errors> writer_ready();
-    void publish(std::unique_ptr<dns::ZoneWriter::Change> change);
-
-    DnsConfig _dns;
-    Ipv4Prefix _service_cidr;
-    uint32_t _next_serial;
-    std::unique_ptr<dns::ZoneWriter> _writer;  // owns the live version's trie and nodes
-    // Release store on publish; pairs with the workers' acquire load.
-    std::atomic<const dns::Zone*> _current{nullptr};
-    rcu::RetireList<dns::ZoneRetired> _retired;             // what published versions replaced
-    std::unordered_map<std::string, ServiceConfig> _views;  // published services' dns_view
-    uint64_t _builds = 0;
-    uint64_t _skipped = 0;
-    uint64_t _last_build_us = 0;
-    uint64_t _last_names = 0;
-};
-
 class SnapshotPublisher : public ServicePublisher {
 public:
-    // `dns_live` false: changes reach the VIP table only and no zone is
-    // published (workers answer SERVFAIL) until go_live(); the Kubernetes
-    // feed holds DNS so until its first complete list.
-    SnapshotPublisher(TablePublisher table, ZonePublisher& zones, bool dns_live = true)
-        : _table(std::move(table)), _zones(zones), _dns_live(dns_live) {}
+    // `maglev`: what the table's services were built with. `zones` null: the
+    // table alone. `dns_live` false: changes reach the VIP table only and no
+    // zone is published (workers answer SERVFAIL) until go_live(); the
+    // Kubernetes feed holds DNS so until its first complete list.
+    SnapshotPublisher(ServiceTable& table, MaglevConfig maglev, ZoneVersions* zones = nullptr,
+                      bool dns_live = true)
+        : _table(table), _maglev(maglev), _zones(zones), _dns_live(dns_live && zones != nullptr) {}
 
     Result<void> publish(const ServiceDiff& diff, const MaglevConfig& maglev) override;
     // Publishes the zone of the whole running set; later changes update it.
+    // Needs a zone.
     Result<void, Errors> go_live(const std::vector<ServiceConfig>& services);
     bool dns_live() const { return _dns_live; }
 
 private:
-    TablePublisher _table;
-    ZonePublisher& _zones;
+    // Step 2: the VIP table's part, all or nothing.
+    Result<void> publish_table(const ServiceDiff& diff, const MaglevConfig& maglev);
+
+    ServiceTable& _table;
+    MaglevConfig _maglev;  // of the published services, for a rollback
+    ZoneVersions* _zones;
     bool _dns_live;
 };
 

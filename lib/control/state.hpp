@@ -1,8 +1,9 @@
 // The control thread's running service state: every service the
 // daemon serves, where it came from (the config file or the API), when it
 // was created, and the all-or-nothing operations on it. Pure C++ (no DPDK):
-// publishing goes through a ServicePublisher, which the daemon implements
-// over the VIP table (control/table_publisher.hpp) and tests fake.
+// publishing goes through a ServicePublisher: in the daemon the publish step
+// over the VIP table and the DNS zone (control/snapshot_publisher.hpp)
+// behind the health checks (control/health_overlay.hpp); tests fake it.
 //
 // Threading: control thread only. API threads never call this directly;
 // they queue jobs to the control thread (control/control_queue.hpp).
@@ -107,7 +108,9 @@ struct DiffCounts {
 
 // Applies a diff to the data plane (and whatever else derives from the
 // service set). All or nothing: on error nothing visible changed. An error
-// path names the service by "ns/name".
+// path names the service by "ns/name". The one step is SnapshotPublisher
+// (VIP table + DNS zone); HealthOverlay sits in front of it and follows each
+// diff that went live.
 class ServicePublisher {
 public:
     virtual ~ServicePublisher() = default;

@@ -8,7 +8,7 @@
 // control thread), calls everything here. The zone is read through `zone`
 // at each query, never kept across calls: a version can only be freed by
 // that same thread's reclaim, between two calls, so no grace period is
-// needed (snapshot_publisher.hpp, ZonePublisher::live()).
+// needed (control/zone_versions.hpp, ZoneVersions::live()).
 //
 // The server is one epoll set of its own (listener, connections, an idle
 // timer); fd() is that set, so the control loop watches one descriptor and

@@ -3,8 +3,8 @@
 //   Feed (one reflector thread per kind: paginated LIST, then WATCH; JSON
 //   decoded there) -> queue + eventfd -> this thread as the control thread
 //   (FeedSync: ClusterModel merge, one publish per batch window) ->
-//   ControlState (origin kubernetes) -> SnapshotPublisher (TablePublisher:
-//   ServiceTable + Maglev rings; ZonePublisher: the DNS zone) -> a reader
+//   ControlState (origin kubernetes) -> SnapshotPublisher (ServiceTable +
+//   Maglev rings; ZoneVersions: the DNS zone) -> a reader
 //   thread looking the VIP up as a worker does.
 // Only the HTTPS connection is replaced: each reflector's Transport serves
 // LIST pages and WATCH lines from memory (MemoryApi), bytes built before
@@ -60,7 +60,7 @@
 #include "../control_rig.hpp"
 #include "control/snapshot_publisher.hpp"
 #include "control/state.hpp"
-#include "control/table_publisher.hpp"
+#include "control/zone_versions.hpp"
 #include "kube/feed.hpp"
 #include "kube/feed_sync.hpp"
 #include "table/service_table.hpp"
@@ -273,12 +273,12 @@ private:
 constexpr const char* kServices = "/api/v1/services";
 constexpr const char* kSlices = "/apis/discovery.k8s.io/v1/endpointslices";
 
-// The daemon's publish chain (app/daemon.cpp: TablePublisher + ZonePublisher
-// under SnapshotPublisher, DNS held until the first complete list).
+// The daemon's publish step (app/daemon.cpp: SnapshotPublisher over the
+// table and ZoneVersions, DNS held until the first complete list).
 struct Plane {
     rte_rcu_qsbr* qsbr = nullptr;
     std::unique_ptr<ServiceTable> table;
-    std::unique_ptr<ZonePublisher> zones;
+    std::unique_ptr<ZoneVersions> zones;
     std::unique_ptr<SnapshotPublisher> publisher;
     std::unique_ptr<ControlState> state;
 
@@ -286,9 +286,8 @@ struct Plane {
         qsbr = bench::make_qsbr("feed_bench_qsbr", 1);
         table = bench::make_table(qsbr);
         Config c = bench::config();
-        zones = std::make_unique<ZonePublisher>(c.dns, c.network.service_cidr, qsbr, 1);
-        publisher =
-            std::make_unique<SnapshotPublisher>(TablePublisher(*table, c.maglev), *zones, false);
+        zones = std::make_unique<ZoneVersions>(c.dns, c.network.service_cidr, qsbr, 1);
+        publisher = std::make_unique<SnapshotPublisher>(*table, c.maglev, zones.get(), false);
         state = std::make_unique<ControlState>(c, *publisher, 0);
     }
     ~Plane() {

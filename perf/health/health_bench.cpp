@@ -1,6 +1,6 @@
 // svcgw-health-bench (issue 14 §3): many backends probed at a fixed interval
 // by the control plane's own code (HealthChecker + HealthOverlay +
-// ControlState + TablePublisher + ServiceTable, as in the daemon), then
+// ControlState + SnapshotPublisher + ServiceTable, as in the daemon), then
 // backends killed one by one, measuring:
 //   - probe CPU: the loop's thread CPU time (user + system) per wall second,
 //     and the probes it made;
@@ -39,7 +39,7 @@
 
 #include "../bench_eal.hpp"
 #include "control/health_overlay.hpp"
-#include "control/table_publisher.hpp"
+#include "control/snapshot_publisher.hpp"
 
 namespace svcgw {
 namespace {
@@ -225,7 +225,7 @@ int run(int argc, char** argv) {
     }
     auto config = load_config("ports: [{name: ext0, device: net_null0, address: 10.99.0.1/24}]\n",
                               "bench.yaml");
-    TablePublisher publisher(**table, config->maglev);
+    SnapshotPublisher publisher(**table, config->maglev);
     auto checker = health::HealthChecker::create();
     if (!checker) {
         die(checker.error().str());

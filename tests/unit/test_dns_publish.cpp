@@ -17,6 +17,7 @@
 
 #include "control/snapshot_publisher.hpp"
 #include "control/state.hpp"
+#include "control/zone_versions.hpp"
 #include "dns/responder.hpp"
 #include "test_eal.hpp"
 
@@ -75,7 +76,7 @@ struct Outcome {
     unsigned answers = 0;
     std::vector<uint8_t> bytes;
 };
-Outcome ask(const ZonePublisher& zones, const std::string& name, uint16_t type = 1) {
+Outcome ask(const ZoneVersions& zones, const std::string& name, uint16_t type = 1) {
     // A worker's read: acquire, pairs with the publisher's release store.
     const dns::Zone* zone = zones.current().load(std::memory_order_acquire);
     std::vector<uint8_t> q = query(name, type);
@@ -149,9 +150,9 @@ TEST(DnsView, OnlyWhatDnsServesCounts) {
     EXPECT_EQ(dns_view(e), dns_view(e3)) << "nothing but the CNAME reaches DNS";
 }
 
-TEST(ZonePublisher, ServfailUntilTheFirstZoneThenAnswers) {
+TEST(ZoneVersions, ServfailUntilTheFirstZoneThenAnswers) {
     Qsbr qsbr(1);
-    ZonePublisher zones(dns_config(), kCidr, qsbr.v, 100);
+    ZoneVersions zones(dns_config(), kCidr, qsbr.v, 100);
     EXPECT_EQ(zones.current().load(), nullptr);
     EXPECT_EQ(ask(zones, "web.default.svc.cluster.local").rcode, 2u) << "SERVFAIL, never NXDOMAIN";
     std::vector<ServiceConfig> set = {service("web", "10.96.1.1", {"10.1.0.1"})};
@@ -163,9 +164,9 @@ TEST(ZonePublisher, ServfailUntilTheFirstZoneThenAnswers) {
     EXPECT_EQ(ask(zones, "nope.default.svc.cluster.local").rcode, 3u);
 }
 
-TEST(ZonePublisher, EndpointChangesOfClusterIpServicesSkipTheBuild) {
+TEST(ZoneVersions, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     Qsbr qsbr(1);
-    ZonePublisher zones(dns_config(), kCidr, qsbr.v, 1);
+    ZoneVersions zones(dns_config(), kCidr, qsbr.v, 1);
     std::vector<ServiceConfig> set = {service("web", "10.96.1.1", {"10.1.0.1"}),
                                       service("db", nullptr, {"10.1.0.5"})};
     ASSERT_TRUE(zones.publish_all(set));
@@ -202,9 +203,9 @@ TEST(ZonePublisher, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     EXPECT_EQ(again->change, nullptr);
 }
 
-TEST(ZonePublisher, AddedAndRemovedServicesRebuild) {
+TEST(ZoneVersions, AddedAndRemovedServicesRebuild) {
     Qsbr qsbr(1);
-    ZonePublisher zones(dns_config(), kCidr, qsbr.v, 1);
+    ZoneVersions zones(dns_config(), kCidr, qsbr.v, 1);
     std::vector<ServiceConfig> set = {service("web", "10.96.1.1", {})};
     ASSERT_TRUE(zones.publish_all(set));
     std::vector<ServiceConfig> next = {service("api", "10.96.1.2", {}), set[0]};
@@ -225,9 +226,9 @@ TEST(ZonePublisher, AddedAndRemovedServicesRebuild) {
     EXPECT_EQ(ask(zones, "web.default.svc.cluster.local").answers, 1u);
 }
 
-TEST(ZonePublisher, OldZonesWaitForEveryReader) {
+TEST(ZoneVersions, OldZonesWaitForEveryReader) {
     Qsbr qsbr(2);
-    ZonePublisher zones(dns_config(), kCidr, qsbr.v, 1);
+    ZoneVersions zones(dns_config(), kCidr, qsbr.v, 1);
     ASSERT_TRUE(zones.publish_all({service("web", "10.96.1.1", {})}));
     // Reader 1 is online and has not passed a quiescent state since.
     rte_rcu_qsbr_thread_register(qsbr.v, 1);
@@ -252,9 +253,9 @@ TEST(ZonePublisher, OldZonesWaitForEveryReader) {
     rte_rcu_qsbr_thread_unregister(qsbr.v, 1);
 }
 
-TEST(ZonePublisher, BuildErrorChangesNothing) {
+TEST(ZoneVersions, BuildErrorChangesNothing) {
     Qsbr qsbr(1);
-    ZonePublisher zones(dns_config(), kCidr, qsbr.v, 1);
+    ZoneVersions zones(dns_config(), kCidr, qsbr.v, 1);
     std::vector<ServiceConfig> set = {service("web", "10.96.1.1", {})};
     ASSERT_TRUE(zones.publish_all(set));
     const dns::Zone* live = zones.current().load();
@@ -275,7 +276,7 @@ TEST(ZonePublisher, BuildErrorChangesNothing) {
 struct Rig {
     Qsbr qsbr{1};
     std::unique_ptr<ServiceTable> table;
-    std::unique_ptr<ZonePublisher> zones;
+    std::unique_ptr<ZoneVersions> zones;
     std::unique_ptr<SnapshotPublisher> publisher;
     std::unique_ptr<ControlState> state;
 
@@ -287,9 +288,9 @@ struct Rig {
         c.network.service_cidr = kCidr;
         c.dns = dns_config();
         c.ports.push_back(PortConfig{"ext0", "net_null0", *Ipv4Prefix::parse("10.99.0.1/24"), {}});
-        zones = std::make_unique<ZonePublisher>(c.dns, kCidr, qsbr.v, 1);
+        zones = std::make_unique<ZoneVersions>(c.dns, kCidr, qsbr.v, 1);
         EXPECT_TRUE(zones->publish_all(c.services));
-        publisher = std::make_unique<SnapshotPublisher>(TablePublisher(*table, c.maglev), *zones);
+        publisher = std::make_unique<SnapshotPublisher>(*table, c.maglev, zones.get());
         state = std::make_unique<ControlState>(c, *publisher, 0);
     }
     ~Rig() {

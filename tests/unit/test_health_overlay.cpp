@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "control/health_overlay.hpp"
-#include "control/table_publisher.hpp"
+#include "control/snapshot_publisher.hpp"
 #include "telemetry/stats.hpp"
 #include "test_eal.hpp"
 
@@ -113,7 +113,7 @@ struct Overlay : ::testing::Test {
             rte_zmalloc("q", rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
         rte_rcu_qsbr_init(qsbr, 1);
         table = std::move(*ServiceTable::create(qsbr));
-        publisher = std::make_unique<TablePublisher>(*table, MaglevConfig{});
+        publisher = std::make_unique<SnapshotPublisher>(*table, MaglevConfig{});
         checker = std::move(*health::HealthChecker::create({.max_in_flight = 16, .seed = 9}));
         overlay = std::make_unique<HealthOverlay>(
             *publisher, *checker, *table, [this](const std::string& l) { log.push_back(l); });
@@ -171,7 +171,7 @@ struct Overlay : ::testing::Test {
 
     rte_rcu_qsbr* qsbr = nullptr;
     std::unique_ptr<ServiceTable> table;
-    std::unique_ptr<TablePublisher> publisher;
+    std::unique_ptr<SnapshotPublisher> publisher;
     std::unique_ptr<health::HealthChecker> checker;
     std::unique_ptr<HealthOverlay> overlay;
     std::unique_ptr<ControlState> state;
