@@ -85,7 +85,7 @@ Result<void> SnapshotPublisher::publish(const ServiceDiff& diff, const MaglevCon
     if (!table) {
         return table;  // the built zone is dropped: nothing changed
     }
-    _zones->commit(std::move(*prepared), diff);
+    _zones->commit(std::move(*prepared));
     return {};
 }
 

@@ -1,6 +1,9 @@
 #include "control/zone_versions.hpp"
 
 #include <chrono>
+#include <string>
+#include <unordered_set>
+#include <vector>
 
 namespace svcgw {
 
@@ -87,27 +90,24 @@ Result<void, Errors> ZoneVersions::publish_all(const std::vector<ServiceConfig>&
     views.reserve(services.size());
     std::vector<dns::ZoneWriter::Upsert> upserts;
     upserts.reserve(services.size());
-    std::unordered_map<std::string, ServiceConfig> next_views;
+    std::unordered_set<std::string> keys;
     for (size_t i = 0; i < services.size(); ++i) {
         views.push_back(dns_view(services[i]));
+        keys.insert(services[i].key());
     }
     for (size_t i = 0; i < services.size(); ++i) {
         upserts.push_back({&views[i], "services[" + std::to_string(i) + "]"});
     }
     std::vector<std::string> removals;
-    for (size_t i = 0; i < services.size(); ++i) {
-        next_views.insert_or_assign(services[i].key(), views[i]);
-    }
-    for (const auto& [key, view] : _views) {
-        if (!next_views.contains(key)) {
-            removals.push_back(key);
+    for (std::string& key : _writer->service_keys()) {
+        if (!keys.contains(key)) {
+            removals.push_back(std::move(key));
         }
     }
     auto change = _writer->prepare(upserts, removals, _next_serial);
     if (!change) {
         return Unexpected<Errors>{change.error()};
     }
-    _views = std::move(next_views);
     _last_build_us = micros_since(start);
     publish(std::move(*change));
     return {};
@@ -119,30 +119,28 @@ Result<ZoneVersions::Prepared, Errors> ZoneVersions::prepare(const ServiceDiff& 
         return Unexpected<Errors>{ready.error()};
     }
     Prepared prepared;
-    std::vector<const ServiceConfig*> sources;
+    std::vector<ServiceConfig> views;  // of the services whose DNS side changed
+    views.reserve(diff.added.size() + diff.changed.size());
     for (const ServiceConfig* s : diff.added) {
-        prepared.views.emplace_back(s->key(), dns_view(*s));
-        sources.push_back(s);
+        views.push_back(dns_view(*s));
     }
-    for (const ServiceConfig* s : diff.changed) {
-        ServiceConfig view = dns_view(*s);
-        auto old = _views.find(s->key());
-        if (old == _views.end() || !(old->second == view)) {
-            prepared.views.emplace_back(s->key(), std::move(view));
-            sources.push_back(s);
+    for (size_t i = 0; i < diff.changed.size(); ++i) {
+        ServiceConfig view = dns_view(*diff.changed[i]);
+        if (!(view == dns_view(*diff.replaced[i]))) {
+            views.push_back(std::move(view));
         }
     }
     std::vector<std::string> removals;
     for (const ServiceConfig* s : diff.removed) {
         removals.push_back(s->key());
     }
-    if (prepared.views.empty() && removals.empty()) {
+    if (views.empty() && removals.empty()) {
         return prepared;  // nothing DNS serves changed
     }
     std::vector<dns::ZoneWriter::Upsert> upserts;
-    upserts.reserve(prepared.views.size());
-    for (size_t i = 0; i < prepared.views.size(); ++i) {
-        upserts.push_back({&prepared.views[i].second, sources[i]->key()});
+    upserts.reserve(views.size());
+    for (const ServiceConfig& view : views) {
+        upserts.push_back({&view, view.key()});
     }
     auto change = _writer->prepare(upserts, removals, _next_serial);
     if (!change) {
@@ -153,16 +151,10 @@ Result<ZoneVersions::Prepared, Errors> ZoneVersions::prepare(const ServiceDiff& 
     return prepared;
 }
 
-void ZoneVersions::commit(Prepared prepared, const ServiceDiff& diff) {
+void ZoneVersions::commit(Prepared prepared) {
     if (prepared.change == nullptr) {
         ++_skipped;
         return;
-    }
-    for (const ServiceConfig* s : diff.removed) {
-        _views.erase(s->key());
-    }
-    for (auto& [key, view] : prepared.views) {
-        _views.insert_or_assign(std::move(key), std::move(view));
     }
     _last_build_us = prepared.build_us;
     publish(std::move(prepared.change));

@@ -22,8 +22,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
@@ -68,7 +66,6 @@ public:
     // touch DNS (nothing to publish).
     struct Prepared {
         std::unique_ptr<dns::ZoneWriter::Change> change;
-        std::vector<std::pair<std::string, ServiceConfig>> views;  // key -> dns_view, of the diff
         uint64_t build_us = 0;
     };
 
@@ -76,10 +73,11 @@ public:
     // configuration at start-up, or a full resync).
     Result<void, Errors> publish_all(const std::vector<ServiceConfig>& services);
     // Step 1 of a change to the running set (`diff`: its difference to the
-    // published one). Changes nothing visible.
+    // published one; a changed service reaches DNS when its dns_view differs
+    // from its replaced version's). Changes nothing visible.
     Result<Prepared, Errors> prepare(const ServiceDiff& diff);
     // Step 3: makes `prepared` live. Never fails.
-    void commit(Prepared prepared, const ServiceDiff& diff);
+    void commit(Prepared prepared);
 
     // The pointer the workers read (WorkerContext::dns_zone).
     const std::atomic<const dns::Zone*>& current() const { return _current; }
@@ -99,8 +97,10 @@ private:
     std::unique_ptr<dns::ZoneWriter> _writer;  // owns the live version's trie and nodes
     // Release store on publish; pairs with the workers' acquire load.
     std::atomic<const dns::Zone*> _current{nullptr};
-    rcu::RetireList<dns::ZoneRetired> _retired;             // what published versions replaced
-    std::unordered_map<std::string, ServiceConfig> _views;  // published services' dns_view
+    // What published versions replaced. The zone keeps no copy of the
+    // services: the writer holds their records by key, the diff says what
+    // changed.
+    rcu::RetireList<dns::ZoneRetired> _retired;
     uint64_t _builds = 0;
     uint64_t _skipped = 0;
     uint64_t _last_build_us = 0;

@@ -683,4 +683,13 @@ std::unique_ptr<ZoneRetired> ZoneWriter::commit(std::unique_ptr<Change> change) 
     return retired;
 }
 
+std::vector<std::string> ZoneWriter::service_keys() const {
+    std::vector<std::string> keys;
+    keys.reserve(_services.size());
+    for (const auto& [key, state] : _services) {
+        keys.push_back(key);
+    }
+    return keys;
+}
+
 }  // namespace svcgw::dns

@@ -85,6 +85,8 @@ public:
     std::unique_ptr<const Zone> detach();
 
     size_t services() const { return _services.size(); }
+    // The keys ("ns/name") of the Services the live version holds.
+    std::vector<std::string> service_keys() const;
 
 private:
     struct Part {

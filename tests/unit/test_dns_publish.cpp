@@ -176,10 +176,11 @@ TEST(ZoneVersions, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     next[0].endpoints[0].ip = ip("10.1.0.9");
     ServiceDiff diff;
     diff.changed.push_back(&next[0]);
+    diff.replaced.push_back(&set[0]);
     auto prepared = zones.prepare(diff);
     ASSERT_TRUE(prepared);
     EXPECT_EQ(prepared->change, nullptr) << "no DNS-visible change: no build";
-    zones.commit(std::move(*prepared), diff);
+    zones.commit(std::move(*prepared));
     EXPECT_EQ(zones.current().load(), first);
     EXPECT_EQ(zones.stats().skipped, 1u);
 
@@ -188,17 +189,21 @@ TEST(ZoneVersions, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     next[1].endpoints[1].ip = ip("10.1.0.6");
     ServiceDiff headless;
     headless.changed.push_back(&next[1]);
+    headless.replaced.push_back(&set[1]);
     auto rebuilt = zones.prepare(headless);
     ASSERT_TRUE(rebuilt);
     ASSERT_NE(rebuilt->change, nullptr);
     EXPECT_EQ(zones.current().load(), first) << "prepare publishes nothing";
-    zones.commit(std::move(*rebuilt), headless);
+    zones.commit(std::move(*rebuilt));
     EXPECT_NE(zones.current().load(), first);
     EXPECT_EQ(ask(zones, "db.default.svc.cluster.local").answers, 2u);
     EXPECT_EQ(zones.stats().serial, 2u) << "serial grows with every published zone";
 
     // The same change again is no change for DNS.
-    auto again = zones.prepare(headless);
+    ServiceDiff same;
+    same.changed.push_back(&next[1]);
+    same.replaced.push_back(&next[1]);
+    auto again = zones.prepare(same);
     ASSERT_TRUE(again);
     EXPECT_EQ(again->change, nullptr);
 }
@@ -213,7 +218,7 @@ TEST(ZoneVersions, AddedAndRemovedServicesRebuild) {
     added.added.push_back(&next[0]);
     auto p = zones.prepare(added);
     ASSERT_TRUE(p && p->change != nullptr);
-    zones.commit(std::move(*p), added);
+    zones.commit(std::move(*p));
     EXPECT_EQ(ask(zones, "api.default.svc.cluster.local").answers, 1u);
 
     std::vector<ServiceConfig> after = {next[1]};
@@ -221,8 +226,21 @@ TEST(ZoneVersions, AddedAndRemovedServicesRebuild) {
     removed.removed.push_back(&next[0]);
     auto r = zones.prepare(removed);
     ASSERT_TRUE(r && r->change != nullptr);
-    zones.commit(std::move(*r), removed);
+    zones.commit(std::move(*r));
     EXPECT_EQ(ask(zones, "api.default.svc.cluster.local").rcode, 3u);
+    EXPECT_EQ(ask(zones, "web.default.svc.cluster.local").answers, 1u);
+}
+
+// The zone keeps no copy of the services: a whole set published again
+// drops the names of those it no longer holds (the writer's keys).
+TEST(ZoneVersions, PublishAllDropsWhatTheSetNoLongerHolds) {
+    Qsbr qsbr(1);
+    ZoneVersions zones(dns_config(), kCidr, qsbr.v, 1);
+    ASSERT_TRUE(
+        zones.publish_all({service("web", "10.96.1.1", {}), service("db", nullptr, {"10.1.0.5"})}));
+    EXPECT_EQ(ask(zones, "db.default.svc.cluster.local").answers, 1u);
+    ASSERT_TRUE(zones.publish_all({service("web", "10.96.1.1", {})}));
+    EXPECT_EQ(ask(zones, "db.default.svc.cluster.local").rcode, 3u);
     EXPECT_EQ(ask(zones, "web.default.svc.cluster.local").answers, 1u);
 }
 
