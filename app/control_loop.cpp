@@ -169,7 +169,7 @@ void Daemon::from_kernel() {
 void Daemon::feed_schedule() {
     auto wait = _feed_sync->poll(*_state, std::chrono::steady_clock::now(), now_unix());
     if (_feed_sync->take_first_sync()) {
-        auto live = _publisher->go_live(_state->config().services);
+        auto live = _publisher->go_live(_state->running_config().services);
         if (!live) {
             log("dns: zone build failed: %s", live.error().front().str().c_str());
         } else {

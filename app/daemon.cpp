@@ -275,7 +275,7 @@ Result<void> Daemon::start(unsigned workers) {
     }
 
     // Announce ourselves so that neighbours update stale caches at once.
-    _announced = vips_of(_config);
+    _announced = vips_of(_state->records());
     std::set<uint32_t> addresses = _announced;
     addresses.insert(_context.address_be);
     announce(addresses);

@@ -23,7 +23,7 @@ void Daemon::announce(const std::set<uint32_t>& addresses) {
 }
 
 void Daemon::announce_new_vips() {
-    std::set<uint32_t> now = vips_of(_state->config());
+    std::set<uint32_t> now = vips_of(_state->records());
     std::set<uint32_t> fresh;
     for (uint32_t vip : now) {
         if (!_announced.contains(vip)) {

@@ -115,10 +115,10 @@ Result<Config, Errors> read_config_file(const std::string& path) {
     return std::move(*parsed);
 }
 
-std::set<uint32_t> vips_of(const Config& config) {
+std::set<uint32_t> vips_of(const std::map<std::string, ServiceRecord>& running) {
     std::set<uint32_t> vips;
-    for (const ServiceConfig& s : config.services) {
-        for (Ipv4 vip : served_vips(s)) {
+    for (const auto& [key, record] : running) {
+        for (Ipv4 vip : served_vips(record.config)) {
             vips.insert(htonl(vip.value));
         }
     }

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "common/result.hpp"
 #include "config/config.hpp"
+#include "control/state.hpp"
 
 namespace svcgw::app {
 
@@ -21,7 +23,7 @@ std::vector<std::string> fixed_sections_changed(const Config& a, const Config& b
 // The file at `path`, parsed (not yet validated against the running set).
 Result<Config, Errors> read_config_file(const std::string& path);
 
-// Every address the config's services serve (network order).
-std::set<uint32_t> vips_of(const Config& config);
+// Every address the running services serve (network order).
+std::set<uint32_t> vips_of(const std::map<std::string, ServiceRecord>& running);
 
 }  // namespace svcgw::app

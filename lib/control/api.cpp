@@ -531,8 +531,6 @@ std::pair<int, const char*> http_of(ControlErrorKind kind) {
             return {422, "Invalid"};
         case ControlErrorKind::bad_request:
             return {400, "BadRequest"};
-        case ControlErrorKind::internal:
-            return {500, "InternalError"};
     }
     return {500, "InternalError"};
 }

@@ -98,20 +98,39 @@ Errors ControlState::name_services(Errors errors, const std::vector<ServiceConfi
 }
 
 ControlState::ControlState(Config base, ServicePublisher& publisher, int64_t now_unix_s)
-    : _config(std::move(base)), _publisher(publisher) {
-    std::sort(_config.services.begin(), _config.services.end(),
-              [](const auto& a, const auto& b) { return a.key() < b.key(); });
-    for (const auto& s : _config.services) {
-        _records[s.key()] = ServiceRecord{s, Origin::file, now_unix_s, _version};
-        track(nullptr, &s);
+    : _sections(std::move(base)), _publisher(publisher) {
+    // A validated set: one service per key.
+    for (ServiceConfig& s : _sections.services) {
+        std::string key = s.key();
+        auto [record, fresh] = _records.emplace(
+            std::move(key), ServiceRecord{std::move(s), Origin::file, now_unix_s, _version});
+        if (fresh) {
+            track(nullptr, &record->second.config);
+        }
     }
+    _sections.services.clear();
     // Joined into the services already (load_config); kept for later joins.
-    for (EndpointSliceConfig& slice : _config.endpoint_slices) {
+    for (EndpointSliceConfig& slice : _sections.endpoint_slices) {
         _slice_origins[slice.key()] = Origin::file;
         _slices.upsert(std::move(slice));
     }
-    _config.endpoint_slices.clear();
-    _config.skipped.clear();
+    _sections.endpoint_slices.clear();
+    _sections.skipped.clear();
+}
+
+std::vector<ServiceConfig> ControlState::running() const {
+    std::vector<ServiceConfig> out;
+    out.reserve(_records.size());
+    for (const auto& [key, record] : _records) {
+        out.push_back(record.config);
+    }
+    return out;
+}
+
+Config ControlState::running_config() const {
+    Config c = _sections;
+    c.services = running();
+    return c;
 }
 
 std::optional<ServiceConfig> ControlState::running_version(const std::string& key) const {
@@ -166,17 +185,17 @@ const ServiceRecord* ControlState::find(const std::string& ns, const std::string
 
 Config ControlState::skeleton() const {
     Config c;
-    c.source = _config.source;
-    c.dpdk = _config.dpdk;
-    c.ports = _config.ports;
-    c.network = _config.network;
-    c.forwarding = _config.forwarding;
-    c.maglev = _config.maglev;
-    c.conntrack = _config.conntrack;
-    c.dns = _config.dns;
-    c.api = _config.api;
-    c.metrics = _config.metrics;
-    c.locations = _config.locations;
+    c.source = _sections.source;
+    c.dpdk = _sections.dpdk;
+    c.ports = _sections.ports;
+    c.network = _sections.network;
+    c.forwarding = _sections.forwarding;
+    c.maglev = _sections.maglev;
+    c.conntrack = _sections.conntrack;
+    c.dns = _sections.dns;
+    c.api = _sections.api;
+    c.metrics = _sections.metrics;
+    c.locations = _sections.locations;
     return c;
 }
 
@@ -192,9 +211,11 @@ Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
     candidate.skipped.clear();
     std::vector<SkippedObject> skipped;
     std::map<std::string, Origin> origins = given_origins;
+    // What runs now: the allocators keep its addresses, the diff starts from it.
+    const std::vector<ServiceConfig> previous = running();
     if (leniency != nullptr) {
-        auto valid = validate_and_allocate(candidate, _config.services, leniency->skippable,
-                                           leniency->instead);
+        auto valid =
+            validate_and_allocate(candidate, previous, leniency->skippable, leniency->instead);
         if (!valid) {
             return Unexpected<Errors>{name_services(valid.error(), candidate.services)};
         }
@@ -204,12 +225,12 @@ Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
         }
         std::sort(candidate.services.begin(), candidate.services.end(),
                   [](const auto& a, const auto& b) { return a.key() < b.key(); });
-    } else if (auto valid = validate_and_allocate(candidate, _config.services); !valid) {
+    } else if (auto valid = validate_and_allocate(candidate, previous); !valid) {
         return Unexpected<Errors>{name_services(valid.error(), candidate.services)};
     }
-    const bool maglev_changed = candidate.maglev.seed != _config.maglev.seed ||
-                                candidate.maglev.table_size != _config.maglev.table_size;
-    ServiceDiff diff = diff_services(_config.services, candidate.services, maglev_changed);
+    const bool maglev_changed = candidate.maglev.seed != _sections.maglev.seed ||
+                                candidate.maglev.table_size != _sections.maglev.table_size;
+    ServiceDiff diff = diff_services(previous, candidate.services, maglev_changed);
     if (!diff.empty()) {
         // The one place where the service set changes (VIP table, DNS zone).
         auto published = _publisher.publish(diff, candidate.maglev);
@@ -233,24 +254,27 @@ Result<DiffCounts, Errors> ControlState::commit(std::vector<ServiceConfig> next,
             touched.insert(s->key());
         }
     }
+    DiffCounts counts{diff.added.size(), diff.changed.size(), diff.removed.size(),
+                      std::move(skipped)};
+    // The diff's pointers die here: the services move into the records.
     std::map<std::string, ServiceRecord> records;
-    for (const auto& s : candidate.services) {
-        auto old = _records.find(s.key());
+    for (ServiceConfig& s : candidate.services) {
+        std::string key = s.key();
+        auto old = _records.find(key);
         ServiceRecord r;
-        r.config = s;
-        auto o = origins.find(s.key());
+        auto o = origins.find(key);
         r.origin = o != origins.end() ? o->second
                                       : (old != _records.end() ? old->second.origin : Origin::api);
         r.created_unix_s = old != _records.end() ? old->second.created_unix_s : now_unix_s;
-        r.resource_version = touched.contains(s.key()) || old == _records.end()
+        r.resource_version = touched.contains(key) || old == _records.end()
                                  ? _version
                                  : old->second.resource_version;
-        records[s.key()] = std::move(r);
+        r.config = std::move(s);
+        records.insert_or_assign(std::move(key), std::move(r));
     }
-    DiffCounts counts{diff.added.size(), diff.changed.size(), diff.removed.size(),
-                      std::move(skipped)};
     _records = std::move(records);
-    _config = std::move(candidate);  // the diff's pointers die here
+    candidate.services.clear();
+    _sections = std::move(candidate);
     return counts;
 }
 
@@ -322,7 +346,7 @@ std::optional<Result<DiffCounts, Errors>> ControlState::commit_changes(
         }
     }
     if (!diff.empty()) {
-        auto published = _publisher.publish(diff, _config.maglev);
+        auto published = _publisher.publish(diff, _sections.maglev);
         if (!published) {
             back();
             return Result<DiffCounts, Errors>(Unexpected<Errors>{Errors{published.error()}});
@@ -330,11 +354,9 @@ std::optional<Result<DiffCounts, Errors>> ControlState::commit_changes(
         ++_version;
     }
     DiffCounts counts{diff.added.size(), diff.changed.size(), diff.removed.size(), {}};
-    auto by_key = [](const ServiceConfig& s, const std::string& key) { return s.key() < key; };
     for (ServiceConfig& s : change.services) {
         const std::string key = s.key();
         track(nullptr, &s);
-        auto slot = std::lower_bound(_config.services.begin(), _config.services.end(), key, by_key);
         auto [record, fresh] = _records.try_emplace(key);
         ServiceRecord& r = record->second;
         const bool touched = fresh || !(r.config == s);
@@ -348,19 +370,10 @@ std::optional<Result<DiffCounts, Errors>> ControlState::commit_changes(
         if (touched) {
             r.resource_version = _version;
         }
-        r.config = s;
-        if (slot != _config.services.end() && slot->key() == key) {
-            *slot = std::move(s);
-        } else {
-            _config.services.insert(slot, std::move(s));
-        }
+        r.config = std::move(s);
     }
     for (const std::string& key : removals) {
-        if (_records.erase(key) == 0) {
-            continue;
-        }
-        auto slot = std::lower_bound(_config.services.begin(), _config.services.end(), key, by_key);
-        _config.services.erase(slot);
+        _records.erase(key);
     }
     return Result<DiffCounts, Errors>(std::move(counts));
 }
@@ -496,9 +509,9 @@ Result<ApplyOutcome, ControlError> ControlState::apply_services(ServiceSet set, 
             }
         }
         std::vector<ServiceConfig> next;
-        for (const auto& s : _config.services) {
-            if (!incoming.contains(s.key())) {
-                next.push_back(s);
+        for (const auto& [key, record] : _records) {
+            if (!incoming.contains(key)) {
+                next.push_back(record.config);
             }
         }
         for (ServiceConfig& s : services) {
@@ -558,9 +571,9 @@ Result<ChangeOutcome, ControlError> ControlState::remove(const std::string& ns,
     auto done = commit_changes({}, {key}, {}, 0);
     if (!done) {
         std::vector<ServiceConfig> next;
-        for (const auto& s : _config.services) {
-            if (s.key() != key) {
-                next.push_back(s);
+        for (const auto& [running_key, record] : _records) {
+            if (running_key != key) {
+                next.push_back(record.config);
             }
         }
         done = commit(std::move(next), {}, 0, nullptr);
@@ -583,7 +596,7 @@ Result<ChangeOutcome, ControlError> ControlState::remove_slice(const std::string
     }
     EndpointSliceSet slices = _slices;
     slices.erase(key);
-    std::vector<ServiceConfig> next = _config.services;
+    std::vector<ServiceConfig> next = running();
     join_slices(next, _slices, slices);
     auto done = commit(std::move(next), {}, 0, nullptr);
     if (!done) {
@@ -599,18 +612,15 @@ Result<ChangeOutcome, ControlError> ControlState::remove_slice(const std::string
 Result<void> ControlState::republish(const std::vector<std::string>& keys) {
     ServiceDiff diff;
     for (const std::string& key : keys) {
-        auto slot = std::lower_bound(
-            _config.services.begin(), _config.services.end(), key,
-            [](const ServiceConfig& s, const std::string& k) { return s.key() < k; });
-        if (slot != _config.services.end() && slot->key() == key) {
-            diff.changed.push_back(&*slot);
-            diff.replaced.push_back(&*slot);
+        if (auto running = _records.find(key); running != _records.end()) {
+            diff.changed.push_back(&running->second.config);
+            diff.replaced.push_back(&running->second.config);
         }
     }
     if (diff.empty()) {
         return {};
     }
-    return _publisher.publish(diff, _config.maglev);
+    return _publisher.publish(diff, _sections.maglev);
 }
 
 Result<DiffCounts, Errors> ControlState::reload(Config file, int64_t now_unix_s) {
@@ -625,10 +635,9 @@ Result<DiffCounts, Errors> ControlState::reload(Config file, int64_t now_unix_s)
         named.insert(s.key());
         origins[s.key()] = Origin::file;
     }
-    for (const auto& s : _config.services) {
-        const ServiceRecord& r = _records.at(s.key());
-        if (!named.contains(s.key()) && r.origin != Origin::file) {
-            next.push_back(s);  // API-created: persists until deleted through the API
+    for (const auto& [key, r] : _records) {
+        if (!named.contains(key) && r.origin != Origin::file) {
+            next.push_back(r.config);  // API-created: persists until deleted through the API
         }
     }
     for (auto& s : file.services) {

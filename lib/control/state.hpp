@@ -70,7 +70,6 @@ enum class ControlErrorKind {
     precondition_required,  // a full replacement without a resourceVersion
     invalid,                // the result would not validate
     bad_request,            // the request contradicts itself
-    internal,               // a publish failure the validation could not see
 };
 
 struct ControlError {
@@ -237,10 +236,13 @@ public:
     // Everything a service does not honour: its own fields, its slices',
     // and what svcgw does differently for it (kube-dns).
     Errors warnings(const ServiceRecord& record) const;
-    // Sorted by namespace/name.
+    // The running set, sorted by namespace/name: its one copy.
     const std::map<std::string, ServiceRecord>& records() const { return _records; }
-    const Config& config() const { return _config; }  // services = running set
-    uint64_t version() const { return _version; }     // bumps on each published change
+    // The running configuration (the sections as last validated, services =
+    // the running set by key), built from the records on demand: O(running
+    // set), for start-up, DNS going live and tests, not for a change's path.
+    Config running_config() const;
+    uint64_t version() const { return _version; }  // bumps on each published change
 
 private:
     // Validates `next` (the complete running set) with the other sections
@@ -280,10 +282,12 @@ private:
     void join_slices(std::vector<ServiceConfig>& next, const EndpointSliceSet& before,
                      const EndpointSliceSet& after) const;
     std::optional<ServiceConfig> running_version(const std::string& key) const;
+    // The running set's configs, by key (a copy: the whole-set paths).
+    std::vector<ServiceConfig> running() const;
     // "services[3].ports[0]" -> "default/web.ports[0]".
     static Errors name_services(Errors errors, const std::vector<ServiceConfig>& services);
 
-    Config skeleton() const;  // _config without services
+    Config skeleton() const;  // the sections a change is validated with
     // sync()'s fast path: only endpoints of running `origin` services change.
     std::optional<Result<SyncOutcome, Errors>> sync_endpoints(Origin origin,
                                                               std::vector<ServiceConfig>& upserts);
@@ -304,7 +308,12 @@ private:
                                                          Precondition expected,
                                                          const EndpointEdit& edit);
 
-    Config _config;  // the services are the running set, ordered by key
+    // Everything but the services (network, dns, maglev, ...), as the last
+    // whole-set commit validated them; `services` stays empty.
+    Config _sections;
+    // The running set by key, with each service's origin, age and version:
+    // its only copy here (the publishers are given diffs, the index keeps
+    // keys by address).
     std::map<std::string, ServiceRecord> _records;
     ServiceIndex _index;                           // what the running set claims (commit_changes)
     EndpointSliceSet _slices;                      // of the file and the API

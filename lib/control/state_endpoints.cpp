@@ -33,37 +33,28 @@ Result<ChangeOutcome, ControlError> ControlState::change_endpoints(const std::st
         return ChangeOutcome{ns, name, "unchanged", rec->second.resource_version};
     }
     // Only this service's endpoints change: its name, VIP and ports are as
-    // validated before, so validating it alone is enough, and the running
-    // set is updated in place (an endpoint change stays O(one service)
-    // with 10,000 services loaded).
+    // validated before, so validating it alone is enough, and its record is
+    // updated in place (an endpoint change stays O(one service) with 10,000
+    // services loaded).
     Config one = skeleton();
     one.services.push_back(std::move(updated));
     auto valid = validate_and_allocate(one, {rec->second.config});
     if (!valid) {
         return Unexpected<ControlError>{invalid(name_services(valid.error(), one.services))};
     }
-    auto slot = std::lower_bound(
-        _config.services.begin(), _config.services.end(), rec->first,
-        [](const ServiceConfig& s, const std::string& key) { return s.key() < key; });
-    if (slot == _config.services.end() || slot->key() != rec->first) {
-        return Unexpected<ControlError>{
-            ControlError{ControlErrorKind::internal, "running set out of order", ""}};
-    }
-    ServiceConfig previous = std::move(*slot);
-    *slot = std::move(one.services.front());
+    ServiceConfig& next = one.services.front();
     ServiceDiff diff;
-    diff.changed.push_back(&*slot);
-    diff.replaced.push_back(&previous);
-    auto published = _publisher.publish(diff, _config.maglev);
+    diff.changed.push_back(&next);
+    diff.replaced.push_back(&rec->second.config);
+    auto published = _publisher.publish(diff, _sections.maglev);
     if (!published) {
-        *slot = std::move(previous);
         // 422 as through the full-set commit: the data plane refusing a valid
         // change (a table full) is the request's problem, not a bug.
         return Unexpected<ControlError>{invalid({published.error()})};
     }
     ++_version;
-    track(&previous, &*slot);
-    rec->second.config = *slot;
+    track(&rec->second.config, &next);
+    rec->second.config = std::move(next);
     rec->second.resource_version = _version;
     ChangeOutcome out{ns, name, "configured", _version};
     // The list is now written through the API: the service's slices (file

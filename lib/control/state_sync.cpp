@@ -10,9 +10,9 @@ std::optional<Result<SyncOutcome, Errors>> ControlState::sync_endpoints(
     Origin origin, std::vector<ServiceConfig>& upserts) {
     // Applies when every upsert is a running service of `origin` whose
     // endpoints alone differ: then each one is validated alone (its name,
-    // VIP and ports are as validated before), and the set is patched in
+    // VIP and ports are as validated before), and the records are patched in
     // place: O(changed services), not O(running set), per event.
-    std::vector<std::vector<ServiceConfig>::iterator> slots;
+    std::vector<ServiceRecord*> records;
     for (ServiceConfig& s : upserts) {
         auto rec = _records.find(s.key());
         if (rec == _records.end() || rec->second.origin != origin) {
@@ -23,60 +23,48 @@ std::optional<Result<SyncOutcome, Errors>> ControlState::sync_endpoints(
         if (!(same == s) || s.cluster_ip != rec->second.config.cluster_ip) {
             return std::nullopt;
         }
-        auto slot = std::lower_bound(
-            _config.services.begin(), _config.services.end(), rec->first,
-            [](const ServiceConfig& c, const std::string& key) { return c.key() < key; });
-        if (slot == _config.services.end() || slot->key() != rec->first) {
-            return std::nullopt;
-        }
-        slots.push_back(slot);
+        records.push_back(&rec->second);
     }
     SyncOutcome outcome;
-    std::vector<std::pair<std::vector<ServiceConfig>::iterator, ServiceConfig>> previous;
-    ServiceDiff diff;
+    std::vector<ServiceConfig> next;  // the new versions, published from here
+    next.reserve(upserts.size());     // so the diff's pointers stay valid
+    std::vector<ServiceRecord*> changed;
     for (size_t i = 0; i < upserts.size(); ++i) {
-        if (upserts[i] == *slots[i]) {
+        if (upserts[i] == records[i]->config) {
             continue;
         }
         Config one = skeleton();
         one.services.push_back(upserts[i]);
-        auto valid = validate_and_allocate(one, {*slots[i]});
+        auto valid = validate_and_allocate(one, {records[i]->config});
         if (!valid) {
             outcome.rejected.emplace_back(upserts[i].key(),
                                           name_services(valid.error(), one.services));
             continue;
         }
-        previous.emplace_back(slots[i], std::move(*slots[i]));
-        *slots[i] = std::move(one.services.front());
-        diff.changed.push_back(&*slots[i]);
-    }
-    for (auto& [slot, old] : previous) {
-        diff.replaced.push_back(&old);  // `previous` no longer grows
+        next.push_back(std::move(one.services.front()));
+        changed.push_back(records[i]);
     }
     if (!outcome.rejected.empty()) {
         // A rejected endpoint change withdraws the service: the general path.
-        for (auto& [slot, old] : previous) {
-            *slot = std::move(old);
-        }
         return std::nullopt;
+    }
+    ServiceDiff diff;
+    for (size_t i = 0; i < next.size(); ++i) {
+        diff.changed.push_back(&next[i]);
+        diff.replaced.push_back(&changed[i]->config);
     }
     if (diff.empty()) {
         return Result<SyncOutcome, Errors>(std::move(outcome));
     }
-    auto published = _publisher.publish(diff, _config.maglev);
+    auto published = _publisher.publish(diff, _sections.maglev);
     if (!published) {
-        for (auto& [slot, old] : previous) {
-            *slot = std::move(old);
-        }
         return Result<SyncOutcome, Errors>(Unexpected<Errors>{Errors{published.error()}});
     }
     ++_version;
-    for (size_t i = 0; i < diff.changed.size(); ++i) {
-        const ServiceConfig* s = diff.changed[i];
-        track(diff.replaced[i], s);
-        ServiceRecord& record = _records.at(s->key());
-        record.config = *s;
-        record.resource_version = _version;
+    for (size_t i = 0; i < next.size(); ++i) {
+        track(&changed[i]->config, &next[i]);
+        changed[i]->config = std::move(next[i]);
+        changed[i]->resource_version = _version;
     }
     outcome.counts.changed = diff.changed.size();
     return Result<SyncOutcome, Errors>(std::move(outcome));
@@ -117,9 +105,9 @@ Result<SyncOutcome, Errors> ControlState::sync(Origin origin, std::vector<Servic
         return SyncOutcome{std::move(**done), {}};
     }
     std::vector<ServiceConfig> next;
-    for (const ServiceConfig& s : _config.services) {
-        if (!removed.contains(s.key()) && !incoming.contains(s.key())) {
-            next.push_back(s);
+    for (const auto& [key, record] : _records) {
+        if (!removed.contains(key) && !incoming.contains(key)) {
+            next.push_back(record.config);
         }
     }
     for (ServiceConfig& s : changes) {

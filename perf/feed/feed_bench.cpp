@@ -329,7 +329,7 @@ struct Control {
             }
             wait = sync.poll(*plane.state, Clock::now(), 0);
             if (sync.take_first_sync()) {
-                auto on = plane.publisher->go_live(plane.state->config().services);
+                auto on = plane.publisher->go_live(plane.state->running_config().services);
                 if (!on) {
                     std::fprintf(stderr, "go_live: %s\n", on.error().front().str().c_str());
                     std::exit(1);

@@ -148,7 +148,7 @@ struct Snapshot {
     bool operator==(const Snapshot&) const = default;
 };
 Snapshot snapshot(const ControlState& s) {
-    Snapshot out{s.version(), s.config().services, {}};
+    Snapshot out{s.version(), s.running_config().services, {}};
     for (const auto& [key, r] : s.records()) {
         out.records.emplace_back(key, r.config, r.origin, r.created_unix_s);
     }
@@ -186,8 +186,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t fail_bits = data[0];
     RecordingPublisher publisher;
     ControlState state(*g_base, publisher, 1000);
-    for (const ServiceConfig& s : state.config().services) {
-        publisher.live.emplace(s.key(), s);  // the initial set is live already
+    for (const auto& [key, record] : state.records()) {
+        publisher.live.emplace(key, record.config);  // the initial set is live already
     }
     Backend backend(state);
     InlineExecutor exec(backend);
@@ -216,7 +216,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 }
             }
         }
-        if (!(publisher.services() == state.config().services)) {
+        if (!(publisher.services() == state.running_config().services)) {
             die("the data plane does not hold the running set");
         }
         if (request.path == "/metrics" || request.method == "GET") {

@@ -245,7 +245,7 @@ TEST_F(Fixture, PublisherFailureChangesNothing) {
     for (const auto& [path, body] : changes) {
         SCOPED_TRACE(path);
         const std::string listed = call("GET", "/v1/services").body;
-        const std::vector<ServiceConfig> running = state.config().services;
+        const std::vector<ServiceConfig> running = state.running_config().services;
         const uint64_t version = state.version();
         const int calls = publisher.calls;
         publisher.fail_next = true;
@@ -255,7 +255,7 @@ TEST_F(Fixture, PublisherFailureChangesNothing) {
         EXPECT_TRUE(json::parse(r.body).contains("error")) << r.body;
         EXPECT_EQ(publisher.calls, calls + 1) << "the publish was attempted";
         EXPECT_EQ(state.find("default", "web"), nullptr);
-        EXPECT_EQ(state.config().services, running) << "the running set did not move";
+        EXPECT_EQ(state.running_config().services, running) << "the running set did not move";
         EXPECT_EQ(call("GET", "/v1/services").body, listed);
         EXPECT_EQ(state.version(), version);
     }

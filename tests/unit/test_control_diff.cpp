@@ -63,12 +63,12 @@ struct Observed {
 
 struct Diff : ::testing::Test {
     Diff() : state(base_config(), publisher, 1000) {
-        for (const ServiceConfig& s : state.config().services) {
-            publisher.published.emplace(s.key(), s);
+        for (const auto& [key, record] : state.records()) {
+            publisher.published.emplace(key, record.config);
         }
     }
     Observed observe() const {
-        return Observed{state.version(), state.config().services, publisher.published,
+        return Observed{state.version(), state.running_config().services, publisher.published,
                         publisher.calls};
     }
     Result<std::vector<ChangeOutcome>, ControlError> create(ServiceConfig s) {
@@ -76,7 +76,7 @@ struct Diff : ::testing::Test {
     }
     // The running set checked and allocated as a whole: the reference.
     void expect_whole_set_agrees() {
-        Config whole = state.config();
+        Config whole = state.running_config();
         const std::vector<ServiceConfig> running = whole.services;
         ASSERT_TRUE(validate_and_allocate(whole, running)) << "the running set is invalid";
         EXPECT_EQ(whole.services, running);
