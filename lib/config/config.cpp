@@ -324,6 +324,13 @@ bool EndpointSliceConfig::operator==(const EndpointSliceConfig& other) const {
                       });
 }
 
+std::string object_name(std::string_view kind, const std::string& key) {
+    std::string out(kind);
+    out += '/';
+    out += key;
+    return out;
+}
+
 bool ServiceConfig::operator==(const ServiceConfig& other) const {
     return name == other.name && ns == other.ns && cluster_ip == other.cluster_ip &&
            headless == other.headless && type == other.type && dns_service == other.dns_service &&

@@ -387,6 +387,10 @@ struct EndpointSliceConfig {
     bool operator==(const EndpointSliceConfig& other) const;
 };
 
+// kubectl's name of a namespaced object, "Kind/ns/name" ("Service/default/web"):
+// how events, error paths and left-out objects name it. `key` is "ns/name".
+std::string object_name(std::string_view kind, const std::string& key);
+
 // A Kubernetes object a load left out, with why; the rest loads.
 struct SkippedObject {
     std::string object;  // "Service/ns/name", "EndpointSlice/ns/name" or "documents[2]"

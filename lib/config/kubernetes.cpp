@@ -14,6 +14,13 @@ constexpr std::string_view kDefaultNamespace = "default";
 
 }  // namespace
 
+std::string object_prefix(const ConfigNode& object, std::string_view kind) {
+    auto meta = node_at(object, "metadata");
+    std::string name = meta ? scalar_at(*meta, "name").value_or("") : "";
+    std::string ns = meta ? scalar_at(*meta, "namespace").value_or("") : "";
+    return object_name(kind, (ns.empty() ? std::string(kDefaultNamespace) : ns) + "/" + name);
+}
+
 std::optional<std::string> scalar_at(const ConfigNode& map, std::string_view key) {
     auto node = node_at(map, key);
     if (node && node->IsScalar()) {
@@ -43,11 +50,10 @@ void KubernetesDocuments::add_object(const ConfigNode& doc, const std::string& f
     // Name the object the way kubectl does in its messages, so that errors
     // in a long List are easy to find even without the line number.
     auto metadata = node_at(doc, "metadata");
-    std::string name = metadata ? scalar_at(*metadata, "name").value_or("") : "";
-    std::string ns = metadata ? scalar_at(*metadata, "namespace").value_or("") : "";
+    const bool named = metadata && !scalar_at(*metadata, "name").value_or("").empty();
     std::string prefix = fallback_path;
-    if (!name.empty() && (kind == "Service" || kind == "EndpointSlice")) {
-        prefix = kind + "/" + (ns.empty() ? std::string(kDefaultNamespace) : ns) + "/" + name;
+    if (named && (kind == "Service" || kind == "EndpointSlice")) {
+        prefix = object_prefix(doc, kind);
     }
     if (!in_list && (kind == "List" || kind == "ServiceList" || kind == "EndpointSliceList")) {
         // The container is not an object: its own errors fail the stream.
@@ -102,17 +108,7 @@ ServiceSet KubernetesDocuments::finish(std::vector<ServiceConfig> services) {
 
 namespace svcgw {
 
-namespace {
-
-// The object's kubectl-style name for error paths ("Service/ns/name").
-std::string object_prefix(const ConfigNode& object, std::string_view kind) {
-    auto meta = config_detail::node_at(object, "metadata");
-    std::string name = meta ? config_detail::scalar_at(*meta, "name").value_or("") : "";
-    std::string ns = meta ? config_detail::scalar_at(*meta, "namespace").value_or("") : "";
-    return std::string(kind) + "/" + (ns.empty() ? "default" : ns) + "/" + name;
-}
-
-}  // namespace
+using config_detail::object_prefix;
 
 Result<ServiceConfig, Errors> service_from_manifest(const ConfigNode& object,
                                                     const std::string& source,

@@ -70,6 +70,9 @@ std::vector<ServiceConfig> parse_native_services(Reader& reader, const ConfigNod
 // Lookups in a mapping without yaml-cpp's throwing operator[].
 std::optional<std::string> scalar_at(const ConfigNode& map, std::string_view key);
 std::optional<ConfigNode> node_at(const ConfigNode& map, std::string_view key);
+// A Kubernetes object's name for error paths, as kubectl prints it:
+// "Kind/ns/name" (object_name), the namespace "default" when unset.
+std::string object_prefix(const ConfigNode& object, std::string_view kind);
 
 // Collects Kubernetes documents (v1 Service, discovery.k8s.io/v1
 // EndpointSlice, v1 List of those). Each object is decoded on its own: one

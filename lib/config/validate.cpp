@@ -756,9 +756,10 @@ Result<std::vector<SkippedObject>, Errors> validate_and_allocate(
         for (auto it = left_out.rbegin(); it != left_out.rend(); ++it) {
             ServiceConfig& svc = candidate.services[it->first];
             auto where = svc.locations.find("");
-            skipped.push_back(SkippedObject{
-                where != svc.locations.end() ? where->second.path : "Service/" + svc.key(),
-                std::move(it->second), svc.key()});
+            skipped.push_back(SkippedObject{where != svc.locations.end()
+                                                ? where->second.path
+                                                : object_name("Service", svc.key()),
+                                            std::move(it->second), svc.key()});
             if (replacement) {
                 if (auto other = replacement(svc)) {
                     replaced.insert(other->key());

@@ -861,7 +861,7 @@ HttpResponse ApiHandler::route_service(const HttpRequest& r, const std::string& 
             }
             json j = service_to_json(*rec, b.state());
             add_health_status(j, b.health(rec->config.key()));
-            add_origin_events(j, b.events(), "Service/" + ns + "/" + name, now_unix());
+            add_origin_events(j, b.events(), object_name("Service", ns + "/" + name), now_unix());
             StatsSnapshot s = stats_of(b);
             j["stats"] = stats_json(s, ns, name);
             return json_response(j);

@@ -420,8 +420,8 @@ Result<ApplyOutcome, ControlError> ControlState::apply_services(ServiceSet set, 
             if (!s.kubernetes_object) {
                 return Unexpected<ControlError>{*refused};
             }
-            owned.push_back(
-                SkippedObject{"Service/" + s.key(), {Error{"", refused->message, ""}}, ""});
+            owned.push_back(SkippedObject{
+                object_name("Service", s.key()), {Error{"", refused->message, ""}}, ""});
             continue;
         }
         services.push_back(std::move(s));
@@ -430,7 +430,7 @@ Result<ApplyOutcome, ControlError> ControlState::apply_services(ServiceSet set, 
     for (EndpointSliceConfig& slice : set.slices) {
         if (auto refused = check_owner(slice.service_key())) {
             owned.push_back(SkippedObject{
-                "EndpointSlice/" + slice.key(), {Error{"", refused->message, ""}}, ""});
+                object_name("EndpointSlice", slice.key()), {Error{"", refused->message, ""}}, ""});
             continue;
         }
         request_slices.push_back(std::move(slice));

@@ -66,7 +66,7 @@ void ClusterModel::upsert(Object object) {
             if (mode(watched) == BackendMode::node_port) {
                 if (std::string why = node_port_problem(watched.config); !why.empty()) {
                     object.errors.push_back(
-                        Error{"Service/" + object.key + ".spec.ports", why, {}});
+                        Error{object_name("Service", object.key) + ".spec.ports", why, {}});
                     upsert(std::move(object));  // reported and skipped as a bad object
                     return;
                 }

@@ -125,7 +125,7 @@ void FeedSync::publish(ControlState& state, Clock::time_point now, int64_t now_u
         still_rejected.insert(key);
         if (!_rejected.contains(key)) {
             ++_stats.rejected;
-            event(now_unix_s, "Warning", "Rejected", "Service/" + key,
+            event(now_unix_s, "Warning", "Rejected", object_name("Service", key),
                   errors_text(errors) + " (not served)");
         }
     }
@@ -186,12 +186,12 @@ void FeedSync::status_written(std::vector<StatusOutcome> outcomes, int64_t now_u
         }
         if (o.ok) {
             ++_stats.status_updates;
-            event(now_unix_s, "Normal", "LoadBalancerStatus", "Service/" + o.key,
+            event(now_unix_s, "Normal", "LoadBalancerStatus", object_name("Service", o.key),
                   "status.loadBalancer.ingress: " + (ips.empty() ? "<pending>" : ips));
             continue;
         }
         ++_stats.status_errors;
-        event(now_unix_s, "Warning", "StatusFailed", "Service/" + o.key,
+        event(now_unix_s, "Warning", "StatusFailed", object_name("Service", o.key),
               "writing status.loadBalancer.ingress " + (ips.empty() ? "<pending>" : ips) + ": " +
                   o.message + (o.final ? "" : " (retried)"));
         if (o.final) {
