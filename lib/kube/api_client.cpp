@@ -175,7 +175,7 @@ Result<HttpReply> ApiClient::stream(const std::string& path, int read_timeout_s,
                            return true;
                        },
                        [&](const char* data, size_t length) {
-                           if (reply.status != 200) {
+                           if (reply.status != kHttpOk) {
                                reply.body.append(data, length);
                                return true;
                            }

@@ -23,6 +23,18 @@ class SSLClient;
 
 namespace svcgw::kube {
 
+// The HTTP statuses the API's clients act on (RFC 9110 §15); 410 Gone is
+// the API's answer to a watch or list from a compacted resourceVersion.
+constexpr int kHttpOk = 200;
+constexpr int kHttpCreated = 201;
+constexpr int kHttpNotFound = 404;
+constexpr int kHttpConflict = 409;
+constexpr int kHttpGone = 410;
+
+inline bool http_success(int status) {
+    return status >= 200 && status < 300;  // 2xx (RFC 9110 §15.3)
+}
+
 struct HttpReply {
     int status = 0;
     std::string body;

@@ -8,12 +8,6 @@ namespace svcgw::kube {
 
 namespace {
 
-// HTTP statuses of the Lease protocol.
-constexpr int kOk = 200;
-constexpr int kCreated = 201;
-constexpr int kNotFound = 404;
-constexpr int kConflict = 409;
-
 // Writes of our own Lease per round: the update, and after a 409 (or a
 // 404) one re-read and one more write. More would be two gateways fighting
 // over one name (a fleet.self configured twice): retried next round.
@@ -122,7 +116,7 @@ bool LeaseAgent::write_own(int64_t now_us) {
         if (lease.resource_version.empty()) {
             // Unknown version: read it (or learn there is no Lease yet).
             auto got = _call("GET", lease_path(_options.ns, _name), "");
-            if (got && got->status == kOk) {
+            if (got && got->status == kHttpOk) {
                 auto current = parse_lease(got->body);
                 if (!current) {
                     error("lease " + _name + ": " + current.error().str());
@@ -132,7 +126,7 @@ bool LeaseAgent::write_own(int64_t now_us) {
                 if (current->holder == lease.holder && current->acquire_us) {
                     lease.acquire_us = current->acquire_us;  // still ours: keep when we took it
                 }
-            } else if (!(got && got->status == kNotFound)) {
+            } else if (!(got && got->status == kHttpNotFound)) {
                 error("lease " + _name + ": read: " + describe(got));
                 return false;
             }
@@ -141,7 +135,7 @@ bool LeaseAgent::write_own(int64_t now_us) {
         auto reply =
             create ? _call("POST", leases_path(_options.ns), lease_body(_options.ns, lease))
                    : _call("PUT", lease_path(_options.ns, _name), lease_body(_options.ns, lease));
-        if (reply && (reply->status == kOk || reply->status == kCreated)) {
+        if (reply && (reply->status == kHttpOk || reply->status == kHttpCreated)) {
             auto written = parse_lease(reply->body);
             _version = written ? written->resource_version : std::string();
             if (!_released) {
@@ -150,9 +144,9 @@ bool LeaseAgent::write_own(int64_t now_us) {
             _counters.renewals.fetch_add(1, std::memory_order_relaxed);
             return true;
         }
-        if (reply && (reply->status == kConflict || reply->status == kNotFound)) {
+        if (reply && (reply->status == kHttpConflict || reply->status == kHttpNotFound)) {
             // Written or deleted by someone else since our last write: re-read.
-            if (reply->status == kConflict) {
+            if (reply->status == kHttpConflict) {
                 _counters.conflicts.fetch_add(1, std::memory_order_relaxed);
             }
             lease.resource_version.clear();
@@ -182,7 +176,7 @@ bool LeaseAgent::release() {
 
 bool LeaseAgent::list() {
     auto reply = _call("GET", fleet_leases_query(_options.ns), "");
-    if (!reply || reply->status != kOk) {
+    if (!reply || reply->status != kHttpOk) {
         error("list leases in " + _options.ns + ": " + describe(reply));
         return false;
     }

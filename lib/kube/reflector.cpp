@@ -7,9 +7,6 @@ namespace svcgw::kube {
 
 namespace {
 
-// HTTP 410 Gone / Status reason Expired: the resourceVersion is older than
-// what the server keeps (compaction). The only cure is a new list.
-constexpr int kGone = 410;
 // Read timeout of a watch beyond its server-side timeout: the server ends
 // the stream itself at timeoutSeconds; silence this much longer means a
 // dead connection (bookmarks arrive well within it).
@@ -84,7 +81,7 @@ bool Reflector::list() {
             error("list " + _options.path + ": " + reply.error().message);
             return false;
         }
-        if (reply->status != 200) {
+        if (reply->status != kHttpOk) {
             error("list " + _options.path + ": HTTP " + std::to_string(reply->status) + ": " +
                   status_message(reply->body));
             return false;
@@ -131,7 +128,7 @@ Reflector::WatchEnd Reflector::watch() {
         }
         using Type = WatchEvent::Type;
         if (event->type == Type::error) {
-            if (event->code == kGone) {
+            if (event->code == kHttpGone) {
                 _counters.expired.fetch_add(1, std::memory_order_relaxed);
                 end = WatchEnd::expired;
             } else {
@@ -184,11 +181,13 @@ Reflector::WatchEnd Reflector::watch() {
         error("watch " + _options.path + ": " + reply.error().message);
         return WatchEnd::failed;
     }
-    if (reply->status == kGone) {
+    // 410 Gone / Status reason Expired: the resourceVersion is older than
+    // what the server keeps (compaction). The only cure is a new list.
+    if (reply->status == kHttpGone) {
         _counters.expired.fetch_add(1, std::memory_order_relaxed);
         return WatchEnd::expired;
     }
-    if (reply->status != 200) {
+    if (reply->status != kHttpOk) {
         error("watch " + _options.path + ": HTTP " + std::to_string(reply->status) + ": " +
               status_message(reply->body));
         return WatchEnd::failed;

@@ -4,16 +4,6 @@
 
 namespace svcgw::kube {
 
-namespace {
-
-constexpr int kHttpNotFound = 404;
-
-bool success(int status) {
-    return status >= 200 && status < 300;
-}
-
-}  // namespace
-
 std::string ingress_patch(const std::vector<Ipv4>& ips) {
     nlohmann::json ingress = nlohmann::json::array();
     for (Ipv4 ip : ips) {
@@ -96,7 +86,7 @@ void StatusWriter::run() {
         lock.lock();
         _patches.fetch_add(1, std::memory_order_relaxed);
         StatusOutcome outcome{key, ips, false, false, {}};
-        if (reply && success(reply->status)) {
+        if (reply && http_success(reply->status)) {
             outcome.ok = true;
             outcome.final = true;
         } else {
