@@ -88,13 +88,7 @@ public:
     HttpResponse metrics() const;                           // GET /metrics
 
 private:
-    HttpResponse route(const HttpRequest& request) const;
-    HttpResponse route_service(const HttpRequest& request, const std::string& ns,
-                               const std::string& name) const;
-    HttpResponse route_endpoints(const HttpRequest& request, const std::string& ns,
-                                 const std::string& name) const;
-    HttpResponse route_endpoint(const HttpRequest& request, const std::string& ns,
-                                const std::string& name, Ipv4 ip, bool drain) const;
+    HttpResponse route(const HttpRequest& request) const;  // the routing table (api.cpp)
     ControlExecutor& _executor;
 };
 

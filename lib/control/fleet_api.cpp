@@ -1,18 +1,20 @@
-#include "control/fleet_api.hpp"
+// The fleet's API (DESIGN §6), on the control API's socket:
+//   GET    /v1/fleet                      what is announced and why not
+//   PUT    /v1/fleet/drain                {"deadline_s": N} optional: withdraw every VIP
+//   DELETE /v1/fleet/drain                undrain: announce again
+//   PUT    /v1/fleet/expected_generation  {"generation": N | null}
+// Changes are pushed to BIRD before the answer, so `svcgwctl drain`
+// returns once BIRD has withdrawn the routes (or says why it could not).
+// 404 when fleet.announce is off.
+#include <functional>
+#include <optional>
 
-#include <ctime>
-#include <nlohmann/json.hpp>
-
+#include "control/api_json.hpp"
+#include "control/api_routes.hpp"
 #include "fleet/announcer.hpp"
 
-namespace svcgw {
+namespace svcgw::api {
 namespace {
-
-using nlohmann::json;
-
-HttpResponse ok_json(const json& j) {
-    return HttpResponse{200, "application/json", j.dump(2) + "\n"};
-}
 
 json status_json(const fleet::Announcer& a) {
     const fleet::FleetStatus s = a.status();
@@ -48,19 +50,6 @@ json status_json(const fleet::Announcer& a) {
     };
 }
 
-// An optional JSON object body; nullopt + the error response when malformed.
-std::optional<json> body_object(const HttpRequest& r, HttpResponse& error) {
-    if (r.body.empty()) {
-        return json::object();
-    }
-    json j = json::parse(r.body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-        error = error_response(400, "BadRequest", "the body must be a JSON object");
-        return std::nullopt;
-    }
-    return j;
-}
-
 // A change on the control thread, then a fresh decision pushed to BIRD.
 using FleetChange = std::function<Result<void>(fleet::Announcer&)>;
 
@@ -70,7 +59,7 @@ HttpResponse run(ControlExecutor& executor, FleetChange change) {
         if (a == nullptr) {
             // Owner redirect runs without announcing: its members still show.
             if (const StatsSnapshot s = b.stats(); !change && s.fleet_members.enabled) {
-                return ok_json(
+                return json_response(
                     json{{"announce", false}, {"members", fleet_members_json(s.fleet_members)}});
             }
             return error_response(404, "NotFound", "fleet.announce is off", "fleet.announce");
@@ -85,73 +74,54 @@ HttpResponse run(ControlExecutor& executor, FleetChange change) {
         if (const StatsSnapshot s = b.stats(); s.fleet_members.enabled) {
             status["members"] = fleet_members_json(s.fleet_members);
         }
-        return ok_json(status);
+        return json_response(status);
     });
 }
 
 }  // namespace
 
-HttpResponse route_fleet(const HttpRequest& r, ControlExecutor& executor) {
-    auto not_allowed = [&r](const char* allowed) {
-        return error_response(
-            405, "MethodNotAllowed",
-            "method " + r.method + " is not allowed on " + r.path + " (allowed: " + allowed + ")");
-    };
-    HttpResponse error;
-    if (r.path == "/v1/fleet") {
-        if (r.method != "GET") {
-            return not_allowed("GET");
-        }
-        return run(executor, nullptr);
-    }
-    if (r.path == "/v1/fleet/drain") {
-        if (r.method == "DELETE") {
-            return run(executor, [](fleet::Announcer& a) { return a.undrain(); });
-        }
-        if (r.method != "PUT") {
-            return not_allowed("PUT, DELETE");
-        }
-        auto body = body_object(r, error);
-        if (!body) {
-            return error;
-        }
-        std::optional<uint32_t> deadline;
-        if (auto it = body->find("deadline_s"); it != body->end()) {
-            if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 ||
-                it->get<uint64_t>() > 86400) {
-                return error_response(400, "BadRequest", "deadline_s must be 1..86400 seconds",
-                                      "deadline_s");
-            }
-            deadline = static_cast<uint32_t>(it->get<uint64_t>());
-        }
-        return run(executor, [deadline](fleet::Announcer& a) {
-            return a.drain(deadline, static_cast<int64_t>(std::time(nullptr)));
-        });
-    }
-    if (r.path == "/v1/fleet/expected_generation") {
-        if (r.method != "PUT") {
-            return not_allowed("PUT");
-        }
-        auto body = body_object(r, error);
-        if (!body) {
-            return error;
-        }
-        auto it = body->find("generation");
-        if (it == body->end() || !(it->is_null() || it->is_number_unsigned())) {
-            return error_response(400, "BadRequest",
-                                  "generation must be a non-negative integer or null",
-                                  "generation");
-        }
-        std::optional<uint64_t> generation;
-        if (!it->is_null()) {
-            generation = it->get<uint64_t>();
-        }
-        return run(executor, [generation](fleet::Announcer& a) -> Result<void> {
-            a.expect(generation);
-            return {};
-        });
-    }
-    return error_response(404, "NotFound", "no such path: " + r.path);
+HttpResponse get_fleet(const HttpRequest&, ControlExecutor& ex, const PathArgs&) {
+    return run(ex, nullptr);
 }
 
-}  // namespace svcgw
+HttpResponse delete_drain(const HttpRequest&, ControlExecutor& ex, const PathArgs&) {
+    return run(ex, [](fleet::Announcer& a) { return a.undrain(); });
+}
+
+HttpResponse put_drain(const HttpRequest& r, ControlExecutor& ex, const PathArgs&) {
+    auto body = json_object(r.body.empty() ? "{}" : r.body, "the body");  // optional
+    if (!body) {
+        return error_response(body.error());
+    }
+    std::optional<uint32_t> deadline;
+    if (auto it = body->find("deadline_s"); it != body->end()) {
+        if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > 86400) {
+            return error_response(400, "BadRequest", "deadline_s must be 1..86400 seconds",
+                                  "deadline_s");
+        }
+        deadline = static_cast<uint32_t>(it->get<uint64_t>());
+    }
+    return run(ex, [deadline](fleet::Announcer& a) { return a.drain(deadline, now_unix()); });
+}
+
+HttpResponse put_expected_generation(const HttpRequest& r, ControlExecutor& ex, const PathArgs&) {
+    auto body = json_object(r.body.empty() ? "{}" : r.body, "the body");
+    if (!body) {
+        return error_response(body.error());
+    }
+    auto it = body->find("generation");
+    if (it == body->end() || !(it->is_null() || it->is_number_unsigned())) {
+        return error_response(400, "BadRequest",
+                              "generation must be a non-negative integer or null", "generation");
+    }
+    std::optional<uint64_t> generation;
+    if (!it->is_null()) {
+        generation = it->get<uint64_t>();
+    }
+    return run(ex, [generation](fleet::Announcer& a) -> Result<void> {
+        a.expect(generation);
+        return {};
+    });
+}
+
+}  // namespace svcgw::api

@@ -62,7 +62,7 @@ struct ServiceRecord {
 };
 
 // Why a change was refused. The HTTP surface maps kinds to status codes
-// (api.cpp); nothing below it speaks HTTP.
+// (api_json.cpp, http_of); nothing below it speaks HTTP.
 enum class ControlErrorKind {
     not_found,              // no such service or endpoint
     already_exists,         // create-only, and it exists

@@ -17,7 +17,6 @@
 #include <thread>
 
 #include "control/api.hpp"
-#include "control/fleet_api.hpp"
 #include "control/kubectl.hpp"
 #include "fleet/announce.hpp"
 #include "fleet/announcer.hpp"
