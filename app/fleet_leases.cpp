@@ -1,4 +1,4 @@
-// Membership leases (issue 13 §2) in the daemon: the agent (its own thread
+// Membership leases (DESIGN §6) in the daemon: the agent (its own thread
 // and HTTPS connection: the control thread never waits on the API), and
 // every kLeaseEvalMs the members' Lease states turned into FleetMembers'
 // liveness. Probes stay the membership without a Kubernetes API.

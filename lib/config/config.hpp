@@ -189,7 +189,7 @@ std::string_view to_string(AllDownPolicy policy);
 // SNAT) /32 routes into a file the gateway's BIRD includes, and tells BIRD
 // to reload it through its control socket. Restart-only but for
 // `generation`, which a reload is expected to move.
-// One gateway of a fleet (fullnat owner redirect, issue 13 §2): its name
+// One gateway of a fleet (fullnat owner redirect, DESIGN §6): its name
 // (its identity on the owner ring: the same on every instance) and its
 // address on the shared segment (ports[0].address of that gateway).
 struct FleetMemberConfig {

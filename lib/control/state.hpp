@@ -1,6 +1,7 @@
-// The control thread's running service state: every service the
-// daemon serves, where it came from (the config file or the API), when it
-// was created, and the all-or-nothing operations on it. Pure C++ (no DPDK):
+// The control thread's running service state, the one owner of the running
+// set: every service the daemon serves, where it came from (the config
+// file, the API or the Kubernetes feed), when it was created, and the
+// all-or-nothing operations on it. Pure C++ (no DPDK):
 // publishing goes through a ServicePublisher: in the daemon the publish step
 // over the VIP table and the DNS zone (control/snapshot_publisher.hpp)
 // behind the health checks (control/health_overlay.hpp); tests fake it.

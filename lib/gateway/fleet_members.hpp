@@ -1,4 +1,4 @@
-// The fleet's live members for fullnat owner redirect (issue 13 §2), on
+// The fleet's live members for fullnat owner redirect (DESIGN §6), on
 // the control thread: fleet.members from the config is the list; whether
 // each peer is live comes from probes (fleet.membership probes: a TCP
 // connect to fleet.probe.port on its address, through the health checker's

@@ -1,4 +1,4 @@
-// Fleet membership by coordination.k8s.io/v1 Lease objects (issue 13 §2):
+// Fleet membership by coordination.k8s.io/v1 Lease objects (DESIGN §6):
 // every gateway holds one Lease, `svcgw-<member>`, renewed well within its
 // duration; a member is live while its Lease says so. This file is the pure
 // part: the Lease's JSON (MicroTime renewTime included), and the liveness
