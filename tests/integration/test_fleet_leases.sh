@@ -155,8 +155,11 @@ age_ok() {
     echo "g$1: g3 dead at a renewal age of ${age:-?} s"
     [ -n "$age" ] && awk -v a="$age" -v d="$duration_s" -v r="$renew_ms" 'BEGIN { exit !(a >= d && a <= d + r / 1000 + 0.3) }'
 }
-rig_check "g3 dead on g1 and g2 within the lease duration as polled (+1.5 s): ${dead_ms:-never} ms" \
-    test -n "$dead_ms" -a "${dead_ms:-99999}" -le $((duration_s * 1000 + 1500))
+# The poll is the API's view (/v1/fleet on both): within duration + renew
+# period of the kill, plus the poll's own svcgwctl and jq runs, which take
+# up to a second each on a loaded box (7.1 s seen at load 18).
+rig_check "g3 dead on g1 and g2 within the lease duration + renew period as polled (+2 s): ${dead_ms:-never} ms" \
+    test -n "$dead_ms" -a "${dead_ms:-99999}" -le $((duration_s * 1000 + renew_ms + 2000))
 for i in 1 2; do
     rig_check "g$i counted g3 dead once its renewal was $duration_s s old (+ one renew period + 0.3 s): $(age_ok "$i" | tail -n 1)" age_ok "$i"
 done
