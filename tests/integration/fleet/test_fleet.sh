@@ -543,10 +543,12 @@ ka_out=$RIG_TMP/keepalive.out
 keepalive_start "$ka_count" "$stop_file" "$ka_out" 90 "$(timeline_trace nat)"
 ka_pid=$KA_PID
 # Which gateway carries which: their flow census (a pass a second).
+# Only the keep-alive client's ports (its "up PORT" lines in $ka_out): the
+# closed connections of earlier load from c1 may still be in a table.
 ports_on() {
     on_gw "$1" rig_api "/v1/flows?limit=10000" 2>/dev/null | sed '$d' |
         jq -r ".flows[] | select(.client | startswith(\"$(client_ip 1):\")) | .client" |
-        sed 's/.*://' | sort -u
+        sed 's/.*://' | sort -u | grep -Fx -f <(sed -n 's/^up //p' "$ka_out")
 }
 # split_connections LABEL: lost_ports/lost_n (on g3), surv_ports/surv_n
 # (on g1, g2), after a census pass (one a second); each on one gateway.
