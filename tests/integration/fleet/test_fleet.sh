@@ -742,10 +742,17 @@ rig_check "BIRD restart: every new connection answered ($gr_new_ok of $gr_n)" \
 # keeps running and re-announces what the new svcgw writes).
 rig_log "fullnat with owner redirect"
 FLEET_FULLNAT=1
+# A planned restart closes BIRD's session first (a Cease NOTIFICATION: the
+# router drops the peer and its routes) and opens it again after: left to
+# the TAP's disappearance, the router kept the session as a graceful
+# restart's, and on this box the new connection then sat in OpenSent while
+# the stale route stayed, so g3's later loss changed nothing in the FIB.
 for k in "${gateways[@]}"; do
     gw_write_config "$k"
+    birdc -s "$(gw_dir "$k")/bird.ctl" disable uplink >/dev/null
     svcgw_stop "$k"
     svcgw_start "$k"
+    birdc -s "$(gw_dir "$k")/bird.ctl" enable uplink >/dev/null
 done
 rig_require "fullnat: the router's FIB holds $vip via the 3 again" wait_paths 30 1 2 3
 owner_rings() { local k; for k in "${gateways[@]}"; do gw_stat "$k" '"\(.fleet_members.owner_ring.digest) \(.fleet_members.live)"'; done; }
