@@ -110,7 +110,7 @@ with open(dat, "w") as out:
     block("3 FIB changes of the VIP: ms next_hops label",
           [(f"{t:.1f}", str(n), f'"{g}"') for t, n, g in fib], 'NaN NaN "none"')
 n_fail = sum(1 for _, _, o in new if not o)
-broken = [(p in g3, why.split(":")[0]) for _, b, why in ends.values() if b]
+broken = [(p in g3, why.split(":")[0]) for p, (_, b, why) in ends.items() if b]
 why = {}
 for on_g3, w in broken:
     k = f"{'g3' if on_g3 else 'g1/g2'} {w}"
