@@ -1,5 +1,5 @@
 // Which gateway instance of a fleet owns a flow: fullnat owner redirect
-// (issue 13 §2, DESIGN §6). Beside ownership.hpp, which says which *worker*
+// (DESIGN §6). Beside ownership.hpp, which says which *worker*
 // of an instance owns it; this says which *instance*. Pure C++, no EAL.
 //
 // Every instance places the flow (its client -> VIP 5-tuple, through the
@@ -119,7 +119,7 @@ private:
     uint64_t _digest = 0;
 };
 
-// The one owner rule (issue 13 §2), for every client -> VIP frame in fullnat
+// The one owner rule, for every client -> VIP frame in fullnat
 // and every ICMP error quoting such a flow's reply:
 //  - the frame's flow has state here: handled here (existing flows of a
 //    live instance never move);

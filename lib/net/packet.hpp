@@ -105,7 +105,8 @@ constexpr uint16_t kArpHtypeEthernet = 1;
 // TTL of packets the gateway originates (IANA "default TTL" 64, RFC 1700).
 constexpr uint8_t kDefaultTtl = 64;
 
-// Parse (and TTL) verdicts; the worker keeps one drop counter per value.
+// Parse (and TTL) verdicts; the worker counts a failed one under its drop
+// reason (worker.cpp drop_for: several verdicts share `malformed`).
 #define SVCGW_FOREACH_PACKET_VERDICT(X)                                                     \
     X(ok, "ok")                                                                             \
     X(truncated, "truncated")     /* shorter than the Ethernet, ARP or IPv4 header */       \
