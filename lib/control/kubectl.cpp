@@ -224,17 +224,38 @@ std::string render_table(const std::vector<std::vector<std::string>>& rows) {
     return out;
 }
 
+namespace {
+
+// A kubectl list: a header, then a row per object, with -A the namespace
+// first; nothing at all when there is no object (as kubectl prints).
+class Listing {
+public:
+    Listing(std::vector<std::string> header, bool all_namespaces)
+        : _all_namespaces(all_namespaces) {
+        add(std::move(header), "NAMESPACE");
+    }
+    void add(std::vector<std::string> row, const std::string& ns) {
+        if (_all_namespaces) {
+            row.insert(row.begin(), ns);
+        }
+        _rows.push_back(std::move(row));
+    }
+    std::string str() const { return _rows.size() == 1 ? "" : render_table(_rows); }
+
+private:
+    bool _all_namespaces;
+    std::vector<std::vector<std::string>> _rows;
+};
+
+}  // namespace
+
 std::string services_table(const json& items, const GetOptions& o, int64_t now) {
-    std::vector<std::vector<std::string>> rows;
     std::vector<std::string> header = {"NAME",        "TYPE",    "CLUSTER-IP",
                                        "EXTERNAL-IP", "PORT(S)", "AGE"};
     if (o.wide) {
         header.push_back("SELECTOR");
     }
-    if (o.all_namespaces) {
-        header.insert(header.begin(), "NAMESPACE");
-    }
-    rows.push_back(header);
+    Listing list(std::move(header), o.all_namespaces);
     for (const auto& s : items) {
         std::vector<std::string> row = {
             s.value("name", ""),
@@ -246,48 +267,29 @@ std::string services_table(const json& items, const GetOptions& o, int64_t now) 
         if (o.wide) {
             row.push_back("<none>");
         }
-        if (o.all_namespaces) {
-            row.insert(row.begin(), s.value("namespace", ""));
-        }
-        rows.push_back(std::move(row));
+        list.add(std::move(row), s.value("namespace", ""));
     }
-    if (rows.size() == 1) {
-        return "";
-    }
-    return render_table(rows);
+    return list.str();
 }
 
 std::string events_table(const json& items, int64_t now) {
-    std::vector<std::vector<std::string>> rows = {
-        {"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"}};
+    Listing list({"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"}, false);
     for (const auto& e : items) {
-        rows.push_back({format_age(age_seconds(e.value("lastTimestamp", ""), now)),
-                        e.value("type", ""), e.value("reason", ""), e.value("object", ""),
-                        e.value("message", "")});
+        list.add({format_age(age_seconds(e.value("lastTimestamp", ""), now)), e.value("type", ""),
+                  e.value("reason", ""), e.value("object", ""), e.value("message", "")},
+                 "");
     }
-    return rows.size() == 1 ? "" : render_table(rows);
+    return list.str();
 }
 
 std::string endpoints_table(const json& items, const GetOptions& o, int64_t now) {
-    std::vector<std::vector<std::string>> rows;
-    std::vector<std::string> header = {"NAME", "ENDPOINTS", "AGE"};
-    if (o.all_namespaces) {
-        header.insert(header.begin(), "NAMESPACE");
-    }
-    rows.push_back(header);
+    Listing list({"NAME", "ENDPOINTS", "AGE"}, o.all_namespaces);
     for (const auto& s : items) {
-        std::vector<std::string> row = {
-            s.value("name", ""), format_endpoints(s),
-            format_age(age_seconds(s.value("creationTimestamp", ""), now))};
-        if (o.all_namespaces) {
-            row.insert(row.begin(), s.value("namespace", ""));
-        }
-        rows.push_back(std::move(row));
+        list.add({s.value("name", ""), format_endpoints(s),
+                  format_age(age_seconds(s.value("creationTimestamp", ""), now))},
+                 s.value("namespace", ""));
     }
-    if (rows.size() == 1) {
-        return "";
-    }
-    return render_table(rows);
+    return list.str();
 }
 
 namespace {
