@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "common/hash.hpp"
 #include "telemetry/stats.hpp"
@@ -170,6 +171,26 @@ void lease_metrics(Writer& w, const FleetMembersStats& f) {
     w.sample("svcgw_fleet_lease_requests_total", "result=\"renewed\"", f.lease_renewals);
     w.sample("svcgw_fleet_lease_requests_total", "result=\"conflict\"", f.lease_conflicts);
     w.sample("svcgw_fleet_lease_requests_total", "result=\"error\"", f.lease_errors);
+}
+
+// One family of the workers' DNS counters: the counter `name` itself, or,
+// with `label`, every counter starting with `name`, the rest of its name
+// as the label's value ("rcode_NXDOMAIN" -> rcode="NXDOMAIN").
+void dns_counters(Writer& w, const StatsSnapshot& s, const char* metric, const char* help,
+                  std::string_view name, const char* label = nullptr) {
+    w.family(metric, "counter", help);
+    for (const auto& wk : s.workers) {
+        for (const auto& [counter, v] : wk.dns) {
+            if (label == nullptr ? counter != name : !counter.starts_with(name)) {
+                continue;
+            }
+            std::string labels = "worker=\"" + std::to_string(wk.index) + "\"";
+            if (label != nullptr) {
+                labels += std::string(",") + label + "=\"" + counter.substr(name.size()) + "\"";
+            }
+            w.sample(metric, labels, v);
+        }
+    }
 }
 
 }  // namespace
@@ -379,46 +400,12 @@ std::string render_prometheus(const StatsSnapshot& s) {
     }
     // DNS (dns::counter_name): "queries", "rcode_<rcode>", "drop_<reason>",
     // and the "truncated" / "noerror_nodata" subsets of the responses.
-    ww.family("svcgw_dns_queries_total", "counter", "DNS queries seen by the worker.");
-    for (const auto& wk : s.workers) {
-        for (const auto& [name, v] : wk.dns) {
-            if (name == "queries") {
-                ww.sample("svcgw_dns_queries_total", "worker=\"" + std::to_string(wk.index) + "\"",
-                          v);
-            }
-        }
-    }
-    ww.family("svcgw_dns_responses_total", "counter", "DNS responses sent, by rcode.");
-    for (const auto& wk : s.workers) {
-        for (const auto& [name, v] : wk.dns) {
-            if (name.starts_with("rcode_")) {
-                ww.sample(
-                    "svcgw_dns_responses_total",
-                    "worker=\"" + std::to_string(wk.index) + "\",rcode=\"" + name.substr(6) + "\"",
-                    v);
-            }
-        }
-    }
-    ww.family("svcgw_dns_truncated_total", "counter", "DNS responses sent with TC=1.");
-    for (const auto& wk : s.workers) {
-        for (const auto& [name, v] : wk.dns) {
-            if (name == "truncated") {
-                ww.sample("svcgw_dns_truncated_total",
-                          "worker=\"" + std::to_string(wk.index) + "\"", v);
-            }
-        }
-    }
-    ww.family("svcgw_dns_dropped_total", "counter", "DNS queries not answered, by reason.");
-    for (const auto& wk : s.workers) {
-        for (const auto& [name, v] : wk.dns) {
-            if (name.starts_with("drop_")) {
-                ww.sample(
-                    "svcgw_dns_dropped_total",
-                    "worker=\"" + std::to_string(wk.index) + "\",reason=\"" + name.substr(5) + "\"",
-                    v);
-            }
-        }
-    }
+    dns_counters(ww, s, "svcgw_dns_queries_total", "DNS queries seen by the worker.", "queries");
+    dns_counters(ww, s, "svcgw_dns_responses_total", "DNS responses sent, by rcode.", "rcode_",
+                 "rcode");
+    dns_counters(ww, s, "svcgw_dns_truncated_total", "DNS responses sent with TC=1.", "truncated");
+    dns_counters(ww, s, "svcgw_dns_dropped_total", "DNS queries not answered, by reason.", "drop_",
+                 "reason");
     return out + ww.take();
 }
 
