@@ -1,4 +1,4 @@
-// The DNS zone on the control side (issue 5): what reaches DNS (dns_view),
+// The DNS zone on the control side: what reaches DNS (dns_view),
 // when a change rebuilds the zone, SERVFAIL before the first zone, RCU
 // retirement of old zones, and the all-or-nothing step it shares with the
 // VIP table (SnapshotPublisher). EAL without hugepages for the table.
@@ -24,12 +24,8 @@
 namespace svcgw {
 namespace {
 
-class EalEnvironment : public ::testing::Environment {
-public:
-    void SetUp() override { svcgw::test_support::init_test_eal("test_dns_publish"); }
-    void TearDown() override { rte_eal_cleanup(); }
-};
-const auto* const kEal = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
+const auto* const kEal =
+    ::testing::AddGlobalTestEnvironment(new test_support::EalEnvironment("test_dns_publish"));
 
 Ipv4 ip(const char* text) {
     return *Ipv4::parse(text);
