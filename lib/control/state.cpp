@@ -56,8 +56,7 @@ ServiceDiff diff_services(const std::vector<ServiceConfig>& previous,
         if (it == old_by_key.end()) {
             diff.added.push_back(&s);
         } else if (maglev_changed || !(*it->second == s)) {
-            diff.changed.push_back(&s);
-            diff.replaced.push_back(it->second);
+            diff.change(it->second, &s);
         }
     }
     for (const auto& s : previous) {
@@ -336,8 +335,7 @@ std::optional<Result<DiffCounts, Errors>> ControlState::commit_changes(
         if (running == _records.end()) {
             diff.added.push_back(&s);
         } else if (!(running->second.config == s)) {
-            diff.changed.push_back(&s);
-            diff.replaced.push_back(&running->second.config);
+            diff.change(&running->second.config, &s);
         }
     }
     for (const std::string& key : removals) {
@@ -613,8 +611,7 @@ Result<void> ControlState::republish(const std::vector<std::string>& keys) {
     ServiceDiff diff;
     for (const std::string& key : keys) {
         if (auto running = _records.find(key); running != _records.end()) {
-            diff.changed.push_back(&running->second.config);
-            diff.replaced.push_back(&running->second.config);
+            diff.change(&running->second.config, &running->second.config);
         }
     }
     if (diff.empty()) {

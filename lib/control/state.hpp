@@ -91,6 +91,12 @@ struct ServiceDiff {
     std::vector<const ServiceConfig*> replaced;  // the running version of each `changed`
     std::vector<const ServiceConfig*> removed;   // the running version
     bool empty() const { return added.empty() && changed.empty() && removed.empty(); }
+    // `running` becomes `next`: the one way a change enters the diff, so
+    // `replaced[i]` is always `changed[i]`'s running version.
+    void change(const ServiceConfig* running, const ServiceConfig* next) {
+        changed.push_back(next);
+        replaced.push_back(running);
+    }
 };
 ServiceDiff diff_services(const std::vector<ServiceConfig>& previous,
                           const std::vector<ServiceConfig>& next, bool maglev_changed);

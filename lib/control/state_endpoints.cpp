@@ -44,8 +44,7 @@ Result<ChangeOutcome, ControlError> ControlState::change_endpoints(const std::st
     }
     ServiceConfig& next = one.services.front();
     ServiceDiff diff;
-    diff.changed.push_back(&next);
-    diff.replaced.push_back(&rec->second.config);
+    diff.change(&rec->second.config, &next);
     auto published = _publisher.publish(diff, _sections.maglev);
     if (!published) {
         // 422 as through the full-set commit: the data plane refusing a valid

@@ -50,8 +50,7 @@ std::optional<Result<SyncOutcome, Errors>> ControlState::sync_endpoints(
     }
     ServiceDiff diff;
     for (size_t i = 0; i < next.size(); ++i) {
-        diff.changed.push_back(&next[i]);
-        diff.replaced.push_back(&changed[i]->config);
+        diff.change(&changed[i]->config, &next[i]);
     }
     if (diff.empty()) {
         return Result<SyncOutcome, Errors>(std::move(outcome));

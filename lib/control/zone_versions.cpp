@@ -126,10 +126,7 @@ Result<ZoneVersions::Prepared, Errors> ZoneVersions::prepare(const ServiceDiff& 
     }
     for (size_t i = 0; i < diff.changed.size(); ++i) {
         ServiceConfig view = dns_view(*diff.changed[i]);
-        // A diff without the replaced version (none is built so): the
-        // service is written again, never read past `replaced`.
-        const bool unchanged = i < diff.replaced.size() && view == dns_view(*diff.replaced[i]);
-        if (!unchanged) {
+        if (!(view == dns_view(*diff.replaced[i]))) {
             views.push_back(std::move(view));
         }
     }

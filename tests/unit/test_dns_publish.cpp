@@ -171,8 +171,7 @@ TEST(ZoneVersions, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     std::vector<ServiceConfig> next = set;
     next[0].endpoints[0].ip = ip("10.1.0.9");
     ServiceDiff diff;
-    diff.changed.push_back(&next[0]);
-    diff.replaced.push_back(&set[0]);
+    diff.change(&set[0], &next[0]);
     auto prepared = zones.prepare(diff);
     ASSERT_TRUE(prepared);
     EXPECT_EQ(prepared->change, nullptr) << "no DNS-visible change: no build";
@@ -184,8 +183,7 @@ TEST(ZoneVersions, EndpointChangesOfClusterIpServicesSkipTheBuild) {
     next[1].endpoints.push_back(next[1].endpoints[0]);
     next[1].endpoints[1].ip = ip("10.1.0.6");
     ServiceDiff headless;
-    headless.changed.push_back(&next[1]);
-    headless.replaced.push_back(&set[1]);
+    headless.change(&set[1], &next[1]);
     auto rebuilt = zones.prepare(headless);
     ASSERT_TRUE(rebuilt);
     ASSERT_NE(rebuilt->change, nullptr);
@@ -197,8 +195,7 @@ TEST(ZoneVersions, EndpointChangesOfClusterIpServicesSkipTheBuild) {
 
     // The same change again is no change for DNS.
     ServiceDiff same;
-    same.changed.push_back(&next[1]);
-    same.replaced.push_back(&next[1]);
+    same.change(&next[1], &next[1]);
     auto again = zones.prepare(same);
     ASSERT_TRUE(again);
     EXPECT_EQ(again->change, nullptr);
